@@ -1,0 +1,1 @@
+"""Action handlers, one module per resource family; each handler is declared with `registry.action`."""

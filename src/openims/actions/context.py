@@ -1,0 +1,30 @@
+"""What a handler receives: the open transaction, the caller, and request facts. No HTTP, no audit."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from openims.principal import Principal
+from openims.runtime import Runtime
+
+
+@dataclass
+class CallContext:
+    conn: Connection
+    principal: Principal
+    runtime: Runtime
+    request_id: str
+    source_ip: str
+    user_agent: str
+    now_ms: int
+    # (resourceType, resourceName) pairs for the event's referencedResources, beyond the declared one.
+    resources: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def account_id(self) -> str:
+        return self.principal.account_id
+
+    def reference(self, resource_type: str, name: str) -> None:
+        if name and (resource_type, name) not in self.resources:
+            self.resources.append((resource_type, name))

@@ -1,0 +1,43 @@
+"""The one source of "now"; tests move it with `set_offset` to exercise expiry without sleeping."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+_offset = 0.0
+
+
+def now() -> float:
+    """Seconds since the epoch, as a float."""
+    return time.time() + _offset
+
+
+def now_ms() -> int:
+    return int(now() * 1000)
+
+
+def utcnow() -> datetime:
+    return datetime.fromtimestamp(now(), tz=timezone.utc)
+
+
+def set_offset(seconds: float) -> None:
+    global _offset
+    _offset = seconds
+
+
+def iso(ts_ms: int | None) -> str:
+    """`2026-11-24T08:00:00Z`, the timestamp format IMS and ActionTrail use everywhere."""
+    if ts_ms is None:
+        return ""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str) -> int:
+    """Inverse of `iso`; also accepts fractional seconds and a +00:00 offset. Returns ms."""
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1000)

@@ -1,0 +1,48 @@
+"""The one error type every layer raises, rendered as Alibaba's error envelope by the protocol layer."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _status_for(code: str) -> int:
+    """HTTP status by Alibaba's code families, so call sites name only the code."""
+    if code.startswith("EntityNotExist") or code in ("InvalidAction.NotFound", "InvalidVersion"):
+        return 404
+    if code.startswith(("EntityAlreadyExists", "DeleteConflict", "LimitExceeded", "Conflict")):
+        return 409
+    if code.startswith(("NoPermission", "Forbidden", "InvalidAccessKeyId.Inactive")):
+        return 403
+    if code.startswith(("InternalError", "ServiceUnavailable")):
+        return 500 if code.startswith("InternalError") else 503
+    return 400
+
+
+class ApiError(Exception):
+    """An error returned to the caller as `{RequestId, HostId, Code, Message, Recommend}`."""
+
+    def __init__(self, code: str, message: str, status: int | None = None, **extra: Any) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status if status is not None else _status_for(code)
+        self.extra = extra
+
+
+def missing(name: str) -> ApiError:
+    return ApiError(f"MissingParameter.{name}", f"The parameter - {name} - is required but not specified.")
+
+
+def invalid(name: str, reason: str, message: str) -> ApiError:
+    return ApiError(f"InvalidParameter.{name}.{reason}", message)
+
+
+def not_found(entity: str, name: str) -> ApiError:
+    return ApiError(f"EntityNotExist.{entity}", f"The {entity.lower()} does not exist: {name}.")
+
+
+def already_exists(entity: str, name: str) -> ApiError:
+    return ApiError(f"EntityAlreadyExists.{entity}", f"The {entity.lower()} already exists: {name}.")
+
+
+def no_permission(message: str = "You are not authorized to do this action.", **detail: Any) -> ApiError:
+    return ApiError("NoPermission", message, **({"AccessDeniedDetail": detail} if detail else {}))

@@ -1,0 +1,228 @@
+"""Typed parameter declarations: each parses its raw wire value(s) and enforces the SDK's documented limits.
+
+Errors follow Alibaba's pattern: `MissingParameter` when a required one is absent,
+`InvalidParameter.<Name>.Length` / `.InvalidChars` / `.Format` / `InvalidParameter.<Name>` otherwise.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from openims.errors import ApiError
+
+
+def _missing(name: str) -> ApiError:
+    return ApiError("MissingParameter", f'The input parameter "{name}" that is mandatory for processing this request is not supplied.')
+
+
+def _invalid(name: str, why: str, reason: str | None = None) -> ApiError:
+    code = f"InvalidParameter.{name}" + (f".{reason}" if reason else "")
+    return ApiError(code, f'The specified parameter "{name}" is not valid: {why}.')
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    required: bool = False
+    # Secret values are replaced by "******" in events and never logged.
+    secret: bool = False
+    doc: str = ""
+
+    def extract(self, raw: Mapping[str, str]) -> Any:
+        """The parsed value, or None when absent and not required."""
+        value = raw.get(self.name)
+        if value is None or value == "":
+            if self.required:
+                raise _missing(self.name)
+            return self.default_value()
+        return self.convert(value)
+
+    def default_value(self) -> Any:
+        return None
+
+    def convert(self, value: str) -> Any:
+        return value
+
+    def type_name(self) -> str:
+        return "String"
+
+    def limits(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
+class Str(Param):
+    min_len: int = 0
+    max_len: int | None = None
+    pattern: str | None = None
+    pattern_doc: str = ""
+    choices: tuple[str, ...] = ()
+    default: str | None = None
+
+    def default_value(self) -> Any:
+        return self.default
+
+    def convert(self, value: str) -> Any:
+        if self.choices:
+            if value not in self.choices:
+                raise _invalid(self.name, f"must be one of {', '.join(self.choices)}")
+            return value
+        if len(value) < self.min_len or (self.max_len is not None and len(value) > self.max_len):
+            raise _invalid(self.name, f"must be {self.min_len} to {self.max_len} characters in length", "Length")
+        if self.pattern and not re.fullmatch(self.pattern, value):
+            raise _invalid(self.name, self.pattern_doc or f"must match {self.pattern}", "InvalidChars")
+        return value
+
+    def limits(self) -> str:
+        parts = []
+        if self.choices:
+            parts.append("one of " + ", ".join(self.choices))
+        if self.max_len is not None:
+            parts.append(f"{max(self.min_len, 1)} to {self.max_len} characters")
+        if self.pattern_doc:
+            parts.append(self.pattern_doc)
+        if self.default is not None:
+            parts.append(f"default {self.default}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Int(Param):
+    min: int | None = None
+    max: int | None = None
+    default: int | None = None
+
+    def default_value(self) -> Any:
+        return self.default
+
+    def convert(self, value: str) -> Any:
+        try:
+            number = int(value)
+        except ValueError:
+            raise _invalid(self.name, "must be an integer") from None
+        if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+            raise _invalid(self.name, f"must be between {self.min} and {self.max}")
+        return number
+
+    def type_name(self) -> str:
+        return "Integer"
+
+    def limits(self) -> str:
+        text = f"{self.min} to {self.max}" if self.min is not None else ""
+        return text + (f"; default {self.default}" if self.default is not None else "")
+
+
+@dataclass(frozen=True)
+class Bool(Param):
+    default: bool | None = None
+
+    def default_value(self) -> Any:
+        return self.default
+
+    def convert(self, value: str) -> Any:
+        lowered = value.lower()
+        if lowered not in ("true", "false"):
+            raise _invalid(self.name, "must be true or false")
+        return lowered == "true"
+
+    def type_name(self) -> str:
+        return "Boolean"
+
+
+@dataclass(frozen=True)
+class StrList(Param):
+    """A list of strings, sent either as one JSON-array value or flattened as `Name.1`, `Name.2`, ...
+    (or, where the API says so, one comma-separated value)."""
+
+    max_items: int | None = None
+    item: Str = field(default_factory=lambda: Str("item"))
+    comma_separated: bool = False
+
+    def extract(self, raw: Mapping[str, str]) -> Any:
+        values = _indexed(raw, self.name)
+        if not values:
+            single = raw.get(self.name)
+            if single:
+                values = self._split(single)
+        if not values:
+            if self.required:
+                raise _missing(self.name)
+            return []
+        if self.max_items is not None and len(values) > self.max_items:
+            raise _invalid(self.name, f"at most {self.max_items} items", "Length")
+        item = Str(self.name, min_len=self.item.min_len, max_len=self.item.max_len, pattern=self.item.pattern,
+                   pattern_doc=self.item.pattern_doc, choices=self.item.choices)
+        return [item.convert(v) for v in values]
+
+    def _split(self, single: str) -> list[str]:
+        text = single.strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError:
+                raise _invalid(self.name, "must be a JSON array of strings", "Format") from None
+            if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
+                raise _invalid(self.name, "must be a JSON array of strings", "Format")
+            return parsed
+        if self.comma_separated:
+            return [v.strip() for v in text.split(",") if v.strip()]
+        return [text]
+
+    def type_name(self) -> str:
+        return "Array of String"
+
+    def limits(self) -> str:
+        return f"at most {self.max_items} items" if self.max_items else ""
+
+
+@dataclass(frozen=True)
+class ObjList(Param):
+    """A list of objects, flattened as `Name.N.Field` (for example `Tag.1.Key`); each item a dict."""
+
+    fields: tuple[Str, ...] = ()
+    max_items: int | None = None
+
+    def extract(self, raw: Mapping[str, str]) -> Any:
+        prefix = self.name + "."
+        by_index: dict[int, dict[str, str]] = {}
+        for key, value in raw.items():
+            if not key.startswith(prefix):
+                continue
+            index, _, sub = key[len(prefix):].partition(".")
+            if not index.isdigit() or not sub:
+                raise _invalid(self.name, f"{key} is not of the form {self.name}.N.Field", "Format")
+            by_index.setdefault(int(index), {})[sub] = value
+        if not by_index:
+            if self.required:
+                raise _missing(self.name)
+            return []
+        if self.max_items is not None and len(by_index) > self.max_items:
+            raise _invalid(self.name, f"at most {self.max_items} items", "Length")
+        known = {f.name: f for f in self.fields}
+        items = []
+        for index in sorted(by_index):
+            obj = by_index[index]
+            for sub in obj:
+                if sub not in known:
+                    raise _invalid(self.name, f"unknown field {self.name}.{index}.{sub}", "Format")
+            items.append({f.name: f.extract({f.name: obj[f.name]} if f.name in obj else {}) for f in self.fields})
+        return items
+
+    def type_name(self) -> str:
+        return "Array of Object (" + ", ".join(f.name for f in self.fields) + ")"
+
+    def limits(self) -> str:
+        return f"at most {self.max_items} items" if self.max_items else ""
+
+
+def _indexed(raw: Mapping[str, str], name: str) -> list[str]:
+    prefix = name + "."
+    found = sorted((int(k[len(prefix):]), v) for k, v in raw.items()
+                   if k.startswith(prefix) and k[len(prefix):].isdigit())
+    return [v for _, v in found]
+
+
+def parse_all(declared: tuple[Param, ...], raw: Mapping[str, str]) -> dict[str, Any]:
+    return {p.name: p.extract(raw) for p in declared}
