@@ -19,7 +19,8 @@ def _missing(name: str) -> ApiError:
 
 def _invalid(name: str, why: str, reason: str | None = None) -> ApiError:
     code = f"InvalidParameter.{name}" + (f".{reason}" if reason else "")
-    return ApiError(code, f'The specified parameter "{name}" is not valid: {why}.')
+    lead = {"Length": "beyond the length limit", "InvalidChars": "contains invalid chars"}.get(reason or "", "is not valid")
+    return ApiError(code, f'The parameter - "{name}" {lead}: it {why}.')
 
 
 @dataclass(frozen=True)

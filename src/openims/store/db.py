@@ -1,6 +1,7 @@
 """The engine and the one way to run a transaction."""
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,7 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (idempotent)."""
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         with self.engine.begin() as conn:
             cfg = alembic_config(self.url)
             cfg.attributes["connection"] = conn

@@ -1,0 +1,67 @@
+"""Accounts: creation (with the root AccessKey), listing, and the account's user domains."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select
+
+from openims import clock, ids
+from openims.config import ConfigError
+from openims.runtime import Runtime
+from openims.store.schema import access_keys, accounts
+
+ALIAS_RULE = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,30})[a-z0-9]")
+DOMAIN_SUFFIX = ".onaliyun.com"
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    account_id: str
+    alias: str
+    access_key_id: str
+    access_key_secret: str
+
+
+def default_domain(alias: str) -> str:
+    return f"{alias}{DOMAIN_SUFFIX}"
+
+
+def create_account(rt: Runtime, alias: str) -> NewAccount:
+    """A new, isolated account with one root AccessKey."""
+    if not ALIAS_RULE.fullmatch(alias):
+        raise ConfigError("the alias must be 3 to 32 lowercase letters, digits or hyphens, not starting or ending with a hyphen")
+    with rt.db.transaction() as conn:
+        if conn.execute(select(accounts.c.id).where(accounts.c.alias == alias)).first():
+            raise ConfigError(f"an account with alias {alias!r} already exists")
+        account_id = ids.account_id()
+        now = clock.now_ms()
+        conn.execute(insert(accounts).values(id=account_id, alias=alias, created_ms=now))
+        key_id, secret = new_access_key(conn, rt, account_id, None, now)
+    return NewAccount(account_id, alias, key_id, secret)
+
+
+def new_access_key(conn: Connection, rt: Runtime, account_id: str, user_id: str | None, now: int) -> tuple[str, str]:
+    """Insert a new Active key, its secret sealed with the master key; returns (id, plaintext secret)."""
+    key_id, secret = ids.access_key_id(), ids.access_key_secret()
+    conn.execute(insert(access_keys).values(
+        id=key_id, account_id=account_id, user_id=user_id, status="Active", created_ms=now, updated_ms=now,
+        secret_sealed=rt.master_key.seal(secret, context=key_id),
+    ))
+    return key_id, secret
+
+
+def list_accounts(rt: Runtime) -> list[dict[str, str]]:
+    with rt.db.read() as conn:
+        rows = conn.execute(select(accounts).order_by(accounts.c.created_ms)).all()
+    return [{"AccountId": r.id, "Alias": r.alias, "DefaultDomain": default_domain(r.alias),
+             "CreateDate": clock.iso(r.created_ms)} for r in rows]
+
+
+def alias_of(conn: Connection, account_id: str) -> str:
+    return conn.execute(select(accounts.c.alias).where(accounts.c.id == account_id)).scalar_one()
+
+
+def user_domains(conn: Connection, account_id: str) -> list[str]:
+    """Domains a UserPrincipalName may use in this account: the default one first."""
+    return [default_domain(alias_of(conn, account_id))]

@@ -1,0 +1,57 @@
+"""The ASGI application: the RPC endpoint on `/` and the console under `/console`."""
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from openims.actions import registry
+from openims.api import protocol
+from openims.api.dispatch import dispatch
+from openims.errors import ApiError
+from openims.runtime import Runtime
+
+log = logging.getLogger("openims.api")
+
+
+def create_app(rt: Runtime) -> Starlette:
+    registry.load()
+
+    async def rpc(request: Request) -> Response:
+        req = None
+        try:
+            req = await protocol.read_request(request)
+            body = await run_in_threadpool(dispatch, rt, req)
+            return protocol.render(body, req)
+        except ApiError as err:
+            request_id = req.request_id if req else ""
+            return protocol.render_error(err, req, request_id or _new_id(), request.headers.get("host", ""))
+        except Exception:
+            log.exception("unexpected failure before dispatch")
+            err = ApiError("InternalError", "The request processing has failed due to some unknown error.", 500)
+            return protocol.render_error(err, req, _new_id(), request.headers.get("host", ""))
+
+    routes = [Route("/", rpc, methods=["GET", "POST"])]
+    app = Starlette(routes=routes)
+    app.state.runtime = rt
+    _mount_extras(app, rt)
+    return app
+
+
+def _mount_extras(app: Starlette, rt: Runtime) -> None:
+    """The console mounts itself here when present."""
+    try:
+        from openims.console import mount  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    mount(app, rt)
+
+
+def _new_id() -> str:
+    from openims import ids
+
+    return ids.request_id()

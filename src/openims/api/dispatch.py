@@ -1,0 +1,148 @@
+"""One call, end to end: authenticate, validate, authorize, run the handler and record its event in one
+transaction; on any error roll back and record the failure event in a transaction of its own."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from openims import clock
+from openims.actions import registry
+from openims.actions.context import CallContext
+from openims.api.protocol import RpcRequest
+from openims.api.signing import AuthError, authenticate
+from openims.audit import event as audit
+from openims.authz import authorize
+from openims.errors import ApiError
+from openims.principal import Principal
+from openims.runtime import Runtime
+from openims.store import constraints
+from openims.store.schema import signature_nonces
+
+log = logging.getLogger("openims.dispatch")
+
+
+def dispatch(rt: Runtime, req: RpcRequest) -> dict[str, Any]:
+    """Run an API request; returns the response body or raises ApiError (already audited)."""
+    try:
+        auth = authenticate(rt, req)
+    except AuthError as err:
+        if err.principal is not None:
+            _record_failure(rt, req, err.principal, None, err, nonce=None)
+        else:
+            log.info("rejected unsigned or unknown-key request %s from %s: %s", req.request_id, req.source_ip, err.code)
+        raise
+    action = registry.lookup(req.version, req.action)
+    nonce = (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms)
+    try:
+        if action is None:
+            raise _unknown_action(req)
+        params = _parse(action, req.params)
+        return run(rt, action, params, req, auth.principal, nonce)
+    except ApiError as err:
+        _record_failure(rt, req, auth.principal, action, err, nonce)
+        raise
+    except Exception:
+        # A fault of ours: the caller gets InternalError, the event records it, the log has the traceback.
+        log.exception("internal error in %s (request %s)", req.action, req.request_id)
+        err = ApiError("InternalError", "The request processing has failed due to some unknown error.", 500)
+        _record_failure(rt, req, auth.principal, action, err, nonce)
+        raise err from None
+
+
+def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRequest, principal: Principal,
+        nonce: tuple[str, str, int] | None = None) -> dict[str, Any]:
+    """Authorize and execute an already-authenticated call with its event, in one transaction.
+    The console calls this too, so its changes are audited exactly like API calls."""
+    try:
+        with rt.db.transaction() as conn:
+            if nonce is not None:
+                _use_nonce(conn, nonce)
+            ctx = CallContext(conn=conn, principal=principal, runtime=rt, request_id=req.request_id,
+                              source_ip=req.source_ip, user_agent=req.user_agent, now_ms=clock.now_ms())
+            authorize(ctx, action, params)
+            result = action.handler(ctx, params)
+            resources = _resources(action, params, ctx)
+            audit.record(conn, _event(rt, req, principal, action, resources, response=result))
+    except IntegrityError as exc:
+        raise constraints.to_api_error(exc) from None
+    return {"RequestId": req.request_id, **result}
+
+
+def _parse(action: registry.Action, raw: dict[str, str]) -> dict[str, Any]:
+    from openims.params import parse_all
+
+    return parse_all(action.params, raw)
+
+
+def _use_nonce(conn: Connection, nonce: tuple[str, str, int]) -> None:
+    key_id, value, expires_ms = nonce
+    try:
+        with conn.begin_nested():
+            conn.execute(signature_nonces.insert().values(access_key_id=key_id, nonce=value, expires_ms=expires_ms))
+    except IntegrityError:
+        raise ApiError("SignatureNonceUsed", "The request signature nonce has been used.") from None
+
+
+def _resources(action: registry.Action, params: dict[str, Any], ctx: CallContext | None) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    value = params.get(action.resource_param) if action.resource_param else None
+    if action.resource_type and isinstance(value, str) and value:
+        found.append((action.resource_type, value))
+    for item in (ctx.resources if ctx else []):
+        if item not in found:
+            found.append(item)
+    return found
+
+
+def _event(rt: Runtime, req: RpcRequest, principal: Principal, action: registry.Action | None,
+           resources: list[tuple[str, str]], response: dict[str, Any] | None = None,
+           error: ApiError | None = None) -> dict[str, Any]:
+    service = action.service if action else registry.SERVICES.get(req.version, registry.IMS)
+    return audit.build(
+        name=action.name if action else (req.action[:64] or "Unknown"),
+        service_name=service.name,
+        event_source=service.event_source,
+        api_version=req.version[:32],
+        rw=action.rw if action else registry.READ,
+        is_global=service is not registry.ACTIONTRAIL,
+        principal=principal,
+        request_id=req.request_id,
+        source_ip=req.source_ip,
+        user_agent=req.user_agent,
+        region=rt.settings.region,
+        raw_params=req.params,
+        secret=(action.secret_params | action.secrets) if action else frozenset(),
+        resource_type=action.resource_type if action else "",
+        resources=resources,
+        response=response,
+        error=(error.code, error.message) if error else None,
+        scheme=req.headers.get("x-forwarded-proto", "http"),
+    )
+
+
+def _record_failure(rt: Runtime, req: RpcRequest, principal: Principal, action: registry.Action | None,
+                    err: ApiError, nonce: tuple[str, str, int] | None) -> None:
+    """The failed call's event, after the rollback. The nonce is still spent, so a failed request cannot
+    be replayed later when it might succeed."""
+    params: dict[str, Any] = {}
+    if action is not None:
+        params = {p.name: req.params.get(p.name) for p in action.params}
+    resources = _resources(action, params, None) if action else []
+    event = _event(rt, req, principal, action, resources, error=err)
+    with rt.db.transaction() as conn:
+        if nonce is not None and err.code != "SignatureNonceUsed":
+            try:
+                _use_nonce(conn, nonce)
+            except ApiError:
+                pass  # spent already by a concurrent twin of this request
+        audit.record(conn, event)
+
+
+def _unknown_action(req: RpcRequest) -> ApiError:
+    if req.version not in registry.SERVICES:
+        return ApiError("InvalidVersion", f"The API version {req.version!r} is not supported "
+                        f"(IMS 2019-08-15, ActionTrail 2020-07-06, RAM 2015-05-01).", 404)
+    return ApiError("InvalidAction.NotFound", f"The action {req.action!r} does not exist in API version {req.version}.", 404)

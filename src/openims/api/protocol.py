@@ -1,0 +1,134 @@
+"""HTTP <-> RPC: parse what the SDKs send into an `RpcRequest`; render results and errors as they expect."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from openims import ids
+from openims.errors import ApiError
+
+MAX_BODY = 1 << 20  # 1 MiB: the largest parameter we accept (a SAML metadata document) is far smaller
+
+
+@dataclass
+class RpcRequest:
+    method: str
+    path: str
+    raw_query: str
+    body: bytes
+    headers: dict[str, str]
+    params: dict[str, str]
+    action: str
+    version: str
+    source_ip: str
+    user_agent: str
+    host: str
+    request_id: str
+    fmt: str = "JSON"
+
+
+async def read_request(request: Request) -> RpcRequest:
+    """Collect action, version and parameters from the query string and a form body."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]}
+    raw_query = request.scope.get("query_string", b"").decode("latin-1")
+    request_id = ids.request_id()
+    body = b""
+    if request.method in ("POST", "PUT"):
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY:
+            raise ApiError("RequestTooLarge", f"The request body exceeds {MAX_BODY} bytes.", 413)
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise ApiError("RequestTooLarge", f"The request body exceeds {MAX_BODY} bytes.", 413)
+    params = dict(parse_qsl(raw_query, keep_blank_values=True))
+    if body and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        try:
+            params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            raise ApiError("InvalidParameter", "The form body is not valid UTF-8.") from None
+    client = request.scope.get("client")
+    return RpcRequest(
+        method=request.method,
+        path=request.scope.get("path", "/"),
+        raw_query=raw_query,
+        body=body,
+        headers=headers,
+        params=params,
+        action=headers.get("x-acs-action") or params.get("Action", ""),
+        version=headers.get("x-acs-version") or params.get("Version", ""),
+        source_ip=client[0] if client else "",
+        user_agent=headers.get("user-agent", ""),
+        host=headers.get("host", ""),
+        request_id=request_id,
+        fmt="XML" if params.get("Format", "").upper() == "XML" else "JSON",
+    )
+
+
+def render(body: dict[str, Any], req: RpcRequest | None, status: int = 200, root: str | None = None) -> Response:
+    """A success body (or an error envelope) as JSON, or XML when the caller asked with Format=XML."""
+    request_id = body.get("RequestId", "")
+    headers = {"x-acs-request-id": request_id}
+    if req is not None and req.fmt == "XML":
+        tag = root or f"{req.action}Response"
+        xml = f'<?xml version="1.0" encoding="UTF-8"?><{tag}>{_to_xml(body)}</{tag}>'
+        return Response(xml, status_code=status, media_type="text/xml;charset=utf-8", headers=headers)
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=status,
+                    media_type="application/json;charset=utf-8", headers=headers)
+
+
+def error_body(err: ApiError, request_id: str, host: str) -> dict[str, Any]:
+    return {
+        "RequestId": request_id,
+        "HostId": host or "ims.aliyuncs.com",
+        "Code": err.code,
+        "Message": err.message,
+        "Recommend": recommend(err.code),
+        **err.extra,
+    }
+
+
+def render_error(err: ApiError, req: RpcRequest | None, request_id: str, host: str) -> Response:
+    return render(error_body(err, request_id, host), req, err.status, root="Error")
+
+
+def recommend(code: str) -> str:
+    """What to try next, per code family (Alibaba links a troubleshooting page; we are offline)."""
+    hints = {
+        "SignatureDoesNotMatch": "Check the AccessKey secret and that the request is signed as sent (ACS3-HMAC-SHA256 or HMAC-SHA1 v2).",
+        "IncompleteSignature": "Sign the request with an official SDK, or include every required signature field.",
+        "SignatureNonceUsed": "Use a new random SignatureNonce for every request.",
+        "InvalidTimeStamp": "Sync the client clock: the timestamp must be within 15 minutes of the server's, in UTC.",
+        "InvalidAccessKeyId": "Use an AccessKey that exists, is Active and belongs to a live user.",
+        "NoPermission": "Ask the account's administrator to grant the action on the resource.",
+        "MissingParameter": "Supply every required parameter; see docs/api.md.",
+        "InvalidParameter": "Check the parameter's format and limits in docs/api.md.",
+        "EntityNotExist": "Check the name; list the resources to see what exists.",
+        "EntityAlreadyExists": "Choose another name, or use the existing resource.",
+        "InvalidAction": "Check the action name and API version (IMS 2019-08-15, ActionTrail 2020-07-06, RAM 2015-05-01).",
+        "InvalidVersion": "Check the API version (IMS 2019-08-15, ActionTrail 2020-07-06, RAM 2015-05-01).",
+    }
+    for prefix, hint in hints.items():
+        if code.startswith(prefix):
+            return hint
+    return "See docs/errors.md for this error code."
+
+
+def _to_xml(value: Any, tag: str | None = None) -> str:
+    if isinstance(value, dict):
+        inner = "".join(_to_xml(v, k) for k, v in value.items())
+    elif isinstance(value, list):
+        # Alibaba's XML repeats the element for each list item: {"User": [a, b]} -> <User>a</User><User>b</User>
+        return "".join(_to_xml(v, tag) for v in value)
+    elif isinstance(value, bool):
+        inner = "true" if value else "false"
+    elif value is None:
+        inner = ""
+    else:
+        inner = escape(str(value))
+    return f"<{tag}>{inner}</{tag}>" if tag else inner

@@ -1,0 +1,157 @@
+"""Request authentication: V3 `ACS3-HMAC-SHA256` and legacy RPC v2 HMAC-SHA1, timestamp window, key state.
+
+Knows nothing about actions. The nonce is only checked for reuse when the call's transaction records it
+(dispatch), so a replay is refused even across restarts and server processes sharing one database.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import parse_qsl, quote
+
+from sqlalchemy import select
+
+from openims import clock
+from openims.api.protocol import RpcRequest
+from openims.errors import ApiError
+from openims.principal import RAM_USER, ROOT, Principal
+from openims.runtime import Runtime
+from openims.store.schema import access_keys, users
+
+V3_ALGORITHM = "ACS3-HMAC-SHA256"
+# Headers a V3 signature must cover, or an attacker could change the nonce, time or body of a signed request.
+V3_REQUIRED_SIGNED = ("x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256")
+V2_REQUIRED = ("AccessKeyId", "Signature", "SignatureNonce", "Timestamp")
+MAX_NONCE = 128
+
+
+class AuthError(ApiError):
+    """An authentication failure; `principal` is set when the key is known, so the failure is audited."""
+
+    def __init__(self, code: str, message: str, principal: Principal | None = None) -> None:
+        super().__init__(code, message, 404 if code.endswith(".NotFound") else None)
+        self.principal = principal
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    principal: Principal
+    nonce: str
+    nonce_expires_ms: int
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    principal: Principal
+    secret: str
+    status: str
+
+
+# Checks run after the signature is proven, each may raise AuthError (for example a per-key network ACL).
+KEY_CHECKS: list[Callable[[Runtime, KeyRecord, RpcRequest], None]] = []
+
+
+def authenticate(rt: Runtime, req: RpcRequest) -> Authenticated:
+    if "authorization" in req.headers:
+        key_id, timestamp, nonce, verify = _v3(req)
+    elif "Signature" in req.params:
+        key_id, timestamp, nonce, verify = _v2(req)
+    else:
+        raise AuthError("IncompleteSignature", "The request is not signed: send an Authorization header (V3) or a Signature parameter (v2).")
+    if len(nonce) > MAX_NONCE:
+        raise AuthError("IncompleteSignature", f"The signature nonce is longer than {MAX_NONCE} characters.")
+    key = load_key(rt, key_id)
+    if not verify(key.secret):
+        raise AuthError("SignatureDoesNotMatch", "The request signature does not conform to Alibaba Cloud standards.", key.principal)
+    if key.status != "Active":
+        raise AuthError("InvalidAccessKeyId.Inactive", "The specified AccessKey is disabled.", key.principal)
+    try:
+        sent_ms = clock.parse_iso(timestamp)
+    except ValueError:
+        raise AuthError("InvalidTimeStamp.Format", f"The timestamp {timestamp!r} is not of the form YYYY-MM-DDThh:mm:ssZ.", key.principal) from None
+    window_ms = rt.settings.signature_window_seconds * 1000
+    if abs(clock.now_ms() - sent_ms) > window_ms:
+        raise AuthError("InvalidTimeStamp.Expired", "The specified timestamp or date header has expired: it must be within 15 minutes of the server time (UTC).", key.principal)
+    for check in KEY_CHECKS:
+        check(rt, key, req)
+    return Authenticated(key.principal, nonce, sent_ms + window_ms)
+
+
+def load_key(rt: Runtime, key_id: str) -> KeyRecord:
+    """The key's owner and secret; a key in the recycle bin, or of a deleted user, does not exist."""
+    query = (
+        select(access_keys.c.account_id, access_keys.c.user_id, access_keys.c.secret_sealed,
+               access_keys.c.status, access_keys.c.deleted_ms, users.c.upn, users.c.deleted_ms.label("user_deleted"))
+        .select_from(access_keys.outerjoin(users, users.c.id == access_keys.c.user_id))
+        .where(access_keys.c.id == key_id)
+    )
+    with rt.db.read() as conn:
+        row = conn.execute(query).first()
+    if row is None or row.deleted_ms is not None or (row.user_id is not None and (row.upn is None or row.user_deleted is not None)):
+        raise AuthError("InvalidAccessKeyId.NotFound", "The specified AccessKey ID does not exist.")
+    secret = rt.secret_cache.get(key_id)
+    if secret is None:
+        secret = rt.master_key.open(row.secret_sealed, context=key_id)
+        rt.secret_cache[key_id] = secret
+    if row.user_id is None:
+        principal = Principal(row.account_id, ROOT, row.account_id, "root", key_id)
+    else:
+        principal = Principal(row.account_id, RAM_USER, row.user_id, row.upn, key_id, user_id=row.user_id)
+    return KeyRecord(principal, secret, row.status)
+
+
+def _v3(req: RpcRequest) -> tuple[str, str, str, Callable[[str], bool]]:
+    algorithm, _, rest = req.headers["authorization"].partition(" ")
+    if algorithm != V3_ALGORITHM:
+        raise AuthError("IncompleteSignature", f"Unsupported signature algorithm {algorithm!r}; use {V3_ALGORITHM}.")
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        name, eq, value = part.strip().partition("=")
+        if eq:
+            fields[name] = value
+    if not all(fields.get(f) for f in ("Credential", "SignedHeaders", "Signature")):
+        raise AuthError("IncompleteSignature", "The Authorization header must carry Credential, SignedHeaders and Signature.")
+    signed = fields["SignedHeaders"].split(";")
+    missing = [h for h in V3_REQUIRED_SIGNED if h not in signed or h not in req.headers]
+    if missing or any(h not in req.headers for h in signed):
+        raise AuthError("IncompleteSignature", f"The signature must cover the headers {', '.join(V3_REQUIRED_SIGNED)}, and every signed header must be sent.")
+    payload_hash = hashlib.sha256(req.body).hexdigest()
+
+    def verify(secret: str) -> bool:
+        if not _same(req.headers["x-acs-content-sha256"], payload_hash):
+            return False
+        pairs = sorted(parse_qsl(req.raw_query, keep_blank_values=True))
+        canon_query = "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in pairs)
+        canon_headers = "".join(f"{h}:{req.headers[h].strip()}\n" for h in signed)
+        canonical = "\n".join([req.method, req.path or "/", canon_query, canon_headers, ";".join(signed), payload_hash])
+        to_sign = f"{V3_ALGORITHM}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        expected = hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
+        return _same(expected, fields["Signature"])
+
+    return fields["Credential"], req.headers["x-acs-date"], req.headers["x-acs-signature-nonce"], verify
+
+
+def _v2(req: RpcRequest) -> tuple[str, str, str, Callable[[str], bool]]:
+    params = req.params
+    absent = [p for p in V2_REQUIRED if not params.get(p)]
+    if absent:
+        raise AuthError("IncompleteSignature", f"The v2 signature needs the parameters {', '.join(absent)}.")
+    if params.get("SignatureMethod", "HMAC-SHA1") != "HMAC-SHA1":
+        raise AuthError("IncompleteSignature", "Unsupported SignatureMethod; use HMAC-SHA1 (or the V3 ACS3-HMAC-SHA256 signature).")
+
+    def verify(secret: str) -> bool:
+        canon = "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}"
+                         for k, v in sorted(params.items()) if k != "Signature")
+        to_sign = f"{req.method}&%2F&{quote(canon, safe='~')}"
+        expected = base64.b64encode(hmac.new((secret + "&").encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
+        return _same(expected, params["Signature"])
+
+    return params["AccessKeyId"], params["Timestamp"], params["SignatureNonce"], verify
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time comparison that also accepts non-ASCII input (compare_digest rejects it as str)."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))

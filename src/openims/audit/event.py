@@ -1,0 +1,118 @@
+"""Builds the ActionTrail event for any call from its declaration, the caller, the params and the outcome."""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from sqlalchemy import Connection
+
+from openims import clock, ids
+from openims.principal import Principal
+from openims.store.schema import events
+
+REDACTED = "******"
+MAX_PARAM_CHARS = 2048
+# Protocol fields of the v2 signature: not the caller's parameters.
+PROTOCOL_PARAMS = frozenset({"Action", "Version", "Format", "AccessKeyId", "Signature", "SignatureMethod",
+                             "SignatureVersion", "SignatureNonce", "SignatureType", "Timestamp"})
+# Defense in depth: these names are redacted wherever they appear, even if a declaration forgot them.
+SECRET_NAMES = frozenset({"Password", "NewPassword", "OldPassword", "AccessKeySecret", "AppSecretValue",
+                          "Base32StringSeed", "QRCodePNG", "AuthenticationCode1", "AuthenticationCode2",
+                          "ServiceCredentialSecret", "SecretAccessKey", "ClientSecret", "MFACode", "Secret"})
+
+# Called with (conn, event) after each event is inserted, inside the same transaction (trail outbox).
+IN_TX_HOOKS: list[Callable[[Connection, dict[str, Any]], None]] = []
+
+
+def redact(value: Any, secret: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: (REDACTED if (k in secret or k in SECRET_NAMES) and v not in (None, "")
+                    else redact(v, secret)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, secret) for v in value]
+    return value
+
+
+def request_parameters(raw: dict[str, str], secret: frozenset[str]) -> dict[str, str]:
+    out = {}
+    for key, value in raw.items():
+        if key in PROTOCOL_PARAMS:
+            continue
+        # Flattened lists (Tag.1.Value) are secret when their leaf name is.
+        leaf = key.rsplit(".", 1)[-1]
+        if key in secret or leaf in secret or key in SECRET_NAMES or leaf in SECRET_NAMES:
+            out[key] = REDACTED
+        elif len(value) > MAX_PARAM_CHARS:
+            out[key] = value[:MAX_PARAM_CHARS] + f"...({len(value) - MAX_PARAM_CHARS} more characters)"
+        else:
+            out[key] = value
+    return out
+
+
+def build(*, name: str, service_name: str, event_source: str, api_version: str, rw: str, is_global: bool,
+          principal: Principal, request_id: str, source_ip: str, user_agent: str, region: str,
+          raw_params: dict[str, str], secret: frozenset[str], resource_type: str,
+          resources: list[tuple[str, str]], response: dict[str, Any] | None = None,
+          error: tuple[str, str] | None = None, scheme: str = "http",
+          additional: dict[str, Any] | None = None, event_ms: int | None = None) -> dict[str, Any]:
+    """One ActionTrail event record (eventVersion 1)."""
+    when = event_ms if event_ms is not None else clock.now_ms()
+    params = request_parameters(raw_params, secret)
+    referenced: dict[str, list[str]] = {}
+    for rtype, rname in resources:
+        referenced.setdefault(rtype, []).append(rname)
+    names = referenced.get(resource_type) or ([resources[0][1]] if resources else [])
+    event: dict[str, Any] = {
+        "eventId": ids.event_id(),
+        "eventVersion": 1,
+        "eventName": name,
+        "eventSource": event_source,
+        "eventType": principal.event_type,
+        "eventCategory": "Management",
+        "eventRW": rw,
+        "eventTime": clock.iso(when),
+        "acsRegion": region,
+        "isGlobal": is_global,
+        "apiVersion": api_version,
+        "requestId": request_id,
+        "serviceName": service_name,
+        "sourceIpAddress": source_ip,
+        "userAgent": user_agent,
+        "userIdentity": principal.identity(),
+        "requestParameters": params,
+        "requestParameterJson": json.dumps(params, ensure_ascii=False, sort_keys=True),
+        "resourceType": resource_type if names else "",
+        "resourceName": ";".join(names),
+        "referencedResources": referenced,
+        "recipientAccountId": principal.account_id,
+        "additionalEventData": {"scheme": scheme, **(additional or {})},
+    }
+    if response is not None and rw == "Write":
+        event["responseElements"] = redact({**response, "RequestId": request_id}, secret)
+    if error is not None:
+        event["errorCode"], event["errorMessage"] = error
+    event["_ms"] = when
+    return event
+
+
+def record(conn: Connection, event: dict[str, Any]) -> None:
+    """Insert the event (and let the in-transaction hooks queue it for trails)."""
+    when = event.pop("_ms")
+    identity = event["userIdentity"]
+    conn.execute(events.insert().values(
+        event_id=event["eventId"],
+        account_id=event["recipientAccountId"],
+        event_ms=when,
+        event_name=event["eventName"],
+        event_rw=event["eventRW"],
+        service_name=event["serviceName"],
+        user_name=identity.get("userName", ""),
+        access_key_id=identity.get("accessKeyId", ""),
+        resource_type=event["resourceType"][:64],
+        resource_name=event["resourceName"][:255],
+        error_code=event.get("errorCode"),
+        source_ip=event["sourceIpAddress"][:64],
+        body=json.dumps(event, ensure_ascii=False, separators=(",", ":")),
+    ))
+    for hook in IN_TX_HOOKS:
+        hook(conn, event)

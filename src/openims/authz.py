@@ -1,0 +1,55 @@
+"""Who may call what. Until an explicit rule allows a call, it is denied.
+
+Rules, in order: the root account may do anything in its own account; each decider in `DECIDERS` may
+deny (False) or allow (True); a RAM user may call a self-service action on itself.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from openims.errors import ApiError
+
+if TYPE_CHECKING:
+    from openims.actions.context import CallContext
+    from openims.actions.registry import Action
+
+# Each returns True (allowed), False (explicitly denied) or None (no opinion).
+Decider = Callable[["CallContext", "Action", dict[str, Any]], "bool | None"]
+DECIDERS: list[Decider] = []
+# Whether self-service may be used for this action (security preferences can switch it off).
+SELF_SERVICE_GATES: list[Callable[["CallContext", "Action"], bool]] = []
+
+
+def authorize(ctx: CallContext, action: Action, params: dict[str, Any]) -> None:
+    """Raise NoPermission unless a rule allows the caller to run `action` with `params`."""
+    principal = ctx.principal
+    if principal.is_root:
+        return
+    verdicts = [decide(ctx, action, params) for decide in DECIDERS]
+    if False in verdicts:
+        raise denied(action, ctx, "ExplicitDeny")
+    if True in verdicts:
+        return
+    if action.self_service and targets_self(ctx, params) and all(gate(ctx, action) for gate in SELF_SERVICE_GATES):
+        return
+    raise denied(action, ctx, "ImplicitDeny")
+
+
+def targets_self(ctx: CallContext, params: dict[str, Any]) -> bool:
+    target = params.get("UserPrincipalName")
+    return target in (None, "", ctx.principal.user_name)
+
+
+def denied(action: Action, ctx: CallContext, reason: str, policy_type: str = "") -> ApiError:
+    detail = {
+        "AuthAction": action.ram_action,
+        "AuthPrincipalType": "SubUser",
+        "AuthPrincipalOwnerId": ctx.principal.account_id,
+        "AuthPrincipalDisplayName": ctx.principal.user_name,
+        "NoPermissionType": reason,
+        "PolicyType": policy_type or ("AccountLevelIdentityBasedPolicy" if reason == "ExplicitDeny" else ""),
+        "EncodedDiagnosticMessage": "",
+    }
+    why = "an explicit deny" if reason == "ExplicitDeny" else "no policy allows it"
+    return ApiError("NoPermission", f"You are not authorized to do action {action.ram_action}: {why}.",
+                    AccessDeniedDetail=detail)

@@ -1,0 +1,204 @@
+"""The `openims` command: init, serve, account create|list, events lookup. Thin: it parses arguments
+and calls the same functions the server uses."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from openims import accounts, clock, config
+from openims.config import ConfigError, Settings
+from openims.runtime import Runtime, open_runtime
+
+DEFAULT_ALIAS = "openims"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = config.load(args.data_dir)
+        return int(args.func(settings, args) or 0)
+    except ConfigError as exc:
+        print(f"openims: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openims", description="Self-hosted IMS and ActionTrail API server.")
+    parser.add_argument("--data-dir", default=None, help=f"data directory (default {config.DEFAULT_DATA_DIR}, or $OPENIMS_DATA_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    init = sub.add_parser("init", help="create the data dir, the first account and its root AccessKey")
+    init.add_argument("--alias", default=DEFAULT_ALIAS, help="account alias; users are <name>@<alias>.onaliyun.com")
+    init.add_argument("--json", action="store_true", help="print {AccountId, AccessKeyId, AccessKeySecret}")
+    init.set_defaults(func=cmd_init)
+
+    serve = sub.add_parser("serve", help="serve the IMS and ActionTrail APIs on / and the console on /console")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8470)
+    serve.set_defaults(func=cmd_serve)
+
+    account = sub.add_parser("account", help="manage accounts").add_subparsers(dest="account_command", required=True)
+    create = account.add_parser("create", help="create another, isolated account")
+    create.add_argument("--alias", required=True)
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(func=cmd_account_create)
+    listing = account.add_parser("list", help="list accounts")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_account_list)
+
+    ev = sub.add_parser("events", help="query the audit trail").add_subparsers(dest="events_command", required=True)
+    look = ev.add_parser("lookup", help="events of an account, newest first (filters as in LookupEvents)")
+    look.add_argument("--account", help="account ID (default: the only account, or the first one created)")
+    look.add_argument("--start", help="UTC start, YYYY-MM-DDThh:mm:ssZ (default 7 days ago)")
+    look.add_argument("--end", help="UTC end (default now)")
+    look.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
+                      help="LookupAttribute, repeatable and ANDed: EventName=Delete*, User=..., ErrorCode=*, ...")
+    look.add_argument("--max", type=int, default=50, help="events to show (default 50)")
+    look.add_argument("--forward", action="store_true", help="oldest first")
+    look.add_argument("--json", action="store_true", help="one JSON event per line")
+    look.set_defaults(func=cmd_events_lookup)
+    return parser
+
+
+def _write_credentials(settings: Settings, new: accounts.NewAccount) -> Path:
+    path = settings.credentials_path
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"AccountId": new.account_id, "AccountAlias": new.alias, "AccessKeyId": new.access_key_id,
+                   "AccessKeySecret": new.access_key_secret}, fh, indent=2)
+        fh.write("\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def initialize(settings: Settings, alias: str) -> tuple[Runtime, accounts.NewAccount, Path]:
+    rt = open_runtime(settings, create=True)
+    if accounts.list_accounts(rt):
+        rt.close()
+        raise ConfigError(f"{settings.data_dir} is already initialized; root credentials are in {settings.credentials_path}")
+    new = accounts.create_account(rt, alias)
+    return rt, new, _write_credentials(settings, new)
+
+
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    rt, new, path = initialize(settings, args.alias)
+    rt.close()
+    if args.json:
+        print(json.dumps({"AccountId": new.account_id, "AccessKeyId": new.access_key_id, "AccessKeySecret": new.access_key_secret}))
+    else:
+        print(f"Initialized {settings.data_dir}\n  account {new.account_id} (alias {new.alias}, domain {accounts.default_domain(new.alias)})\n"
+              f"  root AccessKey {new.access_key_id}; its secret is in {path} (mode 0600)")
+    return 0
+
+
+def _is_empty(settings: Settings) -> bool:
+    if not settings.is_sqlite:
+        from openims.store.db import Database
+
+        db = Database(settings.database_url)
+        try:
+            return not db.is_initialized()
+        finally:
+            db.dispose()
+    return not (settings.data_dir / "openims.db").exists()
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from openims.server import serve
+
+    if _is_empty(settings):
+        rt, new, path = initialize(settings, DEFAULT_ALIAS)
+        print(f"Initialized a new data dir {settings.data_dir}: account {new.account_id}, root AccessKey {new.access_key_id}.\n"
+              f"The root credentials are in {path} (mode 0600).", flush=True)
+    else:
+        rt = open_runtime(settings)
+    print(f"OpenIMS serving on http://{args.host}:{args.port}/ (console: http://{args.host}:{args.port}/console)", flush=True)
+    try:
+        serve(rt, args.host, args.port)
+    finally:
+        rt.close()
+    return 0
+
+
+def cmd_account_create(settings: Settings, args: argparse.Namespace) -> int:
+    rt = open_runtime(settings)
+    try:
+        new = accounts.create_account(rt, args.alias)
+    finally:
+        rt.close()
+    out = {"AccountId": new.account_id, "AccessKeyId": new.access_key_id, "AccessKeySecret": new.access_key_secret}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"Created account {new.account_id} (alias {new.alias})\n  root AccessKey {new.access_key_id}\n"
+              f"  secret {new.access_key_secret}  (shown once: store it now)")
+    return 0
+
+
+def cmd_account_list(settings: Settings, args: argparse.Namespace) -> int:
+    rt = open_runtime(settings)
+    try:
+        rows = accounts.list_accounts(rt)
+    finally:
+        rt.close()
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        _table(rows, ["AccountId", "Alias", "DefaultDomain", "CreateDate"])
+    return 0
+
+
+def cmd_events_lookup(settings: Settings, args: argparse.Namespace) -> int:
+    from openims.audit.lookup import Query, search
+
+    rt = open_runtime(settings)
+    try:
+        listed = accounts.list_accounts(rt)
+        account = args.account or (listed[0]["AccountId"] if listed else "")
+        if account not in {a["AccountId"] for a in listed}:
+            raise ConfigError(f"no account {account!r} in this data dir")
+        attrs = []
+        for item in args.attr:
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise ConfigError(f"--attr takes KEY=VALUE, got {item!r}")
+            attrs.append((key, value))
+        try:
+            end = clock.parse_iso(args.end) + 999 if args.end else clock.now_ms()
+            start = clock.parse_iso(args.start) if args.start else end - 7 * 24 * 3600 * 1000
+        except ValueError as exc:
+            raise ConfigError(f"times must be YYYY-MM-DDThh:mm:ssZ: {exc}") from None
+        from openims.errors import ApiError
+
+        try:
+            with rt.db.read() as conn:
+                found, _ = search(conn, rt.master_key, Query(account, start, end, tuple(attrs), args.forward, max(1, args.max)), None)
+        except ApiError as exc:
+            raise ConfigError(exc.message) from None
+    finally:
+        rt.close()
+    if args.json:
+        for event in found:
+            print(json.dumps(event, ensure_ascii=False))
+        return 0
+    rows = [{"Time": e["eventTime"], "Event": e["eventName"], "RW": e["eventRW"], "User": e["userIdentity"].get("userName", ""),
+             "Resource": e.get("resourceName", ""), "SourceIp": e.get("sourceIpAddress", ""), "Error": e.get("errorCode", "")}
+            for e in found]
+    _table(rows, ["Time", "Event", "RW", "User", "Resource", "SourceIp", "Error"])
+    return 0
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    widths = {c: min(48, max(len(c), *(len(str(r.get(c, ""))) for r in rows))) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for r in rows:
+        print("  ".join(str(r.get(c, ""))[: widths[c]].ljust(widths[c]) for c in columns))

@@ -1,0 +1,16 @@
+"""Trail delivery sinks; each has `deliver(batch)` that raises `DeliveryError` and is safe to retry.
+
+Import the sink you need from its module (e.g. `openims.delivery.sinks.oss`), so that optional SDKs
+such as the SLS one are only loaded when that sink is used.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..batch import Batch
+
+
+class Sink(Protocol):
+    """What the trail delivery loop needs from a destination."""
+
+    def deliver(self, batch: Batch) -> None: ...

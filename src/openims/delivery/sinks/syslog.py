@@ -1,0 +1,80 @@
+"""Delivery as RFC 5424 syslog messages over TCP (optionally TLS, RFC 5425) with octet-counting framing (RFC 6587).
+
+One message per event: PRI is facility authpriv (10) with severity notice for `Write` events and info
+otherwise; TIMESTAMP is the event's eventTime; APP-NAME `openims`; MSGID the eventName; no structured
+data; MSG the event JSON (UTF-8, no BOM). TCP syslog has no acknowledgement, so delivery is
+at-least-once: a retried batch may repeat messages, and receivers deduplicate on the event's eventId.
+"""
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+from ..batch import Batch
+from .errors import delivery_error
+from .tls import client_context
+
+_FACILITY_AUTHPRIV = 10
+_SEVERITY_NOTICE = 5
+_SEVERITY_INFO = 6
+_APP_NAME = "openims"
+_NIL = "-"
+
+
+class SyslogSink:
+    """Sends each event of a batch as one framed RFC 5424 message on a fresh TCP/TLS connection."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        tls: bool = False,
+        ca_file: str | None = None,
+        verify: bool = True,
+        hostname: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.hostname = _header_field(hostname or socket.gethostname(), 255)
+        self._ssl = client_context(ca_file, verify) if tls else None
+
+    def deliver(self, batch: Batch) -> None:
+        """Send every event of the batch; raises `DeliveryError` if the connection or a write fails."""
+        if not batch.events:
+            return
+        data = b"".join(frame(format_message(event, self.hostname)) for event in batch.events)
+        try:
+            with socket.create_connection((self.host, self.port), timeout=self.timeout) as raw:
+                if self._ssl is None:
+                    raw.sendall(data)
+                    return
+                with self._ssl.wrap_socket(raw, server_hostname=self.host) as conn:
+                    conn.sendall(data)
+        except OSError as exc:  # ssl.SSLError and socket.timeout are OSErrors
+            raise delivery_error(f"syslog delivery to {self.host}:{self.port} failed", exc) from None
+
+
+def format_message(event: dict[str, Any], hostname: str) -> bytes:
+    """The RFC 5424 message for one event."""
+    severity = _SEVERITY_NOTICE if event.get("eventRW") == "Write" else _SEVERITY_INFO
+    pri = _FACILITY_AUTHPRIV * 8 + severity
+    timestamp = _header_field(str(event.get("eventTime") or ""), 64)
+    msgid = _header_field(str(event.get("eventName") or ""), 32)
+    header = f"<{pri}>1 {timestamp} {hostname} {_APP_NAME} {_NIL} {msgid} {_NIL} "
+    body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return header.encode("ascii") + body.encode("utf-8")
+
+
+def frame(message: bytes) -> bytes:
+    """Octet-counting frame: the message length in bytes, a space, the message."""
+    return b"%d %s" % (len(message), message)
+
+
+def _header_field(value: str, max_len: int) -> str:
+    """A header field limited to printable US-ASCII without spaces, as RFC 5424 requires; `-` when empty."""
+    cleaned = "".join(c for c in value if 33 <= ord(c) <= 126)[:max_len]
+    return cleaned or _NIL

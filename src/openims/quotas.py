@@ -1,0 +1,14 @@
+"""RAM's default quotas, enforced by the actions and reported by GetAccountSummary."""
+
+USERS = 1000
+GROUPS = 50
+GROUPS_PER_USER = 5
+ACCESS_KEYS_PER_USER = 2
+ACCESS_KEYS_PER_ACCOUNT = 5  # the root account's own keys
+MFA_DEVICES = 1000
+POLICIES = 1500
+VERSIONS_PER_POLICY = 5
+POLICY_SIZE = 6144
+ATTACHED_POLICIES_PER_USER = 5
+ATTACHED_POLICIES_PER_GROUP = 5
+ROLES = 1000

@@ -1,0 +1,53 @@
+"""`openims serve`: the HTTP server, with housekeeping (and, when configured, trail delivery) in the background."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+
+from openims import maintenance
+from openims.api.app import create_app
+from openims.runtime import Runtime
+
+log = logging.getLogger("openims.server")
+PURGE_INTERVAL_S = 600.0
+
+# Long-running background jobs started with the server (for example trail deliverers): fn(runtime) -> coroutine.
+BACKGROUND: list[Callable[[Runtime], Awaitable[None]]] = []
+
+
+async def _housekeeping(rt: Runtime) -> None:
+    while True:
+        try:
+            await run_in_threadpool(maintenance.purge, rt)
+        except Exception:  # keep serving; the next round retries
+            log.exception("housekeeping failed")
+        await asyncio.sleep(PURGE_INTERVAL_S)
+
+
+def build(rt: Runtime, background: bool = True) -> Starlette:
+    app = create_app(rt)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(_housekeeping(rt))] if background else []
+        tasks += [asyncio.create_task(job(rt)) for job in BACKGROUND] if background else []
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def serve(rt: Runtime, host: str, port: int) -> None:
+    # uvicorn's access log prints query strings, which can hold passwords: we log our own redacted line instead.
+    uvicorn.run(build(rt), host=host, port=port, access_log=False, log_level="info", server_header=False)
