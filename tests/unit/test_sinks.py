@@ -526,3 +526,12 @@ def test_sls_sink_error_is_delivery_error_without_secret(sls: SlsEndpoint, batch
         SlsSink(sls.endpoint, "p", None, ACCESS_KEY_ID, SECRET).deliver(batch)
     assert "Unauthorized" in str(info.value)
     assert SECRET not in str(info.value)
+
+
+@pytest.mark.slow
+def test_sls_sink_endpoint_down_is_delivery_error(batch: Batch) -> None:
+    # The SDK retries refused connections 10 times, 1 s apart; this checks the error that finally comes out.
+    with pytest.raises(DeliveryError) as info:
+        SlsSink(f"127.0.0.1:{free_port()}", "p", None, ACCESS_KEY_ID, SECRET).deliver(batch)
+    assert "LogRequestError" in str(info.value)
+    assert SECRET not in str(info.value)
