@@ -38,7 +38,8 @@ def lookup_events(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if start > end:
         raise ApiError("InvalidParameter.StartTime", 'The parameter - "StartTime" is not valid: it must not be after EndTime.')
     attributes = tuple((a["Key"] or "", a["Value"] or "") for a in p["LookupAttribute"])
-    query = Query(ctx.account_id, start, end, attributes, forward=p["Direction"] == "FORWARD", limit=p["MaxResults"] or 20)
+    query = Query(ctx.account_id, start, end, attributes, forward=p["Direction"] == "FORWARD", limit=p["MaxResults"] or 20,
+                  span=(p["StartTime"] or "", p["EndTime"] or ""))
     found, token = search(ctx.conn, ctx.runtime.master_key, query, p["NextToken"])
     out: dict[str, Any] = {"Events": found, "StartTime": clock.iso(start), "EndTime": clock.iso(end)}
     if token:

@@ -38,9 +38,11 @@ class Query:
     attributes: tuple[tuple[str, str], ...] = ()
     forward: bool = False
     limit: int = 20
+    # The StartTime/EndTime as the caller gave them ("" for the defaults, which move with the clock).
+    span: tuple[str, str] = ("", "")
 
     def fingerprint(self) -> str:
-        text = json.dumps([self.account_id, self.start_ms, self.end_ms, sorted(self.attributes), self.forward])
+        text = json.dumps([self.account_id, list(self.span), sorted(self.attributes), self.forward])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -1,0 +1,169 @@
+"""Every way a request can fail authentication gets Alibaba's code, and is audited when the key is known."""
+from __future__ import annotations
+
+import pytest
+from alibabacloud_ims20190815 import models as m
+from Tea.exceptions import TeaException
+
+from tests.signer import post_form, send, v2_params, v3_request
+from tests.support import Account
+
+
+def create_ram_user_with_key(acct: Account, name: str) -> tuple[str, str, str]:
+    ims = acct.ims()
+    upn = acct.upn(name)
+    ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name=name))
+    key = ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=upn)).body.access_key
+    return upn, key.access_key_id, key.access_key_secret
+
+
+def code_of(response) -> str:  # type: ignore[no-untyped-def]
+    body = response.json()
+    assert set(body) >= {"RequestId", "HostId", "Code", "Message", "Recommend"}
+    assert response.headers["x-acs-request-id"] == body["RequestId"]
+    return body["Code"]
+
+
+def test_both_signatures_accepted_and_bad_secret_refused(acct: Account) -> None:
+    for v2 in (False, True):
+        assert acct.ims(v2=v2).get_default_domain().body.default_domain_name == acct.domain
+        with pytest.raises(TeaException) as info:
+            acct.ims(secret="x" * 30, v2=v2).get_default_domain()
+        assert info.value.code == "SignatureDoesNotMatch" and info.value.statusCode == 400
+    failures = acct.events(ErrorCode="SignatureDoesNotMatch")
+    assert len(failures) == 2 and all(e["userIdentity"]["accessKeyId"] == acct.key_id for e in failures)
+    assert all(e["eventName"] == "GetDefaultDomain" for e in failures)
+
+
+def test_replayed_nonce_is_refused_and_audited(acct: Account) -> None:
+    url = acct.server.url
+    first = send(v3_request(url, acct.key_id, acct.secret, "GetDefaultDomain", {}, nonce="fixed-nonce-1"))
+    assert first.status_code == 200
+    replay = send(v3_request(url, acct.key_id, acct.secret, "GetDefaultDomain", {}, nonce="fixed-nonce-1"))
+    assert replay.status_code == 400 and code_of(replay) == "SignatureNonceUsed"
+    # v2 nonces are checked the same way
+    params = v2_params(acct.key_id, acct.secret, "GetDefaultDomain", {}, nonce="fixed-nonce-2")
+    assert post_form(url, params).status_code == 200
+    again = post_form(url, params)
+    assert again.status_code == 400 and code_of(again) == "SignatureNonceUsed"
+    assert len(acct.events(ErrorCode="SignatureNonceUsed")) == 2
+
+
+def test_nonce_survives_a_restart(acct: Account) -> None:
+    request = v3_request(acct.server.url, acct.key_id, acct.secret, "GetDefaultDomain", {}, nonce="restart-nonce")
+    assert send(request).status_code == 200
+    acct.server.stop()
+    acct.server.start()
+    replay = send(request)
+    assert replay.status_code == 400 and code_of(replay) == "SignatureNonceUsed"
+
+
+def test_failed_call_spends_its_nonce(acct: Account) -> None:
+    """A request that failed (user exists) must not succeed when replayed after the user is gone."""
+    ims = acct.ims()
+    upn = acct.upn("replayme")
+    ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="r"))
+    request = v3_request(acct.server.url, acct.key_id, acct.secret, "CreateUser",
+                         {"UserPrincipalName": upn, "DisplayName": "r"}, nonce="failing-nonce")
+    assert code_of(send(request)) == "EntityAlreadyExists.User"
+    ims.delete_user(m.DeleteUserRequest(user_principal_name=upn))
+    assert code_of(send(request)) == "SignatureNonceUsed"
+
+
+@pytest.mark.parametrize("offset", [-16 * 60, 16 * 60])
+def test_stale_or_future_timestamp(acct: Account, offset: int) -> None:
+    response = send(v3_request(acct.server.url, acct.key_id, acct.secret, "GetDefaultDomain", {}, time_offset_s=offset))
+    assert response.status_code == 400 and code_of(response) == "InvalidTimeStamp.Expired"
+    old = post_form(acct.server.url, v2_params(acct.key_id, acct.secret, "GetDefaultDomain", {}, time_offset_s=offset))
+    assert code_of(old) == "InvalidTimeStamp.Expired"
+    assert len(acct.events(ErrorCode="InvalidTimeStamp.Expired")) == 2
+
+
+def test_body_must_match_its_hash(acct: Account) -> None:
+    import httpx
+
+    request = v3_request(acct.server.url, acct.key_id, acct.secret, "GetDefaultDomain", {})
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+    tampered = httpx.Request("POST", request.url, headers=headers, content=b"UserPrincipalName=x")
+    response = send(tampered)
+    assert code_of(response) == "SignatureDoesNotMatch"
+
+
+def test_incomplete_and_unknown_keys(acct: Account) -> None:
+    url = acct.server.url
+    unsigned = post_form(url, {"Action": "GetDefaultDomain", "Version": "2019-08-15"})
+    assert unsigned.status_code == 400 and code_of(unsigned) == "IncompleteSignature"
+    partial = v2_params(acct.key_id, acct.secret, "GetDefaultDomain", {})
+    del partial["SignatureNonce"]
+    assert code_of(post_form(url, partial)) == "IncompleteSignature"
+    unknown = send(v3_request(url, "LTAI" + "x" * 20, "y" * 30, "GetDefaultDomain", {}))
+    assert unknown.status_code == 404 and code_of(unknown) == "InvalidAccessKeyId.NotFound"
+    bad_header = v3_request(url, acct.key_id, acct.secret, "GetDefaultDomain", {})
+    bad_header.headers["authorization"] = "ACS3-HMAC-SHA256 Credential=" + acct.key_id
+    assert code_of(send(bad_header)) == "IncompleteSignature"
+
+
+def test_inactive_deleted_and_deleted_users_keys(acct: Account) -> None:
+    ims = acct.ims()
+    upn, key_id, secret = create_ram_user_with_key(acct, "keyholder")
+    assert acct.ims(key_id, secret).get_user(m.GetUserRequest()).body.user.user_principal_name == upn
+    ims.update_access_key(m.UpdateAccessKeyRequest(user_principal_name=upn, user_access_key_id=key_id, status="Inactive"))
+    with pytest.raises(TeaException) as info:
+        acct.ims(key_id, secret).get_user(m.GetUserRequest())
+    assert info.value.code == "InvalidAccessKeyId.Inactive" and info.value.statusCode == 403
+    ims.update_access_key(m.UpdateAccessKeyRequest(user_principal_name=upn, user_access_key_id=key_id, status="Active"))
+    assert acct.ims(key_id, secret).get_user(m.GetUserRequest()).body.user.user_principal_name == upn
+    ims.delete_user(m.DeleteUserRequest(user_principal_name=upn))
+    with pytest.raises(TeaException) as info:
+        acct.ims(key_id, secret).get_user(m.GetUserRequest())
+    assert info.value.code == "InvalidAccessKeyId.NotFound"
+
+    upn2, key2, secret2 = create_ram_user_with_key(acct, "keyholder2")
+    ims.delete_access_key(m.DeleteAccessKeyRequest(user_principal_name=upn2, user_access_key_id=key2))
+    with pytest.raises(TeaException) as info:
+        acct.ims(key2, secret2).get_user(m.GetUserRequest())
+    assert info.value.code == "InvalidAccessKeyId.NotFound"
+    inactive = acct.events(ErrorCode="InvalidAccessKeyId.Inactive")
+    assert len(inactive) == 1 and inactive[0]["userIdentity"]["userName"] == upn
+
+
+def test_ram_user_is_denied_by_default_and_audited(acct: Account) -> None:
+    upn, key_id, secret = create_ram_user_with_key(acct, "intern")
+    mine = acct.ims(key_id, secret)
+    assert mine.get_user(m.GetUserRequest()).body.user.user_principal_name == upn
+    assert mine.get_user(m.GetUserRequest(user_principal_name=upn)).body.user.user_principal_name == upn
+    extra = mine.create_access_key(m.CreateAccessKeyRequest()).body.access_key
+    listed = mine.list_access_keys(m.ListAccessKeysRequest()).body.access_keys.access_key
+    assert {k.access_key_id for k in listed} == {key_id, extra.access_key_id}
+    mine.delete_access_key(m.DeleteAccessKeyRequest(user_access_key_id=extra.access_key_id))
+    for call in (lambda: mine.create_user(m.CreateUserRequest(user_principal_name=acct.upn("x"), display_name="x")),
+                 lambda: mine.list_users(m.ListUsersRequest()),
+                 lambda: mine.get_user(m.GetUserRequest(user_principal_name=acct.upn("someoneelse"))),
+                 lambda: mine.create_access_key(m.CreateAccessKeyRequest(user_principal_name=acct.upn("someoneelse")))):
+        with pytest.raises(TeaException) as info:
+            call()
+        assert info.value.code == "NoPermission" and info.value.statusCode == 403
+        assert info.value.data["AccessDeniedDetail"]["NoPermissionType"] == "ImplicitDeny"
+    denied = acct.events(ErrorCode="NoPermission")
+    assert {e["eventName"] for e in denied} == {"CreateUser", "ListUsers", "GetUser", "CreateAccessKey"}
+    assert all(e["userIdentity"]["type"] == "ram-user" and e["userIdentity"]["userName"] == upn for e in denied)
+    with pytest.raises(TeaException) as info:
+        acct.trail(key_id, secret).lookup_events(__import__("alibabacloud_actiontrail20200706.models", fromlist=["x"]).LookupEventsRequest())
+    assert info.value.code == "NoPermission"
+
+
+def test_accounts_are_isolated(acct: Account) -> None:
+    other = acct.server.new_account()
+    upn = acct.upn("mine")
+    acct.ims().create_user(m.CreateUserRequest(user_principal_name=upn, display_name="m"))
+    # the other account's root cannot see or touch it, nor use this account's domain
+    with pytest.raises(TeaException) as info:
+        other.ims().get_user(m.GetUserRequest(user_principal_name=upn))
+    assert info.value.code == "EntityNotExist.User"
+    with pytest.raises(TeaException) as info:
+        other.ims().create_user(m.CreateUserRequest(user_principal_name=upn, display_name="m"))
+    assert info.value.code == "InvalidParameter.UserPrincipalName.Domain"
+    assert other.ims().list_users(m.ListUsersRequest()).body.users.user == []
+    assert all(e["recipientAccountId"] == other.account_id for e in other.events())
+    assert not [e for e in other.events() if e["requestParameters"].get("UserPrincipalName") == upn and e["eventName"] == "CreateUser"
+                and "errorCode" not in e]

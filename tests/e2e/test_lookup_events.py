@@ -1,0 +1,108 @@
+"""LookupEvents through the official ActionTrail SDK: filters, order, paging and tokens."""
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from alibabacloud_actiontrail20200706 import models as am
+from alibabacloud_ims20190815 import models as m
+from Tea.exceptions import TeaException
+
+from tests.support import Account
+
+
+def lookup(acct: Account, attrs: dict[str, str] | None = None, **kw):  # type: ignore[no-untyped-def]
+    attributes = [am.LookupEventsRequestLookupAttribute(key=k, value=v) for k, v in (attrs or {}).items()]
+    return acct.trail().lookup_events(am.LookupEventsRequest(lookup_attribute=attributes, **kw)).body
+
+
+@pytest.fixture
+def history(acct: Account) -> Account:
+    ims = acct.ims()
+    for name in ("ann", "ben", "cat"):
+        ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn(name), display_name=name))
+    ims.create_group(m.CreateGroupRequest(group_name="readers"))
+    ims.delete_user(m.DeleteUserRequest(user_principal_name=acct.upn("cat")))
+    ims.delete_group(m.DeleteGroupRequest(group_name="readers"))
+    with pytest.raises(TeaException):
+        ims.get_user(m.GetUserRequest(user_principal_name=acct.upn("nobody")))
+    return acct
+
+
+def names(events: list[dict]) -> list[str]:
+    return [e["eventName"] for e in events]
+
+
+def test_filters(history: Account) -> None:
+    acct = history
+    assert names(lookup(acct, {"EventName": "CreateUser"}).events) == ["CreateUser"] * 3
+    assert names(lookup(acct, {"EventName": "Delete*"}).events) == ["DeleteGroup", "DeleteUser"]
+    assert names(lookup(acct, {"EventRW": "Write", "ResourceType": "ACS::RAM::Group"}).events) == ["DeleteGroup", "CreateGroup"]
+    assert names(lookup(acct, {"ResourceName": acct.upn("cat")}).events) == ["DeleteUser", "CreateUser"]
+    failed = lookup(acct, {"ErrorCode": "*"}).events
+    assert names(failed) == ["GetUser"] and failed[0]["errorCode"] == "EntityNotExist.User"
+    assert names(lookup(acct, {"ErrorCode": "EntityNotExist.*"}).events) == ["GetUser"]
+    assert len(lookup(acct, {"User": "root", "ServiceName": "Ims", "EventAccessKeyId": acct.key_id}).events) == 7
+    assert len(lookup(acct, {"SourceIpAddress": "127.0.0.1", "EventName": "CreateGroup"}).events) == 1
+    one = failed[0]
+    assert names(lookup(acct, {"EventId": one["eventId"]}).events) == ["GetUser"]
+    assert lookup(acct, {"EventName": "CreateUser", "User": "someone-else"}).events == []
+
+
+def test_order_paging_and_tokens(history: Account) -> None:
+    acct = history
+    newest_first = names(lookup(acct, {"ServiceName": "Ims"}).events)
+    oldest_first = names(lookup(acct, {"ServiceName": "Ims"}, direction="FORWARD").events)
+    assert newest_first == list(reversed(oldest_first)) and oldest_first[0] == "CreateUser"
+    pages, token = [], None
+    while True:
+        body = lookup(acct, {"ServiceName": "Ims"}, max_results="2", next_token=token)
+        assert len(body.events) <= 2
+        pages += body.events
+        token = body.next_token
+        if not token:
+            break
+    assert names(pages) == newest_first and len({e["eventId"] for e in pages}) == len(pages)
+
+    body = lookup(acct, {"ServiceName": "Ims"}, max_results="2")
+    # a token is bound to its filters and account: changing either, or the token, is refused
+    for attrs, client_acct in (({"EventName": "CreateUser"}, acct), ({"ServiceName": "Ims"}, acct.server.new_account())):
+        with pytest.raises(TeaException) as info:
+            lookup(client_acct, attrs, max_results="2", next_token=body.next_token)
+        assert info.value.code == "InvalidParameter.NextToken" and info.value.statusCode == 400
+    raw = bytearray(base64.urlsafe_b64decode(body.next_token + "=" * (-len(body.next_token) % 4)))
+    raw[3] ^= 1
+    forged = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+    with pytest.raises(TeaException) as info:
+        lookup(acct, {"ServiceName": "Ims"}, max_results="2", next_token=forged)
+    assert info.value.code == "InvalidParameter.NextToken"
+
+
+def test_time_range_and_bad_input(history: Account) -> None:
+    acct = history
+    now = datetime.now(timezone.utc)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    past = lookup(acct, {"EventName": "CreateUser"}, start_time=(now - timedelta(days=3)).strftime(fmt),
+                  end_time=(now - timedelta(days=2)).strftime(fmt))
+    assert past.events == [] and past.start_time and past.end_time
+    body = lookup(acct, {"EventName": "CreateUser"}, start_time=(now - timedelta(minutes=5)).strftime(fmt), end_time=now.strftime(fmt))
+    assert len(body.events) == 3
+    for kwargs, code in (({"start_time": "yesterday"}, "InvalidParameter.StartTime"),
+                         ({"max_results": "51"}, "InvalidParameter.MaxResults"),
+                         ({"direction": "SIDEWAYS"}, "InvalidParameter.Direction"),
+                         ({"start_time": now.strftime(fmt), "end_time": (now - timedelta(days=1)).strftime(fmt)}, "InvalidParameter.StartTime")):
+        with pytest.raises(TeaException) as info:
+            lookup(acct, **kwargs)
+        assert info.value.code == code and info.value.statusCode == 400
+    with pytest.raises(TeaException) as info:
+        lookup(acct, {"Colour": "blue"})
+    assert info.value.code == "InvalidParameter.LookupAttribute.Key"
+
+
+def test_lookup_is_itself_audited_and_v2_works(acct: Account) -> None:
+    body = acct.trail(v2=True).lookup_events(am.LookupEventsRequest()).body
+    event = acct.event_for(body.request_id)
+    assert event["eventName"] == "LookupEvents" and event["serviceName"] == "Actiontrail"
+    assert event["apiVersion"] == "2020-07-06" and event["eventRW"] == "Read" and event["isGlobal"] is False
+    assert event["eventSource"] == "actiontrail.aliyuncs.com" and "responseElements" not in event

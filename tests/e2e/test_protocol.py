@@ -1,0 +1,49 @@
+"""The wire protocol around the actions: routing, formats, error envelopes."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import httpx
+
+from tests.signer import post_form, send, v2_params, v3_request
+from tests.support import Account
+
+
+def test_unknown_action_and_version_are_404_and_audited(acct: Account) -> None:
+    response = send(v3_request(acct.server.url, acct.key_id, acct.secret, "FlyToTheMoon", {}))
+    assert response.status_code == 404 and response.json()["Code"] == "InvalidAction.NotFound"
+    response = send(v3_request(acct.server.url, acct.key_id, acct.secret, "GetUser", {}, version="1999-01-01"))
+    assert response.status_code == 404 and response.json()["Code"] == "InvalidVersion"
+    assert [e["errorCode"] for e in acct.events(EventName="FlyToTheMoon")] == ["InvalidAction.NotFound"]
+
+
+def test_xml_format(acct: Account) -> None:
+    ok = post_form(acct.server.url, v2_params(acct.key_id, acct.secret, "GetDefaultDomain", {"Format": "XML"}))
+    assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(ok.text)
+    assert root.tag == "GetDefaultDomainResponse" and root.findtext("DefaultDomainName") == acct.domain
+    assert root.findtext("RequestId") == ok.headers["x-acs-request-id"]
+    bad = post_form(acct.server.url, v2_params(acct.key_id, acct.secret, "GetUser", {"Format": "XML", "UserPrincipalName": acct.upn("none")}))
+    assert bad.status_code == 404 and bad.headers["content-type"] == "text/xml;charset=utf-8"
+    err = ET.fromstring(bad.text)
+    assert err.tag == "Error" and err.findtext("Code") == "EntityNotExist.User" and err.findtext("HostId")
+
+
+def test_get_with_query_parameters_works_for_v2(acct: Account) -> None:
+    params = v2_params(acct.key_id, acct.secret, "GetDefaultDomain", {}, method="GET")
+    response = httpx.get(acct.server.url + "/", params=params)
+    assert response.status_code == 200 and response.json()["DefaultDomainName"] == acct.domain
+
+
+def test_oversized_body_is_refused_cleanly(acct: Account) -> None:
+    response = httpx.post(acct.server.url + "/", content=b"a=" + b"x" * (2 << 20),
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 413 and response.json()["Code"] == "RequestTooLarge"
+
+
+def test_garbage_is_a_clear_error_never_500(acct: Account) -> None:
+    for headers, content in (({"authorization": "garbage"}, b""), ({"content-type": "application/x-www-form-urlencoded"}, b"\xff\xfe=\x00"),
+                             ({"authorization": "ACS3-HMAC-SHA256 Credential=é,SignedHeaders=host,Signature=ü".encode()}, b"")):
+        response = httpx.post(acct.server.url + "/", content=content, headers=headers)
+        assert 400 <= response.status_code < 500, response.text
+        assert {"RequestId", "HostId", "Code", "Message", "Recommend"} <= set(response.json())
