@@ -1,0 +1,102 @@
+"""The `openims` command as an operator uses it."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from alibabacloud_ims20190815 import models as m
+
+from tests.support import Account, Server, free_port, sdk_config
+
+
+def openims(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
+    return subprocess.run([sys.executable, "-m", "openims", *args], capture_output=True, text=True, env={**clean, **(env or {})}, timeout=60)
+
+
+def test_init_json_and_files(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    out = openims("--data-dir", str(data), "init", "--json")
+    assert out.returncode == 0, out.stderr
+    creds = json.loads(out.stdout)
+    assert set(creds) == {"AccountId", "AccessKeyId", "AccessKeySecret"}
+    assert len(creds["AccountId"]) == 16 and creds["AccountId"].isdigit()
+    assert creds["AccessKeyId"].startswith("LTAI") and len(creds["AccessKeyId"]) == 24 and len(creds["AccessKeySecret"]) == 30
+    for name in ("root-credentials.json", "master.key"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
+    assert creds["AccessKeySecret"].encode() not in (data / "openims.db").read_bytes()
+    again = openims("--data-dir", str(data), "init")
+    assert again.returncode != 0 and "already initialized" in again.stderr
+
+
+def test_serve_initializes_an_empty_data_dir(tmp_path: Path) -> None:
+    data, port = tmp_path / "fresh", free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
+    proc = subprocess.Popen([sys.executable, "-m", "openims", "--data-dir", str(data), "serve", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean)
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("serving on" in line for line in lines):
+            lines.append(proc.stdout.readline())  # type: ignore[union-attr]
+        text = "".join(lines)
+        assert str(data / "root-credentials.json") in text, text
+        creds = json.loads((data / "root-credentials.json").read_text())
+        server = Server("sqlite", data, "", port, proc=proc)
+        server.start = lambda: None  # type: ignore[method-assign]
+        acct = Account(server, creds["AccountId"], creds["AccountAlias"], creds["AccessKeyId"], creds["AccessKeySecret"])
+        for _ in range(50):
+            try:
+                assert acct.ims().get_default_domain().body.default_domain_name == "openims.onaliyun.com"
+                break
+            except Exception:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("server never answered")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_accounts_and_events_lookup(acct: Account) -> None:
+    env = acct.server.env
+    data = str(acct.server.data_dir)
+    created = openims("--data-dir", data, "account", "create", "--alias", "team-b", "--json", env=env)
+    assert created.returncode == 0, created.stderr
+    new = json.loads(created.stdout)
+    listed = json.loads(openims("--data-dir", data, "account", "list", "--json", env=env).stdout)
+    assert {"team-b", acct.alias} <= {a["Alias"] for a in listed}
+    dup = openims("--data-dir", data, "account", "create", "--alias", "team-b", env=env)
+    assert dup.returncode == 2 and "already exists" in dup.stderr
+    from openims.accounts import default_domain
+    from alibabacloud_ims20190815.client import Client
+
+    Client(sdk_config(acct.server.endpoint, new["AccessKeyId"], new["AccessKeySecret"])).create_user(
+        m.CreateUserRequest(user_principal_name="zed@" + default_domain("team-b"), display_name="Zed"))
+    table = openims("--data-dir", data, "events", "lookup", "--account", new["AccountId"], "--attr", "EventName=Create*", env=env)
+    assert table.returncode == 0, table.stderr
+    assert "CreateUser" in table.stdout and "zed@team-b.onaliyun.com" in table.stdout
+    as_json = openims("--data-dir", data, "events", "lookup", "--account", new["AccountId"], "--json", env=env)
+    events = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [e["eventName"] for e in events] == ["CreateUser"] and events[0]["recipientAccountId"] == new["AccountId"]
+    bad = openims("--data-dir", data, "events", "lookup", "--account", new["AccountId"], "--attr", "Nope=1", env=env)
+    assert bad.returncode == 2 and "not supported" in bad.stderr
+
+
+def test_clear_messages_for_missing_or_corrupt_data_dir(tmp_path: Path) -> None:
+    missing = openims("--data-dir", str(tmp_path / "nothing"), "account", "list")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "master.key").write_text("bm90IGEga2V5\n")
+    (broken / "openims.db").write_bytes(b"this is not sqlite" * 100)
+    out = openims("--data-dir", str(broken), "account", "list")
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "master key" in out.stderr
+    (broken / "master.key").write_text("a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U=\n")
+    out = openims("--data-dir", str(broken), "account", "list")
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "cannot open the database" in out.stderr, out.stderr
