@@ -6,6 +6,7 @@ event's fields (eventRW, resourceType/resourceName, redaction) and docs/api.md a
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -78,7 +79,7 @@ def action(name: str, *, service: Service = IMS, rw: str = READ, params: tuple[P
         _REGISTRY[key] = Action(
             name=name, service=service, rw=rw, handler=fn, params=params, resource_type=resource[0],
             resource_param=resource[1], secrets=frozenset(secrets), self_service=self_service, arn=arn,
-            extension=extension, doc=(fn.__doc__ or "").strip(),
+            extension=extension, doc=inspect.cleandoc(fn.__doc__ or ""),
         )
         return fn
 

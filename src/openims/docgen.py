@@ -1,0 +1,45 @@
+"""Generates docs/api.md from the action table, so the reference can never drift from the code.
+
+    python -m openims.docgen > docs/api.md
+"""
+from __future__ import annotations
+
+from openims.actions import registry
+
+
+def render() -> str:
+    registry.load()
+    actions = registry.all_actions()
+    out = ["# API reference", "",
+           "Generated from the action table by `python -m openims.docgen > docs/api.md`; do not edit by hand.",
+           "Every action is `POST /` (or GET) with its parameters in the query string or a form body, signed with",
+           "ACS3-HMAC-SHA256 (V3) or HMAC-SHA1 (v2). Every call, successful or not, is recorded as an ActionTrail event.",
+           "Actions marked *OpenIMS-defined* have no official SDK method; their shape is documented in docs/extensions.md.", ""]
+    for service in (registry.IMS, registry.ACTIONTRAIL, registry.RAM):
+        mine = [a for a in actions if a.service is service]
+        if not mine:
+            continue
+        out += [f"## {service.name} ({service.version}, eventSource `{service.event_source}`)", "",
+                "| action | read/write | RAM action | resource type | description |", "|---|---|---|---|---|"]
+        for a in mine:
+            summary = " ".join(a.doc.split("\n\n")[0].split()).replace("|", "\\|")
+            marker = " *OpenIMS-defined*" if a.extension else ""
+            out.append(f"| [{a.name}](#{a.name.lower()}){marker} | {a.rw} | `{a.ram_action}` | {a.resource_type or '-'} | {summary} |")
+        out.append("")
+        for a in mine:
+            out += [f"### {a.name}", "", a.doc or "", ""]
+            if a.params:
+                out += ["| parameter | type | required | limits |", "|---|---|---|---|"]
+                for p in a.params:
+                    secret = " (secret: never recorded)" if p.secret else ""
+                    out.append(f"| {p.name} | {p.type_name()} | {'yes' if p.required else ''} | {p.limits()}{secret} |")
+                out.append("")
+            if a.secrets:
+                out += [f"Response fields shown once and redacted in events: {', '.join(sorted(a.secrets))}.", ""]
+            if a.self_service:
+                out += ["A RAM user may call this on itself without a policy (self-service).", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
