@@ -102,3 +102,13 @@ def test_tag_filter_and_summary(acct: Account) -> None:
     summary = ims.get_account_summary().body.summary_map
     assert summary.users == 2 and summary.users_quota == 1000 and summary.access_keys_per_user_quota == 2
     assert ims.get_default_domain().body.default_domain_name == acct.domain
+
+
+@pytest.mark.parametrize("v2", [False, True], ids=["v3", "v2"])
+def test_characters_that_need_encoding_survive_signing(acct: Account, v2: bool) -> None:
+    ims = acct.ims(v2=v2)
+    upn = acct.upn("enc.o-d_e")
+    user = ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="Alice / Ops ~ é", comments="a b*c+d=e&f",
+                                               tag=[m.CreateUserRequestTag(key="k~*", value="100% 中文")])).body.user
+    assert (user.display_name, user.comments) == ("Alice / Ops ~ é", "a b*c+d=e&f")
+    assert user.tags.tag[0].tag_value == "100% 中文"
