@@ -38,6 +38,7 @@ class Result:
     errors: Counter[str] = field(default_factory=Counter)  # "<status> <Code>" or "conn <exception>"
     gen_cpu: float = 0.0  # load generator CPU seconds / wall seconds (1.0 = one full core)
     srv_cpu: float | None = None  # server process tree, same unit
+    other_cpu: float = 0.0  # everything else on the machine, same unit: high means a noisy run
 
     @property
     def rps(self) -> float:
@@ -99,6 +100,13 @@ def process_tree_cpu(pid: int) -> float:
                 tree.add(child)
                 frontier.append(child)
     return sum(ticks.get(p, 0) for p in tree) / _CLK_TCK
+
+
+def machine_busy_cpu() -> float:
+    """CPU seconds all cores spent not idle since boot (steal included: it is CPU we did not get)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / _CLK_TCK  # minus idle and iowait
 
 
 def _self_cpu() -> float:
@@ -211,7 +219,7 @@ async def run_load(name: str, host: str, port: int, make: RequestFactory, *, con
         if warmup > 0:
             await asyncio.sleep(warmup)
             state["recording"] = True
-        marks.update(t0=time.perf_counter(), cpu0=_self_cpu(),
+        marks.update(t0=time.perf_counter(), cpu0=_self_cpu(), all0=machine_busy_cpu(),
                      srv0=process_tree_cpu(server_pid) if server_pid else 0.0)
         if duration is not None:
             await asyncio.sleep(duration)
@@ -234,6 +242,8 @@ async def run_load(name: str, host: str, port: int, make: RequestFactory, *, con
     result.gen_cpu = (_self_cpu() - marks["cpu0"]) / result.seconds
     if server_pid:
         result.srv_cpu = (process_tree_cpu(server_pid) - marks["srv0"]) / result.seconds
+    busy = (machine_busy_cpu() - marks["all0"]) / result.seconds
+    result.other_cpu = max(0.0, busy - result.gen_cpu - (result.srv_cpu or 0.0))
     return result
 
 

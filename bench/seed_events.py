@@ -18,7 +18,7 @@ from pathlib import Path
 
 EVENT_NAMES_TSV = Path("/work/shared/reference/ims-events.tsv")
 # Relative frequency of the common calls; every other IMS event name gets weight 0.3. GetUser is
-# about 9% of rows, so a LookupEvents on EventName=GetUser has ~90k candidates over 1M events.
+# about 13% of rows, so a LookupEvents on EventName=GetUser has ~130k candidates over 1M events.
 HOT = {"GetUser": 12, "ListUsers": 10, "ListAccessKeys": 8, "GetAccessKeyLastUsed": 6, "ListGroupsForUser": 5,
        "GetLoginProfile": 4, "GetAccountSummary": 3, "ListGroups": 3, "UpdateUser": 2, "CreateUser": 2,
        "CreateAccessKey": 1.5, "AddUserToGroup": 1.5, "DeleteUser": 0.5, "LookupEvents": 4, "DescribeTrails": 1}
