@@ -23,11 +23,16 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self.engine: Engine = create_engine(url, pool_size=8, max_overflow=8)
+            self.engine: Engine = create_engine(url, pool_size=4, max_overflow=4)
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            # Readers get their own engine with plain (deferred) BEGIN: in WAL mode they never wait for the writer.
+            self.read_engine: Engine = create_engine(url, pool_size=8, max_overflow=8)
+            event.listen(self.read_engine, "connect", _sqlite_on_connect)
+            event.listen(self.read_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.read_engine = self.engine
         self._write_lock = threading.Lock() if self.is_sqlite else None
 
     @contextmanager
@@ -43,7 +48,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads that write nothing (no lock, no IMMEDIATE transaction on SQLite)."""
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             yield conn
 
     def migrate(self) -> None:
@@ -59,6 +64,7 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
 
 
 def alembic_config(url: str) -> Config:
