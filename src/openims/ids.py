@@ -32,3 +32,18 @@ def request_id() -> str:
 
 def event_id() -> str:
     return str(uuid.uuid4()).upper()
+
+
+def app_secret_id() -> str:
+    """OAuth application secret IDs: 32 letters and digits."""
+    return "".join(secrets.choice(_AK_ALPHABET) for _ in range(32))
+
+
+def app_secret() -> str:
+    """OAuth application secret values (client secrets): 64 letters and digits."""
+    return "".join(secrets.choice(_AK_ALPHABET) for _ in range(64))
+
+
+def verification_token() -> str:
+    """The random part of a domain's DNS TXT challenge."""
+    return secrets.token_hex(16)
