@@ -73,7 +73,8 @@ def update_access_key(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 @action("DeleteAccessKey", rw=WRITE, params=(KEY_ID, UPN_OPTIONAL), resource=(ACCESS_KEY, "UserAccessKeyId"),
         self_service=True, arn="user/{UserPrincipalName}")
 def delete_access_key(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """Delete an AccessKey pair; it stops authenticating at once."""
+    """Delete an AccessKey pair: it stops authenticating at once and moves to the recycle bin, from which
+    RestoreAccessKeyFromRecycleBin can bring it back until it is purged."""
     row = find_key(ctx, p["UserAccessKeyId"], p["UserPrincipalName"])
     ctx.conn.execute(update(access_keys).where(access_keys.c.id == row.id).values(deleted_ms=ctx.now_ms, updated_ms=ctx.now_ms))
     return {}
