@@ -1,0 +1,149 @@
+"""Console logon of RAM users: login profiles (password, status, forced reset, MFA binding) and a RAM
+user changing its own password. Every password set goes through the account's password policy."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, insert, select, update
+
+from openims import clock, passwords, signin
+from openims.actions.context import CallContext
+from openims.actions.registry import WRITE, action
+from openims.actions.users import UPN, USER, find_user
+from openims.audit import event as audit
+from openims.crypto import verify_password
+from openims.errors import ApiError, already_exists, missing
+from openims.params import Bool, Str
+from openims.principal import RAM_USER
+from openims.store.tables.credentials import login_profiles
+
+WRONG_OLD_PASSWORD = "InvalidParameter.OldPassword.Mismatch"
+# Alibaba's login profiles report this feature as always on.
+AUTO_DISABLE_LOGIN_STATUS = "Enabled"
+# The policy checks a new password's length (at most 32), with an error naming the rule.
+PASSWORD = Str("Password", secret=True)
+STATUS = Str("Status", choices=("Active", "Inactive"))
+PROFILE_PARAMS = (UPN, PASSWORD, Bool("PasswordResetRequired"), Bool("MFABindRequired"), STATUS)
+
+
+def _profile(ctx: CallContext, user: Row[Any]) -> Row[Any]:
+    row = ctx.conn.execute(select(login_profiles).where(login_profiles.c.user_id == user.id)).first()
+    if row is None:
+        raise ApiError("EntityNotExist.User.LoginProfile", f"The user has no login profile: {user.upn}.")
+    return row
+
+
+def profile_view(ctx: CallContext, user: Row[Any], row: Row[Any]) -> dict[str, Any]:
+    policy = passwords.load_policy(ctx.conn, ctx.account_id)
+    return {
+        "UserPrincipalName": user.upn,
+        "Status": row.status,
+        "PasswordResetRequired": row.password_reset_required,
+        "MFABindRequired": row.mfa_bind_required,
+        "PasswordStatus": passwords.password_status(policy, row.password_initial, row.password_set_ms, ctx.now_ms),
+        "AutoDisableLoginStatus": AUTO_DISABLE_LOGIN_STATUS,
+        "LastLoginTime": clock.iso(user.last_login_ms),
+        "UpdateDate": clock.iso(row.updated_ms),
+    }
+
+
+def _reread(ctx: CallContext, user: Row[Any]) -> dict[str, Any]:
+    return {"LoginProfile": profile_view(ctx, user, _profile(ctx, user))}
+
+
+@action("CreateLoginProfile", rw=WRITE, params=PROFILE_PARAMS, resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}")
+def create_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Enable console logon for a RAM user with an initial password that meets the password policy."""
+    user = find_user(ctx, p["UserPrincipalName"])
+    if ctx.conn.execute(select(login_profiles.c.user_id).where(login_profiles.c.user_id == user.id)).first():
+        raise already_exists("User.LoginProfile", user.upn)
+    if p["Password"] is None:
+        raise missing("Password")
+    policy = passwords.load_policy(ctx.conn, ctx.account_id)
+    hashed = passwords.new_password_hash(ctx.conn, policy, user, p["Password"], ctx.now_ms)
+    ctx.conn.execute(insert(login_profiles).values(
+        user_id=user.id, account_id=ctx.account_id, password_hash=hashed, status=p["Status"] or "Active",
+        password_reset_required=bool(p["PasswordResetRequired"]), mfa_bind_required=bool(p["MFABindRequired"]),
+        password_initial=True, password_set_ms=ctx.now_ms, failed_attempts=0, created_ms=ctx.now_ms, updated_ms=ctx.now_ms,
+    ))
+    return _reread(ctx, user)
+
+
+@action("GetLoginProfile", params=(UPN,), resource=(USER, "UserPrincipalName"), self_service=True, arn="user/{UserPrincipalName}")
+def get_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Query a RAM user's console logon settings."""
+    return _reread(ctx, find_user(ctx, p["UserPrincipalName"]))
+
+
+@action("UpdateLoginProfile", rw=WRITE, params=PROFILE_PARAMS, resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}")
+def update_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Modify a RAM user's console logon: reset its password (a new initial password), enable or disable
+    logon, require a password reset or MFA. Setting Password or Status also lifts a lockout."""
+    user = find_user(ctx, p["UserPrincipalName"])
+    _profile(ctx, user)
+    changes: dict[str, Any] = {}
+    if p["Password"] is not None:
+        policy = passwords.load_policy(ctx.conn, ctx.account_id)
+        changes.update(password_hash=passwords.new_password_hash(ctx.conn, policy, user, p["Password"], ctx.now_ms),
+                       password_initial=True, password_set_ms=ctx.now_ms)
+    if p["Status"] is not None:
+        changes["status"] = p["Status"]
+    if p["Password"] is not None or p["Status"] is not None:
+        changes.update(failed_attempts=0, first_failed_ms=None, locked_until_ms=None)
+    if p["PasswordResetRequired"] is not None:
+        changes["password_reset_required"] = p["PasswordResetRequired"]
+    if p["MFABindRequired"] is not None:
+        changes["mfa_bind_required"] = p["MFABindRequired"]
+    if changes:
+        ctx.conn.execute(update(login_profiles).where(login_profiles.c.user_id == user.id).values(updated_ms=ctx.now_ms, **changes))
+    return _reread(ctx, user)
+
+
+@action("DeleteLoginProfile", rw=WRITE, params=(UPN,), resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}")
+def delete_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Disable console logon for a RAM user by deleting its login profile (its password history is kept)."""
+    user = find_user(ctx, p["UserPrincipalName"])
+    _profile(ctx, user)
+    ctx.conn.execute(delete(login_profiles).where(login_profiles.c.user_id == user.id))
+    return {}
+
+
+@action("ChangePassword", rw=WRITE, resource=(USER, None), self_service=True, params=(
+    Str("OldPassword", required=True, max_len=256, secret=True),
+    Str("NewPassword", required=True, secret=True),
+))
+def change_password(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Change the console password of the calling RAM user. A wrong OldPassword counts as a failed logon
+    attempt (MaxLoginAttemps)."""
+    if ctx.principal.kind != RAM_USER:
+        raise ApiError("InvalidParameter.Principal.NotRamUser",
+                       "ChangePassword changes the calling RAM user's own password; call it with a RAM user's AccessKey.")
+    user = find_user(ctx)
+    row = _profile(ctx, user)
+    locked_until = signin.locked_until(row, ctx.now_ms)
+    if locked_until:
+        raise ApiError("Forbidden.LoginProfile.Locked", "Too many failed password attempts: the password cannot be "
+                       f"used until {clock.iso(locked_until)}.")
+    if not verify_password(row.password_hash, p["OldPassword"]):
+        raise ApiError(WRONG_OLD_PASSWORD, 'The parameter "OldPassword" is not the current password of the user.')
+    if p["NewPassword"] == p["OldPassword"]:
+        raise ApiError("InvalidParameter.NewPassword.SameAsOld", 'The parameter "NewPassword" must differ from the current password.')
+    policy = passwords.load_policy(ctx.conn, ctx.account_id)
+    hashed = passwords.new_password_hash(ctx.conn, policy, user, p["NewPassword"], ctx.now_ms, param="NewPassword")
+    ctx.conn.execute(update(login_profiles).where(login_profiles.c.user_id == user.id).values(
+        password_hash=hashed, password_initial=False, password_reset_required=False, password_set_ms=ctx.now_ms,
+        failed_attempts=0, first_failed_ms=None, locked_until_ms=None, updated_ms=ctx.now_ms))
+    return {}
+
+
+def _count_wrong_old_password(conn: Connection, event: dict[str, Any]) -> None:
+    """A wrong OldPassword is a failed password attempt: count it with the failure event, in its transaction
+    (the call's own transaction was rolled back)."""
+    if event.get("eventName") != "ChangePassword" or event.get("errorCode") != WRONG_OLD_PASSWORD:
+        return
+    identity = event.get("userIdentity", {})
+    if identity.get("type") == RAM_USER and identity.get("principalId"):
+        signin.record_failed_attempt(conn, event["recipientAccountId"], identity["principalId"], clock.now_ms())
+
+
+audit.IN_TX_HOOKS.append(_count_wrong_old_password)

@@ -1,0 +1,247 @@
+"""Console sign-in of RAM users with a password (and a TOTP code when MFA applies).
+
+`authenticate_password` applies, in order: LoginNetworkMasks, the MaxLoginAttemps lockout, the password,
+the login profile's and user's status, MaxIdleDaysForUsers, the initial password's age, MaxPasswordAge
+(HardExpire refuses; otherwise a change is required), PasswordResetRequired, and MFA (a bound device needs
+a fresh code; MFABindRequired or MFAOperationForLogin=mandatory without a device means the session may
+only bind one). It records one `ConsoleSignin` event in the same transaction as the state it changes
+(failed-attempt counter, lockout, last logon time).
+
+Lockout: MaxLoginAttemps wrong passwords or MFA codes (and wrong OldPassword in ChangePassword) within
+one hour of the first of them lock the password for one hour (LOCKOUT_MS); a successful sign-in, a
+password change or an administrator's UpdateLoginProfile (Password or Status) resets the count.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, or_, select, update
+
+from openims import accounts, clock, ids, passwords
+from openims.actions.mfa import bound_device, check_code
+from openims.actions.security_preference import load_preferences
+from openims.audit import event as audit
+from openims.crypto import hash_password, verify_password
+from openims.principal import RAM_USER, Principal
+from openims.runtime import Runtime
+from openims.store.schema import accounts as accounts_table
+from openims.store.schema import users
+from openims.store.tables.credentials import login_profiles
+from openims.totp import Verdict
+
+log = logging.getLogger("openims.signin")
+
+ATTEMPT_WINDOW_MS = 3600 * 1000
+LOCKOUT_MS = 3600 * 1000
+DAY_MS = 24 * 3600 * 1000
+# ActionTrail records RAM users' console logons under this service and source.
+SERVICE_NAME = "AasSub"
+EVENT_SOURCE = "signin.aliyun.com"
+USER = "ACS::RAM::User"
+# Verified when the login name is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = hash_password("openims-dummy-password")
+
+# Outcome codes (SigninResult.error_code and the event's errorCode).
+INVALID_CREDENTIALS = "InvalidCredentials"
+NETWORK_DENIED = "LoginNetworkDenied"
+LOCKED = "LoginProfile.Locked"
+LOGIN_DISABLED = "LoginProfile.Inactive"
+USER_DISABLED = "User.Inactive"
+IDLE_DISABLED = "LoginProfile.IdleDisabled"
+INITIAL_EXPIRED = "Password.InitialExpired"
+PASSWORD_EXPIRED = "Password.Expired"
+MFA_REQUIRED = "MFA.CodeRequired"
+MFA_INVALID = "MFA.InvalidCode"
+MFA_REUSED = "MFA.CodeReused"
+
+
+@dataclass(frozen=True)
+class SigninResult:
+    """What the console needs to start (or refuse) a session."""
+
+    success: bool
+    account_id: str | None = None
+    user_id: str | None = None
+    user_principal_name: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    # The password was right and a device is bound: ask for a code and call again with it.
+    mfa_required: bool = False
+    mfa_checked: bool = False
+    # Signed in, but the session may only bind an MFA device / change the password until that is done.
+    mfa_bind_required: bool = False
+    password_change_required: bool = False
+    session_duration_s: int = 0
+    enable_save_mfa_ticket: bool = False
+    event_id: str | None = None
+
+    def session_principal(self, created_ms: int | None = None) -> Principal:
+        """The principal of the console session this sign-in opens (its calls are ConsoleOperation events)."""
+        if not self.success or not (self.account_id and self.user_id and self.user_principal_name):
+            raise ValueError("no session: the sign-in failed")
+        return Principal(account_id=self.account_id, kind=RAM_USER, principal_id=self.user_id,
+                         user_name=self.user_principal_name, user_id=self.user_id, mfa_authenticated=self.mfa_checked,
+                         event_type="ConsoleOperation", session_created_ms=created_ms or clock.now_ms())
+
+
+def locked_until(profile: Row[Any], now_ms: int) -> int | None:
+    """When the lockout of this login profile ends, or None if it is not locked."""
+    until = profile.locked_until_ms
+    return until if until is not None and until > now_ms else None
+
+
+def record_failed_attempt(conn: Connection, account_id: str, user_id: str, now_ms: int) -> bool:
+    """Count a wrong password or code; returns True when this attempt locked the login profile."""
+    policy = passwords.load_policy(conn, account_id)
+    profile = conn.execute(select(login_profiles).where(login_profiles.c.user_id == user_id).with_for_update()).first()
+    if profile is None or policy.max_login_attemps <= 0 or locked_until(profile, now_ms):
+        return False
+    first, count = profile.first_failed_ms, profile.failed_attempts
+    if first is None or now_ms - first > ATTEMPT_WINDOW_MS:
+        first, count = now_ms, 0
+    count += 1
+    if count >= policy.max_login_attemps:
+        conn.execute(update(login_profiles).where(login_profiles.c.user_id == user_id).values(
+            failed_attempts=0, first_failed_ms=None, locked_until_ms=now_ms + LOCKOUT_MS))
+        return True
+    conn.execute(update(login_profiles).where(login_profiles.c.user_id == user_id).values(
+        failed_attempts=count, first_failed_ms=first))
+    return False
+
+
+def _account(conn: Connection, account: str) -> Row[Any] | None:
+    return conn.execute(select(accounts_table).where(or_(accounts_table.c.id == account,
+                                                         accounts_table.c.alias == account.lower()))).first()
+
+
+def _user(conn: Connection, account_id: str, login_name: str) -> Row[Any] | None:
+    name, at, domain = login_name.partition("@")
+    if at and domain.lower() not in [d.lower() for d in accounts.user_domains(conn, account_id)]:
+        return None
+    return conn.execute(select(users).where(users.c.account_id == account_id, users.c.deleted_ms.is_(None),
+                                            func.lower(users.c.name) == name.lower())).first()
+
+
+@dataclass
+class _Attempt:
+    """The facts of one sign-in attempt, filled in as the checks run."""
+
+    account_id: str
+    login_name: str
+    user: Row[Any] | None = None
+    mfa_checked: bool = False
+
+
+def authenticate_password(rt: Runtime, account: str, login_name: str, password: str, mfa_code: str | None,
+                          source_ip: str, user_agent: str, *, scheme: str = "https") -> SigninResult:
+    """Check a RAM user's console sign-in (account ID or alias, UserPrincipalName or bare user name) and
+    record its ConsoleSignin event. Never raises for a wrong credential: the result says what happened."""
+    now = clock.now_ms()
+    with rt.db.transaction() as conn:
+        acct = _account(conn, account)
+        if acct is None:
+            verify_password(_DUMMY_HASH, password)
+            log.info("console sign-in to unknown account from %s", source_ip)
+            return SigninResult(False, error_code=INVALID_CREDENTIALS, error_message=_WRONG)
+        attempt = _Attempt(acct.id, login_name[:128])
+
+        def fail(code: str, message: str, **extra: Any) -> SigninResult:
+            result = SigninResult(False, acct.id, attempt.user.id if attempt.user else None,
+                                  attempt.user.upn if attempt.user else None, code, message, **extra)
+            return _recorded(rt, conn, attempt, result, source_ip, user_agent, scheme, now)
+
+        attempt.user = _user(conn, acct.id, login_name)
+        profile = None
+        if attempt.user is not None:
+            profile = conn.execute(select(login_profiles).where(login_profiles.c.user_id == attempt.user.id)
+                                   .with_for_update()).first()
+        prefs = load_preferences(conn, acct.id)
+        if profile is None:
+            verify_password(_DUMMY_HASH, password)
+            return fail(INVALID_CREDENTIALS, _WRONG)
+        user = attempt.user
+        assert user is not None
+        if not prefs.allows_login_from(source_ip):
+            return fail(NETWORK_DENIED, "Console logon is not allowed from this network (LoginNetworkMasks).")
+        until = locked_until(profile, now)
+        if until:
+            return fail(LOCKED, f"Too many failed attempts: console logon is locked until {clock.iso(until)}.")
+        if not verify_password(profile.password_hash, password):
+            return fail(INVALID_CREDENTIALS, _wrong_attempt(conn, acct.id, user.id, now))
+        if profile.status != "Active":
+            return fail(LOGIN_DISABLED, "Console logon is disabled for this user.")
+        if user.status != "active":
+            return fail(USER_DISABLED, "The user is disabled.")
+        last_active = user.last_login_ms or profile.created_ms
+        if prefs.max_idle_days_for_users and now - last_active > prefs.max_idle_days_for_users * DAY_MS:
+            conn.execute(update(login_profiles).where(login_profiles.c.user_id == user.id)
+                         .values(status="Inactive", updated_ms=now))
+            return fail(IDLE_DISABLED, f"Console logon was disabled: no logon for over {prefs.max_idle_days_for_users} days "
+                        "(MaxIdleDaysForUsers). An administrator must enable it again.")
+        policy = passwords.load_policy(conn, acct.id)
+        status = passwords.password_status(policy, profile.password_initial, profile.password_set_ms, now)
+        if status == "InitialExpired":
+            return fail(INITIAL_EXPIRED, "The initial password has expired (InitialPasswordAge): an administrator must reset it.")
+        expired = passwords.is_expired(policy, profile.password_set_ms, now)
+        if expired and policy.hard_expire:
+            return fail(PASSWORD_EXPIRED, "The password has expired (MaxPasswordAge, HardExpire): an administrator must reset it.")
+        device = bound_device(conn, user.id)
+        bind_required = False
+        if device is not None:
+            if not mfa_code:
+                return fail(MFA_REQUIRED, "The password is correct; enter the code of your MFA device.", mfa_required=True)
+            verdict = check_code(conn, rt.master_key, device, mfa_code)
+            if verdict is Verdict.REUSED:
+                return fail(MFA_REUSED, _wrong_attempt(conn, acct.id, user.id, now, "The MFA code was already used: wait for the next one."),
+                            mfa_required=True)
+            if verdict is not Verdict.ACCEPTED:
+                return fail(MFA_INVALID, _wrong_attempt(conn, acct.id, user.id, now, "The MFA code is incorrect."), mfa_required=True)
+            attempt.mfa_checked = True
+        else:
+            bind_required = profile.mfa_bind_required or prefs.mfa_operation_for_login == "mandatory"
+        conn.execute(update(login_profiles).where(login_profiles.c.user_id == user.id).values(
+            failed_attempts=0, first_failed_ms=None, locked_until_ms=None, last_login_ms=now))
+        conn.execute(update(users).where(users.c.id == user.id).values(last_login_ms=now))
+        result = SigninResult(
+            True, acct.id, user.id, user.upn, mfa_checked=attempt.mfa_checked, mfa_bind_required=bind_required,
+            password_change_required=bool(expired or profile.password_reset_required),
+            session_duration_s=prefs.login_session_duration * 3600, enable_save_mfa_ticket=prefs.enable_save_mfa_ticket)
+        return _recorded(rt, conn, attempt, result, source_ip, user_agent, scheme, now)
+
+
+_WRONG = "The login name or password is incorrect."
+
+
+def _wrong_attempt(conn: Connection, account_id: str, user_id: str, now: int, message: str = _WRONG) -> str:
+    if record_failed_attempt(conn, account_id, user_id, now):
+        return message + f" Too many failed attempts: console logon is locked for {LOCKOUT_MS // 60000} minutes."
+    return message
+
+
+def _recorded(rt: Runtime, conn: Connection, attempt: _Attempt, result: SigninResult, source_ip: str, user_agent: str,
+              scheme: str, now: int) -> SigninResult:
+    """Record the attempt's ConsoleSignin event in the open transaction; returns the result with its event ID."""
+    user = attempt.user
+    principal = Principal(account_id=attempt.account_id, kind=RAM_USER, principal_id=user.id if user else "",
+                          user_name=user.upn if user else attempt.login_name, user_id=user.id if user else None,
+                          mfa_authenticated=attempt.mfa_checked, event_type="ConsoleSignin",
+                          session_created_ms=now if result.success else None)
+    checked = "true" if attempt.mfa_checked else "false"
+    outcome = "success" if result.success else ("MFARequired" if result.error_code == MFA_REQUIRED else "fail")
+    additional: dict[str, Any] = {"loginAccount": user.upn if user else attempt.login_name, "MFAChecked": checked,
+                                  "isMFAChecked": checked, "LoginResult": outcome, "loginType": "password"}
+    if result.success:
+        additional.update(MFABindRequired=result.mfa_bind_required, PasswordChangeRequired=result.password_change_required,
+                          SessionDuration=result.session_duration_s)
+    event = audit.build(
+        name="ConsoleSignin", service_name=SERVICE_NAME, event_source=EVENT_SOURCE, api_version="", rw="Write",
+        is_global=True, principal=principal, request_id=ids.request_id(), source_ip=source_ip[:64],
+        user_agent=user_agent[:512], region=rt.settings.region, raw_params={}, secret=frozenset(),
+        resource_type=USER, resources=[(USER, user.upn)] if user else [], response=None,
+        error=(result.error_code or "", result.error_message or "") if not result.success else None,
+        scheme=scheme, additional=additional, event_ms=now,
+    )
+    audit.record(conn, event)
+    return replace(result, event_id=event["eventId"])
