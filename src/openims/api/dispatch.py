@@ -61,7 +61,8 @@ def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRe
             if nonce is not None:
                 _use_nonce(conn, nonce)
             ctx = CallContext(conn=conn, principal=principal, runtime=rt, request_id=req.request_id,
-                              source_ip=req.source_ip, user_agent=req.user_agent, now_ms=clock.now_ms())
+                              source_ip=req.source_ip, user_agent=req.user_agent, now_ms=clock.now_ms(),
+                              scheme=req.headers.get("x-forwarded-proto", "http"))
             authorize(ctx, action, params)
             result = action.handler(ctx, params)
             resources = _resources(action, params, ctx)
@@ -77,11 +78,15 @@ def _parse(action: registry.Action, raw: dict[str, str]) -> dict[str, Any]:
     return parse_all(action.params, raw)
 
 
+_INSERT_NONCE = signature_nonces.insert()
+
+
 def _use_nonce(conn: Connection, nonce: tuple[str, str, int]) -> None:
+    """Spend the nonce. It is the transaction's first statement, so a duplicate aborts it before any
+    other work (no savepoint needed)."""
     key_id, value, expires_ms = nonce
     try:
-        with conn.begin_nested():
-            conn.execute(signature_nonces.insert().values(access_key_id=key_id, nonce=value, expires_ms=expires_ms))
+        conn.execute(_INSERT_NONCE, {"access_key_id": key_id, "nonce": value, "expires_ms": expires_ms})
     except IntegrityError:
         raise ApiError("SignatureNonceUsed", "The request signature nonce has been used.") from None
 

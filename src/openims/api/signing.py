@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import parse_qsl, quote
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from openims import clock
 from openims.api.protocol import RpcRequest
@@ -80,16 +80,18 @@ def authenticate(rt: Runtime, req: RpcRequest) -> Authenticated:
     return Authenticated(key.principal, nonce, sent_ms + window_ms)
 
 
+_KEY_QUERY = (
+    select(access_keys.c.account_id, access_keys.c.user_id, access_keys.c.secret_sealed,
+           access_keys.c.status, access_keys.c.deleted_ms, users.c.upn, users.c.deleted_ms.label("user_deleted"))
+    .select_from(access_keys.outerjoin(users, users.c.id == access_keys.c.user_id))
+    .where(access_keys.c.id == bindparam("key_id"))
+)
+
+
 def load_key(rt: Runtime, key_id: str) -> KeyRecord:
     """The key's owner and secret; a key in the recycle bin, or of a deleted user, does not exist."""
-    query = (
-        select(access_keys.c.account_id, access_keys.c.user_id, access_keys.c.secret_sealed,
-               access_keys.c.status, access_keys.c.deleted_ms, users.c.upn, users.c.deleted_ms.label("user_deleted"))
-        .select_from(access_keys.outerjoin(users, users.c.id == access_keys.c.user_id))
-        .where(access_keys.c.id == key_id)
-    )
     with rt.db.read() as conn:
-        row = conn.execute(query).first()
+        row = conn.execute(_KEY_QUERY, {"key_id": key_id}).first()
     if row is None or row.deleted_ms is not None or (row.user_id is not None and (row.upn is None or row.user_deleted is not None)):
         raise AuthError("InvalidAccessKeyId.NotFound", "The specified AccessKey ID does not exist.")
     secret = rt.secret_cache.get(key_id)

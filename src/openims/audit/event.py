@@ -95,11 +95,14 @@ def build(*, name: str, service_name: str, event_source: str, api_version: str, 
     return event
 
 
+_INSERT_EVENT = events.insert()
+
+
 def record(conn: Connection, event: dict[str, Any]) -> None:
     """Insert the event (and let the in-transaction hooks queue it for trails)."""
     when = event.pop("_ms")
     identity = event["userIdentity"]
-    conn.execute(events.insert().values(
+    conn.execute(_INSERT_EVENT, dict(
         event_id=event["eventId"],
         account_id=event["recipientAccountId"],
         event_ms=when,
