@@ -18,6 +18,8 @@ Decider = Callable[["CallContext", "Action", dict[str, Any]], "bool | None"]
 DECIDERS: list[Decider] = []
 # Whether self-service may be used for this action (security preferences can switch it off).
 SELF_SERVICE_GATES: list[Callable[["CallContext", "Action"], bool]] = []
+# Extra AccessDeniedDetail fields for a denial (PolicyType, EncodedDiagnosticMessage): (ctx, action, params, reason).
+DENIAL_DETAILS: list[Callable[["CallContext", "Action", dict[str, Any], str], dict[str, Any]]] = []
 
 
 def authorize(ctx: CallContext, action: Action, params: dict[str, Any]) -> None:
@@ -27,12 +29,12 @@ def authorize(ctx: CallContext, action: Action, params: dict[str, Any]) -> None:
         return
     verdicts = [decide(ctx, action, params) for decide in DECIDERS]
     if False in verdicts:
-        raise denied(action, ctx, "ExplicitDeny")
+        raise denied(action, ctx, "ExplicitDeny", params=params)
     if True in verdicts:
         return
     if action.self_service and targets_self(ctx, params) and all(gate(ctx, action) for gate in SELF_SERVICE_GATES):
         return
-    raise denied(action, ctx, "ImplicitDeny")
+    raise denied(action, ctx, "ImplicitDeny", params=params)
 
 
 def targets_self(ctx: CallContext, params: dict[str, Any]) -> bool:
@@ -40,16 +42,20 @@ def targets_self(ctx: CallContext, params: dict[str, Any]) -> bool:
     return target in (None, "", ctx.principal.user_name)
 
 
-def denied(action: Action, ctx: CallContext, reason: str, policy_type: str = "") -> ApiError:
+def denied(action: Action, ctx: CallContext, reason: str, policy_type: str = "",
+           params: dict[str, Any] | None = None) -> ApiError:
     detail = {
         "AuthAction": action.ram_action,
         "AuthPrincipalType": "SubUser",
         "AuthPrincipalOwnerId": ctx.principal.account_id,
-        "AuthPrincipalDisplayName": ctx.principal.user_name,
+        # Alibaba shows a RAM user's UID here.
+        "AuthPrincipalDisplayName": ctx.principal.principal_id,
         "NoPermissionType": reason,
         "PolicyType": policy_type or ("AccountLevelIdentityBasedPolicy" if reason == "ExplicitDeny" else ""),
         "EncodedDiagnosticMessage": "",
     }
+    for describe in DENIAL_DETAILS:
+        detail.update(describe(ctx, action, params or {}, reason))
     why = "an explicit deny" if reason == "ExplicitDeny" else "no policy allows it"
     return ApiError("NoPermission", f"You are not authorized to do action {action.ram_action}: {why}.",
                     AccessDeniedDetail=detail)

@@ -18,6 +18,8 @@ class CallContext:
     source_ip: str
     user_agent: str
     now_ms: int
+    # "https" when the request came over TLS (as the x-forwarded-proto header says), for acs:SecureTransport.
+    scheme: str = "http"
     # (resourceType, resourceName) pairs for the event's referencedResources, beyond the declared one.
     resources: list[tuple[str, str]] = field(default_factory=list)
 
