@@ -10,6 +10,7 @@ from openims import clock, ids
 from openims.config import ConfigError
 from openims.runtime import Runtime
 from openims.store.schema import access_keys, accounts
+from openims.store.tables.apps_domains import domains
 
 ALIAS_RULE = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,30})[a-z0-9]")
 DOMAIN_SUFFIX = ".onaliyun.com"
@@ -34,6 +35,9 @@ def create_account(rt: Runtime, alias: str) -> NewAccount:
     with rt.db.transaction() as conn:
         if conn.execute(select(accounts.c.id).where(accounts.c.alias == alias)).first():
             raise ConfigError(f"an account with alias {alias!r} already exists")
+        if conn.execute(select(domains.c.account_id).where(domains.c.name == default_domain(alias),
+                                                           domains.c.status == "Verified")).first():
+            raise ConfigError(f"the domain {default_domain(alias)} is already another account's default domain")
         account_id = ids.account_id()
         now = clock.now_ms()
         conn.execute(insert(accounts).values(id=account_id, alias=alias, created_ms=now))
@@ -54,8 +58,8 @@ def new_access_key(conn: Connection, rt: Runtime, account_id: str, user_id: str 
 def list_accounts(rt: Runtime) -> list[dict[str, str]]:
     with rt.db.read() as conn:
         rows = conn.execute(select(accounts).order_by(accounts.c.created_ms)).all()
-    return [{"AccountId": r.id, "Alias": r.alias, "DefaultDomain": default_domain(r.alias),
-             "CreateDate": clock.iso(r.created_ms)} for r in rows]
+        return [{"AccountId": r.id, "Alias": r.alias, "DefaultDomain": user_domains(conn, r.id)[0],
+                 "CreateDate": clock.iso(r.created_ms)} for r in rows]
 
 
 def alias_of(conn: Connection, account_id: str) -> str:
@@ -63,5 +67,10 @@ def alias_of(conn: Connection, account_id: str) -> str:
 
 
 def user_domains(conn: Connection, account_id: str) -> list[str]:
-    """Domains a UserPrincipalName may use in this account: the default one first."""
-    return [default_domain(alias_of(conn, account_id))]
+    """Domains a UserPrincipalName may use in this account: the default one first, then the account's own
+    `<alias>.onaliyun.com` and every other verified domain (former defaults stay, so existing UPNs keep working)."""
+    own = default_domain(alias_of(conn, account_id))
+    rows = conn.execute(select(domains.c.name, domains.c.is_default).where(
+        domains.c.account_id == account_id, domains.c.status == "Verified").order_by(domains.c.created_ms, domains.c.name)).all()
+    default = next((r.name for r in rows if r.is_default), own)
+    return list(dict.fromkeys([default, own, *(r.name for r in rows)]))
