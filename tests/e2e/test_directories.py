@@ -1,0 +1,102 @@
+"""The account's user directory and resource checks (OpenIMS-defined actions, signed RPC calls)."""
+from __future__ import annotations
+
+import pytest
+from alibabacloud_ims20190815 import models as m
+from Tea.exceptions import TeaException
+
+from tests.support import Account
+
+
+def fails(call, code: str, status: int) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TeaException) as info:
+        call()
+    assert (info.value.code, info.value.statusCode) == (code, status), info.value.message
+
+
+def test_the_account_has_one_enabled_directory(acct: Account) -> None:
+    ims = acct.ims()
+    ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn("a"), display_name="A"))
+    ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn("b"), display_name="B"))
+    ims.create_group(m.CreateGroupRequest(group_name="g"))
+    ims.delete_user(m.DeleteUserRequest(user_principal_name=acct.upn("b")))
+
+    listed = acct.call("ListDirectories")
+    [directory] = listed["Directories"]["Directory"]
+    assert directory["DirectoryId"] == f"d-{acct.account_id}" and directory["AccountId"] == acct.account_id
+    assert (directory["DirectoryType"], directory["Status"], directory["DirectoryName"]) == ("RAM", "Enabled", acct.alias)
+    assert directory["DefaultDomainName"] == acct.domain and directory["DomainNames"]["DomainName"] == [acct.domain]
+    assert (directory["UserCount"], directory["GroupCount"]) == (1, 1) and directory["CreateDate"]
+
+    got = acct.call("GetDirectory", {"DirectoryId": directory["DirectoryId"]})
+    assert got["Directory"] == directory
+    assert acct.call("GetDirectory")["Directory"]["DirectoryId"] == directory["DirectoryId"]
+    enabled = acct.call("CheckDirectoryEnabled")
+    assert (enabled["DirectoryId"], enabled["Enabled"]) == (directory["DirectoryId"], True)
+    assert acct.call("CheckDirectoryEnabled", {"DirectoryId": directory["DirectoryId"]})["Enabled"] is True
+
+    fails(lambda: acct.call("GetDirectory", {"DirectoryId": "d-1234567890123456"}), "EntityNotExist.Directory", 404)
+    fails(lambda: acct.call("CheckDirectoryEnabled", {"DirectoryId": "nope"}), "EntityNotExist.Directory", 404)
+
+    for body, name in ((listed, "ListDirectories"), (got, "GetDirectory"), (enabled, "CheckDirectoryEnabled")):
+        event = acct.event_for(body["RequestId"])
+        assert (event["eventName"], event["eventRW"], event["resourceType"], event["resourceName"]) == (
+            name, "Read", "ACS::RAM::Directory", directory["DirectoryId"])
+    assert acct.events(EventName="GetDirectory")[0]["errorCode"] == "EntityNotExist.Directory"
+
+
+def test_check_resource(acct: Account) -> None:
+    ims = acct.ims()
+    upn = acct.upn("alice")
+    user = ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="Alice")).body.user
+    group = ims.create_group(m.CreateGroupRequest(group_name="ops")).body.group
+    app = ims.create_application(m.CreateApplicationRequest(app_name="web", display_name="Web", app_type="WebApp")).body.application
+
+    def check(**params: str) -> dict:  # type: ignore[type-arg]
+        return acct.call("CheckResource", params)
+
+    found = [
+        check(ResourceType="user", ResourceName=upn),
+        check(ResourceType="user", ResourceId=user.user_id),
+        check(ResourceType="group", ResourceName="OPS"),
+        check(ResourceType="group", ResourceId=group.group_id),
+        check(ResourceType="application", ResourceId=app.app_id),
+        check(ResourceType="application", ResourceName="web"),
+        check(ResourceType="domain", ResourceName=acct.domain.upper()),
+    ]
+    expected = [("user", user.user_id, upn), ("user", user.user_id, upn), ("group", group.group_id, "ops"),
+                ("group", group.group_id, "ops"), ("application", app.app_id, "web"), ("application", app.app_id, "web"),
+                ("domain", acct.domain, acct.domain)]
+    assert [(f["ResourceType"], f["ResourceId"], f["ResourceName"], f["Exists"], f["Accessible"]) for f in found] == [
+        (*e, True, True) for e in expected]
+
+    missing = [
+        check(ResourceType="user", ResourceName=acct.upn("ghost")),
+        check(ResourceType="user", ResourceName="ghost@elsewhere.example.com"),
+        check(ResourceType="user", ResourceId="123"),
+        check(ResourceType="group", ResourceName="nope"),
+        check(ResourceType="application", ResourceId="123"),
+        check(ResourceType="domain", ResourceName="example.com"),
+    ]
+    assert all((f["Exists"], f["Accessible"]) == (False, False) for f in missing)
+    assert missing[0]["ResourceName"] == acct.upn("ghost")
+
+    fails(lambda: acct.call("CheckResource", {"ResourceType": "user"}), "MissingParameter.ResourceId", 400)
+    fails(lambda: acct.call("CheckResource", {"ResourceName": upn}), "MissingParameter", 400)
+    fails(lambda: acct.call("CheckResource", {"ResourceType": "bucket", "ResourceName": "x"}), "InvalidParameter.ResourceType", 400)
+
+    event = acct.event_for(found[0]["RequestId"])
+    assert (event["eventName"], event["eventRW"], event["resourceType"]) == ("CheckResource", "Read", "ACS::RAM::Directory")
+    assert event["referencedResources"]["ACS::RAM::User"] == [upn]
+    assert acct.events(EventName="CheckResource")[0]["errorCode"] == "InvalidParameter.ResourceType"
+
+
+def test_a_ram_user_without_permissions_is_denied(acct: Account) -> None:
+    ims = acct.ims()
+    upn = acct.upn("bob")
+    ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="Bob"))
+    key = ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=upn)).body.access_key
+    for name, params in (("ListDirectories", {}), ("CheckResource", {"ResourceType": "user", "ResourceName": upn})):
+        fails(lambda: acct.call(name, params, key_id=key.access_key_id, secret=key.access_key_secret), "NoPermission", 403)
+        event = acct.events(EventName=name)[0]
+        assert event["errorCode"] == "NoPermission" and event["userIdentity"]["type"] == "ram-user"
