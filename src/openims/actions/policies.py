@@ -299,9 +299,12 @@ def list_policies(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 
 def _decode_marker(marker: str) -> str:
     try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
+        decoded = base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError):
-        raise ApiError("InvalidParameter.Marker", 'The parameter - "Marker" is not valid: pass the Marker of the previous page unchanged.') from None
+        decoded = ""
+    if decoded[:1] in ("0", "1"):
+        return decoded
+    raise ApiError("InvalidParameter.Marker", 'The parameter - "Marker" is not valid: pass the Marker of the previous page unchanged.')
 
 
 # --- versions -------------------------------------------------------------------------------------------
