@@ -39,7 +39,19 @@ def authorize(ctx: CallContext, action: Action, params: dict[str, Any]) -> None:
 
 def targets_self(ctx: CallContext, params: dict[str, Any]) -> bool:
     target = params.get("UserPrincipalName")
-    return target in (None, "", ctx.principal.user_name)
+    if target not in (None, "", ctx.principal.user_name):
+        return False
+    # GetUser also names its user by UserId or by one of its AccessKey IDs: those must be the caller's too.
+    if params.get("UserId") and params["UserId"] != ctx.principal.user_id:
+        return False
+    if params.get("UserAccessKeyId"):
+        from sqlalchemy import select
+
+        from openims.store.schema import access_keys
+
+        owner = ctx.conn.execute(select(access_keys.c.user_id).where(access_keys.c.id == params["UserAccessKeyId"])).scalar()
+        return owner is not None and owner == ctx.principal.user_id
+    return True
 
 
 def denied(action: Action, ctx: CallContext, reason: str, policy_type: str = "",
