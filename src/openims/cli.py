@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     listing = account.add_parser("list", help="list accounts")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_account_list)
+    set_password = account.add_parser("set-password", help="set the root console password (read from a prompt or stdin)")
+    set_password.add_argument("--account", help="account ID or alias (default: the first account created)")
+    set_password.set_defaults(func=cmd_account_set_password)
 
     ev = sub.add_parser("events", help="query the audit trail").add_subparsers(dest="events_command", required=True)
     look = ev.add_parser("lookup", help="events of an account, newest first (filters as in LookupEvents)")
@@ -151,6 +154,26 @@ def cmd_account_list(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps(rows))
     else:
         _table(rows, ["AccountId", "Alias", "DefaultDomain", "CreateDate"])
+    return 0
+
+
+def cmd_account_set_password(settings: Settings, args: argparse.Namespace) -> int:
+    from getpass import getpass
+
+    from openims.console.root_signin import set_root_password
+
+    if sys.stdin.isatty():
+        password = getpass("New root console password: ")
+        if getpass("Repeat it: ") != password:
+            raise ConfigError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    rt = open_runtime(settings)
+    try:
+        account_id = set_root_password(rt, args.account, password)
+    finally:
+        rt.close()
+    print(f"Set the root console password of account {account_id}.")
     return 0
 
 

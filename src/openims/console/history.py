@@ -1,0 +1,275 @@
+"""The event history's query side: filters and time ranges as LookupEvents parameters, the MFA filter, the
+count-over-time chart (GROUP BY a time bucket on the indexed columns, drawn as inline SVG), and exports."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any, Iterator
+from xml.sax.saxutils import escape
+
+from markupsafe import Markup
+from sqlalchemy import func, select
+
+from openims import clock
+from openims.audit.lookup import Query, _condition, search
+from openims.runtime import Runtime
+from openims.store.schema import events
+
+HOUR_MS = 3600 * 1000
+DAY_MS = 24 * HOUR_MS
+RANGES = {"1h": HOUR_MS, "24h": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS, "90d": 90 * DAY_MS}
+RANGE_LABELS = {"1h": "1 hour", "24h": "24 hours", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
+DEFAULT_RANGE = "24h"
+# Form field (the LookupAttribute key itself) and its label, in the order the form shows them.
+FILTERS = (
+    ("EventName", "Event name", "CreateUser, or Delete* for all deletions"),
+    ("User", "User", "root, or a UserPrincipalName"),
+    ("ResourceType", "Resource type", "ACS::RAM::User"),
+    ("ResourceName", "Resource name", "alice@example.onaliyun.com"),
+    ("EventAccessKeyId", "AccessKey ID", "LTAI..."),
+    ("ServiceName", "Service", "Ims, Actiontrail, Ram, AasSub"),
+    ("ErrorCode", "Error code", "* for any failure, or NoPermission*"),
+    ("SourceIpAddress", "Source IP", "203.0.113.7"),
+)
+RW_CHOICES = ("Read", "Write")
+MFA_CHOICES = {"": "Any", "yes": "MFA used", "no": "No MFA"}
+PAGE_SIZE = 50
+EXPORT_LIMIT = 100_000
+EXPORT_BATCH = 1000
+BUCKETS_MS = (60_000, 5 * 60_000, 15 * 60_000, HOUR_MS, 3 * HOUR_MS, 6 * HOUR_MS, 12 * HOUR_MS, DAY_MS, 2 * DAY_MS, 7 * DAY_MS)
+MAX_BARS = 96
+CSV_COLUMNS = ("eventTime", "eventName", "eventType", "eventRW", "serviceName", "userType", "userName", "accessKeyId",
+               "mfaUsed", "sourceIpAddress", "userAgent", "resourceType", "resourceName", "errorCode", "errorMessage",
+               "requestId", "eventId")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the history page was asked for, with the time range resolved to fixed UTC bounds."""
+
+    range_key: str
+    start: str  # YYYY-MM-DDThh:mm:ssZ
+    end: str
+    attributes: tuple[tuple[str, str], ...]
+    mfa: str
+    error: str | None = None
+
+    @property
+    def start_ms(self) -> int:
+        return clock.parse_iso(self.start)
+
+    @property
+    def end_ms(self) -> int:
+        # LookupEvents reads EndTime as a whole second.
+        return clock.parse_iso(self.end) + 999
+
+    def lookup_params(self) -> dict[str, str]:
+        """LookupEvents parameters (without paging)."""
+        params = {"StartTime": self.start, "EndTime": self.end}
+        for i, (key, value) in enumerate(self.attributes, start=1):
+            params[f"LookupAttribute.{i}.Key"] = key
+            params[f"LookupAttribute.{i}.Value"] = value
+        return params
+
+    def query_args(self, **changes: Any) -> dict[str, str]:
+        """This filter as the history page's query string (fixed bounds, so paging stays consistent)."""
+        args: dict[str, str] = {"range": self.range_key, "start": self.start, "end": self.end, **dict(self.attributes)}
+        if self.mfa:
+            args["mfa"] = self.mfa
+        args.update({k: v for k, v in changes.items()})
+        return {k: v for k, v in args.items() if v not in (None, "")}
+
+    def value(self, key: str) -> str:
+        return dict(self.attributes).get(key, "")
+
+
+def _parse_input_time(text: str) -> int | None:
+    """A time typed in the form (`YYYY-MM-DDThh:mm`, taken as UTC) or passed back by a link (full ISO)."""
+    if not text:
+        return None
+    try:
+        return clock.parse_iso(text if text.endswith("Z") or "+" in text[10:] else text + "Z")
+    except ValueError:
+        return None
+
+
+def parse_filters(args: dict[str, str], now_ms: int) -> Filters:
+    """The page's filters from its query string. A quick range ends now unless a paging link fixed its
+    bounds (`start`/`end`); a custom range comes from the form's `from`/`to` (or from a paging link)."""
+    range_key = args.get("range") or DEFAULT_RANGE
+    end = now_ms // 1000 * 1000
+    start = end - RANGES[DEFAULT_RANGE]
+    error = None
+    fixed = (_parse_input_time(args.get("start", "")), _parse_input_time(args.get("end", "")))
+    if range_key == "custom":
+        typed = (_parse_input_time(args.get("from", "")), _parse_input_time(args.get("to", "")))
+        lo, hi = typed if (args.get("from") or args.get("to")) else fixed
+        if lo is None or hi is None:
+            error, range_key = "Enter both ends of the custom time range (UTC).", DEFAULT_RANGE
+        elif lo > hi:
+            error, range_key = "The custom time range starts after it ends.", DEFAULT_RANGE
+        else:
+            start, end = lo, hi
+    elif range_key in RANGES:
+        if fixed[0] is not None and fixed[1] is not None and fixed[0] <= fixed[1]:
+            start, end = fixed[0], fixed[1]
+        else:
+            start = end - RANGES[range_key]
+    else:
+        range_key = DEFAULT_RANGE
+    attributes = []
+    for key, _, _ in FILTERS:
+        value = args.get(key, "").strip()
+        if value:
+            attributes.append((key, value[:512]))
+    rw = args.get("EventRW", "")
+    if rw in RW_CHOICES:
+        attributes.append(("EventRW", rw))
+    mfa = args.get("mfa", "")
+    return Filters(range_key, clock.iso(start), clock.iso(end), tuple(attributes), mfa if mfa in MFA_CHOICES else "", error)
+
+
+def mfa_used(event: dict[str, Any]) -> bool:
+    """Whether the caller had passed MFA: the session's mfaAuthenticated, or a sign-in that checked a code."""
+    attrs = (event.get("userIdentity") or {}).get("sessionContext", {}).get("attributes", {})
+    if str(attrs.get("mfaAuthenticated", "")).lower() == "true":
+        return True
+    extra = event.get("additionalEventData") or {}
+    return str(extra.get("MFAChecked", extra.get("isMFAChecked", ""))).lower() == "true"
+
+
+def keep(event: dict[str, Any], mfa: str) -> bool:
+    """The MFA filter, applied to each page of indexed results (there is no MFA column to index)."""
+    return not mfa or mfa_used(event) == (mfa == "yes")
+
+
+# --- chart -----------------------------------------------------------------------------------------------
+
+def bucket_for(span_ms: int) -> int:
+    for size in BUCKETS_MS:
+        if span_ms / size <= MAX_BARS:
+            return size
+    return BUCKETS_MS[-1]
+
+
+def counts(rt: Runtime, account_id: str, f: Filters) -> tuple[int, list[tuple[int, int]]]:
+    """(bucket size, [(bucket start ms, events)]) over the range, for the indexed filters. One GROUP BY on
+    event_ms // bucket, answered from the same indexes as the table."""
+    size = bucket_for(f.end_ms - f.start_ms)
+    bucket = (events.c.event_ms // size).label("bucket")
+    where = [events.c.account_id == account_id, events.c.event_ms >= f.start_ms, events.c.event_ms <= f.end_ms]
+    where += [_condition(k, v) for k, v in f.attributes]
+    with rt.db.read() as conn:
+        rows = conn.execute(select(bucket, func.count().label("n")).where(*where).group_by(bucket)).all()
+    found = {int(r.bucket): int(r.n) for r in rows}
+    first, last = f.start_ms // size, f.end_ms // size
+    return size, [(b * size, found.get(b, 0)) for b in range(first, last + 1)]
+
+
+def _label(ms: int, size: int) -> str:
+    text = clock.iso(ms)
+    if size >= DAY_MS:
+        return text[5:10]
+    if size >= HOUR_MS:
+        return text[5:10] + " " + text[11:16]
+    return text[11:16]
+
+
+def chart_svg(size: int, series: list[tuple[int, int]], link: Any) -> Markup:
+    """Bars of event counts with a y scale and a few time labels; each bar links to its own time slice."""
+    width, height, left, bottom, top = 960, 180, 48, 24, 10
+    plot_w, plot_h = width - left - 8, height - bottom - top
+    peak = max((n for _, n in series), default=0)
+    scale = max(peak, 1)
+    bar_w = plot_w / max(len(series), 1)
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-labelledby="chart-title">',
+             f'<title id="chart-title">Events per {_duration(size)}, {sum(n for _, n in series)} in total, '
+             f'at most {peak} in one {_duration(size)}</title>',
+             f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{width - 8}" y2="{top + plot_h}"/>',
+             f'<text class="tick" x="{left - 6}" y="{top + 8}" text-anchor="end">{peak}</text>',
+             f'<text class="tick" x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>']
+    for i, (start, n) in enumerate(series):
+        x = left + i * bar_w
+        h = plot_h * n / scale
+        tip = escape(f"{_fmt(start)} to {_fmt(start + size)}: {n} event{'s' if n != 1 else ''}")
+        href = escape(link(start, start + size - 1000), {'"': "&quot;"})
+        parts.append(f'<a href="{href}"><rect class="bar" x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" '
+                     f'width="{max(bar_w - 2, 1):.1f}" height="{max(h, 0):.1f}"><title>{tip}</title></rect></a>')
+    step = max(1, len(series) // 6)
+    for i in range(0, len(series), step):
+        x = left + i * bar_w + bar_w / 2
+        parts.append(f'<text class="tick" x="{x:.1f}" y="{height - 6}" text-anchor="middle">{_label(series[i][0], size)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _fmt(ms: int) -> str:
+    return clock.iso(ms).replace("T", " ").replace("Z", " UTC")
+
+
+def _duration(size: int) -> str:
+    if size >= DAY_MS:
+        return f"{size // DAY_MS} day" + ("s" if size // DAY_MS > 1 else "")
+    if size >= HOUR_MS:
+        return f"{size // HOUR_MS} hour" + ("s" if size // HOUR_MS > 1 else "")
+    return f"{size // 60_000} minute" + ("s" if size // 60_000 > 1 else "")
+
+
+# --- export ----------------------------------------------------------------------------------------------
+
+def export_events(rt: Runtime, account_id: str, f: Filters) -> Iterator[dict[str, Any]]:
+    """Every matching event, newest first, at most EXPORT_LIMIT scanned, read in keyset batches."""
+    query = Query(account_id, f.start_ms, f.end_ms, f.attributes, limit=EXPORT_BATCH, span=(f.start, f.end))
+    token: str | None = None
+    scanned = 0
+    while scanned < EXPORT_LIMIT:
+        with rt.db.read() as conn:
+            batch, token = search(conn, rt.master_key, query, token)
+        for event in batch[: EXPORT_LIMIT - scanned]:
+            if keep(event, f.mfa):
+                yield event
+        scanned += len(batch)
+        if not token:
+            return
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_row(event: dict[str, Any]) -> dict[str, str]:
+    who = event.get("userIdentity") or {}
+    values = {
+        "eventTime": event.get("eventTime"), "eventName": event.get("eventName"), "eventType": event.get("eventType"),
+        "eventRW": event.get("eventRW"), "serviceName": event.get("serviceName"), "userType": who.get("type"),
+        "userName": who.get("userName"), "accessKeyId": who.get("accessKeyId"),
+        "mfaUsed": "true" if mfa_used(event) else "false", "sourceIpAddress": event.get("sourceIpAddress"),
+        "userAgent": event.get("userAgent"), "resourceType": event.get("resourceType"),
+        "resourceName": event.get("resourceName"), "errorCode": event.get("errorCode"),
+        "errorMessage": event.get("errorMessage"), "requestId": event.get("requestId"), "eventId": event.get("eventId"),
+    }
+    return {k: _cell(v) for k, v in values.items()}
+
+
+def csv_stream(found: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for i, event in enumerate(found, start=1):
+        writer.writerow(csv_row(event))
+        if i % 200 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def json_stream(found: Iterator[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    for i, event in enumerate(found):
+        yield ("," if i else "") + "\n" + json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    yield "\n]\n"

@@ -1,0 +1,133 @@
+"""Console sign-in of an account's root identity: the account alias or ID and the account password (set with
+`openims account set-password`). RAM users sign in through `openims.signin`; this is its root counterpart
+and records the same `ConsoleSignin` event shape, with a root `userIdentity`.
+
+Root accounts have no RAM password policy, so a fixed rule guards them against guessing: MAX_ATTEMPTS
+wrong passwords within an hour lock root console sign-in for LOCKOUT_MS. Each attempt costs an argon2id
+verification, unknown accounts included.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, or_, select, update
+
+from openims import clock, ids, signin
+from openims.audit import event as audit
+from openims.crypto import hash_password, verify_password
+from openims.principal import ROOT, Principal
+from openims.runtime import Runtime
+from openims.store.schema import accounts
+from openims.store.tables.console import console_root_lockouts
+
+log = logging.getLogger("openims.console")
+
+MAX_ATTEMPTS = 10
+WINDOW_MS = 3600 * 1000
+LOCKOUT_MS = 15 * 60 * 1000
+NO_PASSWORD = "LoginProfile.NotSet"
+ROOT_SESSION_S = 6 * 3600
+WRONG = "The login name or password is incorrect."
+# Verified when there is nothing to verify against, so every refusal costs the same.
+_DUMMY_HASH = hash_password("openims-console-dummy")
+
+
+def find_account(conn: Connection, ref: str) -> Row[Any] | None:
+    ref = ref.strip().lower()
+    return conn.execute(select(accounts).where(or_(accounts.c.id == ref, accounts.c.alias == ref))).first()
+
+
+def authenticate_root(rt: Runtime, ref: str, password: str, source_ip: str, user_agent: str,
+                      scheme: str = "https") -> signin.SigninResult:
+    """Check the root password of the account named by alias or ID; records a ConsoleSignin event when the
+    account exists. Never raises for a wrong credential."""
+    now = clock.now_ms()
+    with rt.db.transaction() as conn:
+        acct = find_account(conn, ref)
+        if acct is None:
+            verify_password(_DUMMY_HASH, password)
+            log.info("console root sign-in to unknown account from %s", source_ip)
+            return signin.SigninResult(False, error_code=signin.INVALID_CREDENTIALS, error_message=WRONG)
+
+        def outcome(result: signin.SigninResult) -> signin.SigninResult:
+            return _record(rt, conn, acct.id, ref, result, source_ip, user_agent, scheme, now)
+
+        lock = conn.execute(select(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id)
+                            .with_for_update()).first()
+        if lock is not None and lock.locked_until_ms and lock.locked_until_ms > now:
+            verify_password(_DUMMY_HASH, password)
+            return outcome(signin.SigninResult(False, acct.id, error_code=signin.LOCKED, error_message=(
+                f"Too many failed attempts: root console sign-in is locked until {clock.iso(lock.locked_until_ms)}.")))
+        if not acct.password_hash:
+            verify_password(_DUMMY_HASH, password)
+            return outcome(signin.SigninResult(False, acct.id, error_code=NO_PASSWORD, error_message=(
+                "The account has no console password: set one with `openims account set-password`.")))
+        if not verify_password(acct.password_hash, password):
+            return outcome(signin.SigninResult(False, acct.id, error_code=signin.INVALID_CREDENTIALS,
+                                               error_message=_count_failure(conn, acct.id, lock, now)))
+        if lock is not None:
+            conn.execute(update(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id)
+                         .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None))
+        return outcome(signin.SigninResult(True, acct.id, user_principal_name="root",
+                                           session_duration_s=ROOT_SESSION_S))
+
+
+
+def _count_failure(conn: Connection, account_id: str, lock: Row[Any] | None, now: int) -> str:
+    first = lock.first_failed_ms if lock is not None else None
+    count = lock.failed_attempts if lock is not None else 0
+    if first is None or now - first > WINDOW_MS:
+        first, count = now, 0
+    count += 1
+    values: dict[str, Any] = {"failed_attempts": count, "first_failed_ms": first, "locked_until_ms": None}
+    message = WRONG
+    if count >= MAX_ATTEMPTS:
+        values = {"failed_attempts": 0, "first_failed_ms": None, "locked_until_ms": now + LOCKOUT_MS}
+        message += f" Too many failed attempts: root console sign-in is locked for {LOCKOUT_MS // 60000} minutes."
+    if lock is None:
+        conn.execute(insert(console_root_lockouts).values(account_id=account_id, **values))
+    else:
+        conn.execute(update(console_root_lockouts).where(console_root_lockouts.c.account_id == account_id).values(**values))
+    return message
+
+
+def _record(rt: Runtime, conn: Connection, account_id: str, login: str, result: signin.SigninResult, source_ip: str,
+            user_agent: str, scheme: str, now: int) -> signin.SigninResult:
+    principal = Principal(account_id, ROOT, account_id, "root", event_type="ConsoleSignin",
+                          session_created_ms=now if result.success else None)
+    additional = {"loginAccount": login[:128], "MFAChecked": "false", "isMFAChecked": "false",
+                  "LoginResult": "success" if result.success else "fail", "loginType": "password"}
+    if result.success:
+        additional["SessionDuration"] = result.session_duration_s
+    event = audit.build(
+        name="ConsoleSignin", service_name=signin.SERVICE_NAME, event_source=signin.EVENT_SOURCE, api_version="",
+        rw="Write", is_global=True, principal=principal, request_id=ids.request_id(), source_ip=source_ip[:64],
+        user_agent=user_agent[:512], region=rt.settings.region, raw_params={}, secret=frozenset(), resource_type="",
+        resources=[], response=None, error=None if result.success else (result.error_code or "", result.error_message or ""),
+        scheme=scheme, additional=additional, event_ms=now,
+    )
+    audit.record(conn, event)
+    return replace(result, event_id=event["eventId"])
+
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 128
+
+
+def set_root_password(rt: Runtime, ref: str | None, password: str) -> str:
+    """Store the argon2id hash of the account's root console password (and lift any lockout); returns the
+    account ID. `ref` is an account ID or alias; None means the first account created."""
+    from openims.config import ConfigError
+
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD or not all(" " <= ch <= "~" for ch in password):
+        raise ConfigError(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} printable ASCII characters")
+    with rt.db.transaction() as conn:
+        acct = find_account(conn, ref) if ref else conn.execute(select(accounts).order_by(accounts.c.created_ms)).first()
+        if acct is None:
+            raise ConfigError(f"no account {ref!r} in this data dir" if ref else "this data dir has no account yet")
+        conn.execute(update(accounts).where(accounts.c.id == acct.id).values(password_hash=hash_password(password)))
+        conn.execute(update(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id)
+                     .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None))
+        return str(acct.id)

@@ -1,0 +1,81 @@
+"""The overview, the signed-in identity's own page (password, MFA) and its own AccessKeys."""
+from __future__ import annotations
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from openims import clock
+from openims.console import routes_signin
+from openims.console.routes_users import created_key
+from openims.console.web import Page, endpoint, url
+
+
+@endpoint()
+def home(page: Page) -> Response:
+    assert page.session is not None
+    summary, summary_error = page.attempt("GetAccountSummary")
+    return page.render("home.html", section="home", title="Overview", summary=(summary or {}).get("SummaryMap"),
+                       summary_error=summary_error, expires=clock.iso(page.session.expires_ms),
+                       signed_in=clock.iso(page.session.created_ms),
+                       my_history=url("/events", range="24h", User=page.session.user_name))
+
+
+@endpoint()
+def me_page(page: Page) -> Response:
+    assert page.session is not None
+    mfa = None
+    if not page.session.is_root:
+        mfa, _ = page.attempt("GetUserMFAInfo", {"UserPrincipalName": page.session.user_name})
+    return page.render("me.html", section="me", title="My account", mfa=mfa)
+
+
+@endpoint()
+def password_page(page: Page) -> Response:
+    return page.render("change_password.html", section="me", title="Change password", forced=False)
+
+
+@endpoint()
+def password_submit(page: Page) -> Response:
+    error = routes_signin.change_password(page)
+    if error is not None:
+        return page.render("change_password.html", status=error.status, section="me", title="Change password",
+                           forced=False, error=error.message)
+    return page.redirect("/me", "Your password has been changed.")
+
+
+@endpoint()
+def keys_page(page: Page) -> Response:
+    """The signed-in identity's own AccessKeys (the root account's keys for root)."""
+    found = page.call("ListAccessKeys")
+    return page.render("keys.html", section="keys", title="My AccessKeys", keys=found["AccessKeys"]["AccessKey"])
+
+
+@endpoint()
+def create_key(page: Page) -> Response:
+    return created_key(page, {}, "/access-keys")
+
+
+@endpoint()
+def key_status(page: Page) -> Response:
+    key = page.request.path_params["key"]
+    status = "Active" if page.f("Status") == "Active" else "Inactive"
+    return page.change("/access-keys", "UpdateAccessKey", {"UserAccessKeyId": key, "Status": status},
+                       f"AccessKey {key} is now {status}.")
+
+
+@endpoint()
+def key_delete(page: Page) -> Response:
+    key = page.request.path_params["key"]
+    return page.change("/access-keys", "DeleteAccessKey", {"UserAccessKeyId": key}, f"AccessKey {key} deleted.")
+
+
+routes = [
+    Route("/", home, methods=["GET"]),
+    Route("/me", me_page, methods=["GET"]),
+    Route("/me/password", password_page, methods=["GET"]),
+    Route("/me/password", password_submit, methods=["POST"]),
+    Route("/access-keys", keys_page, methods=["GET"]),
+    Route("/access-keys", create_key, methods=["POST"]),
+    Route("/access-keys/{key}/status", key_status, methods=["POST"]),
+    Route("/access-keys/{key}/delete", key_delete, methods=["POST"]),
+]

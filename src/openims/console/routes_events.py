@@ -1,0 +1,136 @@
+"""The event history (ActionTrail console): filtered, paged table, a count chart, one event's JSON, exports.
+
+Each page of the table is a LookupEvents call made through dispatch as the signed-in principal, so viewing
+the history is itself recorded (a LookupEvents `ConsoleOperation` event) and needs the same permission as
+the API call. Exports record one LookupEvents event naming the export, then stream in keyset batches.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from openims import clock
+from openims.actions.registry import ACTIONTRAIL
+from openims.console import history
+from openims.console.history import Filters
+from openims.console.web import Page, endpoint, error_page, url
+from openims.errors import ApiError
+
+
+def _args(page: Page) -> dict[str, str]:
+    return {k: v for k, v in page.request.query_params.items()}
+
+
+def _investigations(f: Filters) -> list[tuple[str, str]]:
+    """One-click questions, over the selected time range."""
+    keep = {"range": f.range_key, "start": f.start, "end": f.end} if f.range_key == "custom" else {"range": f.range_key}
+    return [
+        ("All failed calls", url("/events", **keep, ErrorCode="*")),
+        ("All denied calls", url("/events", **keep, ErrorCode="NoPermission*")),
+        ("All deletions", url("/events", **keep, EventName="Delete*")),
+        ("All sign-ins", url("/events", **keep, EventName="ConsoleSignin")),
+        ("Failed sign-ins", url("/events", **keep, EventName="ConsoleSignin", ErrorCode="*")),
+        ("Sign-ins without MFA", url("/events", **keep, EventName="ConsoleSignin", mfa="no")),
+        ("All writes", url("/events", **keep, EventRW="Write")),
+    ]
+
+
+def _lookup(page: Page, f: Filters, max_results: int, token: str | None = None,
+            extra: dict[str, str] | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {**f.lookup_params(), "MaxResults": max_results, "NextToken": token or None}
+    return page.call("LookupEvents", params, version=ACTIONTRAIL.version, extra=extra)
+
+
+@endpoint()
+def events_page(page: Page) -> Response:
+    assert page.session is not None
+    f = history.parse_filters(_args(page), clock.now_ms())
+    token = page.q("token")
+    rows: list[dict[str, Any]] = []
+    next_url = None
+    error = None
+    chart = None
+    scanned = 0
+    try:
+        found = _lookup(page, f, history.PAGE_SIZE, token)
+    except ApiError as err:
+        if err.code.startswith("NoPermission"):
+            return error_page(page, err)
+        error = err.message
+    else:
+        scanned = len(found["Events"])
+        rows = [e for e in found["Events"] if history.keep(e, f.mfa)]
+        if found.get("NextToken"):
+            next_url = url("/events", **f.query_args(token=found["NextToken"]))
+        if not token:
+            size, series = history.counts(page.rt, page.session.account_id, f)
+            chart = history.chart_svg(size, series, lambda lo, hi: url(
+                "/events", **f.query_args(range="custom", start=clock.iso(lo), end=clock.iso(hi))))
+    return page.render(
+        "events.html", section="events", title="Event history", f=f, rows=rows, next_url=next_url, chart=chart,
+        error=error or f.error, scanned=scanned, paged=bool(token), first_url=url("/events", **f.query_args()),
+        investigations=_investigations(f), filters=history.FILTERS, ranges=history.RANGE_LABELS,
+        mfa_choices=history.MFA_CHOICES, rw_choices=history.RW_CHOICES, mfa_used=history.mfa_used,
+        export_csv=url("/events/export.csv", **f.query_args()), export_json=url("/events/export.json", **f.query_args()),
+        export_limit=history.EXPORT_LIMIT, filter_url=lambda **kw: url("/events", **f.query_args(**kw)),
+    )
+
+
+@endpoint()
+def event_detail(page: Page) -> Response:
+    event_id = page.request.path_params["event_id"]
+    now = clock.now_ms()
+    span = Filters("custom", clock.iso(now - page.rt.settings.event_retention_days * history.DAY_MS),
+                   clock.iso(now), (("EventId", event_id[:64]),), "")
+    found = _lookup(page, span, 1)["Events"]
+    if not found:
+        return page.render("error.html", status=404, title="Event not found",
+                           message=f"No event {event_id} in the last {page.rt.settings.event_retention_days} days.")
+    event = found[0]
+    who = event.get("userIdentity") or {}
+    pivots = [(label, url("/events", range="90d", **{key: value})) for label, key, value in (
+        ("Everything this user did", "User", who.get("userName")),
+        ("Everything this AccessKey did", "EventAccessKeyId", who.get("accessKeyId")),
+        ("Everything from this IP", "SourceIpAddress", event.get("sourceIpAddress")),
+        ("Everything on this resource", "ResourceName", (event.get("resourceName") or "").split(";")[0]),
+    ) if value]
+    return page.render("event.html", section="events", title=event.get("eventName", "Event"), event=event,
+                       pretty=json.dumps(event, indent=2, ensure_ascii=False, sort_keys=True), pivots=pivots,
+                       mfa=history.mfa_used(event))
+
+
+def _export(page: Page, fmt: str) -> Response:
+    assert page.session is not None
+    f = history.parse_filters(_args(page), clock.now_ms())
+    # The export is one read of the history: its event names the format and the row limit.
+    _lookup(page, f, 1, extra={"Export": fmt.upper(), "ExportLimit": str(history.EXPORT_LIMIT),
+                               **({"MFAFilter": f.mfa} if f.mfa else {})})
+    found = history.export_events(page.rt, page.session.account_id, f)
+    stamp = clock.iso(clock.now_ms()).replace(":", "").replace("-", "")
+    if fmt == "csv":
+        body, media = history.csv_stream(found), "text/csv; charset=utf-8"
+    else:
+        body, media = history.json_stream(found), "application/json; charset=utf-8"
+    return StreamingResponse(body, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="openims-events-{stamp}.{fmt}"'})
+
+
+@endpoint()
+def export_csv(page: Page) -> Response:
+    return _export(page, "csv")
+
+
+@endpoint()
+def export_json(page: Page) -> Response:
+    return _export(page, "json")
+
+
+routes = [
+    Route("/events", events_page, methods=["GET"]),
+    Route("/events/export.csv", export_csv, methods=["GET"]),
+    Route("/events/export.json", export_json, methods=["GET"]),
+    Route("/events/{event_id}", event_detail, methods=["GET"]),
+]

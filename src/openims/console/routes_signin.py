@@ -1,0 +1,252 @@
+"""Sign-in, its further steps (MFA code, binding an MFA device, a required password change) and sign-out.
+
+The root identity signs in with the account alias or ID and the account password; a RAM user with its
+UserPrincipalName (or `name@alias`) and password, checked by `openims.signin`, which applies the lockout,
+expiry, forced reset, MFA, network masks and session duration, and records each attempt's ConsoleSignin
+event. Steps after the password run in a session that may do nothing else until they are done.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+
+from sqlalchemy import select
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from openims import signin
+from openims.accounts import DOMAIN_SUFFIX
+from openims.actions.security_preference import load_preferences
+from openims.console import csrf, root_signin, sessions
+from openims.console.sessions import Session
+from openims.console.web import ALL_STAGES, PREFIX, STAGE_PAGES, Page, _local, endpoint, url
+from openims.errors import ApiError
+from openims.store.tables.apps_domains import domains
+
+
+def _resolve(page: Page, login: str) -> tuple[str, str] | None:
+    """(account alias or ID, login name) of a RAM user's login name, or None for a root login."""
+    if "@" not in login:
+        return None
+    name, _, domain = login.rpartition("@")
+    domain = domain.lower()
+    with page.rt.db.read() as conn:
+        owner = conn.execute(select(domains.c.account_id).where(domains.c.name == domain,
+                                                                domains.c.status == "Verified")).scalar()
+    if owner:
+        return owner, login
+    if domain.endswith(DOMAIN_SUFFIX):
+        return domain[: -len(DOMAIN_SUFFIX)], login
+    # The short form `name@alias`.
+    return domain, name
+
+
+def _stages(result: signin.SigninResult) -> list[str]:
+    stages = []
+    if result.mfa_bind_required:
+        stages.append(sessions.BIND_MFA)
+    if result.password_change_required:
+        stages.append(sessions.CHANGE_PASSWORD)
+    return stages
+
+
+def _lifetime_ms(page: Page, session: Session) -> int:
+    """The full session's lifetime: the account's LoginSessionDuration for RAM users."""
+    if session.is_root:
+        return root_signin.ROOT_SESSION_S * 1000
+    with page.rt.db.read() as conn:
+        return load_preferences(conn, session.account_id).login_session_duration * 3600 * 1000
+
+
+def _start(page: Page, token: str, target: str) -> RedirectResponse:
+    """Replace any session this browser had by the new one and go on."""
+    if page.session is not None:
+        sessions.destroy(page.rt, page.session)
+    page.set_cookies.append((sessions.COOKIE, token))
+    return RedirectResponse(target, status_code=303)
+
+
+def _signin_form(page: Page, status: int = 200, error: str | None = None, login: str = "", notice: str | None = None) -> Response:
+    pre = page.request.cookies.get(csrf.PRE_COOKIE) or ""
+    if not pre or len(pre) > 64:
+        pre = csrf.new_presession()
+        page.set_cookies.append((csrf.PRE_COOKIE, pre))
+    return page.render("signin.html", status=status, signin_token=csrf.presession_token(page.rt, pre), error=error,
+                       login=login, next=_local(page.q("next") or page.f("next")), notice=notice)
+
+
+@endpoint(stages=None)
+def signin_page(page: Page) -> Response:
+    """The sign-in form (a signed-in browser goes straight to the console)."""
+    if page.session is not None and page.session.stage == sessions.ACTIVE:
+        return RedirectResponse(_local(page.q("next")), status_code=303)
+    return _signin_form(page, notice="You have signed out." if page.q("signed_out") else None)
+
+
+@endpoint(stages=None)
+def signin_submit(page: Page) -> Response:
+    login, password = page.f("login"), page.form.get("password", "")
+    target = _local(page.f("next"))
+    if not login or not password:
+        return _signin_form(page, 400, "Enter your login name and password.", login)
+    resolved = _resolve(page, login)
+    if resolved is None:
+        result = root_signin.authenticate_root(page.rt, login, password, page.source_ip, page.user_agent, page.scheme)
+        if not result.success:
+            return _signin_form(page, 401, result.error_message, login)
+        assert result.account_id
+        with page.rt.db.transaction() as conn:
+            token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=None, user_name="root",
+                                    stages=[], mfa_authenticated=False, lifetime_ms=result.session_duration_s * 1000,
+                                    source_ip=page.source_ip, user_agent=page.user_agent)
+        return _start(page, token, target)
+    account, name = resolved
+    result = signin.authenticate_password(page.rt, account, name, password, None, page.source_ip, page.user_agent,
+                                          scheme=page.scheme)
+    if result.success:
+        return _open(page, result, target)
+    if result.mfa_required and result.error_code == signin.MFA_REQUIRED:
+        assert result.account_id and result.user_id and result.user_principal_name
+        with page.rt.db.transaction() as conn:
+            token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=result.user_id,
+                                    user_name=result.user_principal_name, stages=[sessions.MFA], mfa_authenticated=False,
+                                    lifetime_ms=sessions.MFA_STEP_MS, source_ip=page.source_ip,
+                                    user_agent=page.user_agent, pending_password=password)
+        return _start(page, token, url("/signin/mfa", next=target if target != PREFIX + "/" else None))
+    return _signin_form(page, 401, result.error_message, login)
+
+
+def _open(page: Page, result: signin.SigninResult, target: str) -> RedirectResponse:
+    """A new session for a successful RAM user sign-in, at its first required step."""
+    assert result.account_id and result.user_id and result.user_principal_name
+    stages = _stages(result)
+    with page.rt.db.transaction() as conn:
+        token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=result.user_id,
+                                user_name=result.user_principal_name, stages=stages, mfa_authenticated=result.mfa_checked,
+                                lifetime_ms=result.session_duration_s * 1000, source_ip=page.source_ip,
+                                user_agent=page.user_agent)
+    return _start(page, token, PREFIX + STAGE_PAGES[stages[0]] if stages else target)
+
+
+@endpoint(stages=(sessions.MFA,))
+def mfa_page(page: Page) -> Response:
+    return page.render("signin_mfa.html", next=_local(page.q("next")))
+
+
+@endpoint(stages=(sessions.MFA,))
+def mfa_submit(page: Page) -> Response:
+    assert page.session is not None
+    code = re.sub(r"\s", "", page.f("code"))
+    password = sessions.pending_password(page.rt, page.session)
+    if password is None:
+        sessions.destroy(page.rt, page.session)
+        page.clear_cookies.append(sessions.COOKIE)
+        page.session = None
+        return _signin_form(page, 401, "The sign-in took too long. Sign in again.")
+    account_ref = page.session.account_id
+    result = signin.authenticate_password(page.rt, account_ref, page.session.user_name, password, code,
+                                          page.source_ip, page.user_agent, scheme=page.scheme)
+    if result.success:
+        return _open(page, result, _local(page.f("next")))
+    if result.error_code in (signin.MFA_INVALID, signin.MFA_REUSED, signin.MFA_REQUIRED):
+        return page.render("signin_mfa.html", status=401, error=result.error_message, next=_local(page.f("next")))
+    sessions.destroy(page.rt, page.session)
+    page.clear_cookies.append(sessions.COOKIE)
+    page.session = None
+    return _signin_form(page, 401, result.error_message)
+
+
+def _device_name(session: Session) -> str:
+    base = re.sub(r"[^A-Za-z0-9-]", "-", session.user_name.partition("@")[0]).strip("-")[:48] or "user"
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+@endpoint(stages=(sessions.BIND_MFA,))
+def bind_page(page: Page) -> Response:
+    return page.render("signin_bind_mfa.html", device=None, pending=bool(page.session and page.session.pending_serial))
+
+
+@endpoint(stages=(sessions.BIND_MFA,))
+def bind_new(page: Page) -> Response:
+    """Create the virtual MFA device to bind; its seed and QR code are shown in this response only."""
+    assert page.session is not None
+    created = page.call("CreateVirtualMFADevice", {"VirtualMFADeviceName": _device_name(page.session)})
+    device = created["VirtualMFADevice"]
+    sessions.update_session(page.rt, page.session, pending_serial=device["SerialNumber"])
+    return page.render("signin_bind_mfa.html", device=device, pending=True)
+
+
+@endpoint(stages=(sessions.BIND_MFA,))
+def bind_submit(page: Page) -> Response:
+    session = page.session
+    assert session is not None
+    if not session.pending_serial:
+        return page.redirect("/signin/bind-mfa")
+    try:
+        page.call("BindMFADevice", {"UserPrincipalName": session.user_name, "SerialNumber": session.pending_serial,
+                                    "AuthenticationCode1": page.f("code1"), "AuthenticationCode2": page.f("code2")})
+    except ApiError as err:
+        return page.render("signin_bind_mfa.html", status=err.status, device=None, pending=True, error=err.message)
+    token = sessions.advance(page.rt, session, _lifetime_ms(page, session), page.source_ip, page.user_agent,
+                             mfa_authenticated=True)
+    return _continue(page, token, "Your MFA device is bound: sign-in will ask for its code from now on.")
+
+
+def _continue(page: Page, token: str, message: str) -> RedirectResponse:
+    """Go on to the next required step, or into the console, under the new session token."""
+    page.set_cookies.append((sessions.COOKIE, token))
+    fresh = sessions.load(page.rt, token)
+    if fresh is not None:
+        sessions.set_flash(page.rt, fresh, message)
+    stage = fresh.stage if fresh else sessions.ACTIVE
+    return RedirectResponse(PREFIX + (STAGE_PAGES[stage] if stage != sessions.ACTIVE else "/"), status_code=303)
+
+
+@endpoint(stages=(sessions.CHANGE_PASSWORD,))
+def change_page(page: Page) -> Response:
+    return page.render("change_password.html", forced=True)
+
+
+@endpoint(stages=(sessions.CHANGE_PASSWORD,))
+def change_submit(page: Page) -> Response:
+    session = page.session
+    assert session is not None
+    error = change_password(page)
+    if error is not None:
+        return page.render("change_password.html", status=error.status, forced=True, error=error.message)
+    token = sessions.advance(page.rt, session, _lifetime_ms(page, session), page.source_ip, page.user_agent)
+    return _continue(page, token, "Your password has been changed.")
+
+
+def change_password(page: Page) -> ApiError | None:
+    """ChangePassword from the form (shared by the required step and the account page)."""
+    new = page.form.get("new_password", "")
+    if new != page.form.get("confirm_password", ""):
+        return ApiError("InvalidParameter.NewPassword.Mismatch", "The new password and its confirmation differ.")
+    try:
+        page.call("ChangePassword", {"OldPassword": page.form.get("old_password", ""), "NewPassword": new})
+    except ApiError as err:
+        return err
+    return None
+
+
+@endpoint(stages=ALL_STAGES)
+def signout(page: Page) -> Response:
+    if page.session is not None:
+        sessions.destroy(page.rt, page.session)
+    page.clear_cookies.append(sessions.COOKIE)
+    return RedirectResponse(url("/signin", signed_out="1"), status_code=303)
+
+
+routes = [
+    Route("/signin", signin_page, methods=["GET"]),
+    Route("/signin", signin_submit, methods=["POST"]),
+    Route("/signin/mfa", mfa_page, methods=["GET"]),
+    Route("/signin/mfa", mfa_submit, methods=["POST"]),
+    Route("/signin/bind-mfa", bind_page, methods=["GET"]),
+    Route("/signin/bind-mfa/new", bind_new, methods=["POST"]),
+    Route("/signin/bind-mfa", bind_submit, methods=["POST"]),
+    Route("/signin/change-password", change_page, methods=["GET"]),
+    Route("/signin/change-password", change_submit, methods=["POST"]),
+    Route("/signout", signout, methods=["POST"]),
+]

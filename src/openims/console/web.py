@@ -1,0 +1,249 @@
+"""What every console page shares: the request wrapper (session, CSRF, security headers), calling an action
+exactly as the API does (same parsing, authorization and audit event, as a `ConsoleOperation`), and
+rendering Jinja2 templates."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+from urllib.parse import quote, urlencode
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from openims import clock, ids
+from openims.actions import registry
+from openims.api import dispatch
+from openims.api.protocol import RpcRequest
+from openims.console import csrf, sessions
+from openims.console.sessions import Session
+from openims.errors import ApiError
+from openims.params import parse_all
+from openims.runtime import Runtime
+
+log = logging.getLogger("openims.console")
+
+PREFIX = "/console"
+HERE = Path(__file__).parent
+ALL_STAGES = (sessions.ACTIVE, sessions.MFA, sessions.BIND_MFA, sessions.CHANGE_PASSWORD)
+# Pages hold account data and one-time secrets: never cached, never framed, no foreign script or style.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+# Where a session that may not do everything yet is sent.
+STAGE_PAGES = {sessions.MFA: "/signin/mfa", sessions.BIND_MFA: "/signin/bind-mfa",
+               sessions.CHANGE_PASSWORD: "/signin/change-password"}
+
+
+def url(path: str, **query: Any) -> str:
+    """A console URL: the prefix, the path, and the query without empty values."""
+    params = {k: v for k, v in query.items() if v not in (None, "")}
+    return PREFIX + path + ("?" + urlencode(params) if params else "")
+
+
+def _fmt_time(value: str | int | None) -> str:
+    """`2026-11-24T08:00:00Z` -> `2026-11-24 08:00:00 UTC`."""
+    if value in (None, ""):
+        return ""
+    text = clock.iso(value) if isinstance(value, int) else str(value)
+    return text.replace("T", " ").replace("Z", " UTC")
+
+
+templates = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                               autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+templates.globals.update(url=url, quote=lambda s: quote(str(s), safe=""))
+templates.filters["when"] = _fmt_time
+
+
+class Refused(Exception):
+    """A request the console refuses outright (403), such as a form without its CSRF token."""
+
+
+@dataclass
+class Page:
+    """One console request, as its handler sees it (the handler runs in a worker thread)."""
+
+    request: Request
+    rt: Runtime
+    form: dict[str, str]
+    session: Session | None
+    set_cookies: list[tuple[str, str]] = field(default_factory=list)
+    clear_cookies: list[str] = field(default_factory=list)
+
+    @property
+    def source_ip(self) -> str:
+        client = self.request.scope.get("client")
+        return client[0] if client else ""
+
+    @property
+    def user_agent(self) -> str:
+        return self.request.headers.get("user-agent", "")[:512]
+
+    @property
+    def scheme(self) -> str:
+        forwarded = self.request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        return "https" if forwarded == "https" or self.request.url.scheme == "https" else "http"
+
+    def q(self, name: str, default: str = "") -> str:
+        return self.request.query_params.get(name, default).strip()
+
+    def f(self, name: str, default: str = "") -> str:
+        return self.form.get(name, default).strip()
+
+    def call(self, name: str, params: dict[str, Any] | None = None, version: str = registry.IMS.version,
+             extra: dict[str, str] | None = None) -> dict[str, Any]:
+        """Run an action as the signed-in principal, exactly like a signed API request: the same parameter
+        validation, authorization and event (eventType ConsoleOperation); failures are recorded too.
+        `extra` adds request parameters that the event records but the action ignores."""
+        assert self.session is not None
+        action = registry.lookup(version, name)
+        raw = {k: _wire(v) for k, v in (params or {}).items() if v is not None}
+        req = RpcRequest(method="POST", path=self.request.url.path, raw_query="", body=b"",
+                         headers={"user-agent": self.user_agent, "x-forwarded-proto": self.scheme},
+                         params={**raw, **(extra or {})}, action=name, version=version, source_ip=self.source_ip,
+                         user_agent=self.user_agent, host=self.request.headers.get("host", ""),
+                         request_id=ids.request_id())
+        principal = self.session.principal()
+        if action is None:
+            raise ApiError("InvalidAction.NotFound", f"The action {name} is not available in this OpenIMS build.", 404)
+        try:
+            return dispatch.run(self.rt, action, parse_all(action.params, raw), req, principal)
+        except ApiError as err:
+            dispatch._record_failure(self.rt, req, principal, action, err, None)
+            raise
+        except Exception:
+            log.exception("internal error in console call %s (request %s)", name, req.request_id)
+            err = ApiError("InternalError", "The request processing has failed due to some unknown error.", 500)
+            dispatch._record_failure(self.rt, req, principal, action, err, None)
+            raise err from None
+
+    def attempt(self, name: str, params: dict[str, Any] | None = None,
+                version: str = registry.IMS.version) -> tuple[dict[str, Any] | None, ApiError | None]:
+        """`call`, returning the error instead of raising it (for the parts of a page that may be denied)."""
+        try:
+            return self.call(name, params, version), None
+        except ApiError as err:
+            return None, err
+
+    def change(self, back: str, action: str, params: dict[str, Any], done: str) -> Response:
+        """Run one change and go back to `back` saying what happened (or why it did not)."""
+        try:
+            self.call(action, params)
+        except ApiError as err:
+            return self.redirect(back, f"{action} failed: {err.message} ({err.code})")
+        return self.redirect(back, done)
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        flash = None
+        if self.session is not None and self.session.flash:
+            flash = sessions.take_flash(self.rt, self.session)
+        body = templates.get_template(template).render(
+            session=self.session, csrf_token=self.session.csrf_token if self.session else "", flash=flash,
+            request_path=self.request.url.path, **context)
+        return HTMLResponse(body, status_code=status)
+
+    def redirect(self, path: str, flash: str | None = None) -> RedirectResponse:
+        """Post/redirect/get: 303 to a console path, with an optional message for the next page."""
+        if flash and self.session is not None:
+            sessions.set_flash(self.rt, self.session, flash)
+        return RedirectResponse(path if path.startswith(PREFIX) else PREFIX + path, status_code=303)
+
+
+def _wire(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def error_page(page: Page, err: ApiError) -> HTMLResponse:
+    """An action's refusal as a page: NoPermission says plainly what is missing."""
+    title = "Not authorized" if err.code.startswith("NoPermission") else "The request failed"
+    return page.render("error.html", status=err.status, title=title, error=err)
+
+
+Handler = Callable[[Page], Response]
+
+
+def endpoint(stages: tuple[str, ...] | None = (sessions.ACTIVE,)) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a page handler: load the session (sending visitors without one to sign-in, and unfinished
+    sign-ins to their next step), refuse POSTs without the right CSRF token, add the security headers.
+    `stages=None` marks the sign-in form itself, protected by the pre-session token instead."""
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint_(request: Request) -> Response:
+            form: dict[str, str] = {}
+            if request.method == "POST":
+                data = await request.form()
+                form = {k: v for k, v in data.items() if isinstance(v, str)}
+            response = await run_in_threadpool(_run, handler, request, form, stages)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        endpoint_.__name__ = handler.__name__
+        endpoint_.__doc__ = handler.__doc__
+        return endpoint_
+
+    return wrap
+
+
+def _run(handler: Handler, request: Request, form: dict[str, str], stages: tuple[str, ...] | None) -> Response:
+    rt: Runtime = request.app.state.runtime
+    session = sessions.load(rt, request.cookies.get(sessions.COOKIE))
+    page = Page(request, rt, form, session)
+    if stages is not None:
+        if session is None:
+            if request.method == "POST":
+                return _refused(page, "Your console session has ended. Sign in again.")
+            return RedirectResponse(url("/signin", next=_local(str(request.url.path) + (
+                "?" + request.url.query if request.url.query else ""))), status_code=303)
+        if session.stage not in stages:
+            return RedirectResponse(PREFIX + STAGE_PAGES.get(session.stage, "/"), status_code=303)
+    if request.method == "POST":
+        try:
+            _same_origin(request)
+            if stages is None:
+                csrf.check_presession(rt, form.get(csrf.FIELD), request.cookies.get(csrf.PRE_COOKIE))
+            else:
+                assert session is not None
+                csrf.check(form.get(csrf.FIELD), session.csrf_token)
+        except (csrf.CsrfError, Refused):
+            return _refused(page, "The form's security token is missing or wrong, so the request was refused. "
+                                  "Reload the page and try again.")
+    try:
+        response = handler(page)
+    except ApiError as err:
+        response = error_page(page, err)
+    secure = page.scheme == "https"
+    for name, value in page.set_cookies:
+        response.set_cookie(name, value, **sessions.cookie_options(secure))
+    for name in page.clear_cookies:
+        response.delete_cookie(name, path=sessions.PATH, httponly=True, samesite="lax", secure=secure)
+    return response
+
+
+def _same_origin(request: Request) -> None:
+    """A browser names the page a POST came from; one from another site is refused even with a token."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and origin.split("://", 1)[-1] != request.headers.get("host", ""):
+        raise Refused(origin)
+
+
+def _refused(page: Page, message: str) -> HTMLResponse:
+    response = page.render("error.html", status=403, title="Request refused", message=message)
+    return response
+
+
+def _local(path: str) -> str:
+    """Only a console path may be a redirect target (no open redirect)."""
+    if path.startswith(PREFIX + "/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return PREFIX + "/"
