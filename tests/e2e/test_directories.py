@@ -1,8 +1,11 @@
 """The account's user directory and resource checks (OpenIMS-defined actions, signed RPC calls)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from alibabacloud_ims20190815 import models as m
+from alibabacloud_ram20150501 import models as rm
 from Tea.exceptions import TeaException
 
 from tests.support import Account
@@ -100,3 +103,28 @@ def test_a_ram_user_without_permissions_is_denied(acct: Account) -> None:
         fails(lambda: acct.call(name, params, key_id=key.access_key_id, secret=key.access_key_secret), "NoPermission", 403)
         event = acct.events(EventName=name)[0]
         assert event["errorCode"] == "NoPermission" and event["userIdentity"]["type"] == "ram-user"
+
+
+def test_accessible_follows_the_callers_policies(acct: Account) -> None:
+    ims = acct.ims()
+    for name in ("checker", "dev-1", "ops-1"):
+        ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn(name), display_name=name))
+    document = {"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": ["ram:CheckResource", "ram:ListDirectories"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "ram:GetUser", "Resource": "acs:ram:*:*:user/dev-*"}]}
+    ram = acct.ram()
+    ram.create_policy(rm.CreatePolicyRequest(policy_name="Checker", policy_document=json.dumps(document)))
+    ram.attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="Checker", policy_type="Custom", user_name="checker"))
+    key = ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=acct.upn("checker"))).body.access_key
+
+    def check(name: str) -> tuple[bool, bool]:
+        body = acct.call("CheckResource", {"ResourceType": "user", "ResourceName": acct.upn(name)},
+                         key_id=key.access_key_id, secret=key.access_key_secret)
+        return body["Exists"], body["Accessible"]
+
+    assert check("dev-1") == (True, True)
+    assert check("ops-1") == (True, False)
+    assert check("ghost") == (False, False)
+    assert acct.call("ListDirectories", key_id=key.access_key_id, secret=key.access_key_secret)["Directories"]["Directory"]
+    events = acct.events(EventName="CheckResource")
+    assert len(events) == 3 and all("errorCode" not in e and e["userIdentity"]["type"] == "ram-user" for e in events)
