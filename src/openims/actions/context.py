@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -20,6 +21,8 @@ class CallContext:
     now_ms: int
     # "https" when the request came over TLS (as the x-forwarded-proto header says), for acs:SecureTransport.
     scheme: str = "http"
+    # What the action's `prepare` step computed before the transaction (see registry.action).
+    prepared: Any = None
     # (resourceType, resourceName) pairs for the event's referencedResources, beyond the declared one.
     resources: list[tuple[str, str]] = field(default_factory=list)
 

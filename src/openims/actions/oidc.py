@@ -224,15 +224,19 @@ def remove_fingerprint_from_oidc_provider(ctx: CallContext, p: dict[str, Any]) -
     return _edit_list(ctx, p["OIDCProviderName"], "fingerprints", "Fingerprint", p["Fingerprint"].lower(), add=False)
 
 
-@action("GetOIDCIssuerCertFingerprint", params=(ISSUER_URL,), extension=True)
+def _fetch_fingerprint(p: dict[str, Any]) -> oidc_fingerprint.IssuerFingerprint:
+    host, port = issuer_address(p["IssuerUrl"])
+    try:
+        return oidc_fingerprint.fingerprint(host, port)
+    except oidc_fingerprint.FetchError as err:
+        raise ApiError(f"InvalidParameter.IssuerUrl.{err.reason}", f"The issuer {p['IssuerUrl']} cannot be used: {err.why}.") from None
+
+
+@action("GetOIDCIssuerCertFingerprint", params=(ISSUER_URL,), extension=True, prepare=_fetch_fingerprint)
 def get_oidc_issuer_cert_fingerprint(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Connect to an OIDC issuer over TLS and return the SHA-1 fingerprint to pin: that of the last certificate
     in the chain its host serves (the top intermediate or root CA). OpenIMS extension."""
-    host, port = issuer_address(p["IssuerUrl"])
-    try:
-        found = oidc_fingerprint.fingerprint(host, port)
-    except oidc_fingerprint.FetchError as err:
-        raise ApiError(f"InvalidParameter.IssuerUrl.{err.reason}", f"The issuer {p['IssuerUrl']} cannot be used: {err.why}.") from None
+    found = ctx.prepared
     chain = [{"Fingerprint": c.fingerprint, "Subject": c.subject, "Issuer": c.issuer,
               "NotBefore": clock.iso(c.not_before_ms), "NotAfter": clock.iso(c.not_after_ms)} for c in found.chain]
     return {"IssuerUrl": p["IssuerUrl"], "Fingerprint": found.pinned.fingerprint, "Certificate": chain[-1],

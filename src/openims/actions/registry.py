@@ -54,6 +54,9 @@ class Action:
     # SDK-less actions whose shape OpenIMS defines (documented in docs/extensions.md).
     extension: bool
     doc: str
+    # Slow work without the database (a network fetch), run before the call's transaction; its result
+    # reaches the handler as ctx.prepared.
+    prepare: Callable[[dict[str, Any]], Any] | None = None
 
     @property
     def ram_action(self) -> str:
@@ -69,7 +72,8 @@ _REGISTRY: dict[tuple[str, str], Action] = {}
 
 def action(name: str, *, service: Service = IMS, rw: str = READ, params: tuple[Param, ...] = (),
            resource: tuple[str, str | None] = ("", None), secrets: tuple[str, ...] = (),
-           self_service: bool = False, arn: str = "*", extension: bool = False) -> Callable[[Handler], Handler]:
+           self_service: bool = False, arn: str = "*", extension: bool = False,
+           prepare: Callable[[dict[str, Any]], Any] | None = None) -> Callable[[Handler], Handler]:
     """Declare `name` (in `service`'s API version) and register the decorated function as its handler."""
 
     def register(fn: Handler) -> Handler:
@@ -79,7 +83,7 @@ def action(name: str, *, service: Service = IMS, rw: str = READ, params: tuple[P
         _REGISTRY[key] = Action(
             name=name, service=service, rw=rw, handler=fn, params=params, resource_type=resource[0],
             resource_param=resource[1], secrets=frozenset(secrets), self_service=self_service, arn=arn,
-            extension=extension, doc=inspect.cleandoc(fn.__doc__ or ""),
+            extension=extension, doc=inspect.cleandoc(fn.__doc__ or ""), prepare=prepare,
         )
         return fn
 

@@ -56,13 +56,24 @@ def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRe
         nonce: tuple[str, str, int] | None = None) -> dict[str, Any]:
     """Authorize and execute an already-authenticated call with its event, in one transaction.
     The console calls this too, so its changes are audited exactly like API calls."""
+    def context(conn: Connection) -> CallContext:
+        return CallContext(conn=conn, principal=principal, runtime=rt, request_id=req.request_id,
+                           source_ip=req.source_ip, user_agent=req.user_agent, now_ms=clock.now_ms(),
+                           scheme=req.headers.get("x-forwarded-proto", "http"))
+
+    prepared = None
+    if action.prepare is not None:
+        # Slow work outside the database (a network fetch) runs before the write transaction, so it never
+        # holds the write lock; only for a caller who is already authorized to make the call.
+        with rt.db.read() as conn:
+            authorize(context(conn), action, params)
+        prepared = action.prepare(params)
     try:
         with rt.db.transaction() as conn:
             if nonce is not None:
                 _use_nonce(conn, nonce)
-            ctx = CallContext(conn=conn, principal=principal, runtime=rt, request_id=req.request_id,
-                              source_ip=req.source_ip, user_agent=req.user_agent, now_ms=clock.now_ms(),
-                              scheme=req.headers.get("x-forwarded-proto", "http"))
+            ctx = context(conn)
+            ctx.prepared = prepared
             authorize(ctx, action, params)
             result = action.handler(ctx, params)
             resources = _resources(action, params, ctx)
