@@ -113,8 +113,12 @@ def _is_empty(settings: Settings) -> bool:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from openims.server import serve
 
+    if not settings.public_url:
+        settings = replace(settings, public_url=f"http://{args.host}:{args.port}")
     if _is_empty(settings):
         rt, new, path = initialize(settings, DEFAULT_ALIAS)
         print(f"Initialized a new data dir {settings.data_dir}: account {new.account_id}, root AccessKey {new.access_key_id}.\n"

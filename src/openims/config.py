@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATA_DIR = "./openims-data"
@@ -34,7 +34,8 @@ class Settings:
     # Alibaba's gateway accepts a request whose timestamp is within 15 minutes of its clock.
     signature_window_seconds: int = 900
     delivery_batch_seconds: float = 1.0
-    extra: dict[str, str] = field(default_factory=dict)
+    # Where users reach this server (SAML service-provider URLs); `serve` defaults it to its own address.
+    public_url: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -76,4 +77,5 @@ def load(data_dir: str | os.PathLike[str] | None = None) -> Settings:
         event_retention_days=_int_env("OPENIMS_EVENT_RETENTION_DAYS", 90),
         signature_window_seconds=_int_env("OPENIMS_SIGNATURE_WINDOW_SECONDS", 900),
         delivery_batch_seconds=batch,
+        public_url=os.environ.get("OPENIMS_PUBLIC_URL", ""),
     )

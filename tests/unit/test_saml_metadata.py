@@ -102,7 +102,7 @@ def test_size_is_bounded_before_and_after_decoding() -> None:
 
 
 def test_sp_metadata_is_well_formed_saml() -> None:
-    settings = Settings(data_dir=Path("/nonexistent"), database_url="sqlite://", extra={"public_url": "https://ims.example.com/"})
+    settings = Settings(data_dir=Path("/nonexistent"), database_url="sqlite://", public_url="https://ims.example.com/")
     sp = service_provider(settings, "1234567890123456")
     assert sp.entity_id == "https://ims.example.com/console/saml/metadata/1234567890123456"
     assert sp.acs_url == "https://ims.example.com/console/saml/acs/1234567890123456"

@@ -2,7 +2,6 @@
 ID, Assertion Consumer Service URL and the SP metadata document to give the identity provider."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element, SubElement, register_namespace, tostring
 
@@ -44,10 +43,8 @@ class ServiceProvider:
 
 
 def public_url(settings: Settings) -> str:
-    """Where users reach this server (scheme://host[:port]): `public_url` in the settings, else the
-    OPENIMS_PUBLIC_URL environment variable, else the local default."""
-    url = settings.extra.get("public_url") or os.environ.get("OPENIMS_PUBLIC_URL") or DEFAULT_PUBLIC_URL
-    return url.rstrip("/")
+    """Where users reach this server (scheme://host[:port]): OPENIMS_PUBLIC_URL, else the address `serve` listens on."""
+    return (settings.public_url or DEFAULT_PUBLIC_URL).rstrip("/")
 
 
 def service_provider(settings: Settings, account_id: str) -> ServiceProvider:
