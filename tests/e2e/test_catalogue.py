@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import time
 import uuid
 from contextlib import ExitStack
@@ -297,6 +298,26 @@ def _cases() -> list[Any]:
 def test_the_table_covers_exactly_the_catalogue() -> None:
     assert len(NAMES) == 100 == len(set(NAMES))
     assert sorted(CALLS) == sorted(NAMES)
+
+
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_extensions_index_lists_every_openims_defined_action() -> None:
+    registry.load()
+    docs = HERE.parents[2] / "docs"
+    index = (docs / "extensions.md").read_text()
+    rows = re.findall(r"^\| (\w+) \| (Read|Write) \|", index, re.M)
+    declared = {a.name: a.rw for a in registry.all_actions() if a.extension}
+    assert dict(rows) == declared, "docs/extensions.md must list exactly the actions declared extension=True"
+    sdk_less = {row["event_name"] for row in csv.DictReader(CATALOGUE.open(), delimiter="\t") if row["in_official_sdk"] == "no"}
+    assert {n for n in sdk_less if registry.lookup(registry.IMS.version, n)} <= set(declared)
+    for target, anchor in re.findall(r"\]\(([\w.-]+\.md)?#([\w-]+)\)", index):
+        text = (docs / target).read_text() if target else index
+        slugs = {_slug(h) for h in re.findall(r"^#+ (.+)$", text, re.M)}
+        assert anchor in slugs, f"{target or 'extensions.md'}#{anchor} does not exist"
 
 
 @pytest.mark.parametrize("name", _cases())
