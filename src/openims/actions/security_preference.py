@@ -193,7 +193,8 @@ def get_security_preference(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
 
 # Self-service action -> the preference that must allow it.
 GATED = {
-    **dict.fromkeys(("CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey", "ListAccessKeys", "GetAccessKeyLastUsed"),
+    **dict.fromkeys(("CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey", "ListAccessKeys", "GetAccessKeyLastUsed",
+                     "GetAccessKeysLastUsed"),
                     "allow_user_to_manage_access_keys"),
     **dict.fromkeys(("CreateServiceCredential", "UpdateServiceCredential", "DeleteServiceCredential",
                      "ListServiceCredentials"), "allow_user_to_manage_service_credentials"),
