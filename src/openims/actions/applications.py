@@ -1,7 +1,6 @@
 """OAuth applications (WebApp, NativeApp, ServerApp) and their secrets, sealed at rest and shown once."""
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from typing import Any
@@ -251,8 +250,3 @@ def list_predefined_scopes(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any
     items = [{"Name": name, "Description": desc} for name, (desc, types) in SCOPES.items() if wanted is None or wanted in types]
     return {"PredefinedScopes": {"PredefinedScope": items}}
 
-
-def verify_app_secret(ctx: CallContext, app_id: str, value: str) -> bool:
-    """Whether `value` is one of the application's current secrets (for an OAuth token endpoint)."""
-    rows = ctx.conn.execute(select(app_secrets).where(app_secrets.c.app_id == app_id)).all()
-    return any(hmac.compare_digest(ctx.runtime.master_key.open(r.secret_sealed, context=r.id), value) for r in rows)

@@ -155,7 +155,17 @@ def get_domain_verification_records(ctx: CallContext, p: dict[str, Any]) -> dict
     return {"DomainName": row.name, "Status": row.status, "VerificationRecords": {"VerificationRecord": [_challenge(row)]}}
 
 
-@action("Verify", rw=WRITE, params=(DOMAIN_PARAM,), resource=(DOMAIN, "DomainName"), arn="domain/{DomainName}", extension=True)
+def _look_up(p: dict[str, Any]) -> list[str] | DnsError:
+    """The domain's TXT records, fetched before the call's transaction so a slow resolver never holds the
+    write lock; a failed lookup is handed to the handler, which reports it only for a pending domain."""
+    try:
+        return lookup_txt(p["DomainName"])
+    except DnsError as exc:
+        return exc
+
+
+@action("Verify", rw=WRITE, params=(DOMAIN_PARAM,), resource=(DOMAIN, "DomainName"), arn="domain/{DomainName}",
+        extension=True, prepare=_look_up)
 def verify(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Complete a pending domain verification: look up the domain's TXT records and, when the challenge is among
     them, mark the domain verified. Verifying a verified domain changes nothing."""
@@ -164,10 +174,9 @@ def verify(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if row.status == "Verified":
         return {"Domain": _view(ctx, row.name, row, default)}
     expected = TXT_PREFIX + row.verification_token
-    try:
-        found = lookup_txt(row.name)
-    except DnsError as exc:
-        raise ApiError("ServiceUnavailable.DnsLookup", f"The TXT records of {row.name} could not be looked up: {exc}.", 503) from None
+    found = ctx.prepared
+    if isinstance(found, DnsError):
+        raise ApiError("ServiceUnavailable.DnsLookup", f"The TXT records of {row.name} could not be looked up: {found}.", 503)
     if expected not in [v.strip() for v in found]:
         raise ApiError("InvalidParameter.DomainName.VerificationFailed",
                        f"No TXT record of {row.name} holds {expected} ({len(found)} TXT record(s) found); "
