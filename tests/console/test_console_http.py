@@ -1,0 +1,232 @@
+"""The console over plain HTTP, for what a browser would not do on its own: forged and cross-site form
+posts, cookie attributes, stale sessions, denied pages, network masks, session lifetime, exports."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import httpx
+import sqlalchemy as sa
+from alibabacloud_ims20190815 import models as m
+
+from openims.console import root_signin
+from openims.console.sessions import token_hash
+from openims.store.tables.console import console_sessions
+from tests.console.conftest import ROOT_PASSWORD, csrf_of, http_session, set_root_password
+from tests.support import Account
+
+PASSWORD = "Member-pass-975"
+
+
+def _member(acct: Account, name: str, password: str = PASSWORD) -> str:
+    upn = acct.upn(name)
+    ims = acct.ims()
+    ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name=name))
+    ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=upn, password=password))
+    return upn
+
+
+def _root(acct: Account) -> httpx.Client:
+    set_root_password(acct)
+    return http_session(acct, acct.alias, ROOT_PASSWORD)
+
+
+def _user_exists(acct: Account, upn: str) -> bool:
+    users = acct.ims().list_users(m.ListUsersRequest()).body.users.user or []
+    return upn in {u.user_principal_name for u in users}
+
+
+def test_a_post_without_the_csrf_token_is_refused(acct: Account) -> None:
+    client = _root(acct)
+    upn_name = "mallory"
+    form = {"name": upn_name, "DisplayName": "Mallory"}
+    missing = client.post("/console/users", data=form)
+    assert missing.status_code == 403 and "security token is missing or wrong" in missing.text
+    wrong = client.post("/console/users", data={**form, "csrf_token": "x" * 43})
+    assert wrong.status_code == 403
+    # A right token from another site's page is refused too (the browser names the page's origin).
+    token = csrf_of(client.get("/console/users/new").text)
+    cross = client.post("/console/users", data={**form, "csrf_token": token}, headers={"Origin": "https://evil.example"})
+    assert cross.status_code == 403
+    assert not _user_exists(acct, acct.upn(upn_name))
+    # With its token, the same form works.
+    done = client.post("/console/users", data={**form, "csrf_token": token})
+    assert done.status_code == 303 and _user_exists(acct, acct.upn(upn_name))
+    # The sign-in form is protected as well (login CSRF): no pre-session token, no sign-in.
+    bare = httpx.post(f"{acct.server.url}/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD})
+    assert bare.status_code == 403 and "openims_console" not in bare.headers.get("set-cookie", "")
+
+
+def test_session_cookie_attributes_storage_and_sign_out(acct: Account) -> None:
+    set_root_password(acct)
+    client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
+    token = csrf_of(client.get("/console/signin").text)
+    done = client.post("/console/signin", data={"login": acct.account_id, "password": ROOT_PASSWORD, "csrf_token": token},
+                       headers={"X-Forwarded-Proto": "https"})
+    cookie = done.headers["set-cookie"]
+    assert done.status_code == 303 and cookie.startswith("openims_console=")
+    for attribute in ("HttpOnly", "Path=/console", "SameSite=lax", "Secure"):
+        assert attribute in cookie
+    plain = client.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": token})
+    assert "Secure" not in plain.headers["set-cookie"]  # over plain HTTP the browser would drop a Secure cookie
+    value = client.cookies["openims_console"]
+    # Only the token's hash is stored, so a copy of the database opens no session.
+    with acct.server.runtime.db.read() as conn:
+        stored = conn.execute(sa.select(console_sessions.c.token_hash)
+                              .where(console_sessions.c.account_id == acct.account_id)).scalars().all()
+    assert token_hash(value) in stored and value not in stored
+    page = client.get("/console/")
+    assert page.status_code == 200
+    for header in ("content-security-policy", "x-frame-options", "x-content-type-options"):
+        assert header in page.headers
+    assert page.headers["cache-control"] == "no-store"
+    # Sign-out ends the session on the server: the old cookie is worthless afterwards.
+    client.post("/console/signout", data={"csrf_token": csrf_of(page.text)})
+    stale = httpx.Client(base_url=acct.server.url, follow_redirects=False, cookies={"openims_console": value})
+    again = stale.get("/console/users")
+    assert again.status_code == 303 and again.headers["location"].startswith("/console/signin?next=%2Fconsole%2Fusers")
+    assert stale.post("/console/users", data={"name": "x", "csrf_token": "y"}).status_code == 403
+
+
+def test_a_ram_user_sees_only_what_its_permissions_allow(acct: Account) -> None:
+    upn = _member(acct, "erin")
+    client = http_session(acct, upn, PASSWORD)
+    home = client.get("/console/")
+    assert home.status_code == 200 and "The account summary is not available to you (NoPermission)" in home.text
+    users = client.get("/console/users")
+    assert users.status_code == 403
+    assert "Not authorized" in users.text and "ram:ListUsers" in users.text
+    history = client.get("/console/events")
+    assert history.status_code == 403 and "actiontrail:LookupEvents" in history.text
+    # Its own page works (self-service), and the denials are audited like API calls, as console operations.
+    assert client.get("/console/me").status_code == 200
+    denied = acct.events(EventName="ListUsers", User=upn)[0]
+    assert denied["errorCode"] == "NoPermission" and denied["eventType"] == "ConsoleOperation"
+    assert denied["userIdentity"]["type"] == "ram-user" and denied["userIdentity"]["sessionContext"]
+
+
+def test_login_network_masks_and_session_duration(acct: Account) -> None:
+    upn = _member(acct, "frank")
+    root = _root(acct)
+    page = root.get("/console/settings/security")
+    fields = {"csrf_token": csrf_of(page.text), "LoginNetworkMasks": "10.0.0.0/8", "LoginSessionDuration": "2",
+              "MFAOperationForLogin": "independent", "MaxIdleDaysForUsers": "730", "MaxIdleDaysForAccessKeys": "730",
+              "AllowUserToChangePassword": "on", "AllowUserToManageMFADevices": "on"}
+    saved = root.post("/console/settings/security", data=fields)
+    assert saved.status_code == 303
+    event = acct.events(EventName="SetSecurityPreference")[0]
+    assert event["eventType"] == "ConsoleOperation" and event["requestParameters"]["LoginNetworkMasks"] == "10.0.0.0/8"
+    # From 127.0.0.1, outside the masks, the right password does not open a session.
+    client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
+    refused = client.post("/console/signin", data={"login": upn, "password": PASSWORD,
+                                                   "csrf_token": csrf_of(client.get("/console/signin").text)})
+    assert refused.status_code == 401 and "not allowed from this network" in refused.text
+    assert acct.events(EventName="ConsoleSignin", User=upn)[0]["errorCode"] == "LoginNetworkDenied"
+    # Let the loopback in: the session lasts LoginSessionDuration hours.
+    root.post("/console/settings/security", data={**fields, "LoginNetworkMasks": "127.0.0.0/8"})
+    member = http_session(acct, upn, PASSWORD)
+    with acct.server.runtime.db.read() as conn:
+        row = conn.execute(sa.select(console_sessions).where(
+            console_sessions.c.token_hash == token_hash(member.cookies["openims_console"]))).one()
+    assert row.expires_ms - row.created_ms == 2 * 3600 * 1000 and row.stage == "active"
+
+
+def test_users_groups_recycle_bin_and_keys(acct: Account) -> None:
+    root = _root(acct)
+    token = csrf_of(root.get("/console/").text)
+    upn = acct.upn("grace")
+    assert root.post("/console/users", data={"csrf_token": token, "name": "grace", "DisplayName": "Grace"}).status_code == 303
+    found = root.get("/console/users", params={"q": "GRAC"})
+    assert upn in found.text
+    assert upn not in root.get("/console/users", params={"q": "nobody-like-this"}).text
+    # Groups and membership.
+    assert root.post("/console/groups", data={"csrf_token": token, "GroupName": "ops"}).status_code == 303
+    root.post("/console/groups/ops/members", data={"csrf_token": token, "UserPrincipalName": upn})
+    assert upn in root.get("/console/groups/ops").text
+    groups = acct.ims().list_groups_for_user(m.ListGroupsForUserRequest(user_principal_name=upn)).body.groups.group
+    assert [g.group_name for g in groups] == ["ops"]
+    conflict = root.post("/console/groups/ops/delete", data={"csrf_token": token})
+    assert "DeleteConflict" in root.get(conflict.headers["location"]).text
+    root.post("/console/groups/ops/members/remove", data={"csrf_token": token, "UserPrincipalName": upn})
+    root.post("/console/groups/ops/delete", data={"csrf_token": token})
+    assert "ops" not in root.get("/console/groups").text.split("<tbody>")[1]
+    # AccessKeys: the secret appears on the creation page only; disable, then delete.
+    created = root.post(f"/console/users/{upn}/keys", data={"csrf_token": token})
+    key_id = re.search(r'id="key-id">([^<]+)<', created.text).group(1)
+    secret = re.search(r'id="key-secret">([^<]+)<', created.text).group(1)
+    user_page = root.get(f"/console/users/{upn}").text
+    assert key_id in user_page and secret not in user_page
+    root.post(f"/console/users/{upn}/keys/{key_id}/status", data={"csrf_token": token, "Status": "Inactive"})
+    keys = acct.ims().list_access_keys(m.ListAccessKeysRequest(user_principal_name=upn)).body.access_keys.access_key
+    assert [(k.access_key_id, k.status) for k in keys] == [(key_id, "Inactive")]
+    root.post(f"/console/users/{upn}/keys/{key_id}/delete", data={"csrf_token": token})
+    assert not acct.ims().list_access_keys(m.ListAccessKeysRequest(user_principal_name=upn)).body.access_keys.access_key
+    # Delete to the recycle bin, then restore.
+    gone = root.post(f"/console/users/{upn}/delete", data={"csrf_token": token})
+    assert "moved to the recycle bin" in root.get(gone.headers["location"]).text
+    assert not _user_exists(acct, upn)
+    binned = root.get("/console/recycle-bin").text
+    user_id = re.search(r'/console/recycle-bin/(\d+)/restore', binned).group(1)
+    root.post(f"/console/recycle-bin/{user_id}/restore", data={"csrf_token": token})
+    assert _user_exists(acct, upn)
+    names = [e["eventName"] for e in acct.events(ResourceName=upn)]
+    assert {"CreateUser", "DeleteUser"} <= set(names)
+    assert acct.events(EventName="AddUserToGroup")[0]["referencedResources"]["ACS::RAM::User"] == [upn]
+    assert all(e["eventType"] == "ConsoleOperation" for e in acct.events(EventName="DeleteUser"))
+    for event in acct.events(EventName="CreateAccessKey"):
+        assert secret not in json.dumps(event)
+
+
+def test_history_is_audited_filtered_and_exported(acct: Account) -> None:
+    upn = _member(acct, "heidi")
+    root = _root(acct)
+    page = root.get("/console/events", params={"range": "1h", "EventName": "Create*"})
+    assert page.status_code == 200
+    assert "CreateLoginProfile" in page.text and "CreateUser" in page.text and "<svg" in page.text
+    # Viewing the history is itself a LookupEvents read, recorded as a console operation with its filters.
+    viewed = acct.events(EventName="LookupEvents", User="root")[0]
+    assert viewed["eventType"] == "ConsoleOperation"
+    assert viewed["requestParameters"]["LookupAttribute.1.Value"] == "Create*"
+    # The MFA filter: root's console sign-in did not use MFA.
+    no_mfa = root.get("/console/events", params={"range": "1h", "EventName": "ConsoleSignin", "mfa": "no"})
+    assert no_mfa.text.count("ConsoleSignin</a>") == 1
+    with_mfa = root.get("/console/events", params={"range": "1h", "EventName": "ConsoleSignin", "mfa": "yes"})
+    assert "No events match." in with_mfa.text
+    # JSON export of everything about the member: the full records.
+    exported = root.get("/console/events/export.json", params={"range": "1h", "ResourceName": upn})
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("application/json")
+    assert "attachment" in exported.headers["content-disposition"]
+    records = json.loads(exported.text)
+    assert [r["eventName"] for r in records] == ["CreateLoginProfile", "CreateUser"]
+    assert records[0]["requestParameters"]["Password"] == "******" and PASSWORD not in exported.text
+    rows = list(csv.DictReader(io.StringIO(root.get("/console/events/export.csv",
+                                                     params={"range": "1h", "ResourceName": upn}).text)))
+    assert [(r["eventName"], r["userName"], r["eventType"]) for r in rows] == [
+        ("CreateLoginProfile", "root", "ApiCall"), ("CreateUser", "root", "ApiCall")]
+    export_event = acct.events(EventName="LookupEvents", User="root")[0]
+    assert export_event["requestParameters"]["Export"] == "CSV"
+    # One event by its ID; an unknown ID is a 404 page.
+    event_id = records[0]["eventId"]
+    detail = root.get(f"/console/events/{event_id}")
+    assert detail.status_code == 200 and event_id in detail.text
+    assert root.get("/console/events/NO-SUCH-EVENT").status_code == 404
+
+
+def test_root_sign_in_lockout_and_safe_redirects(acct: Account) -> None:
+    set_root_password(acct)
+    client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
+    token = csrf_of(client.get("/console/signin").text)
+    for _ in range(root_signin.MAX_ATTEMPTS):
+        bad = client.post("/console/signin", data={"login": acct.alias, "password": "not-the-password", "csrf_token": token})
+        assert bad.status_code == 401
+    assert "locked for" in bad.text
+    locked = client.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": token})
+    assert locked.status_code == 401 and "locked until" in locked.text
+    assert acct.events(EventName="ConsoleSignin")[0]["errorCode"] == "LoginProfile.Locked"
+    # Setting the password again (the operator's way out) lifts the lockout.
+    set_root_password(acct)
+    ok = client.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": token,
+                                              "next": "https://evil.example/"})
+    assert ok.status_code == 303 and ok.headers["location"] == "/console/"
