@@ -85,9 +85,9 @@ def test_own_keys_and_the_root_key(acct: Account) -> None:
     err = error_of(lambda: as_carol.get_access_key_last_used(
         m.GetAccessKeyLastUsedRequest(user_principal_name=other, user_access_key_id=other_key)))
     assert err.code == "NoPermission" and err.statusCode == 403
-    # Without a user name, only the caller's own keys are looked at.
+    # Without a user name, another user's key is still not the caller's own.
     err = error_of(lambda: as_carol.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_access_key_id=other_key)))
-    assert err.code == "EntityNotExist.User.AccessKey" and err.statusCode == 404
+    assert err.code == "NoPermission" and err.statusCode == 403
 
     root = acct.ims().get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_access_key_id=acct.key_id)).body
     assert root.access_key_last_used.service_name == "Ims" and root.access_key_last_used.last_used_date
