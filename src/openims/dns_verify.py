@@ -87,7 +87,7 @@ def query_txt(name: str, server: str, port: int = 53, timeout: float = 3.0) -> l
                 sock.sendall(struct.pack("!H", len(packet)) + packet)
                 length = struct.unpack("!H", _read_exact(sock, 2))[0]
                 reply = _read_exact(sock, length)
-    except socket.timeout:
+    except TimeoutError:
         raise DnsError(f"the DNS server {server} did not answer within {timeout:g} s") from None
     except OSError as exc:
         raise DnsError(f"cannot reach the DNS server {server}: {exc.strerror or exc.__class__.__name__}") from None

@@ -82,7 +82,7 @@ def test_web_application_lifecycle_is_audited(acct: Account) -> None:
     for name in ("GetApplication", "UpdateApplication", "ListApplications"):
         events = [e for e in acct.events(EventName=name) if "errorCode" not in e]
         assert events, name
-    update_event = [e for e in acct.events(EventName="UpdateApplication")][0]
+    update_event = acct.events(EventName="UpdateApplication")[0]
     assert (update_event["eventRW"], update_event["resourceName"]) == ("Write", app.app_id)
     assert acct.events(EventName="GetApplication")[-1]["eventRW"] == "Read"
 
@@ -107,7 +107,7 @@ def test_native_and_server_application_defaults(acct: Account) -> None:
 
 def test_predefined_scopes_by_type(acct: Account) -> None:
     ims = acct.ims()
-    names = lambda t: [s.name for s in ims.list_predefined_scopes(m.ListPredefinedScopesRequest(app_type=t)).body.predefined_scopes.predefined_scope]  # noqa: E731
+    names = lambda t: [s.name for s in ims.list_predefined_scopes(m.ListPredefinedScopesRequest(app_type=t)).body.predefined_scopes.predefined_scope]
     assert names("WebApp")[:3] == ["openid", "aliuid", "profile"]
     assert names("ServerApp") == ["/internal/ram/usersync"]
     everything = ims.list_predefined_scopes(m.ListPredefinedScopesRequest()).body.predefined_scopes.predefined_scope
@@ -120,7 +120,7 @@ def test_predefined_scopes_by_type(acct: Account) -> None:
 def test_application_validation_and_duplicates(acct: Account) -> None:
     ims = acct.ims()
     ims.create_application(m.CreateApplicationRequest(app_name="dup", display_name="Dup", app_type="WebApp"))
-    web = lambda **kw: m.CreateApplicationRequest(**{"app_name": "ok", "display_name": "OK", "app_type": "WebApp", **kw})  # noqa: E731
+    web = lambda **kw: m.CreateApplicationRequest(**{"app_name": "ok", "display_name": "OK", "app_type": "WebApp", **kw})
     cases = [
         (web(app_name="DUP"), "EntityAlreadyExists.Application", 409),
         (web(app_name="bad name"), "InvalidParameter.AppName.InvalidChars", 400),
@@ -140,7 +140,7 @@ def test_application_validation_and_duplicates(acct: Account) -> None:
         (web(redirect_uris=";".join(f"https://e.example.com/{i}" for i in range(11))), "InvalidParameter.RedirectUris.Length", 400),
     ]
     for request, code, status in cases:
-        fails(lambda: ims.create_application(request), code, status)
+        fails(lambda request=request: ims.create_application(request), code, status)
     failed = acct.events(EventName="CreateApplication")
     assert sorted(e["errorCode"] for e in failed if "errorCode" in e) == sorted(code for _, code, _ in cases)
     assert len(ims.list_applications().body.applications.application) == 1

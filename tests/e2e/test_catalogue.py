@@ -10,10 +10,11 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pyotp
 import pytest
@@ -309,14 +310,14 @@ def test_extensions_index_lists_every_openims_defined_action() -> None:
     registry.load()
     docs = HERE.parents[2] / "docs"
     index = (docs / "extensions.md").read_text()
-    rows = re.findall(r"^\| (\w+) \| (Read|Write) \|", index, re.M)
+    rows = re.findall(r"^\| (\w+) \| (Read|Write) \|", index, re.MULTILINE)
     declared = {a.name: a.rw for a in registry.all_actions() if a.extension}
     assert dict(rows) == declared, "docs/extensions.md must list exactly the actions declared extension=True"
     sdk_less = {row["event_name"] for row in csv.DictReader(CATALOGUE.open(), delimiter="\t") if row["in_official_sdk"] == "no"}
     assert {n for n in sdk_less if registry.lookup(registry.IMS.version, n)} <= set(declared)
     for target, anchor in re.findall(r"\]\(([\w.-]+\.md)?#([\w-]+)\)", index):
         text = (docs / target).read_text() if target else index
-        slugs = {_slug(h) for h in re.findall(r"^#+ (.+)$", text, re.M)}
+        slugs = {_slug(h) for h in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
         assert anchor in slugs, f"{target or 'extensions.md'}#{anchor} does not exist"
 
 

@@ -100,7 +100,7 @@ def test_a_ram_user_without_permissions_is_denied(acct: Account) -> None:
     ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="Bob"))
     key = ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=upn)).body.access_key
     for name, params in (("ListDirectories", {}), ("CheckResource", {"ResourceType": "user", "ResourceName": upn})):
-        fails(lambda: acct.call(name, params, key_id=key.access_key_id, secret=key.access_key_secret), "NoPermission", 403)
+        fails(lambda name=name, params=params: acct.call(name, params, key_id=key.access_key_id, secret=key.access_key_secret), "NoPermission", 403)
         event = acct.events(EventName=name)[0]
         assert event["errorCode"] == "NoPermission" and event["userIdentity"]["type"] == "ram-user"
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from alibabacloud_ims20190815 import models as m
@@ -178,7 +179,7 @@ def test_change_of_default_domain_keeps_existing_names(acct: Account, dns: DnsSe
     # another account can take neither this account's auxiliary domain nor its alias domain
     other = server.new_account()
     for taken in (auxiliary, acct.domain):
-        fails(lambda: other.ims().set_default_domain(m.SetDefaultDomainRequest(default_domain_name=taken)),
+        fails(lambda taken=taken: other.ims().set_default_domain(m.SetDefaultDomainRequest(default_domain_name=taken)),
               "EntityAlreadyExists.Domain", 409)
     fails(lambda: other.call("AddDomain", {"DomainName": custom}), "EntityAlreadyExists.Domain", 409)
     assert other.ims().get_default_domain().body.default_domain_name == other.domain

@@ -91,7 +91,7 @@ def test_tag_limits_and_validation(acct: Account) -> None:
         (m.TagResourcesRequest(resource_id=["123"], tag=[Tag(key="k", value="v")]), "EntityNotExist.User", 404),
     ]
     for request, code, status in cases:
-        fails(lambda: ims.tag_resources(request), code, status)
+        fails(lambda request=request: ims.tag_resources(request), code, status)
     failed = [e["errorCode"] for e in acct.events(EventName="TagResources") if "errorCode" in e]
     assert sorted(failed) == sorted(code for _, code, _ in cases)
     assert len(pairs(ims.list_tag_resources(m.ListTagResourcesRequest(resource_id=[alice.user_id])).body)) == 20

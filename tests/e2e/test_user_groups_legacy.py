@@ -70,7 +70,7 @@ def test_legacy_names_share_the_rules(acct: Account) -> None:
         ("ListUserGroups", {"MaxItems": "101"}, "InvalidParameter.MaxItems", 400),
     ]
     for name, params, code, status in cases:
-        fails(lambda: acct.call(name, params), code, status)
+        fails(lambda name=name, params=params: acct.call(name, params), code, status)
         assert acct.events(EventName=name)[0]["errorCode"] == code
 
     for i in range(49):

@@ -34,8 +34,8 @@ REFRESH_DEFAULT = {"WebApp": 7_776_000, "NativeApp": 2_592_000, "ServerApp": 2_5
 
 APP_ID = Str("AppId", required=True, max_len=64)
 APP_SECRET_ID = Str("AppSecretId", required=True, max_len=64)
-ACCESS_VALIDITY = dict(min=900, max=10800)
-REFRESH_VALIDITY = dict(min=7200, max=31_536_000)
+ACCESS_VALIDITY = {"min": 900, "max": 10800}
+REFRESH_VALIDITY = {"min": 7200, "max": 31_536_000}
 URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s#]+")
 
 CREATE_PARAMS = (

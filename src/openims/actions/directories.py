@@ -1,7 +1,8 @@
 """The account's user directory (one per account: its RAM users, groups and domains) and resource checks."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -33,7 +34,7 @@ def _directory(ctx: CallContext, wanted: str | None) -> dict[str, Any]:
     ctx.reference(DIRECTORY, own)
     account = ctx.conn.execute(select(accounts_table).where(accounts_table.c.id == ctx.account_id)).one()
     user_domains = accounts.user_domains(ctx.conn, ctx.account_id)
-    count = lambda table: ctx.conn.execute(select(func.count()).select_from(table).where(  # noqa: E731
+    count = lambda table: ctx.conn.execute(select(func.count()).select_from(table).where(
         table.c.account_id == ctx.account_id, *([table.c.deleted_ms.is_(None)] if "deleted_ms" in table.c else []))).scalar_one()
     return {"DirectoryId": own, "DirectoryName": account.alias, "DirectoryType": "RAM", "Status": "Enabled",
             "AccountId": ctx.account_id, "DefaultDomainName": user_domains[0],
