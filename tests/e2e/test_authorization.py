@@ -313,3 +313,28 @@ def test_policy_actions_are_authorized_on_policy_and_user(acct: Account) -> None
     denied(lambda: ram.get_policy(rm.GetPolicyRequest(policy_name="Delegate", policy_type="Custom")))
     # The encoded diagnostic message is opaque to the caller.
     assert b"AttachPolicyToUser" not in base64.b64decode(err.data["AccessDeniedDetail"]["EncodedDiagnosticMessage"])
+
+
+def test_account_wide_lists_and_self_service_use_user_and_group_arns(acct: Account) -> None:
+    new_user(acct, "dev-3")
+    acct.ims().create_group(m.CreateGroupRequest(group_name="team"))
+    policy(acct, "UserAdmin", statement("Allow", "ram:*", "acs:ram:*:*:user/*"))
+    admin = Caller(acct, "useradmin")
+    admin.attach("UserAdmin", "Custom")
+    ims = admin.ims()
+    assert {u.user_principal_name for u in ims.list_users(m.ListUsersRequest()).body.users.user} == {acct.upn("dev-3"), admin.upn}
+    assert len(ims.list_user_basic_infos(m.ListUserBasicInfosRequest()).body.user_basic_infos.user_basic_info) == 2
+    err = denied(lambda: ims.list_groups(m.ListGroupsRequest()))
+    decoded = acct.ram().decode_diagnostic_message(rm.DecodeDiagnosticMessageRequest(
+        encoded_diagnostic_message=err.data["AccessDeniedDetail"]["EncodedDiagnosticMessage"])).body.decoded_diagnostic_message
+    assert decoded.auth_resource == f"acs:ram:*:{acct.account_id}:group/*" and decoded.explicit_deny is False
+
+    # ChangePassword is about the caller's own user: a Deny on that user's ARN stops it.
+    password = "Initial-Pass-1234"
+    changer = Caller(acct, "changer")
+    acct.ims().create_login_profile(m.CreateLoginProfileRequest(user_principal_name=changer.upn, password=password))
+    changer.ims().change_password(m.ChangePasswordRequest(old_password=password, new_password="Second-Pass-5678"))
+    policy(acct, "FrozenPassword", statement("Deny", "ram:ChangePassword", "acs:ram:*:*:user/changer"))
+    changer.attach("FrozenPassword", "Custom")
+    denied(lambda: changer.ims().change_password(m.ChangePasswordRequest(old_password="Second-Pass-5678", new_password="Third-Pass-9012")),
+           "ExplicitDeny")

@@ -125,7 +125,7 @@ def delete_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-@action("ListGroups", params=(MARKER, max_items(100, 100)))
+@action("ListGroups", params=(MARKER, max_items(100, 100)), arn="group/*")
 def list_groups(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """List the account's user groups."""
     query = select(groups).where(groups.c.account_id == ctx.account_id)

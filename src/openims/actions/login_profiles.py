@@ -108,7 +108,7 @@ def delete_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-@action("ChangePassword", rw=WRITE, resource=(USER, None), self_service=True, params=(
+@action("ChangePassword", rw=WRITE, resource=(USER, None), self_service=True, arn="user/{UserPrincipalName}", params=(
     Str("OldPassword", required=True, max_len=256, secret=True),
     Str("NewPassword", required=True, secret=True),
 ))

@@ -31,7 +31,7 @@ def delete_user_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return groups.delete_group(ctx, p)
 
 
-@action("ListUserGroups", params=(MARKER, max_items(100, 100)), extension=True)
+@action("ListUserGroups", params=(MARKER, max_items(100, 100)), extension=True, arn="group/*")
 def list_user_groups(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Legacy name of ListGroups: list the account's user groups."""
     return groups.list_groups(ctx, p)

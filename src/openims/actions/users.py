@@ -181,14 +181,14 @@ def _list(ctx: CallContext, p: dict[str, Any], basic: bool) -> tuple[list[dict[s
     return [user_view(r, None if tags is None else tags[r.id], basic=basic) for r in rows], fields
 
 
-@action("ListUsers", params=(MARKER, max_items(1000, 1000), STATUS_FILTER, tag_param()))
+@action("ListUsers", params=(MARKER, max_items(1000, 1000), STATUS_FILTER, tag_param()), arn="user/*")
 def list_users(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """List RAM users with their details."""
     items, fields = _list(ctx, p, basic=False)
     return {"Users": {"User": items}, **fields}
 
 
-@action("ListUserBasicInfos", params=(MARKER, max_items(1000, 100), STATUS_FILTER, tag_param()))
+@action("ListUserBasicInfos", params=(MARKER, max_items(1000, 100), STATUS_FILTER, tag_param()), arn="user/*")
 def list_user_basic_infos(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """List RAM users' basic information (ID, name, display name, status)."""
     items, fields = _list(ctx, p, basic=True)
