@@ -28,7 +28,7 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from signer import sign_v3  # noqa: E402  (bench/signer.py)
+from signer import sign_v3
 
 IMS, TRAIL = "2019-08-15", "2020-07-06"
 
@@ -101,122 +101,121 @@ def main() -> int:
         url, drop = fresh_postgres_database(args.database_url)
         env["OPENIMS_DATABASE_URL"] = url
     s3_port, api_port = free_port(), free_port()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        moto_log = open(work / "moto.log", "wb")
-        procs.append(subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
-                                      stdout=moto_log, stderr=subprocess.STDOUT))
-        wait_port(s3_port, procs[-1], "moto_server")
-        endpoint = f"http://127.0.0.1:{s3_port}"
-        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
-                          region_name="us-east-1")
-        bucket = "lag-bench"
-        s3.create_bucket(Bucket=bucket)
+    with open(work / "moto.log", "wb") as moto_log, open(work / "server.log", "wb") as server_log:
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            procs.append(subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
+                                          stdout=moto_log, stderr=subprocess.STDOUT))
+            wait_port(s3_port, procs[-1], "moto_server")
+            endpoint = f"http://127.0.0.1:{s3_port}"
+            s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
+                              region_name="us-east-1")
+            bucket = "lag-bench"
+            s3.create_bucket(Bucket=bucket)
 
-        data = work / "data"
-        init = subprocess.run([sys.executable, "-m", "openims", "--data-dir", str(data), "init", "--json"], env=env,
-                              capture_output=True, text=True, check=True)
-        creds = json.loads(init.stdout)
-        (data / "oss-buckets.json").write_text(json.dumps({bucket: {
-            "endpoint_url": endpoint, "access_key_id": "bench", "secret_access_key": "bench", "region": "us-east-1"}}))
-        server_log = open(work / "server.log", "wb")
-        procs.append(subprocess.Popen([sys.executable, "-m", "openims", "--data-dir", str(data), "serve", "--port",
-                                       str(api_port)], env=env, stdout=server_log, stderr=subprocess.STDOUT))
-        wait_port(api_port, procs[-1], "openims serve")
+            data = work / "data"
+            init = subprocess.run([sys.executable, "-m", "openims", "--data-dir", str(data), "init", "--json"], env=env,
+                                  capture_output=True, text=True, check=True)
+            creds = json.loads(init.stdout)
+            (data / "oss-buckets.json").write_text(json.dumps({bucket: {
+                "endpoint_url": endpoint, "access_key_id": "bench", "secret_access_key": "bench", "region": "us-east-1"}}))
+            procs.append(subprocess.Popen([sys.executable, "-m", "openims", "--data-dir", str(data), "serve", "--port",
+                                           str(api_port)], env=env, stdout=server_log, stderr=subprocess.STDOUT))
+            wait_port(api_port, procs[-1], "openims serve")
 
-        api = Api(api_port, creds["AccessKeyId"], creds["AccessKeySecret"])
-        domain = api.call("GetDefaultDomain", IMS, {})["DefaultDomainName"]
-        upn = f"bench@{domain}"
-        api.call("CreateUser", IMS, {"UserPrincipalName": upn, "DisplayName": "bench"})
-        api.call("CreateTrail", TRAIL, {"Name": "lag-trail", "OssBucketName": bucket, "EventRW": "All"})
-        api.call("StartLogging", TRAIL, {"Name": "lag-trail"})
+            api = Api(api_port, creds["AccessKeyId"], creds["AccessKeySecret"])
+            domain = api.call("GetDefaultDomain", IMS, {})["DefaultDomainName"]
+            upn = f"bench@{domain}"
+            api.call("CreateUser", IMS, {"UserPrincipalName": upn, "DisplayName": "bench"})
+            api.call("CreateTrail", TRAIL, {"Name": "lag-trail", "OssBucketName": bucket, "EventRW": "All"})
+            api.call("StartLogging", TRAIL, {"Name": "lag-trail"})
 
-        responded: dict[str, float] = {}
-        seen: dict[str, float] = {}
-        stop_poll = threading.Event()
+            responded: dict[str, float] = {}
+            seen: dict[str, float] = {}
+            stop_poll = threading.Event()
 
-        def poll() -> None:
-            known: set[str] = set()
-            while not stop_poll.is_set():
-                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-                    for obj in page.get("Contents", []):
-                        if obj["Key"] in known:
-                            continue
-                        visible = time.time()
-                        known.add(obj["Key"])
-                        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-                        for event in json.loads(gzip.decompress(body)):
-                            seen.setdefault(event["requestId"], visible)
-                stop_poll.wait(args.poll)
+            def poll() -> None:
+                known: set[str] = set()
+                while not stop_poll.is_set():
+                    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                        for obj in page.get("Contents", []):
+                            if obj["Key"] in known:
+                                continue
+                            visible = time.time()
+                            known.add(obj["Key"])
+                            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+                            for event in json.loads(gzip.decompress(body)):
+                                seen.setdefault(event["requestId"], visible)
+                    stop_poll.wait(args.poll)
 
-        poller = threading.Thread(target=poll, daemon=True)
-        poller.start()
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
 
-        total = int(args.rate * args.duration)
-        start = time.monotonic() + 0.5
-        counter = iter(range(total))
-        lock = threading.Lock()
-        errors: list[str] = []
-        late = [0]
+            total = int(args.rate * args.duration)
+            start = time.monotonic() + 0.5
+            counter = iter(range(total))
+            lock = threading.Lock()
+            errors: list[str] = []
+            late = [0]
 
-        def worker() -> None:
-            while True:
-                with lock:
-                    n = next(counter, None)
-                if n is None:
-                    return
-                due = start + n / args.rate
-                delay = due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                elif delay < -0.05:
-                    late[0] += 1
+            def worker() -> None:
+                while True:
+                    with lock:
+                        n = next(counter, None)
+                    if n is None:
+                        return
+                    due = start + n / args.rate
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    elif delay < -0.05:
+                        late[0] += 1
+                    try:
+                        if n % 2 == 0:
+                            body = api.call("UpdateUser", IMS, {"UserPrincipalName": upn, "NewDisplayName": f"bench {n}"})
+                        else:
+                            body = api.call("GetUser", IMS, {"UserPrincipalName": upn})
+                        responded[body["RequestId"]] = time.time()
+                    except Exception as exc:  # noqa: BLE001  (report, keep the rate)
+                        errors.append(str(exc))
+
+            threads = [threading.Thread(target=worker) for _ in range(args.threads)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            sent_s = time.monotonic() - start
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not set(responded) <= set(seen):
+                time.sleep(0.2)
+            stop_poll.set()
+            poller.join()
+
+            lags = [seen[r] - t for r, t in responded.items() if r in seen]
+            missing = len(set(responded) - set(seen))
+            print(f"sent {len(responded)} calls in {sent_s:.1f} s ({len(responded) / sent_s:.0f}/s, {late[0]} sent >50 ms late), "
+                  f"errors {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
+            print(f"delivered {len(lags)}; missing after 60 s: {missing}")
+            if lags:
+                print(f"lag (response -> object visible in S3; poll every {args.poll * 1000:.0f} ms): "
+                      f"p50 {percentile(lags, 50):.2f} s  p90 {percentile(lags, 90):.2f} s  "
+                      f"p99 {percentile(lags, 99):.2f} s  max {max(lags):.2f} s")
+            return 0 if lags and not missing else 1
+        finally:
+            for proc in reversed(procs):
+                proc.terminate()
                 try:
-                    if n % 2 == 0:
-                        body = api.call("UpdateUser", IMS, {"UserPrincipalName": upn, "NewDisplayName": f"bench {n}"})
-                    else:
-                        body = api.call("GetUser", IMS, {"UserPrincipalName": upn})
-                    responded[body["RequestId"]] = time.time()
-                except Exception as exc:  # noqa: BLE001  (report, keep the rate)
-                    errors.append(str(exc))
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            if drop:
+                drop()
+            if args.keep:
+                print(f"kept {work}")
+            else:
+                import shutil
 
-        threads = [threading.Thread(target=worker) for _ in range(args.threads)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        sent_s = time.monotonic() - start
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not set(responded) <= set(seen):
-            time.sleep(0.2)
-        stop_poll.set()
-        poller.join()
-
-        lags = [seen[r] - t for r, t in responded.items() if r in seen]
-        missing = len(set(responded) - set(seen))
-        print(f"sent {len(responded)} calls in {sent_s:.1f} s ({len(responded) / sent_s:.0f}/s, {late[0]} sent >50 ms late), "
-              f"errors {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
-        print(f"delivered {len(lags)}; missing after 60 s: {missing}")
-        if lags:
-            print(f"lag (response -> object visible in S3; poll every {args.poll * 1000:.0f} ms): "
-                  f"p50 {percentile(lags, 50):.2f} s  p90 {percentile(lags, 90):.2f} s  "
-                  f"p99 {percentile(lags, 99):.2f} s  max {max(lags):.2f} s")
-        return 0 if lags and not missing else 1
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if drop:
-            drop()
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            import shutil
-
-            shutil.rmtree(work, ignore_errors=True)
+                shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -173,9 +173,9 @@ def cmd_trail_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_trail_status(settings: Settings, args: argparse.Namespace) -> int:
     body = _run(settings, args, "GetTrailStatus", {"Name": args.name})
-    lines = [f"Trail {args.name}: {'logging' if body['IsLogging'] else 'not logging'}"
-             f" (started {body['StartLoggingTime'] or '-'}, stopped {body['StopLoggingTime'] or '-'});"
-             f" {body['PendingEvents']} events waiting"]
+    lines = [(f"Trail {args.name}: {'logging' if body['IsLogging'] else 'not logging'}"
+              f" (started {body['StartLoggingTime'] or '-'}, stopped {body['StopLoggingTime'] or '-'});"
+              f" {body['PendingEvents']} events waiting")]
     for t in body["Targets"]:
         lines.append(f"  {t['Target']:8} {t['Status']:8} last delivery {t['LatestDeliveryTime'] or '-'}"
                      + (f"; last error {t['LatestDeliveryErrorTime']}: {t['LatestDeliveryError']}" if t["LatestDeliveryError"] else ""))

@@ -7,20 +7,32 @@ import http.server
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Self
 
 import pytest
 from alibabacloud_actiontrail20200706 import models as at
 from alibabacloud_ims20190815 import models as im
 from moto.server import ThreadedMotoServer
-
 from sqlalchemy import select
 
 from openims import clock
 from openims.store.tables.trails import trail_batches
-from tests.e2e.test_delivery import (S3_KEY_ID, S3_SECRET, assert_exactly, bucket_events, configure, delivery_env,
-                                     event_id_of, make_pki, own_server, s3_client, stored_events, wait_for)
+from tests.e2e.test_delivery import (
+    S3_KEY_ID,
+    S3_SECRET,
+    assert_exactly,
+    bucket_events,
+    configure,
+    delivery_env,
+    event_id_of,
+    make_pki,
+    own_server,
+    s3_client,
+    stored_events,
+    wait_for,
+)
 from tests.support import Account, Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -132,15 +144,15 @@ class Load:
                 ims.create_user(im.CreateUserRequest(user_principal_name=upn, display_name="load"))
                 ims.get_user(im.GetUserRequest(user_principal_name=upn))
                 self.ok += 2
-            except Exception:
+            except Exception:  # noqa: BLE001  (any failure while the server is down)
                 self.stop.wait(0.05)
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Self:
         for t in self.threads:
             t.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop.set()
         for t in self.threads:
             t.join(timeout=60)

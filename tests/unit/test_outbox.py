@@ -7,8 +7,9 @@ import json
 import os
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -144,12 +145,11 @@ def test_a_rolled_back_change_never_poisons_the_cache(rt: Runtime) -> None:
     class Abort(Exception):
         pass
 
-    with pytest.raises(Abort):
-        with rt.db.transaction() as conn:
-            conn.execute(update(trails).where(trails.c.id == trail_id).values(is_logging=False))
-            outbox.new_generation(conn, account)
-            outbox.trails_of(conn, account)  # caches the uncommitted state under the uncommitted token
-            raise Abort
+    with pytest.raises(Abort), rt.db.transaction() as conn:
+        conn.execute(update(trails).where(trails.c.id == trail_id).values(is_logging=False))
+        outbox.new_generation(conn, account)
+        outbox.trails_of(conn, account)  # caches the uncommitted state under the uncommitted token
+        raise Abort
     assert record(rt, account) in queued(rt, trail_id)
 
 

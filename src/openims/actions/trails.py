@@ -168,7 +168,7 @@ def update_trail(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     row = find_trail(ctx, p["Name"])
     _check_config(p)
     values = _config_values(ctx, p, row.id)
-    cleared = {"Oss": {"oss_bucket_name": "", "oss_key_prefix": "", "oss_write_role_arn": ""},
+    cleared: dict[str, dict[str, Any]] = {"Oss": {"oss_bucket_name": "", "oss_key_prefix": "", "oss_write_role_arn": ""},
                "Sls": {"sls_project_arn": "", "sls_write_role_arn": ""},
                "Syslog": {"syslog_address": "", "syslog_tls": False},
                "Webhook": {"webhook_url": "", "webhook_secret_sealed": None}}

@@ -17,9 +17,10 @@ import json
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from openims.config import Settings
 from openims.crypto import MasterKey
@@ -153,7 +154,7 @@ class TargetFactory:
                                                          WEBHOOK: self._webhook}
         try:
             return builders[kind](row)
-        except Exception as exc:  # e.g. a sealed secret the current master key cannot open
+        except Exception as exc:  # noqa: BLE001  (e.g. a sealed secret the current master key cannot open)
             why = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
             return Target(kind, kind, problem=f"{kind} target of trail {row.name!r} is misconfigured: {why}")
 
