@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from alibabacloud_actiontrail20200706 import models as at
@@ -289,7 +290,7 @@ def test_changes_take_effect_on_the_next_call_on_every_server(acct: Account, twi
     acct.ram().create_policy_version(rm.CreatePolicyVersionRequest(policy_name="Switchable", set_as_default=True, policy_document=json.dumps(
         {"Version": "1", "Statement": [statement("Deny", "ram:GetGroup")]})))
     for client in (user.ims(), user.ims(there)):
-        denied(lambda: client.get_group(m.GetGroupRequest(group_name="g1")), "ExplicitDeny")
+        denied(lambda c=client: c.get_group(m.GetGroupRequest(group_name="g1")), "ExplicitDeny")
     there.ram().set_default_policy_version(rm.SetDefaultPolicyVersionRequest(policy_name="Switchable", version_id="v1"))
     for client in (user.ims(), user.ims(there)):
         client.get_group(m.GetGroupRequest(group_name="g1"))

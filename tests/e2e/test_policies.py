@@ -149,7 +149,7 @@ def test_policy_validation_and_limits(acct: Account) -> None:
     err = fails(lambda: create(acct, "P1", '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ram:*", "Resource": "*",'),
                 "MalformedPolicyDocument", 400)
     assert "line 1" in err.message
-    big = document("ram:GetUser", ["acs:ram:*:*:user/u%04d" % i for i in range(300)])
+    big = document("ram:GetUser", [f"acs:ram:*:*:user/u{i:04d}" for i in range(300)])
     err = fails(lambda: create(acct, "P1", big), "LimitExceeded.Policy.Size", 409)
     assert "6144" in err.message
     create(acct, "P1")
@@ -282,6 +282,6 @@ def test_deleted_users_and_groups_drop_out_of_attachments(acct: Account) -> None
 def test_decode_diagnostic_message_rejects_foreign_messages(acct: Account) -> None:
     ram = acct.ram()
     for bad in ("not base64!", "QUJD", "A" * 64):
-        fails(lambda: ram.decode_diagnostic_message(rm.DecodeDiagnosticMessageRequest(encoded_diagnostic_message=bad)),
+        fails(lambda b=bad: ram.decode_diagnostic_message(rm.DecodeDiagnosticMessageRequest(encoded_diagnostic_message=b)),
               "InvalidParameter.EncodedDiagnosticMessage", 400)
     fails(lambda: ram.decode_diagnostic_message(rm.DecodeDiagnosticMessageRequest()), "MissingParameter", 400)

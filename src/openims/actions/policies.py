@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, select, update
 
@@ -184,7 +185,7 @@ def attachment_counts(ctx: CallContext) -> dict[tuple[str, str], int]:
     return counts
 
 
-def _attached_users(ctx: CallContext, p: Policy) -> list[Row[Any]]:
+def _attached_users(ctx: CallContext, p: Policy) -> Sequence[Any]:
     return ctx.conn.execute(
         select(users.c.id, users.c.name, users.c.display_name, user_policies.c.attached_ms)
         .join(user_policies, user_policies.c.user_id == users.c.id)
@@ -193,7 +194,7 @@ def _attached_users(ctx: CallContext, p: Policy) -> list[Row[Any]]:
         .order_by(users.c.name)).all()
 
 
-def _attached_groups(ctx: CallContext, p: Policy) -> list[Row[Any]]:
+def _attached_groups(ctx: CallContext, p: Policy) -> Sequence[Any]:
     return ctx.conn.execute(
         select(groups.c.id, groups.c.name, groups.c.comments, group_policies.c.attached_ms)
         .join(group_policies, group_policies.c.group_id == groups.c.id)

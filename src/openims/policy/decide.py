@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import Connection, and_, bindparam, literal, or_, select, union_all
 
 from openims import authz, clock
@@ -45,7 +46,7 @@ class Attached:
 
 
 def _attachment_query() -> Any:
-    uid = bindparam("uid")
+    uid: Any = bindparam("uid")
     direct = (select(literal("User").label("entity"), user_policies.c.policy_type, user_policies.c.policy_name,
                      user_policies.c.policy_id, policies.c.default_version)
               .select_from(user_policies.outerjoin(policies, policies.c.id == user_policies.c.policy_id))
@@ -176,7 +177,7 @@ def denial_details(ctx: CallContext, action: Action, params: dict[str, Any], rea
                                 for p, s in (verdict.matched if verdict.effect == "Deny" else [])],
         }
         return {"PolicyType": POLICY_TYPE, "EncodedDiagnosticMessage": encode(ctx, message)}
-    except Exception:  # a denial must still be returned as NoPermission; the details are a courtesy
+    except Exception:  # a denial must still be NoPermission; the details are a courtesy
         log.exception("could not describe the denial of %s", action.ram_action)
         return {"PolicyType": POLICY_TYPE}
 
@@ -192,7 +193,7 @@ def decode(ctx: CallContext, encoded: str) -> dict[str, Any]:
     try:
         text = ctx.runtime.master_key.open(base64.b64decode(encoded, validate=True), context=DIAGNOSTIC_CONTEXT + ctx.account_id)
         decoded = json.loads(text)
-    except Exception:
+    except (ValueError, InvalidTag):
         raise ApiError("InvalidParameter.EncodedDiagnosticMessage",
                        'The parameter - "EncodedDiagnosticMessage" is not valid: pass the EncodedDiagnosticMessage of a '
                        "NoPermission error of this account, unchanged.") from None

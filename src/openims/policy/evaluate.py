@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
-from openims.policy.document import (BOOL_OPS, DATE_OPS, IP_OPS, NEGATED, NUMERIC_OPS, Condition, Document,
-                                     Statement, parse_date, parse_network, parse_number)
+from openims.policy.document import (
+    BOOL_OPS,
+    DATE_OPS,
+    IP_OPS,
+    NEGATED,
+    NUMERIC_OPS,
+    Condition,
+    Document,
+    Statement,
+    parse_date,
+    parse_network,
+    parse_number,
+)
 
 ALLOW, DENY = "Allow", "Deny"
 Check = Callable[[Mapping[str, str]], bool]
