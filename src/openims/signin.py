@@ -55,6 +55,8 @@ PASSWORD_EXPIRED = "Password.Expired"
 MFA_REQUIRED = "MFA.CodeRequired"
 MFA_INVALID = "MFA.InvalidCode"
 MFA_REUSED = "MFA.CodeReused"
+# One message for an unknown user and a wrong password, so neither reveals which names exist.
+_WRONG = "The login name or password is incorrect."
 
 
 @dataclass(frozen=True)
@@ -210,8 +212,6 @@ def authenticate_password(rt: Runtime, account: str, login_name: str, password: 
             session_duration_s=prefs.login_session_duration * 3600, enable_save_mfa_ticket=prefs.enable_save_mfa_ticket)
         return _recorded(rt, conn, attempt, result, source_ip, user_agent, scheme, now)
 
-
-_WRONG = "The login name or password is incorrect."
 
 
 def _wrong_attempt(conn: Connection, account_id: str, user_id: str, now: int, message: str = _WRONG) -> str:
