@@ -5,11 +5,12 @@ from openims.audit.event import REDACTED, redact, request_parameters
 
 
 def test_request_parameters_drop_protocol_fields_and_redact() -> None:
-    raw = {"Action": "X", "Signature": "s", "AccessKeyId": "LTAI", "Password": "hunter2", "Tag.1.Value": "v",
+    raw = {"Action": "X", "Signature": "s", "AccessKeyId": "LTAI", "Password": "hunter2", "Tag.1.Value": "v", "password": "lower",
            "Custom.1.Secret": "deep", "DisplayName": "d" * 3000}
     out = request_parameters(raw, frozenset({"Tag"}))
     assert "Signature" not in out and "Action" not in out and "AccessKeyId" not in out
     assert out["Password"] == REDACTED and out["Custom.1.Secret"] == REDACTED and out["Tag.1.Value"] == "v"
+    assert out["password"] == REDACTED
     assert len(out["DisplayName"]) < 2200 and out["DisplayName"].endswith("more characters)")
 
 

@@ -16,17 +16,26 @@ MAX_PARAM_CHARS = 2048
 PROTOCOL_PARAMS = frozenset({"Action", "Version", "Format", "AccessKeyId", "Signature", "SignatureMethod",
                              "SignatureVersion", "SignatureNonce", "SignatureType", "Timestamp"})
 # Defense in depth: these names are redacted wherever they appear, even if a declaration forgot them.
-SECRET_NAMES = frozenset({"Password", "NewPassword", "OldPassword", "AccessKeySecret", "AppSecretValue",
-                          "Base32StringSeed", "QRCodePNG", "AuthenticationCode1", "AuthenticationCode2",
-                          "ServiceCredentialSecret", "SecretAccessKey", "ClientSecret", "MFACode", "Secret"})
+# Matched case-insensitively: the gateway treats `password=` and `Password=` alike, so must we.
+SECRET_NAMES = frozenset(n.lower() for n in (
+    "Password", "NewPassword", "OldPassword", "AccessKeySecret", "AppSecretValue", "Base32StringSeed", "QRCodePNG",
+    "AuthenticationCode1", "AuthenticationCode2", "ServiceCredentialSecret", "SecretAccessKey", "ClientSecret",
+    "MFACode", "Secret"))
 
 # Called with (conn, event) after each event is inserted, inside the same transaction (trail outbox).
 IN_TX_HOOKS: list[Callable[[Connection, dict[str, Any]], None]] = []
 
 
+def is_secret(name: str, secret: frozenset[str]) -> bool:
+    """Whether a field (or a flattened list item such as `Tag.1.Value`, by its leaf) holds a secret."""
+    lowered = name.lower()
+    leaf = lowered.rsplit(".", 1)[-1]
+    return any(n.lower() in (lowered, leaf) for n in secret) or lowered in SECRET_NAMES or leaf in SECRET_NAMES
+
+
 def redact(value: Any, secret: frozenset[str]) -> Any:
     if isinstance(value, dict):
-        return {k: (REDACTED if (k in secret or k in SECRET_NAMES) and v not in (None, "")
+        return {k: (REDACTED if is_secret(k, secret) and v not in (None, "")
                     else redact(v, secret)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v, secret) for v in value]
@@ -38,9 +47,7 @@ def request_parameters(raw: dict[str, str], secret: frozenset[str]) -> dict[str,
     for key, value in raw.items():
         if key in PROTOCOL_PARAMS:
             continue
-        # Flattened lists (Tag.1.Value) are secret when their leaf name is.
-        leaf = key.rsplit(".", 1)[-1]
-        if key in secret or leaf in secret or key in SECRET_NAMES or leaf in SECRET_NAMES:
+        if is_secret(key, secret):
             out[key] = REDACTED
         elif len(value) > MAX_PARAM_CHARS:
             out[key] = value[:MAX_PARAM_CHARS] + f"...({len(value) - MAX_PARAM_CHARS} more characters)"
