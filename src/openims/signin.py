@@ -141,10 +141,10 @@ def authenticate_password(rt: Runtime, account: str, login_name: str, password: 
     """Check a RAM user's console sign-in (account ID or alias, UserPrincipalName or bare user name) and
     record its ConsoleSignin event. Never raises for a wrong credential: the result says what happened."""
     now = clock.now_ms()
+    verified_hash, password_ok = _verify_first(rt, account, login_name, password)
     with rt.db.transaction() as conn:
         acct = _account(conn, account)
         if acct is None:
-            verify_password(_DUMMY_HASH, password)
             log.info("console sign-in to unknown account from %s", source_ip)
             return SigninResult(False, error_code=INVALID_CREDENTIALS, error_message=_WRONG)
         attempt = _Attempt(acct.id, login_name[:128])
@@ -161,7 +161,6 @@ def authenticate_password(rt: Runtime, account: str, login_name: str, password: 
                                    .with_for_update()).first()
         prefs = load_preferences(conn, acct.id)
         if profile is None:
-            verify_password(_DUMMY_HASH, password)
             return fail(INVALID_CREDENTIALS, _WRONG)
         user = attempt.user
         assert user is not None
@@ -170,7 +169,9 @@ def authenticate_password(rt: Runtime, account: str, login_name: str, password: 
         until = locked_until(profile, now)
         if until:
             return fail(LOCKED, f"Too many failed attempts: console logon is locked until {clock.iso(until)}.")
-        if not verify_password(profile.password_hash, password):
+        if profile.password_hash != verified_hash:  # changed since it was checked: check again
+            password_ok = verify_password(profile.password_hash, password)
+        if not password_ok:
             return fail(INVALID_CREDENTIALS, _wrong_attempt(conn, acct.id, user.id, now))
         if profile.status != "Active":
             return fail(LOGIN_DISABLED, "Console logon is disabled for this user.")
@@ -212,6 +213,18 @@ def authenticate_password(rt: Runtime, account: str, login_name: str, password: 
             session_duration_s=prefs.login_session_duration * 3600, enable_save_mfa_ticket=prefs.enable_save_mfa_ticket)
         return _recorded(rt, conn, attempt, result, source_ip, user_agent, scheme, now)
 
+
+
+def _verify_first(rt: Runtime, account: str, login_name: str, password: str) -> tuple[str | None, bool]:
+    """Check the password before the write transaction: argon2 is slow by design and must not hold the
+    (SQLite) write lock. Always one hash check, against a dummy when there is no profile, so the time taken
+    does not tell whether a user exists."""
+    with rt.db.read() as conn:
+        acct = _account(conn, account)
+        user = _user(conn, acct.id, login_name) if acct is not None else None
+        stored = conn.execute(select(login_profiles.c.password_hash).where(
+            login_profiles.c.user_id == user.id)).scalar() if user is not None else None
+    return stored, verify_password(stored or _DUMMY_HASH, password)
 
 
 def _wrong_attempt(conn: Connection, account_id: str, user_id: str, now: int, message: str = _WRONG) -> str:
