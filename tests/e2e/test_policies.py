@@ -285,3 +285,36 @@ def test_decode_diagnostic_message_rejects_foreign_messages(acct: Account) -> No
         fails(lambda b=bad: ram.decode_diagnostic_message(rm.DecodeDiagnosticMessageRequest(encoded_diagnostic_message=b)),
               "InvalidParameter.EncodedDiagnosticMessage", 400)
     fails(lambda: ram.decode_diagnostic_message(rm.DecodeDiagnosticMessageRequest()), "MissingParameter", 400)
+
+
+def test_quotas_hold_under_concurrent_calls(acct: Account) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ram, ims = acct.ram(), acct.ims()
+    ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn("busy"), display_name="b"))
+    names = [f"Con{i}" for i in range(8)]
+    for name in names:
+        create(acct, name)
+
+    def attach(name: str) -> str:
+        try:
+            acct.ram().attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name=name, policy_type="Custom", user_name="busy"))
+            return "ok"
+        except TeaException as err:
+            return err.code
+
+    def add_version(_: int) -> str:
+        try:
+            acct.ram().create_policy_version(rm.CreatePolicyVersionRequest(policy_name="Con0", policy_document=document()))
+            return "ok"
+        except TeaException as err:
+            return err.code
+
+    with ThreadPoolExecutor(8) as pool:
+        attached = list(pool.map(attach, names))
+        versions = list(pool.map(add_version, range(8)))
+    assert sorted(attached) == ["LimitExceeded.User.Policy"] * 3 + ["ok"] * 5
+    assert sorted(versions) == ["LimitExceeded.Policy.Version"] * 4 + ["ok"] * 4
+    listed = ram.list_policy_versions(rm.ListPolicyVersionsRequest(policy_name="Con0")).body.policy_versions.policy_version
+    assert [v.version_id for v in listed] == ["v5", "v4", "v3", "v2", "v1"]
+    assert len(ram.list_policies_for_user(rm.ListPoliciesForUserRequest(user_name="busy")).body.policies.policy) == 5

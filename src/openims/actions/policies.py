@@ -137,7 +137,7 @@ def find_custom(ctx: CallContext, name: str) -> Policy:
 
 def _lock_policy(ctx: CallContext, policy: Policy) -> Row[Any]:
     """Re-read the policy row for update, so concurrent version changes of one policy queue on PostgreSQL."""
-    return ctx.conn.execute(select(policies).where(policies.c.id == policy.policy_id).with_for_update()).one()
+    return ctx.conn.execute(select(policies).where(policies.c.id == policy.policy_id).with_for_update(key_share=True)).one()
 
 
 def policy_view(p: Policy, attachments: int | None = None) -> dict[str, Any]:
@@ -216,7 +216,7 @@ def create_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         raise already_exists("Policy", name)
     document.parse(p["PolicyDocument"])
     # Lock the account row so concurrent creations cannot both pass the quota check.
-    ctx.conn.execute(select(accounts_table.c.id).where(accounts_table.c.id == ctx.account_id).with_for_update())
+    ctx.conn.execute(select(accounts_table.c.id).where(accounts_table.c.id == ctx.account_id).with_for_update(key_share=True))
     if count_policies(ctx.conn, ctx.account_id) >= quotas.POLICIES:
         raise ApiError("LimitExceeded.Policy", f"An account can have at most {quotas.POLICIES} custom policies.")
     policy_id = ids.user_id()
@@ -443,13 +443,13 @@ def _detach(ctx: CallContext, holder: _Holder, holder_id: str, holder_name: str,
 def _locked_user(ctx: CallContext, name: str) -> Row[Any]:
     user = find_user_by_name(ctx, name)
     # Serializes attachment changes of one user on PostgreSQL, so the quota check holds under concurrency.
-    ctx.conn.execute(select(users.c.id).where(users.c.id == user.id).with_for_update())
+    ctx.conn.execute(select(users.c.id).where(users.c.id == user.id).with_for_update(key_share=True))
     return user
 
 
 def _locked_group(ctx: CallContext, name: str) -> Row[Any]:
     group = find_group(ctx, name)
-    ctx.conn.execute(select(groups.c.id).where(groups.c.id == group.id).with_for_update())
+    ctx.conn.execute(select(groups.c.id).where(groups.c.id == group.id).with_for_update(key_share=True))
     return group
 
 
