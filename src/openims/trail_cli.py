@@ -204,14 +204,14 @@ def cmd_trail_delete(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
     from openims.delivery.deliverer import Deliverer
 
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     rt = open_runtime(settings)
     try:
         deliverer = Deliverer(rt, workers=args.workers)
         if args.once:
             return 0 if deliverer.drain() else 1
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
         deliverer.run(stop)
     finally:
         rt.close()

@@ -524,8 +524,14 @@ def test_separate_deliverers_share_the_work(quiet_server: Server) -> None:
     assert not root.exists()
 
     cmd = [sys.executable, "-m", "openims.trail_cli", "--data-dir", str(server.data_dir), "deliver", "--workers", "2"]
-    procs = [subprocess.Popen(cmd, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    procs = [subprocess.Popen(cmd, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
     try:
+        for proc in procs:  # each says when it runs (and so handles SIGTERM)
+            assert proc.stderr is not None
+            while "trail deliverer" not in (line := proc.stderr.readline()):
+                assert line, "openims deliver exited early"
+            threading.Thread(target=proc.stderr.read, daemon=True).start()
         for i in range(5, 10):
             some_calls(acct, f"sep{i}")
         last = t.stop_logging(at.StopLoggingRequest(name="separate-trail")).body.request_id
