@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,7 @@ from openims.store.tables.trails import trails
 log = logging.getLogger("openims.delivery")
 
 TargetsFor = Callable[[Any], list[Target]]
+STOP_GRACE_S = 8.0
 
 
 def _env_number(name: str, default: float, minimum: float) -> float:
@@ -152,8 +154,11 @@ class Deliverer:
                  self.window_ms / 1000)
         stop.wait()
         self._wake.set()
+        # Do not hold up shutdown for a slow destination: a batch abandoned mid-delivery keeps its lease, and
+        # another deliverer (or this one, restarted) delivers it again once the lease lapses.
+        deadline = time.monotonic() + STOP_GRACE_S
         for thread in threads:
-            thread.join(timeout=30)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.reader.dispose()
 
     def _guard(self, loop: Callable[[threading.Event], None], stop: threading.Event) -> None:
@@ -193,7 +198,11 @@ async def delivery_job(rt: Runtime) -> None:
     if not serve_enabled():
         log.info("trail delivery is off in this server (OPENIMS_SERVE_DELIVERY); run `openims deliver`")
         return
-    deliverer = Deliverer(rt)
+    try:
+        deliverer = Deliverer(rt)
+    except ConfigError as exc:
+        log.error("trail delivery cannot start: %s", exc)
+        return
     stop = threading.Event()
     thread = threading.Thread(target=deliverer.run, args=(stop,), name="openims-deliverer", daemon=True)
     thread.start()
@@ -203,7 +212,7 @@ async def delivery_job(rt: Runtime) -> None:
         log.error("the trail deliverer stopped unexpectedly")
     finally:
         stop.set()
-        await asyncio.to_thread(thread.join, 30)
+        await asyncio.to_thread(thread.join, STOP_GRACE_S + 2)
 
 
 BACKGROUND.append(delivery_job)
