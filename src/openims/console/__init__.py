@@ -4,8 +4,8 @@ dispatch as the signed-in principal and audited as a `ConsoleOperation` event.""
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.responses import RedirectResponse, Response
 from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
@@ -16,7 +16,14 @@ __all__ = ["build", "mount"]
 
 def build(rt: Runtime) -> Starlette:
     """The console as its own ASGI app (mounted at /console)."""
-    from openims.console import routes_account, routes_events, routes_groups, routes_settings, routes_signin, routes_users
+    from openims.console import (
+        routes_account,
+        routes_events,
+        routes_groups,
+        routes_settings,
+        routes_signin,
+        routes_users,
+    )
     from openims.console.web import HERE
 
     routes = [

@@ -97,7 +97,7 @@ def _record(rt: Runtime, conn: Connection, account_id: str, login: str, result: 
             user_agent: str, scheme: str, now: int) -> signin.SigninResult:
     principal = Principal(account_id, ROOT, account_id, "root", event_type="ConsoleSignin",
                           session_created_ms=now if result.success else None)
-    additional = {"loginAccount": login[:128], "MFAChecked": "false", "isMFAChecked": "false",
+    additional: dict[str, Any] = {"loginAccount": login[:128], "MFAChecked": "false", "isMFAChecked": "false",
                   "LoginResult": "success" if result.success else "fail", "loginType": "password"}
     if result.success:
         additional["SessionDuration"] = result.session_duration_s

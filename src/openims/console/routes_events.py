@@ -6,10 +6,12 @@ the API call. Exports record one LookupEvents event naming the export, then stre
 """
 from __future__ import annotations
 
+import base64
+import hmac
 import json
 from typing import Any
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from openims import clock
@@ -52,7 +54,7 @@ def events_page(page: Page) -> Response:
     rows: list[dict[str, Any]] = []
     next_url = None
     error = None
-    chart = None
+    chart_src = None
     scanned = 0
     try:
         found = _lookup(page, f, history.PAGE_SIZE, token)
@@ -66,11 +68,9 @@ def events_page(page: Page) -> Response:
         if found.get("NextToken"):
             next_url = url("/events", **f.query_args(token=found["NextToken"]))
         if not token:
-            size, series = history.counts(page.rt, page.session.account_id, f)
-            chart = history.chart_svg(size, series, lambda lo, hi: url(
-                "/events", **f.query_args(range="custom", start=clock.iso(lo), end=clock.iso(hi))))
+            chart_src = url("/events/chart", **f.query_args(sig=_chart_signature(page, f)))
     return page.render(
-        "events.html", section="events", title="Event history", f=f, rows=rows, next_url=next_url, chart=chart,
+        "events.html", section="events", title="Event history", f=f, rows=rows, next_url=next_url, chart_src=chart_src,
         error=error or f.error, scanned=scanned, paged=bool(token), first_url=url("/events", **f.query_args()),
         investigations=_investigations(f), filters=history.FILTERS, ranges=history.RANGE_LABELS,
         mfa_choices=history.MFA_CHOICES, rw_choices=history.RW_CHOICES, mfa_used=history.mfa_used,
@@ -102,6 +102,27 @@ def event_detail(page: Page) -> Response:
                        mfa=history.mfa_used(event))
 
 
+def _chart_signature(page: Page, f: Filters) -> str:
+    """Binds a chart to the recorded history view it belongs to: same session, same filters."""
+    assert page.session is not None
+    data = json.dumps([page.session.token_hash, f.start, f.end, sorted(f.attributes)]).encode()
+    return base64.urlsafe_b64encode(page.rt.master_key.mac(b"console-chart:" + data)[:18]).decode()
+
+
+@endpoint()
+def chart(page: Page) -> Response:
+    """The count-over-time chart of a history page, loaded after the table so it never delays it. It is part
+    of that page's recorded LookupEvents view, so it answers only with that view's signature."""
+    assert page.session is not None
+    f = history.parse_filters(_args(page), clock.now_ms())
+    if not hmac.compare_digest(page.q("sig").encode(), _chart_signature(page, f).encode()):
+        return HTMLResponse('<p class="muted">Reload the page to see the chart.</p>', status_code=403)
+    found = history.counts(page.rt, page.session.account_id, f)
+    svg = history.chart_svg(found, lambda lo, hi: url(
+        "/events", **f.query_args(range="custom", start=clock.iso(lo), end=clock.iso(hi))))
+    return page.render("_chart.html", chart=found, svg=svg, budget=history.CHART_BUDGET_S)
+
+
 def _export(page: Page, fmt: str) -> Response:
     assert page.session is not None
     f = history.parse_filters(_args(page), clock.now_ms())
@@ -130,6 +151,7 @@ def export_json(page: Page) -> Response:
 
 routes = [
     Route("/events", events_page, methods=["GET"]),
+    Route("/events/chart", chart, methods=["GET"]),
     Route("/events/export.csv", export_csv, methods=["GET"]),
     Route("/events/export.json", export_json, methods=["GET"]),
     Route("/events/{event_id}", event_detail, methods=["GET"]),

@@ -34,7 +34,7 @@ PREFERENCE_FIELDS: tuple[tuple[str, str, str, Any], ...] = (
     ("AllowUserToManageServiceCredentials", "AccessKeyPreference", "RAM users may manage their own service credentials", "bool"),
     ("AllowUserToLoginWithPasskey", "LoginProfilePreference", "RAM users may sign in with a passkey", "bool"),
     ("AllowUserToManagePersonalDingTalk", "PersonalInfoPreference", "RAM users may manage their personal DingTalk", "bool"),
-    ("EnableSaveMFATicket", "LoginProfilePreference", "Remember MFA on a device for 7 days", "bool"),
+    ("EnableSaveMFATicket", "LoginProfilePreference", "Allow remembering MFA on a device (stored only: the console asks for a code at every sign-in)", "bool"),
     ("MFAOperationForLogin", "LoginProfilePreference", "MFA at console sign-in",
      ("choice", ("independent", "mandatory", "adaptive"))),
     ("LoginSessionDuration", "LoginProfilePreference", "Console session duration (hours)", ("int", 1, 24)),

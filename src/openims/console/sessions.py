@@ -27,7 +27,6 @@ ACTIVE, MFA, BIND_MFA, CHANGE_PASSWORD = "active", "mfa", "bind_mfa", "change_pa
 # How long a half-finished sign-in may wait for its next step.
 MFA_STEP_MS = 5 * 60 * 1000
 SETUP_STEP_MS = 15 * 60 * 1000
-ROOT_SESSION_MS = 6 * 3600 * 1000
 
 
 @dataclass(frozen=True)

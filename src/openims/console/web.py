@@ -4,9 +4,10 @@ rendering Jinja2 templates."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import jinja2
@@ -121,9 +122,9 @@ class Page:
             raise
         except Exception:
             log.exception("internal error in console call %s (request %s)", name, req.request_id)
-            err = ApiError("InternalError", "The request processing has failed due to some unknown error.", 500)
-            dispatch._record_failure(self.rt, req, principal, action, err, None)
-            raise err from None
+            fault = ApiError("InternalError", "The request processing has failed due to some unknown error.", 500)
+            dispatch._record_failure(self.rt, req, principal, action, fault, None)
+            raise fault from None
 
     def attempt(self, name: str, params: dict[str, Any] | None = None,
                 version: str = registry.IMS.version) -> tuple[dict[str, Any] | None, ApiError | None]:

@@ -2,8 +2,17 @@
 "use strict";
 document.addEventListener("submit", function (event) {
   // Destructive buttons ask first.
-  var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
-  if (message && !window.confirm(message)) event.preventDefault();
+  var form = event.target;
+  var message = form.getAttribute && form.getAttribute("data-confirm");
+  if (message && !window.confirm(message)) { event.preventDefault(); return; }
+  // The history filter leaves empty fields (and the custom times of a quick range) out of its URL.
+  if (form.id === "filters") {
+    var custom = document.getElementById("range-custom");
+    Array.prototype.forEach.call(form.elements, function (field) {
+      var idle = (field.id === "from" || field.id === "to") && custom && !custom.checked;
+      if (field.name && (field.value === "" || idle)) field.disabled = true;
+    });
+  }
 });
 document.addEventListener("click", function (event) {
   // "Copy" buttons copy the text of the element they name.
@@ -14,6 +23,13 @@ document.addEventListener("click", function (event) {
   });
 });
 document.addEventListener("DOMContentLoaded", function () {
+  // The event-history chart arrives after the table (it is computed separately, so it never delays it).
+  document.querySelectorAll("[data-chart-src]").forEach(function (slot) {
+    fetch(slot.getAttribute("data-chart-src"), {credentials: "same-origin"})
+      .then(function (response) { return response.text(); })
+      .then(function (html) { slot.innerHTML = html; })
+      .catch(function () { slot.textContent = "The chart could not be loaded."; });
+  });
   // The custom time inputs only matter with the Custom range; typing in them selects it.
   var custom = document.getElementById("range-custom");
   ["from", "to"].forEach(function (id) {
