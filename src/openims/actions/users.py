@@ -35,11 +35,9 @@ def split_upn(conn: Connection, account_id: str, upn: str, param: str = "UserPri
 def find_user(ctx: CallContext, upn: str | None = None, user_id: str | None = None, key_id: str | None = None) -> Row[Any]:
     """The live user named by UPN, ID or one of its AccessKey IDs; a RAM user naming nobody means itself."""
     query = select(users).where(users.c.account_id == ctx.account_id, users.c.deleted_ms.is_(None))
+    domain = None
     if upn:
         name, _, domain = upn.partition("@")
-        # A UPN stays valid under any of the account's domains (IMS keeps names across a default-domain change).
-        if domain.lower() not in [d.lower() for d in accounts.user_domains(ctx.conn, ctx.account_id)]:
-            raise not_found("User", upn)
         query, wanted = query.where(func.lower(users.c.name) == name.lower()), upn
     elif user_id:
         query, wanted = query.where(users.c.id == user_id), user_id
@@ -52,7 +50,10 @@ def find_user(ctx: CallContext, upn: str | None = None, user_id: str | None = No
     else:
         raise missing("UserPrincipalName")
     row = ctx.conn.execute(query).first()
-    if row is None:
+    # A UPN stays valid under any of the account's domains (IMS keeps names across a default-domain change);
+    # the common case, the domain the user was created with, needs no lookup of the account's domains.
+    if row is None or (domain is not None and domain.lower() != row.upn.partition("@")[2].lower()
+                       and domain.lower() not in [d.lower() for d in accounts.user_domains(ctx.conn, ctx.account_id)]):
         raise not_found("User", wanted)
     ctx.reference(USER, row.upn)
     return row
