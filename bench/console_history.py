@@ -14,6 +14,7 @@ pages, and the HTML) from the client. Each query is requested once untimed, then
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -92,8 +93,6 @@ def main() -> int:
     data = work / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
     exe = [sys.executable, "-m", "openims", "--data-dir", str(data)]
-    import json
-
     root = json.loads(run([*exe, "init", "--json"], env))
     run([*exe, "account", "set-password"], env, stdin=PASSWORD + "\n")
     print(f"seeding {args.events:,} events ...", flush=True)
@@ -112,11 +111,12 @@ def main() -> int:
             except httpx.HTTPError:
                 time.sleep(0.1)
         client = sign_in(base, "openims")
+        domain = json.loads(run([*exe, "account", "list", "--json"], env))[0]["DefaultDomain"]
         queries = [
             ("24 hours, no filter", {"range": "24h"}),
             ("7 days, EventName=CreateUser", {"range": "7d", "EventName": "CreateUser"}),
             ("30 days, EventName=Delete*", {"range": "30d", "EventName": "Delete*"}),
-            ("30 days, User=dev7@...", {"range": "30d", "User": f"dev7@{json.loads(run([*exe, 'account', 'list', '--json'], env))[0]['DefaultDomain']}"}),
+            ("30 days, User=dev7@...", {"range": "30d", "User": f"dev7@{domain}"}),
             ("30 days, ErrorCode=* (any failure)", {"range": "30d", "ErrorCode": "*"}),
             ("30 days, SourceIp + EventRW=Write", {"range": "30d", "SourceIpAddress": "10.12.0.8", "EventRW": "Write"}),
             ("30 days, EventName=GetUser, MFA=no", {"range": "30d", "EventName": "GetUser", "mfa": "no"}),

@@ -73,8 +73,9 @@ def shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
 def set_root_password(acct: Account, password: str = ROOT_PASSWORD) -> None:
     """`openims account set-password`, reading the password from stdin."""
     server = acct.server
-    out = subprocess.run([sys.executable, "-m", "openims", "--data-dir", str(server.data_dir), "account", "set-password",
-                          "--account", acct.account_id], input=password + "\n", capture_output=True, text=True,
+    command = [sys.executable, "-m", "openims", "--data-dir", str(server.data_dir), "account", "set-password",
+               "--account", acct.account_id]
+    out = subprocess.run(command, input=password + "\n", capture_output=True, text=True,
                          env=server.env, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert acct.account_id in out.stdout

@@ -11,9 +11,11 @@ import httpx
 import sqlalchemy as sa
 from alibabacloud_ims20190815 import models as m
 
+from openims import clock
 from openims.console import root_signin
 from openims.console.sessions import token_hash
 from openims.store.tables.console import console_sessions
+from openims.store.tables.credentials import login_profiles
 from tests.console.conftest import ROOT_PASSWORD, csrf_of, http_session, set_root_password
 from tests.support import Account
 
@@ -48,7 +50,8 @@ def test_a_post_without_the_csrf_token_is_refused(acct: Account) -> None:
     assert wrong.status_code == 403
     # A right token from another site's page is refused too (the browser names the page's origin).
     token = csrf_of(client.get("/console/users/new").text)
-    cross = client.post("/console/users", data={**form, "csrf_token": token}, headers={"Origin": "https://evil.example"})
+    cross = client.post("/console/users", data={**form, "csrf_token": token},
+                        headers={"Origin": "https://evil.example"})
     assert cross.status_code == 403
     assert not _user_exists(acct, acct.upn(upn_name))
     # With its token, the same form works.
@@ -63,7 +66,8 @@ def test_session_cookie_attributes_storage_and_sign_out(acct: Account) -> None:
     set_root_password(acct)
     client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
     token = csrf_of(client.get("/console/signin").text)
-    done = client.post("/console/signin", data={"login": acct.account_id, "password": ROOT_PASSWORD, "csrf_token": token},
+    done = client.post("/console/signin",
+                       data={"login": acct.account_id, "password": ROOT_PASSWORD, "csrf_token": token},
                        headers={"X-Forwarded-Proto": "https"})
     cookie = done.headers["set-cookie"]
     assert done.status_code == 303 and cookie.startswith("openims_console=")
@@ -137,7 +141,8 @@ def test_users_groups_recycle_bin_and_keys(acct: Account) -> None:
     root = _root(acct)
     token = csrf_of(root.get("/console/").text)
     upn = acct.upn("grace")
-    assert root.post("/console/users", data={"csrf_token": token, "name": "grace", "DisplayName": "Grace"}).status_code == 303
+    created_user = root.post("/console/users", data={"csrf_token": token, "name": "grace", "DisplayName": "Grace"})
+    assert created_user.status_code == 303
     found = root.get("/console/users", params={"q": "GRAC"})
     assert upn in found.text
     assert upn not in root.get("/console/users", params={"q": "nobody-like-this"}).text
@@ -224,7 +229,8 @@ def test_root_sign_in_lockout_and_safe_redirects(acct: Account) -> None:
     client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
     token = csrf_of(client.get("/console/signin").text)
     for _ in range(root_signin.MAX_ATTEMPTS):
-        bad = client.post("/console/signin", data={"login": acct.alias, "password": "not-the-password", "csrf_token": token})
+        bad = client.post("/console/signin",
+                          data={"login": acct.alias, "password": "not-the-password", "csrf_token": token})
         assert bad.status_code == 401
     assert "locked for" in bad.text
     locked = client.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": token})
@@ -235,3 +241,44 @@ def test_root_sign_in_lockout_and_safe_redirects(acct: Account) -> None:
     ok = client.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": token,
                                               "next": "https://evil.example/"})
     assert ok.status_code == 303 and ok.headers["location"] == "/console/"
+
+
+def test_an_expired_password_must_be_changed_before_anything_else(acct: Account) -> None:
+    upn = _member(acct, "ivan")
+    acct.ims().set_password_policy(m.SetPasswordPolicyRequest(max_password_age=30))
+    # White-box: age the password (as one the user chose) past MaxPasswordAge instead of waiting 31 days.
+    with acct.server.runtime.db.transaction() as conn:
+        conn.execute(sa.update(login_profiles).where(login_profiles.c.account_id == acct.account_id)
+                     .values(password_set_ms=clock.now_ms() - 31 * 24 * 3600 * 1000, password_initial=False))
+    client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
+    token = csrf_of(client.get("/console/signin").text)
+    signed = client.post("/console/signin", data={"login": upn, "password": PASSWORD, "csrf_token": token})
+    assert signed.status_code == 303 and signed.headers["location"] == "/console/signin/change-password"
+    assert client.get("/console/users").headers["location"] == "/console/signin/change-password"
+    form = client.get("/console/signin/change-password")
+    assert "Change your password to continue" in form.text
+    session_token = csrf_of(form.text)
+    mismatch = client.post("/console/signin/change-password", data={
+        "csrf_token": session_token, "old_password": PASSWORD, "new_password": "Renewed-pass-1357",
+        "confirm_password": "Renewed-pass-1358"})
+    assert mismatch.status_code == 400 and "differ" in mismatch.text
+    weak = client.post("/console/signin/change-password", data={
+        "csrf_token": session_token, "old_password": PASSWORD, "new_password": "short", "confirm_password": "short"})
+    assert weak.status_code == 400 and "password policy" in weak.text
+    done = client.post("/console/signin/change-password", data={
+        "csrf_token": session_token, "old_password": PASSWORD, "new_password": "Renewed-pass-1357",
+        "confirm_password": "Renewed-pass-1357"})
+    assert done.status_code == 303 and done.headers["location"] == "/console/"
+    assert client.get("/console/me").status_code == 200
+    changed = acct.events(EventName="ChangePassword", User=upn)
+    assert [e.get("errorCode") for e in changed] == [None, "InvalidParameter.NewPassword.Length"]
+    assert all(e["eventType"] == "ConsoleOperation" for e in changed)
+    # With HardExpire an expired password cannot even open that page.
+    acct.ims().set_password_policy(m.SetPasswordPolicyRequest(max_password_age=30, hard_expire=True))
+    with acct.server.runtime.db.transaction() as conn:
+        conn.execute(sa.update(login_profiles).where(login_profiles.c.account_id == acct.account_id)
+                     .values(password_set_ms=clock.now_ms() - 31 * 24 * 3600 * 1000))
+    fresh = httpx.Client(base_url=acct.server.url, follow_redirects=False)
+    refused = fresh.post("/console/signin", data={"login": upn, "password": "Renewed-pass-1357",
+                                                  "csrf_token": csrf_of(fresh.get("/console/signin").text)})
+    assert refused.status_code == 401 and "has expired" in refused.text

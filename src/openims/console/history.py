@@ -40,7 +40,8 @@ MFA_CHOICES = {"": "Any", "yes": "MFA used", "no": "No MFA"}
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000
 EXPORT_BATCH = 1000
-BUCKETS_MS = (60_000, 5 * 60_000, 15 * 60_000, HOUR_MS, 3 * HOUR_MS, 6 * HOUR_MS, 12 * HOUR_MS, DAY_MS, 2 * DAY_MS, 7 * DAY_MS)
+BUCKETS_MS = (60_000, 5 * 60_000, 15 * 60_000, HOUR_MS, 3 * HOUR_MS, 6 * HOUR_MS, 12 * HOUR_MS,
+              DAY_MS, 2 * DAY_MS, 7 * DAY_MS)
 MAX_BARS = 96
 CSV_COLUMNS = ("eventTime", "eventName", "eventType", "eventRW", "serviceName", "userType", "userName", "accessKeyId",
                "mfaUsed", "sourceIpAddress", "userAgent", "resourceType", "resourceName", "errorCode", "errorMessage",
@@ -130,7 +131,8 @@ def parse_filters(args: dict[str, str], now_ms: int) -> Filters:
     if rw in RW_CHOICES:
         attributes.append(("EventRW", rw))
     mfa = args.get("mfa", "")
-    return Filters(range_key, clock.iso(start), clock.iso(end), tuple(attributes), mfa if mfa in MFA_CHOICES else "", error)
+    return Filters(range_key, clock.iso(start), clock.iso(end), tuple(attributes),
+                   mfa if mfa in MFA_CHOICES else "", error)
 
 
 def mfa_used(event: dict[str, Any]) -> bool:
@@ -195,7 +197,8 @@ def counts(rt: Runtime, account_id: str, f: Filters, budget_s: float = CHART_BUD
             found = {int(r.bucket): int(r.n) for r in rows}
             return Chart(size, [(b * size, found.get(b, 0)) for b in range(first, last + 1)])
         one = select(func.count()).select_from(events).where(
-            events.c.account_id == account_id, events.c.event_ms >= bindparam("lo"), events.c.event_ms <= bindparam("hi"),
+            events.c.account_id == account_id, events.c.event_ms >= bindparam("lo"),
+            events.c.event_ms <= bindparam("hi"),
             *conditions)
         series: list[tuple[int, int]] = []
         for b in range(first, last + 1):
@@ -240,7 +243,8 @@ def chart_svg(chart: Chart, link: Any) -> Markup:
     for i in range(0, len(series), step):
         x = left + i * bar_w + bar_w / 2
         anchor = "end" if x > width - 60 else "middle"  # keep the last label inside the picture
-        parts.append(f'<text class="tick" x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}">{_label(series[i][0], size)}</text>')
+        parts.append(f'<text class="tick" x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}">'
+                     f'{_label(series[i][0], size)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

@@ -89,7 +89,8 @@ def _count_failure(conn: Connection, account_id: str, lock: Row[Any] | None, now
     if lock is None:
         conn.execute(insert(console_root_lockouts).values(account_id=account_id, **values))
     else:
-        conn.execute(update(console_root_lockouts).where(console_root_lockouts.c.account_id == account_id).values(**values))
+        conn.execute(update(console_root_lockouts).where(console_root_lockouts.c.account_id == account_id)
+                     .values(**values))
     return message
 
 
@@ -105,7 +106,8 @@ def _record(rt: Runtime, conn: Connection, account_id: str, login: str, result: 
         name="ConsoleSignin", service_name=signin.SERVICE_NAME, event_source=signin.EVENT_SOURCE, api_version="",
         rw="Write", is_global=True, principal=principal, request_id=ids.request_id(), source_ip=source_ip[:64],
         user_agent=user_agent[:512], region=rt.settings.region, raw_params={}, secret=frozenset(), resource_type="",
-        resources=[], response=None, error=None if result.success else (result.error_code or "", result.error_message or ""),
+        resources=[], response=None,
+        error=None if result.success else (result.error_code or "", result.error_message or ""),
         scheme=scheme, additional=additional, event_ms=now,
     )
     audit.record(conn, event)
@@ -124,7 +126,8 @@ def set_root_password(rt: Runtime, ref: str | None, password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD or not all(" " <= ch <= "~" for ch in password):
         raise ConfigError(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} printable ASCII characters")
     with rt.db.transaction() as conn:
-        acct = find_account(conn, ref) if ref else conn.execute(select(accounts).order_by(accounts.c.created_ms)).first()
+        first = select(accounts).order_by(accounts.c.created_ms)
+        acct = find_account(conn, ref) if ref else conn.execute(first).first()
         if acct is None:
             raise ConfigError(f"no account {ref!r} in this data dir" if ref else "this data dir has no account yet")
         conn.execute(update(accounts).where(accounts.c.id == acct.id).values(password_hash=hash_password(password)))

@@ -74,7 +74,8 @@ def events_page(page: Page) -> Response:
         error=error or f.error, scanned=scanned, paged=bool(token), first_url=url("/events", **f.query_args()),
         investigations=_investigations(f), filters=history.FILTERS, ranges=history.RANGE_LABELS,
         mfa_choices=history.MFA_CHOICES, rw_choices=history.RW_CHOICES, mfa_used=history.mfa_used,
-        export_csv=url("/events/export.csv", **f.query_args()), export_json=url("/events/export.json", **f.query_args()),
+        export_csv=url("/events/export.csv", **f.query_args()),
+        export_json=url("/events/export.json", **f.query_args()),
         export_limit=history.EXPORT_LIMIT, filter_url=lambda **kw: url("/events", **f.query_args(**kw)),
     )
 

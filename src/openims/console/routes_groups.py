@@ -18,7 +18,8 @@ def group_url(name: str, suffix: str = "") -> str:
 def groups_page(page: Page) -> Response:
     found = page.call("ListGroups", {"MaxItems": 100, "Marker": page.q("marker") or None})
     next_url = url("/groups", marker=found["Marker"]) if found.get("IsTruncated") else None
-    return page.render("groups.html", section="groups", title="Groups", groups=found["Groups"]["Group"], next_url=next_url)
+    return page.render("groups.html", section="groups", title="Groups", groups=found["Groups"]["Group"],
+                       next_url=next_url)
 
 
 @endpoint()

@@ -27,20 +27,25 @@ POLICY_FIELDS: tuple[tuple[str, str, Any, str], ...] = (
 )
 
 # (parameter, section in GetSecurityPreference, label, kind)
+IDLE_DAYS = ("90", "180", "365", "730")
 PREFERENCE_FIELDS: tuple[tuple[str, str, str, Any], ...] = (
     ("AllowUserToChangePassword", "LoginProfilePreference", "RAM users may change their own password", "bool"),
     ("AllowUserToManageMFADevices", "MFAPreference", "RAM users may manage their own MFA device", "bool"),
     ("AllowUserToManageAccessKeys", "AccessKeyPreference", "RAM users may manage their own AccessKeys", "bool"),
-    ("AllowUserToManageServiceCredentials", "AccessKeyPreference", "RAM users may manage their own service credentials", "bool"),
+    ("AllowUserToManageServiceCredentials", "AccessKeyPreference",
+     "RAM users may manage their own service credentials", "bool"),
     ("AllowUserToLoginWithPasskey", "LoginProfilePreference", "RAM users may sign in with a passkey", "bool"),
-    ("AllowUserToManagePersonalDingTalk", "PersonalInfoPreference", "RAM users may manage their personal DingTalk", "bool"),
-    ("EnableSaveMFATicket", "LoginProfilePreference", "Allow remembering MFA on a device (stored only: the console asks for a code at every sign-in)", "bool"),
+    ("AllowUserToManagePersonalDingTalk", "PersonalInfoPreference",
+     "RAM users may manage their personal DingTalk", "bool"),
+    ("EnableSaveMFATicket", "LoginProfilePreference",
+     "Allow remembering MFA on a device (stored only: the console asks for a code at every sign-in)", "bool"),
     ("MFAOperationForLogin", "LoginProfilePreference", "MFA at console sign-in",
      ("choice", ("independent", "mandatory", "adaptive"))),
     ("LoginSessionDuration", "LoginProfilePreference", "Console session duration (hours)", ("int", 1, 24)),
-    ("LoginNetworkMasks", "LoginProfilePreference", "Console sign-in allowed only from (CIDR blocks, separated by ;)", "text"),
-    ("MaxIdleDaysForUsers", "MaxIdleDays", "Disable console access after idle days", ("choice", ("90", "180", "365", "730"))),
-    ("MaxIdleDaysForAccessKeys", "MaxIdleDays", "Disable AccessKeys after idle days", ("choice", ("90", "180", "365", "730"))),
+    ("LoginNetworkMasks", "LoginProfilePreference",
+     "Console sign-in allowed only from (CIDR blocks, separated by ;)", "text"),
+    ("MaxIdleDaysForUsers", "MaxIdleDays", "Disable console access after idle days", ("choice", IDLE_DAYS)),
+    ("MaxIdleDaysForAccessKeys", "MaxIdleDays", "Disable AccessKeys after idle days", ("choice", IDLE_DAYS)),
 )
 
 

@@ -66,12 +66,14 @@ def _start(page: Page, token: str, target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-def _signin_form(page: Page, status: int = 200, error: str | None = None, login: str = "", notice: str | None = None) -> Response:
+def _signin_form(page: Page, status: int = 200, error: str | None = None, login: str = "",
+                 notice: str | None = None) -> Response:
     pre = page.request.cookies.get(csrf.PRE_COOKIE) or ""
     if not pre or len(pre) > 64:
         pre = csrf.new_presession()
         page.set_cookies.append((csrf.PRE_COOKIE, pre))
-    return page.render("signin.html", status=status, signin_token=csrf.presession_token(page.rt, pre), error=error,
+    return page.render("signin.html", status=status, title="Sign in", signin_token=csrf.presession_token(page.rt, pre),
+                       error=error,
                        login=login, next=_local(page.q("next") or page.f("next")), notice=notice)
 
 
@@ -109,7 +111,8 @@ def signin_submit(page: Page) -> Response:
         assert result.account_id and result.user_id and result.user_principal_name
         with page.rt.db.transaction() as conn:
             token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=result.user_id,
-                                    user_name=result.user_principal_name, stages=[sessions.MFA], mfa_authenticated=False,
+                                    user_name=result.user_principal_name, stages=[sessions.MFA],
+                                    mfa_authenticated=False,
                                     lifetime_ms=sessions.MFA_STEP_MS, source_ip=page.source_ip,
                                     user_agent=page.user_agent, pending_password=password)
         return _start(page, token, url("/signin/mfa", next=target if target != PREFIX + "/" else None))
@@ -122,7 +125,8 @@ def _open(page: Page, result: signin.SigninResult, target: str) -> RedirectRespo
     stages = _stages(result)
     with page.rt.db.transaction() as conn:
         token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=result.user_id,
-                                user_name=result.user_principal_name, stages=stages, mfa_authenticated=result.mfa_checked,
+                                user_name=result.user_principal_name, stages=stages,
+                                mfa_authenticated=result.mfa_checked,
                                 lifetime_ms=result.session_duration_s * 1000, source_ip=page.source_ip,
                                 user_agent=page.user_agent)
     return _start(page, token, PREFIX + STAGE_PAGES[stages[0]] if stages else target)
@@ -130,7 +134,7 @@ def _open(page: Page, result: signin.SigninResult, target: str) -> RedirectRespo
 
 @endpoint(stages=(sessions.MFA,))
 def mfa_page(page: Page) -> Response:
-    return page.render("signin_mfa.html", next=_local(page.q("next")))
+    return page.render("signin_mfa.html", title="MFA code", next=_local(page.q("next")))
 
 
 @endpoint(stages=(sessions.MFA,))
@@ -149,7 +153,8 @@ def mfa_submit(page: Page) -> Response:
     if result.success:
         return _open(page, result, _local(page.f("next")))
     if result.error_code in (signin.MFA_INVALID, signin.MFA_REUSED, signin.MFA_REQUIRED):
-        return page.render("signin_mfa.html", status=401, error=result.error_message, next=_local(page.f("next")))
+        return page.render("signin_mfa.html", status=401, title="MFA code", error=result.error_message,
+                           next=_local(page.f("next")))
     sessions.destroy(page.rt, page.session)
     page.clear_cookies.append(sessions.COOKIE)
     page.session = None
@@ -163,7 +168,8 @@ def _device_name(session: Session) -> str:
 
 @endpoint(stages=(sessions.BIND_MFA,))
 def bind_page(page: Page) -> Response:
-    return page.render("signin_bind_mfa.html", device=None, pending=bool(page.session and page.session.pending_serial))
+    return page.render("signin_bind_mfa.html", title="Set up MFA", device=None,
+                       pending=bool(page.session and page.session.pending_serial))
 
 
 @endpoint(stages=(sessions.BIND_MFA,))
@@ -173,7 +179,7 @@ def bind_new(page: Page) -> Response:
     created = page.call("CreateVirtualMFADevice", {"VirtualMFADeviceName": _device_name(page.session)})
     device = created["VirtualMFADevice"]
     sessions.update_session(page.rt, page.session, pending_serial=device["SerialNumber"])
-    return page.render("signin_bind_mfa.html", device=device, pending=True)
+    return page.render("signin_bind_mfa.html", title="Set up MFA", device=device, pending=True)
 
 
 @endpoint(stages=(sessions.BIND_MFA,))
@@ -186,7 +192,8 @@ def bind_submit(page: Page) -> Response:
         page.call("BindMFADevice", {"UserPrincipalName": session.user_name, "SerialNumber": session.pending_serial,
                                     "AuthenticationCode1": page.f("code1"), "AuthenticationCode2": page.f("code2")})
     except ApiError as err:
-        return page.render("signin_bind_mfa.html", status=err.status, device=None, pending=True, error=err.message)
+        return page.render("signin_bind_mfa.html", title="Set up MFA", status=err.status, device=None, pending=True,
+                           error=err.message)
     token = sessions.advance(page.rt, session, _lifetime_ms(page, session), page.source_ip, page.user_agent,
                              mfa_authenticated=True)
     return _continue(page, token, "Your MFA device is bound: sign-in will ask for its code from now on.")
@@ -204,7 +211,7 @@ def _continue(page: Page, token: str, message: str) -> RedirectResponse:
 
 @endpoint(stages=(sessions.CHANGE_PASSWORD,))
 def change_page(page: Page) -> Response:
-    return page.render("change_password.html", forced=True)
+    return page.render("change_password.html", title="Change password", forced=True)
 
 
 @endpoint(stages=(sessions.CHANGE_PASSWORD,))
@@ -213,7 +220,8 @@ def change_submit(page: Page) -> Response:
     assert session is not None
     error = change_password(page)
     if error is not None:
-        return page.render("change_password.html", status=error.status, forced=True, error=error.message)
+        return page.render("change_password.html", title="Change password", status=error.status, forced=True,
+                           error=error.message)
     token = sessions.advance(page.rt, session, _lifetime_ms(page, session), page.source_ip, page.user_agent)
     return _continue(page, token, "Your password has been changed.")
 

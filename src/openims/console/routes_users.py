@@ -28,11 +28,13 @@ def _upn(page: Page) -> str:
 def users_page(page: Page) -> Response:
     """One page of users, or with a search term every user whose name, display name or email contains it."""
     term = page.q("q").lower()
-    params: dict[str, Any] = {"MaxItems": SEARCH_LIMIT if term else PAGE_ITEMS, "Marker": None if term else page.q("marker") or None}
+    params: dict[str, Any] = {"MaxItems": SEARCH_LIMIT if term else PAGE_ITEMS,
+                              "Marker": None if term else page.q("marker") or None}
     found = page.call("ListUsers", params)
     users = found["Users"]["User"]
     if term:
-        users = [u for u in users if any(term in (u.get(k) or "").lower() for k in ("UserPrincipalName", "DisplayName", "Email"))]
+        fields = ("UserPrincipalName", "DisplayName", "Email")
+        users = [u for u in users if any(term in (u.get(k) or "").lower() for k in fields)]
     next_url = url("/users", marker=found["Marker"]) if found.get("IsTruncated") and not term else None
     return page.render("users.html", section="users", title="Users", users=users, term=page.q("q"), next_url=next_url)
 
@@ -88,7 +90,8 @@ def user_page(page: Page) -> Response:
         profile_error = None
     all_groups, _ = page.attempt("ListGroups", {"MaxItems": 100})
     member_of = {g["GroupName"] for g in (groups or {}).get("Groups", {}).get("Group", [])}
-    choices = [g["GroupName"] for g in (all_groups or {}).get("Groups", {}).get("Group", []) if g["GroupName"] not in member_of]
+    choices = [g["GroupName"] for g in (all_groups or {}).get("Groups", {}).get("Group", [])
+               if g["GroupName"] not in member_of]
     return page.render(
         "user.html", section="users", title=user["UserPrincipalName"], user=user,
         keys=(keys or {}).get("AccessKeys", {}).get("AccessKey", []), keys_error=keys_error,
@@ -137,7 +140,8 @@ def created_key(page: Page, params: dict[str, Any], back: str) -> Response:
 def key_status(page: Page) -> Response:
     upn, key = _upn(page), page.request.path_params["key"]
     status = "Active" if page.f("Status") == "Active" else "Inactive"
-    return page.change(user_url(upn), "UpdateAccessKey", {"UserPrincipalName": upn, "UserAccessKeyId": key, "Status": status},
+    return page.change(user_url(upn), "UpdateAccessKey",
+                       {"UserPrincipalName": upn, "UserAccessKeyId": key, "Status": status},
                f"AccessKey {key} is now {status}.")
 
 

@@ -136,7 +136,8 @@ def advance(rt: Runtime, session: Session, lifetime_ms: int, source_ip: str, use
 
 def update_session(rt: Runtime, session: Session, **values: Any) -> None:
     with rt.db.transaction() as conn:
-        conn.execute(update(console_sessions).where(console_sessions.c.token_hash == session.token_hash).values(**values))
+        conn.execute(update(console_sessions).where(console_sessions.c.token_hash == session.token_hash)
+                     .values(**values))
 
 
 def set_flash(rt: Runtime, session: Session, message: str) -> None:
@@ -158,7 +159,8 @@ def destroy(rt: Runtime, session: Session) -> None:
 def purge(rt: Runtime) -> int:
     """Delete expired sessions (housekeeping)."""
     with rt.db.transaction() as conn:
-        return conn.execute(delete(console_sessions).where(console_sessions.c.expires_ms < clock.now_ms())).rowcount or 0
+        done = conn.execute(delete(console_sessions).where(console_sessions.c.expires_ms < clock.now_ms()))
+        return done.rowcount or 0
 
 
 def cookie_options(secure: bool) -> dict[str, Any]:

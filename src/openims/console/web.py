@@ -173,12 +173,15 @@ def error_page(page: Page, err: ApiError) -> HTMLResponse:
 Handler = Callable[[Page], Response]
 
 
-def endpoint(stages: tuple[str, ...] | None = (sessions.ACTIVE,)) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def endpoint(stages: tuple[str, ...] | None = (sessions.ACTIVE,)) -> Callable[[Handler], Endpoint]:
     """Wrap a page handler: load the session (sending visitors without one to sign-in, and unfinished
     sign-ins to their next step), refuse POSTs without the right CSRF token, add the security headers.
     `stages=None` marks the sign-in form itself, protected by the pre-session token instead."""
 
-    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def wrap(handler: Handler) -> Endpoint:
         async def endpoint_(request: Request) -> Response:
             form: dict[str, str] = {}
             if request.method == "POST":

@@ -37,3 +37,7 @@ document.addEventListener("DOMContentLoaded", function () {
     if (input && custom) input.addEventListener("input", function () { custom.checked = true; });
   });
 });
+window.addEventListener("pageshow", function () {
+  // Coming back to a page from the history: fields disabled for a submission are usable again.
+  document.querySelectorAll("#filters [disabled]").forEach(function (field) { field.disabled = false; });
+});
