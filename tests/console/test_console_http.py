@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import re
+import subprocess
+import sys
 
 import httpx
 import sqlalchemy as sa
@@ -282,3 +284,27 @@ def test_an_expired_password_must_be_changed_before_anything_else(acct: Account)
     refused = fresh.post("/console/signin", data={"login": upn, "password": "Renewed-pass-1357",
                                                   "csrf_token": csrf_of(fresh.get("/console/signin").text)})
     assert refused.status_code == 401 and "has expired" in refused.text
+
+
+def test_set_password_refuses_weak_passwords_and_unknown_accounts(acct: Account) -> None:
+    server = acct.server
+    base = [sys.executable, "-m", "openims", "--data-dir", str(server.data_dir), "account", "set-password"]
+    short = subprocess.run([*base, "--account", acct.alias], input="short\n", capture_output=True, text=True,
+                           env=server.env, timeout=60, check=False)
+    assert short.returncode == 2 and "10 to 128 printable ASCII characters" in short.stderr
+    unknown = subprocess.run([*base, "--account", "no-such-alias"], input=ROOT_PASSWORD + "\n", capture_output=True,
+                             text=True, env=server.env, timeout=60, check=False)
+    assert unknown.returncode == 2 and "no account 'no-such-alias'" in unknown.stderr
+    # Without a password the root identity cannot sign in to the console, and says how to set one.
+    client = httpx.Client(base_url=server.url, follow_redirects=False)
+    refused = client.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD,
+                                                   "csrf_token": csrf_of(client.get("/console/signin").text)})
+    assert refused.status_code == 401 and "openims account set-password" in refused.text
+    query = sa.text("SELECT password_hash FROM accounts WHERE id = :id")
+    with server.runtime.db.read() as conn:
+        stored = conn.execute(query, {"id": acct.account_id}).scalar()
+    assert stored is None
+    set_root_password(acct)
+    with server.runtime.db.read() as conn:
+        stored = conn.execute(query, {"id": acct.account_id}).scalar()
+    assert stored.startswith("$argon2id$") and ROOT_PASSWORD not in stored
