@@ -111,6 +111,16 @@ def test_a_ram_user_sees_only_what_its_permissions_allow(acct: Account) -> None:
     denied = acct.events(EventName="ListUsers", User=upn)[0]
     assert denied["errorCode"] == "NoPermission" and denied["eventType"] == "ConsoleOperation"
     assert denied["userIdentity"]["type"] == "ram-user" and denied["userIdentity"]["sessionContext"]
+    # Its own password it may change (self-service).
+    form = client.get("/console/me/password")
+    changed = client.post("/console/me/password", data={"csrf_token": csrf_of(form.text), "old_password": PASSWORD,
+                                                         "new_password": "Member-pass-864",
+                                                         "confirm_password": "Member-pass-864"})
+    assert changed.status_code == 303 and changed.headers["location"] == "/console/me"
+    # Removing its console access ends its session at once.
+    acct.ims().delete_login_profile(m.DeleteLoginProfileRequest(user_principal_name=upn))
+    ended = client.get("/console/me")
+    assert ended.status_code == 303 and ended.headers["location"].startswith("/console/signin")
 
 
 def test_login_network_masks_and_session_duration(acct: Account) -> None:
