@@ -340,11 +340,15 @@ def syslog(request: pytest.FixtureRequest, pki: Pki) -> Iterator[tuple[SyslogLis
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
+            except OSError:  # closed at teardown
+                return
             threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
-    threading.Thread(target=serve, daemon=True).start()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
     yield state, tls
     stop.set()
+    thread.join()
     listener.close()
 
 
