@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     look.add_argument("--forward", action="store_true", help="oldest first")
     look.add_argument("--json", action="store_true", help="one JSON event per line")
     look.set_defaults(func=cmd_events_lookup)
+
+    from openims import trail_cli
+
+    trail_cli.add_commands(sub)
     return parser
 
 

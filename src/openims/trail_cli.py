@@ -96,22 +96,14 @@ def call(rt: Runtime, account_id: str, action_name: str, params: dict[str, str])
     from openims.actions import registry
     from openims.api import dispatch
     from openims.api.protocol import RpcRequest
-    from openims.errors import ApiError
-    from openims.params import parse_all
     from openims.principal import ROOT, Principal
 
     registry.load()
-    act = registry.lookup(registry.ACTIONTRAIL.version, action_name)
-    assert act is not None, action_name
     principal = Principal(account_id=account_id, kind=ROOT, principal_id=account_id, user_name="root")
     req = RpcRequest(method="CLI", path="", raw_query="", body=b"", headers={}, params=params, action=action_name,
-                     version=act.service.version, source_ip="localhost", user_agent=CLI_AGENT, host="",
+                     version=registry.ACTIONTRAIL.version, source_ip="localhost", user_agent=CLI_AGENT, host="",
                      request_id=ids.request_id())
-    try:
-        return dispatch.run(rt, act, parse_all(act.params, params), req, principal)
-    except ApiError as exc:
-        dispatch._record_failure(rt, req, principal, act, exc, None)
-        raise
+    return dispatch.execute(rt, req, principal)
 
 
 def _run(settings: Settings, args: argparse.Namespace, action_name: str, params: dict[str, str]) -> dict[str, Any]:

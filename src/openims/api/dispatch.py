@@ -34,21 +34,26 @@ def dispatch(rt: Runtime, req: RpcRequest) -> dict[str, Any]:
         else:
             log.info("rejected unsigned or unknown-key request %s from %s: %s", req.request_id, req.source_ip, err.code)
         raise
+    return execute(rt, req, auth.principal, (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms))
+
+
+def execute(rt: Runtime, req: RpcRequest, principal: Principal, nonce: tuple[str, str, int] | None = None) -> dict[str, Any]:
+    """Validate, authorize and run an authenticated request with its event; every failure is audited too.
+    Signed API requests, the console and the CLI all come through here."""
     action = registry.lookup(req.version, req.action)
-    nonce = (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms)
     try:
         if action is None:
             raise _unknown_action(req)
         params = _parse(action, req.params)
-        return run(rt, action, params, req, auth.principal, nonce)
+        return run(rt, action, params, req, principal, nonce)
     except ApiError as err:
-        _record_failure(rt, req, auth.principal, action, err, nonce)
+        _record_failure(rt, req, principal, action, err, nonce)
         raise
     except Exception:
         # A fault of ours: the caller gets InternalError, the event records it, the log has the traceback.
         log.exception("internal error in %s (request %s)", req.action, req.request_id)
         err = ApiError("InternalError", "The request processing has failed due to some unknown error.", 500)
-        _record_failure(rt, req, auth.principal, action, err, nonce)
+        _record_failure(rt, req, principal, action, err, nonce)
         raise err from None
 
 

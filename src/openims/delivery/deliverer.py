@@ -63,7 +63,6 @@ class Deliverer:
         self.owner = owner or f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.factory = TargetFactory(rt.settings, rt.master_key)
         self.targets_for: TargetsFor = targets_for or self.factory.targets
-        self.reader = outbox.Reader(rt.db)
         self._inflight: set[str] = set()
         self._inflight_lock = threading.Lock()
         self._wake = threading.Event()
@@ -73,7 +72,7 @@ class Deliverer:
     def form_due(self, force: bool = False) -> int:
         """Form batches for every trail whose oldest queued event has waited the batch window; returns how many."""
         now = clock.now_ms()
-        with self.reader.connect() as conn:
+        with self.rt.db.read() as conn:
             due = outbox.due_trails(conn, now if force else now - self.window_ms)
         formed = 0
         for trail_id in due:
@@ -87,7 +86,7 @@ class Deliverer:
     def deliver_one(self) -> bool:
         """Claim one due batch and deliver it; False when there was none."""
         now = clock.now_ms()
-        with self.reader.connect() as conn:
+        with self.rt.db.read() as conn:
             if not outbox.has_claimable(conn, now):
                 return False
         claimed = outbox.claim(self.rt.db, self.owner, now)
@@ -103,7 +102,7 @@ class Deliverer:
         return True
 
     def _deliver(self, claimed: outbox.Claim) -> None:
-        with self.reader.connect() as conn:
+        with self.rt.db.read() as conn:
             row = conn.execute(select(trails).where(trails.c.id == claimed.trail_id)).first()
             bodies = outbox.batch_events(conn, claimed.batch_id) if row is not None else []
         if row is None:
@@ -137,7 +136,7 @@ class Deliverer:
         self.form_due(force=True)
         while self.deliver_one():
             pass
-        with self.reader.connect() as conn:
+        with self.rt.db.read() as conn:
             return not outbox.has_undelivered(conn)
 
     # --- the long-running loop ---
@@ -159,7 +158,6 @@ class Deliverer:
         deadline = time.monotonic() + STOP_GRACE_S
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        self.reader.dispose()
 
     def _guard(self, loop: Callable[[threading.Event], None], stop: threading.Event) -> None:
         """Run a loop, restarting it after an unexpected error (a database outage, say) instead of dying."""

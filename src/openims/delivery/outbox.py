@@ -18,8 +18,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from openims import clock
 from openims.audit.event import IN_TX_HOOKS
@@ -101,31 +100,6 @@ IN_TX_HOOKS.append(queue_event)
 
 
 # --- reading without taking the writer's lock ------------------------------------------------------------------
-
-
-class Reader:
-    """Read-only connections for the deliverer's polling. On SQLite they run without a transaction of their
-    own (WAL readers never block the writer), unlike `Database` connections, which always BEGIN IMMEDIATE."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._engine: Engine | None = None
-        if db.is_sqlite:
-            self._engine = create_engine(db.url, poolclass=NullPool)
-            event.listen(self._engine, "connect", _autocommit_reads)
-
-    def connect(self) -> Any:
-        return (self._engine or self._db.engine).connect()
-
-    def dispose(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-
-
-def _autocommit_reads(dbapi_conn: Any, _record: Any) -> None:
-    # No BEGIN: each SELECT is its own implicit read transaction, seeing the latest commit.
-    dbapi_conn.isolation_level = None
-    dbapi_conn.execute("PRAGMA busy_timeout=10000")
 
 
 # --- batches ----------------------------------------------------------------------------------------------------
