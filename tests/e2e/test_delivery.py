@@ -39,7 +39,7 @@ from Tea.exceptions import TeaException
 
 from openims.store.schema import events
 from tests.support import Account, Server, start_server
-from tests.unit.test_sinks import SYSLOG_HEADER, decode_put_logs_body, parse_octet_counted
+from tests.sink_support import SYSLOG_HEADER, decode_put_logs_body, parse_octet_counted
 
 VERSION = "2020-07-06"
 S3_KEY_ID, S3_SECRET = "LTAI5tS3TestKey000000000", "s3-secret-never-in-events-0123456789"

@@ -13,13 +13,11 @@ import socket
 import ssl
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
-import lz4.block
 import pytest
 from aliyun.log.log_logs_pb2 import LogGroup
 from cryptography import x509
@@ -35,6 +33,7 @@ from openims.delivery.sinks.oss import S3Sink
 from openims.delivery.sinks.sls import SlsSink
 from openims.delivery.sinks.syslog import SyslogSink
 from openims.delivery.sinks.webhook import WebhookSink
+from tests.sink_support import SYSLOG_HEADER, decode_put_logs_body, parse_octet_counted
 
 ACCESS_KEY_ID = "LTAI5tTestAccessKeyId0000"
 SECRET = "S3cr3tValueThatMustNeverLeak0123456"
@@ -293,22 +292,6 @@ def run_syslog_receiver(context: ssl.SSLContext | None = None) -> SyslogReceiver
     return receiver
 
 
-def parse_octet_counted(stream: bytes) -> list[bytes]:
-    frames = []
-    while stream:
-        length, _, rest = stream.partition(b" ")
-        assert length.isdigit(), stream[:40]
-        frames.append(rest[: int(length)])
-        stream = rest[int(length):]
-    return frames
-
-
-SYSLOG_HEADER = re.compile(
-    rb"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<sd>-) "
-    rb"(?P<msg>.*)$", re.S
-)
-
-
 def check_syslog_stream(stream: bytes, batch: Batch) -> None:
     frames = parse_octet_counted(stream)
     assert len(frames) == len(batch.events)
@@ -442,22 +425,6 @@ class SlsEndpoint:
     endpoint: str
     requests: list[SlsRequest] = field(default_factory=list)
     fail_with: tuple[int, dict] | None = None
-
-
-def decode_put_logs_body(headers: http.client.HTTPMessage, body: bytes) -> LogGroup:
-    """Undo the SDK's compression and parse the protobuf LogGroup it sends."""
-    raw_size = int(headers["x-log-bodyrawsize"])
-    compression = headers.get("x-log-compresstype", "")
-    if compression == "lz4":
-        body = lz4.block.decompress(body, uncompressed_size=raw_size)
-    elif compression == "deflate":
-        body = zlib.decompress(body)
-    else:
-        assert compression == "", compression
-    assert len(body) == raw_size
-    group = LogGroup()
-    group.ParseFromString(body)
-    return group
 
 
 @pytest.fixture
