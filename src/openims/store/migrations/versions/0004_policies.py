@@ -1,14 +1,14 @@
 """policies: custom policies, their versions, and attachments to users and groups
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-26 03:29:14.064149
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0004'
-down_revision = '0001'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

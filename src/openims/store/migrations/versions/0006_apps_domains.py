@@ -1,7 +1,7 @@
 """applications, app secrets and domains
 
 Revision ID: 0006
-Revises: 0001
+Revises: 0005
 Create Date: 2026-11-26 03:26:15.574230
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0001'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
