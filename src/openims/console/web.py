@@ -3,7 +3,6 @@ exactly as the API does (same parsing, authorization and audit event, as a `Cons
 rendering Jinja2 templates."""
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,7 @@ from openims.api.protocol import RpcRequest
 from openims.console import csrf, sessions
 from openims.console.sessions import Session
 from openims.errors import ApiError
-from openims.params import parse_all
 from openims.runtime import Runtime
-
-log = logging.getLogger("openims.console")
 
 PREFIX = "/console"
 HERE = Path(__file__).parent
@@ -105,26 +101,13 @@ class Page:
         validation, authorization and event (eventType ConsoleOperation); failures are recorded too.
         `extra` adds request parameters that the event records but the action ignores."""
         assert self.session is not None
-        action = registry.lookup(version, name)
         raw = {k: _wire(v) for k, v in (params or {}).items() if v is not None}
         req = RpcRequest(method="POST", path=self.request.url.path, raw_query="", body=b"",
                          headers={"user-agent": self.user_agent, "x-forwarded-proto": self.scheme},
                          params={**raw, **(extra or {})}, action=name, version=version, source_ip=self.source_ip,
                          user_agent=self.user_agent, host=self.request.headers.get("host", ""),
                          request_id=ids.request_id())
-        principal = self.session.principal()
-        if action is None:
-            raise ApiError("InvalidAction.NotFound", f"The action {name} is not available in this OpenIMS build.", 404)
-        try:
-            return dispatch.run(self.rt, action, parse_all(action.params, raw), req, principal)
-        except ApiError as err:
-            dispatch._record_failure(self.rt, req, principal, action, err, None)
-            raise
-        except Exception:
-            log.exception("internal error in console call %s (request %s)", name, req.request_id)
-            fault = ApiError("InternalError", "The request processing has failed due to some unknown error.", 500)
-            dispatch._record_failure(self.rt, req, principal, action, fault, None)
-            raise fault from None
+        return dispatch.execute(self.rt, req, self.session.principal())
 
     def attempt(self, name: str, params: dict[str, Any] | None = None,
                 version: str = registry.IMS.version) -> tuple[dict[str, Any] | None, ApiError | None]:
