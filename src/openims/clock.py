@@ -5,11 +5,12 @@ import time
 from datetime import datetime, timezone
 
 _offset = 0.0
+_frozen: float | None = None
 
 
 def now() -> float:
     """Seconds since the epoch, as a float."""
-    return time.time() + _offset
+    return (time.time() if _frozen is None else _frozen) + _offset
 
 
 def now_ms() -> int:
@@ -23,6 +24,12 @@ def utcnow() -> datetime:
 def set_offset(seconds: float) -> None:
     global _offset
     _offset = seconds
+
+
+def freeze(at: float | None) -> None:
+    """Stop the clock at `at` (None lets it run again), so a test's boundaries do not drift with load."""
+    global _frozen
+    _frozen = at
 
 
 def iso(ts_ms: int | None) -> str:
