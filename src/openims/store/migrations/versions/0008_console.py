@@ -1,7 +1,7 @@
 """console: web console sessions and the root sign-in lockout
 
 Revision ID: 0008
-Revises: 0001
+Revises: 0007
 Create Date: 2026-11-26 03:30:00.000000
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0008'
-down_revision = '0001'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
