@@ -62,7 +62,8 @@ async def handle(request: Request) -> Response:
     params = dict(parse_qsl(request.url.query))
     now = int(time.time() * 1000)
     event = {"eventId": request_id, "eventVersion": 1, "eventName": action, "eventSource": headers.get("host", ""),
-             "eventType": "ApiCall", "eventRW": "Write", "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+             "eventType": "ApiCall", "eventRW": "Write",
+             "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
              "acsRegion": "cn-hangzhou", "apiVersion": headers.get("x-acs-version", ""), "requestId": request_id,
              "serviceName": "Ims", "userAgent": headers.get("user-agent", ""), "requestParameters": params,
              "userIdentity": {"type": "root-account", "accessKeyId": AK, "userName": "root"}}

@@ -15,18 +15,18 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.client import HTTPConnection
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from loadgen import Request, RequestFactory, Result, machine_busy_cpu, run, run_load  # noqa: E402
-from seed_events import seed_events  # noqa: E402
-from signer import self_test, sign_sigv4_form, sign_v3  # noqa: E402
+from loadgen import Request, RequestFactory, Result, machine_busy_cpu, run, run_load
+from seed_events import seed_events
+from signer import self_test, sign_sigv4_form, sign_v3
 
 HOST = "127.0.0.1"
 IMS, TRAIL = "2019-08-15", "2020-07-06"
@@ -149,7 +149,7 @@ def user_quota() -> int:
 
 def openims_json(cmd: list[str], what: str) -> dict[str, str]:
     """Run an `openims ... --json` command that prints {AccountId, AccessKeyId, AccessKeySecret}."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if proc.returncode != 0:
         raise BenchError(f"{what} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()[-800:]}")
     try:
@@ -256,7 +256,8 @@ def scenario_ceiling(args: argparse.Namespace, work: Path) -> Iterator[Result]:
 # --- Report --------------------------------------------------------------------------------------------
 
 def report(results: dict[str, Result], args: argparse.Namespace) -> None:
-    print(f"\nconcurrency {args.concurrency}, {args.duration:g}s per run after {args.warmup:g}s warm-up, {args.client} client; "
+    print(f"\nconcurrency {args.concurrency}, {args.duration:g}s per run after {args.warmup:g}s warm-up, "
+          f"{args.client} client; "
           "req/s counts 2xx only; cpu = cores used (1.00 = one core)")
     print(f"{'scenario':<42}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'srv cpu':>8}{'us/req':>8}{'gen cpu':>8}"
           f"{'other':>6}  errors")
@@ -288,7 +289,8 @@ def report(results: dict[str, Result], args: argparse.Namespace) -> None:
     print("\nGoals (reported, not asserted):")
     lookup = f"LookupEvents by EventName over {args.events:,} events p99 < 20 ms"
     for prefix, text, ok in (
-            ("openims CreateUser", f"CreateUser >= 1000 req/s, concurrency {args.concurrency}", lambda r: r.rps >= 1000),
+            ("openims CreateUser", f"CreateUser >= 1000 req/s, concurrency {args.concurrency}",
+             lambda r: r.rps >= 1000),
             ("openims GetUser", f"GetUser >= 2000 req/s, concurrency {args.concurrency}", lambda r: r.rps >= 2000),
             (f"openims LookupEvents ({args.events:,} ev)", f"{lookup}, concurrency {args.concurrency}",
              lambda r: r.pct(99) < 20),
