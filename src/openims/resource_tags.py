@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, ColumnElement, and_, delete, exists, insert, select
+from sqlalchemy import Connection, ColumnElement, and_, bindparam, delete, exists, insert, select
 
 from openims.params import ObjList, Str
 from openims.store.schema import resource_tags
@@ -36,14 +36,17 @@ def set_tags(conn: Connection, account_id: str, resource_type: str, resource_id:
         raise ApiError("LimitExceeded.Tag", f"A resource can have at most {MAX_TAGS} tags.")
 
 
+_TAGS_OF = select(resource_tags).where(
+    resource_tags.c.resource_type == bindparam("type"), resource_tags.c.resource_id.in_(bindparam("ids", expanding=True))
+).order_by(resource_tags.c.tag_key)
+
+
 def tags_of(conn: Connection, resource_type: str, resource_ids: list[str]) -> dict[str, list[dict[str, str]]]:
     """Tags per resource ID, in the SDK's `{"TagKey", "TagValue"}` shape."""
     out: dict[str, list[dict[str, str]]] = {rid: [] for rid in resource_ids}
     if not resource_ids:
         return out
-    rows = conn.execute(select(resource_tags).where(
-        resource_tags.c.resource_type == resource_type, resource_tags.c.resource_id.in_(resource_ids)
-    ).order_by(resource_tags.c.tag_key)).all()
+    rows = conn.execute(_TAGS_OF, {"type": resource_type, "ids": list(resource_ids)}).all()
     for row in rows:
         out[row.resource_id].append({"TagKey": row.tag_key, "TagValue": row.tag_value})
     return out

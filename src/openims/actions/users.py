@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
 from openims import accounts, clock, ids, quotas
 from openims.actions.context import CallContext
@@ -32,24 +32,32 @@ def split_upn(conn: Connection, account_id: str, upn: str, param: str = "UserPri
     return name
 
 
+_LIVE_USER = select(users).where(users.c.account_id == bindparam("account_id"), users.c.deleted_ms.is_(None))
+# Built once: the hot path runs them on every call, and SQLAlchemy's statement building is the costly part.
+_USER_BY = {
+    "name": _LIVE_USER.where(func.lower(users.c.name) == bindparam("value")),
+    "id": _LIVE_USER.where(users.c.id == bindparam("value")),
+    "key": _LIVE_USER.where(users.c.id == select(access_keys.c.user_id).where(
+        access_keys.c.id == bindparam("value"), access_keys.c.account_id == bindparam("account_id"),
+        access_keys.c.deleted_ms.is_(None)).scalar_subquery()),
+}
+
+
 def find_user(ctx: CallContext, upn: str | None = None, user_id: str | None = None, key_id: str | None = None) -> Row[Any]:
     """The live user named by UPN, ID or one of its AccessKey IDs; a RAM user naming nobody means itself."""
-    query = select(users).where(users.c.account_id == ctx.account_id, users.c.deleted_ms.is_(None))
     domain = None
     if upn:
         name, _, domain = upn.partition("@")
-        query, wanted = query.where(func.lower(users.c.name) == name.lower()), upn
+        by, value, wanted = "name", name.lower(), upn
     elif user_id:
-        query, wanted = query.where(users.c.id == user_id), user_id
+        by, value, wanted = "id", user_id, user_id
     elif key_id:
-        owner = select(access_keys.c.user_id).where(access_keys.c.id == key_id, access_keys.c.account_id == ctx.account_id,
-                                                     access_keys.c.deleted_ms.is_(None))
-        query, wanted = query.where(users.c.id == owner.scalar_subquery()), key_id
+        by, value, wanted = "key", key_id, key_id
     elif ctx.principal.user_id:
-        query, wanted = query.where(users.c.id == ctx.principal.user_id), ctx.principal.user_name
+        by, value, wanted = "id", ctx.principal.user_id, ctx.principal.user_name
     else:
         raise missing("UserPrincipalName")
-    row = ctx.conn.execute(query).first()
+    row = ctx.conn.execute(_USER_BY[by], {"account_id": ctx.account_id, "value": value}).first()
     # A UPN stays valid under any of the account's domains (IMS keeps names across a default-domain change);
     # the common case, the domain the user was created with, needs no lookup of the account's domains.
     if row is None or (domain is not None and domain.lower() != row.upn.partition("@")[2].lower()

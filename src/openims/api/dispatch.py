@@ -59,12 +59,19 @@ def execute(rt: Runtime, req: RpcRequest, principal: Principal, nonce: tuple[str
 
 def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRequest, principal: Principal,
         nonce: tuple[str, str, int] | None = None) -> dict[str, Any]:
-    """Authorize and execute an already-authenticated call with its event, in one transaction.
-    The console calls this too, so its changes are audited exactly like API calls."""
+    """Authorize and execute an already-authenticated call with its event.
+    A write and its event commit in one transaction. A read changes nothing: it runs on a read-only
+    connection, outside the write lock, and only its event (with the nonce) takes a short write transaction."""
     def context(conn: Connection) -> CallContext:
         return CallContext(conn=conn, principal=principal, runtime=rt, request_id=req.request_id,
                            source_ip=req.source_ip, user_agent=req.user_agent, now_ms=clock.now_ms(),
-                           scheme=req.headers.get("x-forwarded-proto", "http"))
+                           scheme=req.headers.get("x-forwarded-proto", "http"), prepared=prepared)
+
+    def execute_in(conn: Connection) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        ctx = context(conn)
+        authorize(ctx, action, params)
+        out = action.handler(ctx, params)
+        return out, _resources(action, params, ctx)
 
     prepared = None
     if action.prepare is not None:
@@ -74,15 +81,19 @@ def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRe
             authorize(context(conn), action, params)
         prepared = action.prepare(params)
     try:
-        with rt.db.transaction() as conn:
-            if nonce is not None:
-                _use_nonce(conn, nonce)
-            ctx = context(conn)
-            ctx.prepared = prepared
-            authorize(ctx, action, params)
-            result = action.handler(ctx, params)
-            resources = _resources(action, params, ctx)
-            audit.record(conn, _event(rt, req, principal, action, resources, response=result))
+        if action.rw == registry.READ:
+            with rt.db.read() as conn:
+                result, resources = execute_in(conn)
+            with rt.db.transaction() as conn:
+                if nonce is not None:
+                    _use_nonce(conn, nonce)
+                audit.record(conn, _event(rt, req, principal, action, resources, response=result))
+        else:
+            with rt.db.transaction() as conn:
+                if nonce is not None:
+                    _use_nonce(conn, nonce)
+                result, resources = execute_in(conn)
+                audit.record(conn, _event(rt, req, principal, action, resources, response=result))
     except IntegrityError as exc:
         raise constraints.to_api_error(exc) from None
     return {"RequestId": req.request_id, **result}

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from openims import clock
 from openims.audit.event import IN_TX_HOOKS
@@ -57,10 +57,12 @@ def new_generation(conn: Connection, account_id: str) -> None:
     conn.execute(ins.on_conflict_do_update(index_elements=[trail_generations.c.account_id], set_={"generation": token}))
 
 
+_GENERATION = select(trail_generations.c.generation).where(trail_generations.c.account_id == bindparam("account_id"))
+
+
 def trails_of(conn: Connection, account_id: str) -> tuple[TrailFilter, ...]:
     """The account's trails with their filters, from the cache when its generation is current."""
-    generation = conn.execute(select(trail_generations.c.generation)
-                              .where(trail_generations.c.account_id == account_id)).scalar()
+    generation = conn.execute(_GENERATION, {"account_id": account_id}).scalar()
     if generation is None:
         return ()
     cached = _cache.get(account_id)
@@ -97,9 +99,6 @@ def queue_event(conn: Connection, ev: dict[str, Any]) -> None:
 
 
 IN_TX_HOOKS.append(queue_event)
-
-
-# --- reading without taking the writer's lock ------------------------------------------------------------------
 
 
 # --- batches ----------------------------------------------------------------------------------------------------

@@ -29,10 +29,12 @@ class Database:
             # Readers get their own engine with plain (deferred) BEGIN: in WAL mode they never wait for the writer.
             self.read_engine: Engine = create_engine(url, pool_size=8, max_overflow=8)
             event.listen(self.read_engine, "connect", _sqlite_on_connect)
+            event.listen(self.read_engine, "connect", lambda dbapi_conn, _: dbapi_conn.execute("PRAGMA query_only=ON"))
             event.listen(self.read_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-            self.read_engine = self.engine
+            # Read-only transactions: a read action that tried to write would fail loudly, not commit silently.
+            self.read_engine = self.engine.execution_options(postgresql_readonly=True)
         self._write_lock = threading.Lock() if self.is_sqlite else None
 
     @contextmanager
@@ -47,7 +49,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for reads that write nothing (no lock, no IMMEDIATE transaction on SQLite)."""
+        """A read-only connection: no write lock, never waits for the writer (WAL on SQLite)."""
         with self.read_engine.connect() as conn:
             yield conn
 
