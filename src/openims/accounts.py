@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from openims import clock, ids
 from openims.config import ConfigError
@@ -62,15 +62,19 @@ def list_accounts(rt: Runtime) -> list[dict[str, str]]:
                  "CreateDate": clock.iso(r.created_ms)} for r in rows]
 
 
+_ALIAS = select(accounts.c.alias).where(accounts.c.id == bindparam("account_id"))
+_VERIFIED_DOMAINS = select(domains.c.name, domains.c.is_default).where(
+    domains.c.account_id == bindparam("account_id"), domains.c.status == "Verified").order_by(domains.c.created_ms, domains.c.name)
+
+
 def alias_of(conn: Connection, account_id: str) -> str:
-    return conn.execute(select(accounts.c.alias).where(accounts.c.id == account_id)).scalar_one()
+    return conn.execute(_ALIAS, {"account_id": account_id}).scalar_one()
 
 
 def user_domains(conn: Connection, account_id: str) -> list[str]:
     """Domains a UserPrincipalName may use in this account: the default one first, then the account's own
     `<alias>.onaliyun.com` and every other verified domain (former defaults stay, so existing UPNs keep working)."""
     own = default_domain(alias_of(conn, account_id))
-    rows = conn.execute(select(domains.c.name, domains.c.is_default).where(
-        domains.c.account_id == account_id, domains.c.status == "Verified").order_by(domains.c.created_ms, domains.c.name)).all()
+    rows = conn.execute(_VERIFIED_DOMAINS, {"account_id": account_id}).all()
     default = next((r.name for r in rows if r.is_default), own)
     return list(dict.fromkeys([default, own, *(r.name for r in rows)]))

@@ -19,9 +19,10 @@ def tag_param(name: str = "Tag") -> ObjList:
 
 def set_tags(conn: Connection, account_id: str, resource_type: str, resource_id: str, tags: Iterable[dict[str, Any]]) -> None:
     """Add or overwrite tags, keeping the per-resource limit."""
+    tags = [tag for tag in tags if tag.get("Key")]
+    if not tags:
+        return
     for tag in tags:
-        if not tag.get("Key"):
-            continue
         conn.execute(delete(resource_tags).where(
             resource_tags.c.resource_type == resource_type, resource_tags.c.resource_id == resource_id,
             resource_tags.c.tag_key == tag["Key"]))

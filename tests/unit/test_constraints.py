@@ -26,7 +26,7 @@ def test_duplicate_live_user_maps_to_entity_already_exists(rt) -> None:  # type:
     with rt.db.transaction() as conn:
         conn.execute(insert(users).values(id="1", **row))
     with pytest.raises(IntegrityError) as info, rt.db.transaction() as conn:
-        conn.execute(insert(users).values(id="2", **row))
+        conn.execute(insert(users).values(id="2", **{**row, "name": "DUP"}))  # names are unique case-insensitively
     assert constraints.to_api_error(info.value).code == "EntityAlreadyExists.User"
     # a deleted (recycled) user does not hold its name
     with rt.db.transaction() as conn:

@@ -91,23 +91,26 @@ def user_view(row: Row[Any], tags: list[dict[str, str]] | None = None, basic: bo
     return view
 
 
+_LIVE_USERS = select(func.count()).select_from(users).where(
+    users.c.account_id == bindparam("account_id"), users.c.deleted_ms.is_(None))
+_INSERT_USER = insert(users)
+
+
 def insert_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Create one user from CreateUser-shaped params; shared with batch creation."""
     name = split_upn(ctx.conn, ctx.account_id, p["UserPrincipalName"])
-    if ctx.conn.execute(select(func.count()).select_from(users).where(
-            users.c.account_id == ctx.account_id, users.c.deleted_ms.is_(None))).scalar_one() >= quotas.USERS:
+    if ctx.conn.execute(_LIVE_USERS, {"account_id": ctx.account_id}).scalar_one() >= quotas.USERS:
         raise ApiError("LimitExceeded.User", f"An account can have at most {quotas.USERS} RAM users.")
-    if ctx.conn.execute(select(users.c.id).where(users.c.account_id == ctx.account_id, users.c.deleted_ms.is_(None),
-                                                 func.lower(users.c.name) == name.lower())).first():
+    if ctx.conn.execute(_USER_BY["name"], {"account_id": ctx.account_id, "value": name.lower()}).first():
         raise already_exists("User", p["UserPrincipalName"])
     user_id = ids.user_id()
-    ctx.conn.execute(insert(users).values(
+    ctx.conn.execute(_INSERT_USER, dict(
         id=user_id, account_id=ctx.account_id, name=name, upn=p["UserPrincipalName"], display_name=p["DisplayName"],
         email=p.get("Email") or "", mobile_phone=p.get("MobilePhone") or "", comments=p.get("Comments") or "",
         created_ms=ctx.now_ms, updated_ms=ctx.now_ms,
     ))
     set_tags(ctx.conn, ctx.account_id, "user", user_id, p.get("Tag") or [])
-    row = ctx.conn.execute(select(users).where(users.c.id == user_id)).one()
+    row = ctx.conn.execute(_USER_BY["id"], {"account_id": ctx.account_id, "value": user_id}).one()
     return user_view(row, tags_of(ctx.conn, "user", [user_id])[user_id])
 
 

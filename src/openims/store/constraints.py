@@ -12,9 +12,9 @@ _BY_NAME: dict[str, tuple[str, str]] = {
     "uq_groups_account_name": ("EntityAlreadyExists.Group", "The group already exists."),
     "pk_group_members": ("EntityAlreadyExists.User.Group", "The user is already in the group."),
 }
-# SQLite names columns, not constraints, in its messages: "UNIQUE constraint failed: users.account_id, users.name".
+# SQLite names columns, not constraints, in its messages: "UNIQUE constraint failed: users.account_id, users.name",
+# except for an expression index, which it names: "UNIQUE constraint failed: index 'uq_users_account_name'".
 _SQLITE_COLUMNS: dict[str, str] = {
-    "users.account_id, users.name": "uq_users_account_name",
     "groups.account_id, groups.name": "uq_groups_account_name",
     "group_members.group_id, group_members.user_id": "pk_group_members",
 }
@@ -30,7 +30,8 @@ def to_api_error(exc: IntegrityError) -> ApiError:
     text = str(exc.orig)
     name = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
     if name is None and "constraint failed:" in text:
-        name = _SQLITE_COLUMNS.get(text.split("constraint failed:", 1)[1].strip().splitlines()[0])
+        failed = text.split("constraint failed:", 1)[1].strip().splitlines()[0]
+        name = failed[len("index '"):-1] if failed.startswith("index '") else _SQLITE_COLUMNS.get(failed)
     if name in _BY_NAME:
         code, message = _BY_NAME[name]
         return ApiError(code, message)

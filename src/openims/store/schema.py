@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     text,
 )
 
@@ -64,10 +65,11 @@ users = Table(
     # Set while the user sits in the recycle bin; a name is unique only among live users.
     Column("deleted_ms", BigInteger),
 )
+# Names are unique case-insensitively, as RAM treats them; the expression index also serves the lookups.
 Index(
     "uq_users_account_name",
     users.c.account_id,
-    users.c.name,
+    func.lower(users.c.name),
     unique=True,
     sqlite_where=text("deleted_ms IS NULL"),
     postgresql_where=text("deleted_ms IS NULL"),

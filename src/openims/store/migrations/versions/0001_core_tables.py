@@ -107,7 +107,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users'))
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.create_index('uq_users_account_name', ['account_id', 'name'], unique=True, sqlite_where=sa.text('deleted_ms IS NULL'), postgresql_where=sa.text('deleted_ms IS NULL'))
+        batch_op.create_index('uq_users_account_name', ['account_id', sa.text('lower(name)')], unique=True, sqlite_where=sa.text('deleted_ms IS NULL'), postgresql_where=sa.text('deleted_ms IS NULL'))
 
     op.create_table('access_keys',
     sa.Column('id', sa.String(length=32), nullable=False),
