@@ -29,7 +29,13 @@ from seed_events import seed_events
 from signer import self_test, sign_sigv4_form, sign_v3
 
 HOST = "127.0.0.1"
-IMS, TRAIL = "2019-08-15", "2020-07-06"
+IMS, TRAIL, RAM = "2019-08-15", "2020-07-06", "2015-05-01"
+# The RAM user of the authorization scenario may read users, through three policies the evaluator must weigh.
+BENCH_POLICY = json.dumps({"Version": "1", "Statement": [
+    {"Effect": "Allow", "Action": ["ram:GetUser", "ram:ListUsers"], "Resource": "acs:ram:*:*:user/*"},
+    {"Effect": "Deny", "Action": "ram:DeleteUser", "Resource": "*"}]})
+RAM_USER_POLICIES = (("AliyunRAMReadOnlyAccess", "System"), ("AliyunActionTrailReadOnlyAccess", "System"),
+                     ("BenchReadUsers", "Custom"))
 GET_POOL = 100  # users created before a GetUser run; GetUser cycles over them
 # CreateUser must not run into RAM's per-account user quota, so it spreads users over fresh accounts sized
 # for this many creates per second (above the ceiling app's rate on this machine); past that it wraps
@@ -202,6 +208,18 @@ def scenario_openims(args: argparse.Namespace, work: Path) -> Iterator[Result]:
                 GET_POOL)
         yield load("openims GetUser", port, lambda n: req(
             "GetUser", {"UserPrincipalName": f"g{n % GET_POOL}@{domain}"}), args, proc.pid)
+        # The same reads by a RAM user whose three attached policies decide each call.
+        ensure_ok("CreateUser", *call(port, req("CreateUser", {"UserPrincipalName": f"reader@{domain}", "DisplayName": "r"})))
+        reader = json.loads(ensure_ok("CreateAccessKey", *call(port, req(
+            "CreateAccessKey", {"UserPrincipalName": f"reader@{domain}"}))))["AccessKey"]
+        reader = {"AccessKeyId": reader["AccessKeyId"], "AccessKeySecret": reader["AccessKeySecret"]}
+        ensure_ok("CreatePolicy", *call(port, req("CreatePolicy", {"PolicyName": "BenchReadUsers",
+                                                                    "PolicyDocument": BENCH_POLICY}, RAM)))
+        for name, kind in RAM_USER_POLICIES:
+            ensure_ok("AttachPolicyToUser", *call(port, req("AttachPolicyToUser", {
+                "PolicyName": name, "PolicyType": kind, "UserName": "reader"}, RAM)))
+        yield load("openims GetUser (RAM user, 3 policies)", port, lambda n: req(
+            "GetUser", {"UserPrincipalName": f"g{n % GET_POOL}@{domain}"}, creds=reader), args, proc.pid)
         lookup = {"LookupAttribute.1.Key": "EventName", "LookupAttribute.1.Value": "GetUser", "MaxResults": "50"}
         ensure_ok("LookupEvents", *call(port, req("LookupEvents", lookup, TRAIL)))
         yield load(f"openims LookupEvents ({args.events:,} ev)", port,
@@ -285,6 +303,10 @@ def report(results: dict[str, Result], args: argparse.Namespace) -> None:
         parts = [f"vs moto {action}: {ours.rps / moto.rps:.2f}x" if moto and moto.rps else "vs moto: n/a",
                  f"vs ceiling: {ours.rps / ceiling.rps:.2f}x" if ceiling and ceiling.rps else "vs ceiling: n/a"]
         print(f"  {action:<11} " + "   ".join(parts))
+    root_get, ram_get = get("openims GetUser"), get("openims GetUser (RAM")
+    if root_get and ram_get and root_get.rps:
+        print(f"  GetUser by a RAM user with 3 policies vs by the root key: {ram_get.rps / root_get.rps:.2f}x "
+              "(goal: within 15%, i.e. >= 0.85x)")
 
     print("\nGoals (reported, not asserted):")
     lookup = f"LookupEvents by EventName over {args.events:,} events p99 < 20 ms"
