@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from openims import console, ids
 from openims.actions import registry
 from openims.api import protocol
 from openims.api.dispatch import dispatch
@@ -48,20 +49,9 @@ def create_app(rt: Runtime) -> Starlette:
     routes = [Route("/", rpc, methods=["GET", "POST"])]
     app = Starlette(routes=routes)
     app.state.runtime = rt
-    _mount_extras(app, rt)
+    console.mount(app, rt)
     return app
 
 
-def _mount_extras(app: Starlette, rt: Runtime) -> None:
-    """The console mounts itself here when present."""
-    try:
-        from openims.console import mount  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    mount(app, rt)
-
-
 def _new_id() -> str:
-    from openims import ids
-
     return ids.request_id()
