@@ -33,7 +33,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from seed_events import seed_events
+
+from tests.support import fresh_postgres_database
 
 PASSWORD = "Bench-console-pass-1"
 GOAL_MS = 300.0
@@ -91,28 +94,6 @@ COLUMNS = ("event_id", "account_id", "event_ms", "event_name", "event_rw", "serv
            "resource_type", "resource_name", "error_code", "source_ip", "body")
 
 
-def new_postgres_database(base_url: str) -> tuple[str, object]:
-    """A fresh database beside `base_url`'s; returns its URL and a function dropping it."""
-    import uuid
-
-    import sqlalchemy as sa
-
-    from openims.config import normalize_database_url
-
-    url = sa.engine.make_url(normalize_database_url(base_url))
-    name = "openims_bench_" + uuid.uuid4().hex[:8]
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
-
-
 def seed_postgres(url: str, work: Path, root: dict[str, str], alias: str, count: int) -> float:
     """seed_events into a scratch SQLite data dir (under the same account ID and alias), then COPY."""
     import sqlite3
@@ -156,7 +137,7 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
     drop = None
     if args.postgres:
-        env["OPENIMS_DATABASE_URL"], drop = new_postgres_database(args.postgres)
+        env["OPENIMS_DATABASE_URL"], drop = fresh_postgres_database(args.postgres)
     try:
         return measure(args, work, data, env)
     finally:

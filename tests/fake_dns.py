@@ -9,7 +9,7 @@ import socket
 import socketserver
 import struct
 import threading
-from typing import Any
+from typing import Any, Iterator
 
 
 def _question(msg: bytes) -> tuple[str, int]:
@@ -115,3 +115,24 @@ class DnsServer:
     def close(self) -> None:
         self._cleanup()
         self.dns.close()
+
+
+# Running DnsServers by their OpenIMS port, so a test that gets `server` can reach its DNS side.
+SERVERS: dict[int, DnsServer] = {}
+
+
+def dns_backed_server(request: Any, tmp_path_factory: Any, label: str) -> Iterator[Any]:
+    """Body of a module-scoped `server` fixture (parametrized by backend) whose DNS lookups are ours."""
+    import os
+
+    import pytest
+
+    if request.param == "postgresql" and not os.environ.get("OPENIMS_TEST_DATABASE_URL"):
+        pytest.skip("set OPENIMS_TEST_DATABASE_URL to run the PostgreSQL variant")
+    running = DnsServer(tmp_path_factory.mktemp(f"{label}-{request.param}"), request.param)
+    SERVERS[running.server.port] = running
+    try:
+        yield running.server
+    finally:
+        SERVERS.pop(running.server.port, None)
+        running.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 import http.client
 import re
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import lz4.block
 from aliyun.log.log_logs_pb2 import LogGroup
@@ -39,3 +41,17 @@ def decode_put_logs_body(headers: http.client.HTTPMessage, body: bytes) -> LogGr
     group = LogGroup()
     group.ParseFromString(body)
     return group
+
+
+@contextmanager
+def moto_s3() -> Iterator[str]:
+    """moto's standalone S3 server on a free loopback port; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

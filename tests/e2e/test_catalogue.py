@@ -6,7 +6,6 @@ soon as its action lands."""
 from __future__ import annotations
 
 import csv
-import os
 import re
 import time
 import uuid
@@ -22,7 +21,7 @@ from Tea.exceptions import TeaException
 
 from openims.actions import registry
 from tests.conftest import backends
-from tests.fake_dns import DnsServer
+from tests.fake_dns import SERVERS, DnsServer, dns_backed_server
 from tests.support import Account, Server
 
 HERE = Path(__file__).resolve()
@@ -31,19 +30,9 @@ CATALOGUE = SHARED if SHARED.exists() else HERE.parents[1] / "data" / "ims-event
 NAMES = [row["event_name"] for row in csv.DictReader(CATALOGUE.open(), delimiter="\t")]
 PASSWORD = "Catalogue-Passw0rd!1"
 
-SERVERS: dict[int, DnsServer] = {}
-
-
 @pytest.fixture(scope="module", params=backends())
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if request.param == "postgresql" and not os.environ.get("OPENIMS_TEST_DATABASE_URL"):
-        pytest.skip("set OPENIMS_TEST_DATABASE_URL to run the PostgreSQL variant")
-    running = DnsServer(tmp_path_factory.mktemp(f"catalogue-{request.param}"), request.param)
-    SERVERS[running.server.port] = running
-    try:
-        yield running.server
-    finally:
-        running.close()
+    yield from dns_backed_server(request, tmp_path_factory, "catalogue")
 
 
 @dataclass

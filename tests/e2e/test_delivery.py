@@ -33,13 +33,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from moto.server import ThreadedMotoServer
 from sqlalchemy import select
 from Tea.exceptions import TeaException
 
 from openims.store.schema import events
 from tests.support import Account, Server, start_server
-from tests.sink_support import SYSLOG_HEADER, decode_put_logs_body, parse_octet_counted
+from tests.sink_support import SYSLOG_HEADER, decode_put_logs_body, moto_s3, parse_octet_counted
 
 VERSION = "2020-07-06"
 S3_KEY_ID, S3_SECRET = "LTAI5tS3TestKey000000000", "s3-secret-never-in-events-0123456789"
@@ -94,11 +93,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[str]:
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    yield f"http://{host}:{port}"
-    moto.stop()
+    with moto_s3() as endpoint:
+        yield endpoint
 
 
 def s3_client(endpoint: str) -> Any:

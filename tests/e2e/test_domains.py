@@ -4,7 +4,6 @@ through signed RPC calls), and UserPrincipalNames across a change of default dom
 These tests run their own server whose TXT lookups go to a local fake DNS server or to an override file."""
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,22 +13,12 @@ from alibabacloud_ims20190815 import models as m
 from Tea.exceptions import TeaException
 
 from tests.conftest import backends
-from tests.fake_dns import DnsServer
+from tests.fake_dns import SERVERS, DnsServer, dns_backed_server
 from tests.support import Account, Server
-
-SERVERS: dict[int, DnsServer] = {}
-
 
 @pytest.fixture(scope="module", params=backends())
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if request.param == "postgresql" and not os.environ.get("OPENIMS_TEST_DATABASE_URL"):
-        pytest.skip("set OPENIMS_TEST_DATABASE_URL to run the PostgreSQL variant")
-    running = DnsServer(tmp_path_factory.mktemp(f"dns-{request.param}"), request.param)
-    SERVERS[running.server.port] = running
-    try:
-        yield running.server
-    finally:
-        running.close()
+    yield from dns_backed_server(request, tmp_path_factory, "dns")
 
 
 @pytest.fixture

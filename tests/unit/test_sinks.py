@@ -24,7 +24,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from moto.server import ThreadedMotoServer
 
 from openims.delivery.batch import Batch, DeliveryError
 from openims.delivery.sinks.directory import DirectorySink
@@ -33,7 +32,7 @@ from openims.delivery.sinks.oss import S3Sink
 from openims.delivery.sinks.sls import SlsSink
 from openims.delivery.sinks.syslog import SyslogSink
 from openims.delivery.sinks.webhook import WebhookSink
-from tests.sink_support import SYSLOG_HEADER, decode_put_logs_body, parse_octet_counted
+from tests.sink_support import SYSLOG_HEADER, decode_put_logs_body, moto_s3, parse_octet_counted
 
 ACCESS_KEY_ID = "LTAI5tTestAccessKeyId0000"
 SECRET = "S3cr3tValueThatMustNeverLeak0123456"
@@ -109,11 +108,8 @@ def test_log_file_is_deterministic_and_prefix_optional(batch: Batch) -> None:
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_s3() as endpoint:
+        yield endpoint
 
 
 def s3_client(endpoint: str):
