@@ -22,6 +22,7 @@ def set_tags(conn: Connection, account_id: str, resource_type: str, resource_id:
     tags = [tag for tag in tags if tag.get("Key")]
     if not tags:
         return
+    _no_urls(tags)
     for tag in tags:
         conn.execute(delete(resource_tags).where(
             resource_tags.c.resource_type == resource_type, resource_tags.c.resource_id == resource_id,
@@ -35,6 +36,17 @@ def set_tags(conn: Connection, account_id: str, resource_type: str, resource_id:
         from openims.errors import ApiError
 
         raise ApiError("LimitExceeded.Tag", f"A resource can have at most {MAX_TAGS} tags.")
+
+
+def _no_urls(tags: list[dict[str, Any]]) -> None:
+    """The SDK: tag keys and values cannot contain http:// or https://."""
+    from openims.errors import invalid
+
+    for field in ("Key", "Value"):
+        for tag in tags:
+            value = (tag.get(field) or "").lower()
+            if "http://" in value or "https://" in value:
+                raise invalid(f"Tag.{field}", "InvalidChars", f'The parameter - "Tag.{field}" cannot contain http:// or https://.')
 
 
 _TAGS_OF = select(resource_tags).where(

@@ -64,6 +64,8 @@ def test_validation_errors_are_clear_and_audited(acct: Account) -> None:
         (m.CreateUserRequest(user_principal_name=acct.upn("ok"), display_name="x" * 25), "InvalidParameter.DisplayName.Length"),
         (m.CreateUserRequest(user_principal_name="bob@elsewhere.example.com", display_name="Bob"), "InvalidParameter.UserPrincipalName.Domain"),
         (m.CreateUserRequest(user_principal_name=acct.upn("ok2")), "MissingParameter"),
+        (m.CreateUserRequest(user_principal_name=acct.upn("ok3"), display_name="x",
+                             tag=[m.CreateUserRequestTag(key="see", value="https://example.com")]), "InvalidParameter.Tag.Value.InvalidChars"),
     ]
     for request, code in cases:
         err = error_of(lambda: ims.create_user(request))

@@ -21,13 +21,6 @@ RESOURCE_NAME = StrList("ResourcePrincipalName", max_items=MAX_RESOURCES, item=S
 FILTER_TAGS = ObjList("Tag", fields=(Str("Key", min_len=1, max_len=128), TAG_VALUE), max_items=MAX_TAGS)
 
 
-def _no_urls(param: str, values: list[str]) -> None:
-    """The SDK: tag keys and values cannot contain http:// or https://."""
-    for value in values:
-        if "http://" in value.lower() or "https://" in value.lower():
-            raise invalid(param, "InvalidChars", f'The parameter - "{param}" cannot contain http:// or https://.')
-
-
 def _resources(ctx: CallContext, p: dict[str, Any], required: bool = True) -> list[Row[Any]]:
     """The users named by ResourceId.N or ResourcePrincipalName.N (exactly one of the two), each referenced in the event."""
     ids_, names = p["ResourceId"], p["ResourcePrincipalName"]
@@ -44,8 +37,6 @@ def _resources(ctx: CallContext, p: dict[str, Any], required: bool = True) -> li
 ))
 def tag_resources(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Add or overwrite tags on up to 50 users; a user carries at most 20 tags."""
-    _no_urls("Tag.Key", [t["Key"] for t in p["Tag"]])
-    _no_urls("Tag.Value", [t["Value"] or "" for t in p["Tag"]])
     for row in _resources(ctx, p):
         set_tags(ctx.conn, ctx.account_id, "user", row.id, p["Tag"])
     return {}
