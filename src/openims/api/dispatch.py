@@ -16,6 +16,7 @@ from openims.api.signing import AuthError, authenticate
 from openims.audit import event as audit
 from openims.authz import authorize
 from openims.errors import ApiError
+from openims.params import parse_all
 from openims.principal import Principal
 from openims.runtime import Runtime
 from openims.store import constraints
@@ -44,7 +45,7 @@ def execute(rt: Runtime, req: RpcRequest, principal: Principal, nonce: tuple[str
     try:
         if action is None:
             raise _unknown_action(req)
-        params = _parse(action, req.params)
+        params = parse_all(action.params, req.params)
         return run(rt, action, params, req, principal, nonce)
     except ApiError as err:
         _record_failure(rt, req, principal, action, err, nonce)
@@ -97,12 +98,6 @@ def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRe
     except IntegrityError as exc:
         raise constraints.to_api_error(exc) from None
     return {"RequestId": req.request_id, **result}
-
-
-def _parse(action: registry.Action, raw: dict[str, str]) -> dict[str, Any]:
-    from openims.params import parse_all
-
-    return parse_all(action.params, raw)
 
 
 _INSERT_NONCE = signature_nonces.insert()
