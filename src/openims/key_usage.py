@@ -22,7 +22,7 @@ from openims import clock, server
 from openims.actions.registry import SERVICES
 from openims.api import signing
 from openims.api.protocol import RpcRequest
-from openims.runtime import Runtime
+from openims.runtime import PerDatabase, Runtime
 from openims.store.schema import access_keys
 from openims.store.tables.keys import access_key_usage
 
@@ -65,17 +65,8 @@ class Recorder:
             return {k: self._pending[k] for k in key_ids if k in self._pending}
 
 
-# One recorder per database (by URL), so runtimes on the same database in one process share their uses.
-_RECORDERS: dict[str, Recorder] = {}
-_RECORDERS_LOCK = threading.Lock()
-
-
-def recorder(rt: Runtime) -> Recorder:
-    found = _RECORDERS.get(rt.db.url)
-    if found is None:
-        with _RECORDERS_LOCK:
-            found = _RECORDERS.setdefault(rt.db.url, Recorder())
-    return found
+# One recorder per database, so runtimes on the same database in one process share their uses.
+recorder = PerDatabase(Recorder)
 
 
 def note_use(rt: Runtime, key: signing.KeyRecord, req: RpcRequest) -> None:

@@ -1,7 +1,9 @@
 """Everything a running server (or a CLI command) shares: settings, the database and the master key."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from typing import Callable, Generic, TypeVar
 
 from openims.config import ConfigError, Settings
 from openims.crypto import MasterKey, load_master_key
@@ -18,6 +20,26 @@ class Runtime:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+T = TypeVar("T")
+
+
+class PerDatabase(Generic[T]):
+    """One `factory()` instance per database URL in this process, shared by every Runtime on that database
+    (in-memory state such as caches must not split when tests or tools open a second Runtime)."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._by_url: dict[str, T] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, rt: Runtime) -> T:
+        found = self._by_url.get(rt.db.url)
+        if found is None:
+            with self._lock:
+                found = self._by_url.setdefault(rt.db.url, self._factory())
+        return found
 
 
 def open_runtime(settings: Settings, create: bool = False) -> Runtime:

@@ -32,7 +32,7 @@ from openims.api import signing
 from openims.api.protocol import RpcRequest
 from openims.errors import ApiError, invalid
 from openims.params import Str
-from openims.runtime import Runtime
+from openims.runtime import PerDatabase, Runtime
 from openims.store.tables.keys import access_key_policies
 
 VERSION = "1"
@@ -146,16 +146,7 @@ class PolicyCache:
         return key_acl, account_acl
 
 
-_CACHES: dict[str, PolicyCache] = {}
-_CACHES_LOCK = threading.Lock()
-
-
-def cache(rt: Runtime) -> PolicyCache:
-    found = _CACHES.get(rt.db.url)
-    if found is None:
-        with _CACHES_LOCK:
-            found = _CACHES.setdefault(rt.db.url, PolicyCache())
-    return found
+cache = PerDatabase(PolicyCache)
 
 
 def check_source(rt: Runtime, key: signing.KeyRecord, req: RpcRequest) -> None:
