@@ -28,8 +28,10 @@ def _unavailable(why: str) -> None:
     pytest.skip(why)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Module-scoped: Playwright's sync API keeps an asyncio loop running in this thread while it is open, and
+    a later test's own `asyncio.run` on the same xdist worker would then fail."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -169,6 +169,19 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = DEADLINE_S) 
         time.sleep(0.2)
 
 
+def recorded_status(dacct: Account, name: str, recorded: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """GetTrailStatus once the deliverer has recorded its last send: it records a batch after the target took it,
+    so a receiver can see the events a moment before the status shows them."""
+    found: dict[str, Any] = {}
+
+    def check() -> bool:
+        found.update(dacct.call("GetTrailStatus", {"Name": name}, version=VERSION))
+        return recorded(found)
+
+    wait_for(f"{name}'s delivery to show in GetTrailStatus", check)
+    return found
+
+
 def check_log_file(key: str, body: bytes, prefix: str) -> list[dict[str, Any]]:
     """The object follows ActionTrail's layout and its name describes its gzip JSON body; returns its events."""
     match = KEY_NAME.match(key)
@@ -365,8 +378,8 @@ def test_syslog_receives_every_event(dacct: Account, syslog: tuple[SyslogListene
     expected = stored_events(server, dacct.account_id, event_id_of(server, start), event_id_of(server, last))
     wait_for("the events at the syslog receiver", lambda: len(listener.events()) >= len(expected))
     assert_exactly(listener.events(), expected)
-    status = dacct.call("GetTrailStatus", {"Name": "syslog-trail"}, version=VERSION)
-    assert status["LatestDeliveryTime"] and [t["Status"] for t in status["Targets"]] == ["OK"]
+    status = recorded_status(dacct, "syslog-trail", lambda s: bool(s["LatestDeliveryTime"]))
+    assert [t["Status"] for t in status["Targets"]] == ["OK"] and status["LatestDeliveryError"] == ""
 
 
 # --- webhook ------------------------------------------------------------------------------------------------------
@@ -496,6 +509,7 @@ def test_sls_waits_for_its_endpoint_then_receives_every_event(dacct: Account, sl
 
     wait_for("the events at the SLS endpoint", lambda: len(received()) >= len(expected))
     assert_exactly(received(), expected)
+    recorded_status(dacct, "sls-trail", lambda s: bool(s["LatestDeliveryLogServiceTime"]))
     status = t.get_trail_status(at.GetTrailStatusRequest(name="sls-trail")).body
     assert status.sls_log_store_status is True and status.latest_delivery_log_service_time
     assert SLS_SECRET not in (server.data_dir.parent / f"server-{server.port}.log").read_text(errors="replace")
