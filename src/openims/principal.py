@@ -21,6 +21,9 @@ class Principal:
     # "ApiCall" for signed API requests, "ConsoleOperation" for the web console.
     event_type: str = "ApiCall"
     session_created_ms: int | None = None
+    # The account's authz_version when the key was looked up: lets authorization reuse the user's cached
+    # attachments (None, as for console sessions, means read them).
+    authz_version: int | None = None
 
     @property
     def is_root(self) -> bool:

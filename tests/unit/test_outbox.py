@@ -7,14 +7,12 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
-from openims import accounts, clock, config, maintenance
+from openims import accounts, clock, maintenance
 from openims.audit import event as audit
 from openims.delivery import outbox
 from openims.delivery.batch import Batch, DeliveryError
@@ -22,31 +20,10 @@ from openims.delivery.deliverer import Deliverer
 from openims.delivery.sinks.objectkey import log_file
 from openims.delivery.targets import Target
 from openims.principal import ROOT, Principal
-from openims.runtime import Runtime, open_runtime
+from openims.runtime import Runtime
 from openims.store.schema import events
 from openims.store.tables.trails import trail_batches, trail_outbox, trail_target_status, trails
 from openims.trail_cli import call
-from tests.support import fresh_postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
-    drop = None
-    if request.param == "postgresql":
-        if not os.environ.get("OPENIMS_TEST_DATABASE_URL"):
-            pytest.skip("set OPENIMS_TEST_DATABASE_URL to run the PostgreSQL variant")
-        url, drop = fresh_postgres_database(os.environ["OPENIMS_TEST_DATABASE_URL"])
-    else:
-        url = f"sqlite:///{tmp_path / 'openims.db'}"
-    runtime = open_runtime(config.Settings(data_dir=tmp_path / "data", database_url=config.normalize_database_url(url)),
-                           create=True)
-    try:
-        yield runtime
-    finally:
-        clock.set_offset(0)
-        runtime.close()
-        if drop:
-            drop()
 
 
 def new_account(rt: Runtime) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from openims.actions.registry import ACTIONTRAIL, IMS, RAM, Action
 from openims.policy import system
-from openims.policy.cache import CompiledCache
+from openims.policy.cache import LruCache
 from openims.policy.decide import context, resource_arns
 from openims.policy.document import parse
 from openims.policy.evaluate import CompiledPolicy, Facts, compile_document, decide, explain
@@ -158,18 +158,18 @@ def test_system_policies() -> None:
 
 
 def test_cache_compiles_once_and_evicts_least_recent() -> None:
-    cache = CompiledCache(size=2)
+    cache = LruCache(size=2)
     built: list[str] = []
 
     def build(name: str) -> CompiledPolicy:
         built.append(name)
         return policy(allow(), name=name)
 
-    a = cache.get_or_compile("a", lambda: build("a"))
-    assert cache.get_or_compile("a", lambda: build("a")) is a and built == ["a"]
-    cache.get_or_compile("b", lambda: build("b"))
+    a = cache.get_or_compute("a", lambda: build("a"))
+    assert cache.get_or_compute("a", lambda: build("a")) is a and built == ["a"]
+    cache.get_or_compute("b", lambda: build("b"))
     cache.get("a")  # a is now the most recent
-    cache.get_or_compile("c", lambda: build("c"))
+    cache.get_or_compute("c", lambda: build("c"))
     assert cache.get("b") is None and cache.get("a") is a and cache.get("c") is not None
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import parse_qsl, quote
 
 from sqlalchemy import bindparam, select
@@ -19,7 +19,7 @@ from openims.api.protocol import RpcRequest
 from openims.errors import ApiError
 from openims.principal import RAM_USER, ROOT, Principal
 from openims.runtime import Runtime
-from openims.store.schema import access_keys, users
+from openims.store.schema import access_keys, accounts, users
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
 # Headers a V3 signature must cover, or an attacker could change the nonce, time or body of a signed request.
@@ -82,8 +82,10 @@ def authenticate(rt: Runtime, req: RpcRequest) -> Authenticated:
 
 _KEY_QUERY = (
     select(access_keys.c.account_id, access_keys.c.user_id, access_keys.c.secret_sealed,
-           access_keys.c.status, access_keys.c.deleted_ms, users.c.upn, users.c.deleted_ms.label("user_deleted"))
-    .select_from(access_keys.outerjoin(users, users.c.id == access_keys.c.user_id))
+           access_keys.c.status, access_keys.c.deleted_ms, users.c.upn, users.c.deleted_ms.label("user_deleted"),
+           accounts.c.authz_version)
+    .select_from(access_keys.outerjoin(users, users.c.id == access_keys.c.user_id)
+                 .join(accounts, accounts.c.id == access_keys.c.account_id))
     .where(access_keys.c.id == bindparam("key_id"))
 )
 
@@ -101,7 +103,8 @@ def load_key(rt: Runtime, key_id: str) -> KeyRecord:
     if row.user_id is None:
         principal = Principal(row.account_id, ROOT, row.account_id, "root", key_id)
     else:
-        principal = Principal(row.account_id, RAM_USER, row.user_id, row.upn, key_id, user_id=row.user_id)
+        principal = Principal(row.account_id, RAM_USER, row.user_id, row.upn, key_id, user_id=row.user_id,
+                              authz_version=row.authz_version)
     return KeyRecord(principal, secret, row.status)
 
 

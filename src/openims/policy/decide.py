@@ -1,10 +1,12 @@
 """The policy decider: judges every call of a RAM user against the policies attached to the user and to
 its groups, and describes a denial in AccessDeniedDetail.
 
-Per call it runs one indexed query for the caller's attachments (with each custom policy's default
-version); the compiled versions come from the process cache. Reading attachments per call, rather than a
-cached set kept fresh by a change counter, means every attach, detach, default-version switch, group
-membership change or group deletion, by any family and any server process, counts from the next call.
+Which policies apply to a user (its own and its groups' attachments, with each custom policy's default
+version) is cached per process under the account's `authz_version`, which the AccessKey lookup reads in
+the same query as the key. Database triggers bump that counter on every attachment, group membership and
+default-version change, whoever makes it (any family, any server process, cascades), so a change counts
+from the next call everywhere, with nothing for application code to remember. Compiled versions come from
+their own cache (cache.py).
 """
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from sqlalchemy import Connection, and_, bindparam, literal, or_, select, union_
 from openims import authz, clock
 from openims.errors import ApiError
 from openims.policy import system
-from openims.policy.cache import COMPILED
+from openims.policy.cache import COMPILED, LruCache
 from openims.policy.document import parse
 from openims.policy.evaluate import CompiledPolicy, Facts, compile_document, decide, explain
+from openims.runtime import PerDatabase
 from openims.store.schema import access_keys, group_members, users
 from openims.store.tables.policies import group_policies, policies, policy_versions, user_policies
 
@@ -60,6 +63,24 @@ def _attachment_query() -> Any:
 
 
 _ATTACHMENTS = _attachment_query()
+# Per database: user ID -> (the account's authz_version it was read under, the user's policies in force).
+_IN_FORCE: PerDatabase[LruCache[tuple[int, tuple[Attached, ...]]]] = PerDatabase(LruCache)
+
+
+def in_force(ctx: CallContext) -> tuple[Attached, ...]:
+    """The caller's policies: cached while the account's authz_version (read with the key) is unchanged."""
+    principal = ctx.principal
+    if not principal.user_id:
+        return ()
+    if principal.authz_version is None:
+        return tuple(attached_policies(ctx.conn, principal.user_id))
+    cache = _IN_FORCE(ctx.runtime)
+    cached = cache.get(principal.user_id)
+    if cached is not None and cached[0] == principal.authz_version:
+        return cached[1]
+    found = tuple(attached_policies(ctx.conn, principal.user_id))
+    cache.put(principal.user_id, (principal.authz_version, found))
+    return found
 
 
 def attached_policies(conn: Connection, user_id: str) -> list[Attached]:
@@ -141,10 +162,9 @@ def facts(ctx: CallContext, action: Action, params: dict[str, Any]) -> Facts:
 
 def policy_decider(ctx: CallContext, action: Action, params: dict[str, Any]) -> bool | None:
     """DECIDERS entry: False on an explicit Deny, True when the caller's policies allow the call."""
-    principal = ctx.principal
-    if principal.is_root or not principal.user_id:
+    if ctx.principal.is_root:
         return None
-    found = attached_policies(ctx.conn, principal.user_id)
+    found = in_force(ctx)
     if not found:
         return None
     return decide([a.policy for a in found], facts(ctx, action, params))
@@ -154,7 +174,7 @@ def denial_details(ctx: CallContext, action: Action, params: dict[str, Any], rea
     """DENIAL_DETAILS entry: the PolicyType and the EncodedDiagnosticMessage (sealed with the master key,
     readable only through this account's DecodeDiagnosticMessage)."""
     try:
-        found = attached_policies(ctx.conn, ctx.principal.user_id) if ctx.principal.user_id else []
+        found = in_force(ctx)
         call = facts(ctx, action, params)
         verdict = explain([a.policy for a in found], call)
         entity = {id(a.policy): a.entity for a in found}

@@ -44,6 +44,8 @@ accounts = Table(
     Column("alias", String(64), nullable=False, unique=True),
     Column("password_hash", String(255)),
     Column("created_ms", BigInteger, nullable=False),
+    # Bumped by database triggers (migration 0009) on any change to which policies apply to whom.
+    Column("authz_version", BigInteger, nullable=False, server_default=text("0")),
 )
 
 users = Table(
