@@ -107,14 +107,51 @@ def is_risky(password: str) -> bool:
     return core in RISKY_BASES or password.lower() in RISKY_BASES
 
 
-def check_reuse(conn: Connection, policy: PasswordPolicy, user_id: str, password: str, param: str = "Password") -> None:
-    """Refuse a password among the user's last PasswordReusePrevention passwords."""
+class Argon2Work:
+    """argon2id results for one call, computed ahead by the action's prepare step (before the write
+    transaction, off the event loop), so hashing never holds the write lock. A result depends only on its
+    inputs, so a memoized one is always right; whatever was not computed ahead is computed when asked."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[str, str] = {}
+        self._verified: dict[tuple[str, str], bool] = {}
+
+    def hash(self, password: str) -> str:
+        if password not in self._hashes:
+            self._hashes[password] = hash_password(password)
+        return self._hashes[password]
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        key = (stored_hash, password)
+        if key not in self._verified:
+            self._verified[key] = verify_password(stored_hash, password)
+        return self._verified[key]
+
+
+def _history(conn: Connection, policy: PasswordPolicy, user_id: str) -> list[str]:
     if policy.password_reuse_prevention <= 0:
-        return
-    hashes = conn.execute(select(password_history.c.password_hash).where(password_history.c.user_id == user_id)
-                          .order_by(password_history.c.seq.desc()).limit(policy.password_reuse_prevention)).scalars()
-    if any(verify_password(h, password) for h in hashes):
+        return []
+    return list(conn.execute(select(password_history.c.password_hash).where(password_history.c.user_id == user_id)
+                             .order_by(password_history.c.seq.desc()).limit(policy.password_reuse_prevention)).scalars())
+
+
+def check_reuse(conn: Connection, policy: PasswordPolicy, user_id: str, password: str, param: str = "Password",
+                work: Argon2Work | None = None) -> None:
+    """Refuse a password among the user's last PasswordReusePrevention passwords."""
+    work = work or Argon2Work()
+    if any(work.verify(h, password) for h in _history(conn, policy, user_id)):
         raise _broken(param, "Reused", f"it must differ from the last {policy.password_reuse_prevention} passwords of the user")
+
+
+def hash_ahead(conn: Connection, policy: PasswordPolicy, user: Row[Any], password: str, work: Argon2Work) -> None:
+    """The argon2 part of `new_password_hash`, done before the transaction; nothing for a password the
+    policy refuses anyway, so a refused request costs no hashing."""
+    try:
+        check_strength(policy, password, user.name)
+        check_reuse(conn, policy, user.id, password, work=work)
+    except ApiError:
+        return
+    work.hash(password)
 
 
 def remember(conn: Connection, policy: PasswordPolicy, user_id: str, password_hash: str, now_ms: int) -> None:
@@ -129,11 +166,12 @@ def remember(conn: Connection, policy: PasswordPolicy, user_id: str, password_ha
 
 
 def new_password_hash(conn: Connection, policy: PasswordPolicy, user: Row[Any], password: str, now_ms: int,
-                      param: str = "Password") -> str:
+                      param: str = "Password", work: Argon2Work | None = None) -> str:
     """Validate a password being set for `user` against every rule, record it in the history, return its hash."""
+    work = work or Argon2Work()
     check_strength(policy, password, user.name, param)
-    check_reuse(conn, policy, user.id, password, param)
-    hashed = hash_password(password)
+    check_reuse(conn, policy, user.id, password, param, work)
+    hashed = work.hash(password)
     remember(conn, policy, user.id, hashed, now_ms)
     return hashed
 

@@ -155,7 +155,7 @@ def get_domain_verification_records(ctx: CallContext, p: dict[str, Any]) -> dict
     return {"DomainName": row.name, "Status": row.status, "VerificationRecords": {"VerificationRecord": [_challenge(row)]}}
 
 
-def _look_up(p: dict[str, Any]) -> list[str] | DnsError:
+def _look_up(_ctx: CallContext, p: dict[str, Any]) -> list[str] | DnsError:
     """The domain's TXT records, fetched before the call's transaction so a slow resolver never holds the
     write lock; a failed lookup is handed to the handler, which reports it only for a pending domain."""
     try:

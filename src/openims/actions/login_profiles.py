@@ -11,7 +11,6 @@ from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, action
 from openims.actions.users import UPN, USER, find_user
 from openims.audit import event as audit
-from openims.crypto import verify_password
 from openims.errors import ApiError, already_exists, missing
 from openims.params import Bool, Str
 from openims.principal import RAM_USER
@@ -47,11 +46,32 @@ def profile_view(ctx: CallContext, user: Row[Any], row: Row[Any]) -> dict[str, A
     }
 
 
+def _argon2_ahead(ctx: CallContext, p: dict[str, Any]) -> passwords.Argon2Work:
+    """The prepare step of the actions that set a password: their argon2 work, done (in the handler's order,
+    stopping where the handler would refuse) before the write transaction, which then only looks it up.
+    Hashing costs tens of milliseconds per hash; inside the transaction it would stall every other writer."""
+    work = passwords.Argon2Work()
+    new = p.get("NewPassword", p.get("Password"))
+    if new is None:
+        return work
+    try:
+        user = find_user(ctx, p.get("UserPrincipalName"))
+        if "OldPassword" in p:
+            row = _profile(ctx, user)
+            if signin.locked_until(row, ctx.now_ms) or not work.verify(row.password_hash, p["OldPassword"]):
+                return work
+    except ApiError:
+        return work
+    passwords.hash_ahead(ctx.conn, passwords.load_policy(ctx.conn, ctx.account_id), user, new, work)
+    return work
+
+
 def _reread(ctx: CallContext, user: Row[Any]) -> dict[str, Any]:
     return {"LoginProfile": profile_view(ctx, user, _profile(ctx, user))}
 
 
-@action("CreateLoginProfile", rw=WRITE, params=PROFILE_PARAMS, resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}")
+@action("CreateLoginProfile", rw=WRITE, params=PROFILE_PARAMS, resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}",
+        prepare=_argon2_ahead)
 def create_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Enable console logon for a RAM user with an initial password that meets the password policy."""
     user = find_user(ctx, p["UserPrincipalName"])
@@ -60,7 +80,7 @@ def create_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if p["Password"] is None:
         raise missing("Password")
     policy = passwords.load_policy(ctx.conn, ctx.account_id)
-    hashed = passwords.new_password_hash(ctx.conn, policy, user, p["Password"], ctx.now_ms)
+    hashed = passwords.new_password_hash(ctx.conn, policy, user, p["Password"], ctx.now_ms, work=ctx.prepared)
     ctx.conn.execute(insert(login_profiles).values(
         user_id=user.id, account_id=ctx.account_id, password_hash=hashed, status=p["Status"] or "Active",
         password_reset_required=bool(p["PasswordResetRequired"]), mfa_bind_required=bool(p["MFABindRequired"]),
@@ -75,7 +95,8 @@ def get_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return _reread(ctx, find_user(ctx, p["UserPrincipalName"]))
 
 
-@action("UpdateLoginProfile", rw=WRITE, params=PROFILE_PARAMS, resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}")
+@action("UpdateLoginProfile", rw=WRITE, params=PROFILE_PARAMS, resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}",
+        prepare=_argon2_ahead)
 def update_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Modify a RAM user's console logon: reset its password (a new initial password), enable or disable
     logon, require a password reset or MFA. Setting Password or Status also lifts a lockout."""
@@ -84,7 +105,8 @@ def update_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if p["Password"] is not None:
         policy = passwords.load_policy(ctx.conn, ctx.account_id)
-        changes.update(password_hash=passwords.new_password_hash(ctx.conn, policy, user, p["Password"], ctx.now_ms),
+        changes.update(password_hash=passwords.new_password_hash(ctx.conn, policy, user, p["Password"], ctx.now_ms,
+                                                                 work=ctx.prepared),
                        password_initial=True, password_set_ms=ctx.now_ms)
     if p["Status"] is not None:
         changes["status"] = p["Status"]
@@ -108,7 +130,7 @@ def delete_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-@action("ChangePassword", rw=WRITE, resource=(USER, None), self_service=True, arn="user/{UserPrincipalName}", params=(
+@action("ChangePassword", rw=WRITE, resource=(USER, None), self_service=True, arn="user/{UserPrincipalName}", prepare=_argon2_ahead, params=(
     Str("OldPassword", required=True, max_len=256, secret=True),
     Str("NewPassword", required=True, secret=True),
 ))
@@ -124,12 +146,13 @@ def change_password(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if locked_until:
         raise ApiError("Forbidden.LoginProfile.Locked", "Too many failed password attempts: the password cannot be "
                        f"used until {clock.iso(locked_until)}.")
-    if not verify_password(row.password_hash, p["OldPassword"]):
+    work = ctx.prepared or passwords.Argon2Work()
+    if not work.verify(row.password_hash, p["OldPassword"]):
         raise ApiError(WRONG_OLD_PASSWORD, 'The parameter "OldPassword" is not the current password of the user.')
     if p["NewPassword"] == p["OldPassword"]:
         raise ApiError("InvalidParameter.NewPassword.SameAsOld", 'The parameter "NewPassword" must differ from the current password.')
     policy = passwords.load_policy(ctx.conn, ctx.account_id)
-    hashed = passwords.new_password_hash(ctx.conn, policy, user, p["NewPassword"], ctx.now_ms, param="NewPassword")
+    hashed = passwords.new_password_hash(ctx.conn, policy, user, p["NewPassword"], ctx.now_ms, param="NewPassword", work=work)
     ctx.conn.execute(update(login_profiles).where(login_profiles.c.user_id == user.id).values(
         password_hash=hashed, password_initial=False, password_reset_required=False, password_set_ms=ctx.now_ms,
         failed_attempts=0, first_failed_ms=None, locked_until_ms=None, updated_ms=ctx.now_ms))

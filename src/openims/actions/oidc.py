@@ -224,7 +224,7 @@ def remove_fingerprint_from_oidc_provider(ctx: CallContext, p: dict[str, Any]) -
     return _edit_list(ctx, p["OIDCProviderName"], "fingerprints", "Fingerprint", p["Fingerprint"].lower(), add=False)
 
 
-def _fetch_fingerprint(p: dict[str, Any]) -> oidc_fingerprint.IssuerFingerprint:
+def _fetch_fingerprint(_ctx: CallContext, p: dict[str, Any]) -> oidc_fingerprint.IssuerFingerprint:
     host, port = issuer_address(p["IssuerUrl"])
     try:
         return oidc_fingerprint.fingerprint(host, port)

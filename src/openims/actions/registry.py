@@ -8,8 +8,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from openims.params import Param
 
@@ -54,9 +55,10 @@ class Action:
     # SDK-less actions whose shape OpenIMS defines (documented in docs/extensions.md).
     extension: bool
     doc: str
-    # Slow work without the database (a network fetch), run before the call's transaction; its result
-    # reaches the handler as ctx.prepared.
-    prepare: Callable[[dict[str, Any]], Any] | None = None
+    # Slow work (a network fetch, password hashing) run once the caller is authorized, on a read-only
+    # context, before the call's transaction and off the event loop; its result reaches the handler as
+    # ctx.prepared. It must not depend on being right: the handler re-checks whatever it relies on.
+    prepare: Callable[[Any, dict[str, Any]], Any] | None = None
 
     @property
     def ram_action(self) -> str:
@@ -73,7 +75,7 @@ _REGISTRY: dict[tuple[str, str], Action] = {}
 def action(name: str, *, service: Service = IMS, rw: str = READ, params: tuple[Param, ...] = (),
            resource: tuple[str, str | None] = ("", None), secrets: tuple[str, ...] = (),
            self_service: bool = False, arn: str = "*", extension: bool = False,
-           prepare: Callable[[dict[str, Any]], Any] | None = None) -> Callable[[Handler], Handler]:
+           prepare: Callable[[Any, dict[str, Any]], Any] | None = None) -> Callable[[Handler], Handler]:
     """Declare `name` (in `service`'s API version) and register the decorated function as its handler."""
 
     def register(fn: Handler) -> Handler:

@@ -26,8 +26,9 @@ def create_app(rt: Runtime) -> Starlette:
     async def call(req: protocol.RpcRequest) -> dict[str, Any]:
         action = registry.lookup(req.version, req.action)
         # SQLite serializes writers anyway: running the call on the event loop saves a thread hand-off and the
-        # GIL contention that comes with it (measured: about a third more requests/s). Calls that wait on the
-        # network (a prepare step), and every call on PostgreSQL, run in the thread pool.
+        # GIL contention that comes with it (measured: about a third more requests/s). Calls with slow work
+        # (a prepare step: a network fetch, password hashing), and every call on PostgreSQL, run in the
+        # thread pool.
         if rt.db.is_sqlite and not (action and action.prepare):
             return dispatch(rt, req)
         return await run_in_threadpool(dispatch, rt, req)

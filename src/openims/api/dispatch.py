@@ -76,11 +76,12 @@ def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRe
 
     prepared = None
     if action.prepare is not None:
-        # Slow work outside the database (a network fetch) runs before the write transaction, so it never
-        # holds the write lock; only for a caller who is already authorized to make the call.
+        # Slow work (a network fetch, password hashing) runs before the write transaction, so it never holds
+        # the write lock; only for a caller who is already authorized to make the call.
         with rt.db.read() as conn:
-            authorize(context(conn), action, params)
-        prepared = action.prepare(params)
+            ahead = context(conn)
+            authorize(ahead, action, params)
+            prepared = action.prepare(ahead, params)
     try:
         if action.rw == registry.READ:
             with rt.db.read() as conn:
