@@ -43,7 +43,7 @@ def sdk_config(endpoint: str, key_id: str, secret: str, v2: bool = False) -> ope
 class Account:
     """One isolated account on the server, with SDK clients signed by its root key."""
 
-    server: "Server"
+    server: Server
     account_id: str
     alias: str
     key_id: str
@@ -66,13 +66,14 @@ class Account:
         return RamClient(sdk_config(self.server.endpoint, key_id or self.key_id, secret or self.secret, v2))
 
     def call(self, action: str, params: dict[str, Any] | None = None, version: str = "2019-08-15",
-             key_id: str | None = None, secret: str | None = None, v2: bool = False) -> dict[str, Any]:
+             key_id: str | None = None, secret: str | None = None, v2: bool = False,
+             headers: dict[str, str] | None = None) -> dict[str, Any]:
         """A signed RPC call through the official SDK runtime's generic caller (for actions the SDK lacks)."""
         client = OpenApiClient(sdk_config(self.server.endpoint, key_id or self.key_id, secret or self.secret, v2))
         spec = open_api.Params(action=action, version=version, protocol="HTTP", pathname="/", method="POST",
                                auth_type="AK", style="RPC", req_body_type="formData", body_type="json")
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        return client.call_api(spec, open_api.OpenApiRequest(query=query), RuntimeOptions())["body"]
+        return client.call_api(spec, open_api.OpenApiRequest(query=query, headers=headers or {}), RuntimeOptions())["body"]
 
     def events(self, **attributes: str) -> list[dict[str, Any]]:
         """Every event (newest first) of this account matching LookupAttribute key=value pairs, all pages."""
@@ -123,10 +124,10 @@ class Server:
         return self._runtime
 
     def start(self) -> None:
-        log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "openims", "--data-dir", str(self.data_dir), "serve", "--port", str(self.port)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        with open(self.data_dir.parent / f"server-{self.port}.log", "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "openims", "--data-dir", str(self.data_dir), "serve", "--port", str(self.port)],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,6 +1,7 @@
 """Settings from flags and environment, validated once at start."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ class Settings:
     delivery_batch_seconds: float = 1.0
     # Where users reach this server (SAML service-provider URLs); `serve` defaults it to its own address.
     public_url: str = ""
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the caller's IP in events and in
+    # acs:SourceIp, https for acs:SecureTransport): a reverse proxy on this host by default.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
 
     @property
     def is_sqlite(self) -> bool:
@@ -63,7 +67,7 @@ def load(data_dir: str | os.PathLike[str] | None = None) -> Settings:
     directory = Path(data_dir or os.environ.get("OPENIMS_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
     url = os.environ.get("OPENIMS_DATABASE_URL") or f"sqlite:///{directory / 'openims.db'}"
     url = normalize_database_url(url)
-    if not (url.startswith("sqlite") or url.startswith("postgresql")):
+    if not url.startswith(("sqlite", "postgresql")):
         raise ConfigError(f"OPENIMS_DATABASE_URL must be a sqlite:// or postgresql:// URL, got {url.split(':')[0]}://...")
     delivery = os.environ.get("OPENIMS_DELIVERY_BATCH_SECONDS", "1.0")
     try:
@@ -78,4 +82,16 @@ def load(data_dir: str | os.PathLike[str] | None = None) -> Settings:
         signature_window_seconds=_int_env("OPENIMS_SIGNATURE_WINDOW_SECONDS", 900),
         delivery_batch_seconds=batch,
         public_url=os.environ.get("OPENIMS_PUBLIC_URL", ""),
+        trusted_proxies=_trusted_proxies(os.environ.get("OPENIMS_TRUSTED_PROXIES", "127.0.0.1,::1")),
     )
+
+
+def _trusted_proxies(raw: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks; empty trusts no proxy."""
+    out = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for entry in out:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"OPENIMS_TRUSTED_PROXIES holds {entry!r}, which is not an IP address or CIDR network") from None
+    return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -50,4 +51,8 @@ def build(rt: Runtime, background: bool = True) -> Starlette:
 
 def serve(rt: Runtime, host: str, port: int) -> None:
     # uvicorn's access log prints query strings, which can hold passwords: we log our own redacted line instead.
-    uvicorn.run(build(rt), host=host, port=port, access_log=False, log_level="info", server_header=False)
+    # uvicorn's proxy-headers middleware puts a trusted proxy's X-Forwarded-For/-Proto into the ASGI scope
+    # (client, scheme), which is all the rest of the server reads; anyone else's are ignored.
+    trusted = rt.settings.trusted_proxies
+    uvicorn.run(build(rt), host=host, port=port, access_log=False, log_level="info", server_header=False,
+                proxy_headers=bool(trusted), forwarded_allow_ips=list(trusted) or None)

@@ -12,12 +12,9 @@ import pytest
 from alibabacloud_actiontrail20200706 import models as at
 from alibabacloud_ims20190815 import models as m
 from alibabacloud_ram20150501 import models as rm
-from alibabacloud_tea_openapi import utils_models as open_api
-from alibabacloud_tea_openapi.client import Client as OpenApiClient
-from darabonba.runtime import RuntimeOptions
 from Tea.exceptions import TeaException
 
-from tests.support import Account, Server, free_port, sdk_config
+from tests.support import Account, Server, free_port
 
 
 class Caller:
@@ -49,10 +46,7 @@ class Caller:
 
     def call(self, action: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
         """An IMS call through the SDK runtime, with extra HTTP headers."""
-        client = OpenApiClient(sdk_config(self.acct.server.endpoint, self.key_id, self.secret))
-        spec = open_api.Params(action=action, version="2019-08-15", protocol="HTTP", pathname="/", method="POST",
-                               auth_type="AK", style="RPC", req_body_type="formData", body_type="json")
-        return client.call_api(spec, open_api.OpenApiRequest(query=params or {}, headers=headers or {}), RuntimeOptions())["body"]
+        return self.acct.call(action, params, key_id=self.key_id, secret=self.secret, headers=headers)
 
 
 def policy(acct: Account, name: str, *statements: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ class CallContext:
     source_ip: str
     user_agent: str
     now_ms: int
-    # "https" when the request came over TLS (as the x-forwarded-proto header says), for acs:SecureTransport.
+    # "https" when the request came over TLS (or reached a trusted proxy over TLS), for acs:SecureTransport.
     scheme: str = "http"
     # What the action's `prepare` step computed before the transaction (see registry.action).
     prepared: Any = None

@@ -66,7 +66,7 @@ def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRe
     def context(conn: Connection) -> CallContext:
         return CallContext(conn=conn, principal=principal, runtime=rt, request_id=req.request_id,
                            source_ip=req.source_ip, user_agent=req.user_agent, now_ms=clock.now_ms(),
-                           scheme=req.headers.get("x-forwarded-proto", "http"), prepared=prepared)
+                           scheme=req.scheme, prepared=prepared)
 
     def execute_in(conn: Connection) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         ctx = context(conn)
@@ -147,7 +147,7 @@ def _event(rt: Runtime, req: RpcRequest, principal: Principal, action: registry.
         resources=resources,
         response=response,
         error=(error.code, error.message) if error else None,
-        scheme=req.headers.get("x-forwarded-proto", "http"),
+        scheme=req.scheme,
     )
 
 

@@ -31,6 +31,8 @@ class RpcRequest:
     host: str
     request_id: str
     fmt: str = "JSON"
+    # http or https as the client reached us (through a trusted proxy: as it reached the proxy).
+    scheme: str = "http"
 
 
 async def read_request(request: Request) -> RpcRequest:
@@ -67,6 +69,7 @@ async def read_request(request: Request) -> RpcRequest:
         host=headers.get("host", ""),
         request_id=request_id,
         fmt="XML" if params.get("Format", "").upper() == "XML" else "JSON",
+        scheme="https" if request.scope.get("scheme") == "https" else "http",
     )
 
 

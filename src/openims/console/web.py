@@ -86,8 +86,8 @@ class Page:
 
     @property
     def scheme(self) -> str:
-        forwarded = self.request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-        return "https" if forwarded == "https" or self.request.url.scheme == "https" else "http"
+        # A trusted proxy's X-Forwarded-Proto is already in the scope (server.serve); no one else's counts.
+        return "https" if self.request.url.scheme == "https" else "http"
 
     def q(self, name: str, default: str = "") -> str:
         return self.request.query_params.get(name, default).strip()
@@ -103,10 +103,10 @@ class Page:
         assert self.session is not None
         raw = {k: _wire(v) for k, v in (params or {}).items() if v is not None}
         req = RpcRequest(method="POST", path=self.request.url.path, raw_query="", body=b"",
-                         headers={"user-agent": self.user_agent, "x-forwarded-proto": self.scheme},
+                         headers={"user-agent": self.user_agent},
                          params={**raw, **(extra or {})}, action=name, version=version, source_ip=self.source_ip,
                          user_agent=self.user_agent, host=self.request.headers.get("host", ""),
-                         request_id=ids.request_id())
+                         request_id=ids.request_id(), scheme=self.scheme)
         return dispatch.execute(self.rt, req, self.session.principal())
 
     def attempt(self, name: str, params: dict[str, Any] | None = None,
