@@ -45,4 +45,5 @@ def already_exists(entity: str, name: str) -> ApiError:
 
 
 def no_permission(message: str = "You are not authorized to do this action.", **detail: Any) -> ApiError:
-    return ApiError("NoPermission", message, **({"AccessDeniedDetail": detail} if detail else {}))
+    extra: dict[str, Any] = {"AccessDeniedDetail": detail} if detail else {}
+    return ApiError("NoPermission", message, **extra)

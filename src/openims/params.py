@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from openims.errors import ApiError
 
@@ -203,11 +204,11 @@ class ObjList(Param):
             raise _invalid(self.name, f"at most {self.max_items} items", "Length")
         known = {f.name: f for f in self.fields}
         items = []
-        for index in sorted(by_index):
-            obj = by_index[index]
+        for n in sorted(by_index):
+            obj = by_index[n]
             for sub in obj:
                 if sub not in known:
-                    raise _invalid(self.name, f"unknown field {self.name}.{index}.{sub}", "Format")
+                    raise _invalid(self.name, f"unknown field {self.name}.{n}.{sub}", "Format")
             items.append({f.name: f.extract({f.name: obj[f.name]} if f.name in obj else {}) for f in self.fields})
         return items
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 ROOT = "root-account"
 RAM_USER = "ram-user"
@@ -31,7 +32,7 @@ class Principal:
 
     def identity(self) -> dict:
         """The event's `userIdentity`."""
-        out = {
+        out: dict[str, Any] = {
             "type": self.kind,
             "principalId": self.principal_id,
             "accountId": self.account_id,

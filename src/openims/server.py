@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import uvicorn
@@ -19,7 +19,7 @@ log = logging.getLogger("openims.server")
 PURGE_INTERVAL_S = 600.0
 
 # Long-running background jobs started with the server (for example trail deliverers): fn(runtime) -> coroutine.
-BACKGROUND: list[Callable[[Runtime], Awaitable[None]]] = []
+BACKGROUND: list[Callable[[Runtime], Coroutine[Any, Any, None]]] = []
 
 
 async def _housekeeping(rt: Runtime) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Select
@@ -16,7 +17,7 @@ def max_items(limit: int, default: int) -> Int:
     return Int("MaxItems", min=1, max=limit, default=default)
 
 
-def page(conn: Connection, query: Select[Any], sort_column: Any, marker: str | None, limit: int) -> tuple[list[Any], dict[str, Any]]:
+def page(conn: Connection, query: Select[Any], sort_column: Any, marker: str | None, limit: int) -> tuple[Sequence[Any], dict[str, Any]]:
     """Rows of one page ordered by `sort_column` (unique), and the `IsTruncated`/`Marker` fields."""
     if marker:
         query = query.where(sort_column > _decode(marker))

@@ -41,10 +41,11 @@ class SlsSink:
         self._secrets = (access_key_secret, access_key_id)
         # An explicit source stops the SDK from probing the network for a local IP when it is built.
         self._client = LogClient(endpoint, access_key_id, access_key_secret, source=source)
-        self._client.timeout = timeout
+        # The SDK's timeout is typed int after its default, but it goes straight to requests, which takes float.
+        self._client.timeout = timeout  # type: ignore[assignment]
         if _is_ip_literal(endpoint):
             # The SDK's raw-IP check fails on "ip:port" and would then prefix the IP with "<project>.".
-            self._client._isRowIp = True
+            self._client._isRowIp = True  # type: ignore[attr-defined]  # private SDK flag, set only by its own IP check
 
     def logstore_for(self, batch: Batch) -> str:
         """The configured Logstore, else ActionTrail's default name for the batch's trail."""

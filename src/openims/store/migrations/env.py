@@ -1,6 +1,8 @@
 """Alembic environment: runs on the connection `Database.migrate` hands over, or on the configured URL."""
 from __future__ import annotations
 
+from typing import cast
+
 from alembic import context
 from sqlalchemy import create_engine
 
@@ -24,5 +26,6 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    with create_engine(config.get_main_option("sqlalchemy.url")).begin() as conn:
+    # store.db.alembic_config always sets the URL; were it missing, create_engine would still be the one to raise.
+    with create_engine(cast(str, config.get_main_option("sqlalchemy.url"))).begin() as conn:
         _run(conn)
