@@ -28,6 +28,11 @@ class ApiError(Exception):
         self.extra = extra
 
 
+def internal_error() -> ApiError:
+    """What the caller of a call that failed on our side gets (the details stay in the log)."""
+    return ApiError("InternalError", "The request processing has failed due to some unknown error.", 500)
+
+
 def missing(name: str) -> ApiError:
     return ApiError(f"MissingParameter.{name}", f"The parameter - {name} - is required but not specified.")
 

@@ -14,7 +14,7 @@ from openims import console, ids
 from openims.actions import registry
 from openims.api import protocol
 from openims.api.dispatch import dispatch
-from openims.errors import ApiError
+from openims.errors import ApiError, internal_error
 from openims.runtime import Runtime
 
 log = logging.getLogger("openims.api")
@@ -44,8 +44,7 @@ def create_app(rt: Runtime) -> Starlette:
             return protocol.render_error(err, req, request_id or _new_id(), request.headers.get("host", ""))
         except Exception:
             log.exception("unexpected failure before dispatch")
-            err = ApiError("InternalError", "The request processing has failed due to some unknown error.", 500)
-            return protocol.render_error(err, req, _new_id(), request.headers.get("host", ""))
+            return protocol.render_error(internal_error(), req, _new_id(), request.headers.get("host", ""))
 
     routes = [Route("/", rpc, methods=["GET", "POST"])]
     app = Starlette(routes=routes)

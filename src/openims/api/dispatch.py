@@ -15,7 +15,7 @@ from openims.api.protocol import RpcRequest
 from openims.api.signing import AuthError, authenticate
 from openims.audit import event as audit
 from openims.authz import authorize
-from openims.errors import ApiError
+from openims.errors import ApiError, internal_error
 from openims.params import parse_all
 from openims.principal import Principal
 from openims.runtime import Runtime
@@ -53,9 +53,9 @@ def execute(rt: Runtime, req: RpcRequest, principal: Principal, nonce: tuple[str
     except Exception:
         # A fault of ours: the caller gets InternalError, the event records it, the log has the traceback.
         log.exception("internal error in %s (request %s)", req.action, req.request_id)
-        err = ApiError("InternalError", "The request processing has failed due to some unknown error.", 500)
-        _record_failure(rt, req, principal, action, err, nonce)
-        raise err from None
+        internal = internal_error()
+        _record_failure(rt, req, principal, action, internal, nonce)
+        raise internal from None
 
 
 def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRequest, principal: Principal,
