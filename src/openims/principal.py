@@ -22,8 +22,8 @@ class Principal:
     # "ApiCall" for signed API requests, "ConsoleOperation" for the web console.
     event_type: str = "ApiCall"
     session_created_ms: int | None = None
-    # The account's authz_version when the key was looked up: lets authorization reuse the user's cached
-    # attachments (None, as for console sessions, means read them).
+    # The account's authz_version when the key was looked up: lets authorization reuse what it cached for
+    # this user and key (policies in force, network ACLs); None, as for console sessions, means read them.
     authz_version: int | None = None
 
     @property

@@ -1,5 +1,6 @@
-"""The database bumps an account's authz_version on every change to which policies apply to its users, on
-SQLite and PostgreSQL: the cache of a user's policies in force (policy/decide.py) relies on nothing else."""
+"""The database bumps an account's authz_version on every change to what authorizes its calls (which
+policies apply to its users, its AccessKey network policies), on SQLite and PostgreSQL: the caches of
+policy/decide.py and actions/access_key_policy.py rely on nothing else."""
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ from openims import accounts
 from openims.runtime import Runtime
 from openims.store.schema import accounts as accounts_table
 from openims.store.schema import group_members, groups, users
+from openims.store.tables.keys import access_key_policies
 from openims.store.tables.policies import group_policies, policies, policy_versions, user_policies
 
 
@@ -58,6 +60,10 @@ def test_every_change_to_policies_in_force_bumps_only_its_account(rt: Runtime) -
     assert bumps(lambda c: c.execute(delete(group_members).where(group_members.c.user_id == "u1"))) == 1
     assert bumps(lambda c: c.execute(delete(user_policies).where(user_policies.c.user_id == "u1"))) == 1
     assert bumps(lambda c: c.execute(delete(group_policies).where(group_policies.c.group_id == "g1"))) == 1
+    network = {"id": f"account:{mine}", "account_id": mine, "document": "{}", "updated_ms": 1}
+    assert bumps(lambda c: c.execute(insert(access_key_policies).values(**network))) == 1
+    assert bumps(lambda c: c.execute(update(access_key_policies).values(document="[]"))) == 1
+    assert bumps(lambda c: c.execute(delete(access_key_policies))) == 1
 
     # Rows removed by a cascade count too: a user deleted for good takes its memberships and attachments,
     # a deleted group its members.

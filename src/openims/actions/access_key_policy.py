@@ -7,18 +7,17 @@ A request is allowed when its source address is in any condition. A key-level an
 both apply: a request must satisfy each one that is set. The unrestricted policy (0.0.0.0/0 and ::/0) is
 what a key or account without a policy has; setting it removes the restriction.
 
-Compiled policies are cached per process for CACHE_SECONDS, so the check costs one primary-key read per key
-per CACHE_SECONDS. A change takes effect at once in the server process that made it (its cache is bypassed
-until the change has surely committed) and within CACHE_SECONDS in other processes sharing the database.
+Compiled policies are cached per process under the account's `authz_version`, which the key lookup reads
+and which database triggers bump whenever a policy row changes (migration 0009): the check reads the
+database only after a change, and a change applies from the next call in every process.
 """
 from __future__ import annotations
 
 import ipaddress
 import json
-import threading
-import time
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -32,6 +31,8 @@ from openims.api import signing
 from openims.api.protocol import RpcRequest
 from openims.errors import ApiError, invalid
 from openims.params import Str
+from openims.policy.cache import LruCache
+from openims.principal import Principal
 from openims.runtime import PerDatabase, Runtime
 from openims.store.tables.keys import access_key_policies
 
@@ -39,9 +40,6 @@ VERSION = "1"
 MAX_CONDITIONS = 10
 MAX_IP_ITEMS = 100
 MAX_DOCUMENT = 8192
-CACHE_SECONDS = 2.0
-# Longer than any call's transaction lasts after its handler returns.
-LOCAL_CHANGE_SECONDS = 10.0
 UNRESTRICTED = ("0.0.0.0/0", "::/0")
 DEFAULT_DOCUMENT = json.dumps({"Version": VERSION, "Conditions": [{"SourceIp": list(UNRESTRICTED)}]}, separators=(",", ":"))
 
@@ -112,38 +110,29 @@ def _account_row_id(account_id: str) -> str:
     return f"account:{account_id}"
 
 
+Acls = tuple[tuple[Network, ...] | None, tuple[Network, ...] | None]
+
+
 class PolicyCache:
-    """Compiled (key policy, account policy) per AccessKey ID, for one database."""
+    """Compiled (key policy, account policy) per AccessKey ID, for one database, with the account's
+    authz_version they were read under."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, tuple[Network, ...] | None, tuple[Network, ...] | None]] = {}
-        self._changed_until: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self._entries: LruCache[tuple[int, Acls]] = LruCache()
 
-    def changed(self, row_id: str) -> None:
-        """A policy row is being changed by this process: read it fresh until the change has committed."""
-        now = time.monotonic()
-        with self._lock:
-            self._changed_until = {r: t for r, t in self._changed_until.items() if t > now}
-            self._changed_until[row_id] = now + LOCAL_CHANGE_SECONDS
-            self._entries.clear()
-
-    def policies(self, rt: Runtime, key_id: str, account_id: str) -> tuple[tuple[Network, ...] | None, tuple[Network, ...] | None]:
-        now = time.monotonic()
-        rows = (key_id, _account_row_id(account_id))
+    def policies(self, rt: Runtime, principal: Principal) -> Acls:
+        key_id, version = principal.access_key_id, principal.authz_version
         entry = self._entries.get(key_id)
-        fresh = not any(self._changed_until.get(r, 0) > now for r in rows) if self._changed_until else True
-        if entry is not None and entry[0] > now and fresh:
-            return entry[1], entry[2]
+        if entry is not None and version is not None and entry[0] == version:
+            return entry[1]
+        rows = (key_id, _account_row_id(principal.account_id))
         with rt.db.read() as conn:
             found = {r.id: r.document for r in conn.execute(
                 select(access_key_policies.c.id, access_key_policies.c.document).where(access_key_policies.c.id.in_(rows)))}
-        key_acl = _compiled(found[key_id]) if key_id in found else None
-        account_acl = _compiled(found[rows[1]]) if rows[1] in found else None
-        if fresh:
-            with self._lock:
-                self._entries[key_id] = (now + CACHE_SECONDS, key_acl, account_acl)
-        return key_acl, account_acl
+        acls = (_compiled(found[key_id]) if key_id in found else None, _compiled(found[rows[1]]) if rows[1] in found else None)
+        if version is not None:
+            self._entries.put(key_id, (version, acls))
+        return acls
 
 
 cache = PerDatabase(PolicyCache)
@@ -152,7 +141,7 @@ cache = PerDatabase(PolicyCache)
 def check_source(rt: Runtime, key: signing.KeyRecord, req: RpcRequest) -> None:
     """KEY_CHECKS hook: refuse (and audit in the key's account) a request from outside the key's policies."""
     principal = key.principal
-    key_acl, account_acl = cache(rt).policies(rt, principal.access_key_id, principal.account_id)
+    key_acl, account_acl = cache(rt).policies(rt, principal)
     for networks, whose in ((key_acl, "AccessKey's"), (account_acl, "account's AccessKey")):
         if not allows(networks, req.source_ip):
             raise signing.AuthError("NoPermission", f"The {whose} network access policy does not allow requests "
@@ -167,7 +156,6 @@ def _stored(conn: Connection, row_id: str) -> str:
 def _store(ctx: CallContext, row_id: str, key_id: str | None, text: str) -> str:
     """Save a validated policy (the unrestricted one removes the row); returns its canonical form."""
     document, networks = parse(text)
-    cache(ctx.runtime).changed(row_id)
     if networks is None:
         ctx.conn.execute(delete(access_key_policies).where(access_key_policies.c.id == row_id))
         return DEFAULT_DOCUMENT

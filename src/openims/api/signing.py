@@ -101,7 +101,7 @@ def load_key(rt: Runtime, key_id: str) -> KeyRecord:
         secret = rt.master_key.open(row.secret_sealed, context=key_id)
         rt.secret_cache[key_id] = secret
     if row.user_id is None:
-        principal = Principal(row.account_id, ROOT, row.account_id, "root", key_id)
+        principal = Principal(row.account_id, ROOT, row.account_id, "root", key_id, authz_version=row.authz_version)
     else:
         principal = Principal(row.account_id, RAM_USER, row.user_id, row.upn, key_id, user_id=row.user_id,
                               authz_version=row.authz_version)

@@ -1,8 +1,9 @@
-"""authz_version: a per-account counter the database bumps on every change to whose policies apply
+"""authz_version: a per-account counter the database bumps on every change to what authorizes a call
 
-Triggers, not application code, keep it: every attachment, group membership and default-version change,
-by any family or server process (cascades included), moves it, so a per-process cache of a user's
-attachments keyed by it is never stale for a call authenticated after the change committed.
+Triggers, not application code, keep it: every policy attachment, group membership, default-version and
+AccessKey network-policy change, by any family or server process (cascades included), moves it, so a
+per-process cache keyed by it (a user's policies in force, a key's network ACLs) is never stale for a call
+authenticated after the change committed.
 
 Revision ID: 0009
 Revises: 0008
@@ -21,6 +22,7 @@ depends_on = None
 _ACCOUNT_OF = {
     "user_policies": "{row}.account_id",
     "group_policies": "{row}.account_id",
+    "access_key_policies": "{row}.account_id",
     "group_members": "COALESCE((SELECT account_id FROM groups WHERE id = {row}.group_id), "
                      "(SELECT account_id FROM users WHERE id = {row}.user_id))",
 }
