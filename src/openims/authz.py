@@ -5,7 +5,8 @@ deny (False) or allow (True); a RAM user may call a self-service action on itsel
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from openims.errors import ApiError
 
@@ -17,9 +18,9 @@ if TYPE_CHECKING:
 Decider = Callable[["CallContext", "Action", dict[str, Any]], "bool | None"]
 DECIDERS: list[Decider] = []
 # Whether self-service may be used for this action (security preferences can switch it off).
-SELF_SERVICE_GATES: list[Callable[["CallContext", "Action"], bool]] = []
+SELF_SERVICE_GATES: list[Callable[[CallContext, Action], bool]] = []
 # Extra AccessDeniedDetail fields for a denial (PolicyType, EncodedDiagnosticMessage): (ctx, action, params, reason).
-DENIAL_DETAILS: list[Callable[["CallContext", "Action", dict[str, Any], str], dict[str, Any]]] = []
+DENIAL_DETAILS: list[Callable[[CallContext, Action, dict[str, Any], str], dict[str, Any]]] = []
 
 
 def authorize(ctx: CallContext, action: Action, params: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _offset = 0.0
 _frozen: float | None = None
@@ -18,7 +18,7 @@ def now_ms() -> int:
 
 
 def utcnow() -> datetime:
-    return datetime.fromtimestamp(now(), tz=timezone.utc)
+    return datetime.fromtimestamp(now(), tz=UTC)
 
 
 def set_offset(seconds: float) -> None:
@@ -36,7 +36,7 @@ def iso(ts_ms: int | None) -> str:
     """`2026-11-24T08:00:00Z`, the timestamp format IMS and ActionTrail use everywhere."""
     if ts_ms is None:
         return ""
-    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso(value: str) -> int:
@@ -46,5 +46,5 @@ def parse_iso(value: str) -> int:
         text = text[:-1] + "+00:00"
     dt = datetime.fromisoformat(text)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)

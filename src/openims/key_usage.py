@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import logging
-
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import delete
 

@@ -1,9 +1,10 @@
 """Tags on resources (users, and the other taggable types): storage, views and tag filters."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, and_, bindparam, delete, exists, insert, select
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, exists, insert, select
 
 from openims.params import ObjList, Str
 from openims.store.schema import resource_tags

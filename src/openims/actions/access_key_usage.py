@@ -10,7 +10,7 @@ from openims.actions import security_preference
 from openims.actions.access_keys import ACCESS_KEY, KEY_ID, find_key, key_owner
 from openims.actions.context import CallContext
 from openims.actions.registry import Action, action
-from openims.actions.users import USER, UPN_OPTIONAL
+from openims.actions.users import UPN_OPTIONAL, USER
 from openims.store.schema import access_keys
 
 

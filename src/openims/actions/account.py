@@ -1,7 +1,8 @@
 """Account-wide facts: the summary of usage and quotas, and the default domain."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 

@@ -6,8 +6,9 @@ LoginSessionDuration, MFAOperationForLogin and MaxIdleDaysForUsers by `openims.s
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 

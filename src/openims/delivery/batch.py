@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -23,4 +23,4 @@ class DeliveryError(Exception):
 
 def event_time(event: dict[str, Any]) -> datetime:
     """The event's `eventTime` (`YYYY-MM-DDThh:mm:ssZ`) as an aware UTC datetime."""
-    return datetime.strptime(event["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(event["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
