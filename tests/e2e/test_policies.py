@@ -263,7 +263,7 @@ def test_attachment_quotas(acct: Account) -> None:
           "LimitExceeded.Group.Policy", 409)
 
 
-def test_deleted_users_and_groups_drop_out_of_attachments(acct: Account) -> None:
+def test_deleted_users_drop_out_of_attachments_and_groups_must_be_detached_first(acct: Account) -> None:
     ram, ims = acct.ram(), acct.ims()
     upn = acct.upn("leaver")
     ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="l"))
@@ -272,6 +272,10 @@ def test_deleted_users_and_groups_drop_out_of_attachments(acct: Account) -> None
     ram.attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="Shared", policy_type="Custom", user_name="leaver"))
     ram.attach_policy_to_group(rm.AttachPolicyToGroupRequest(policy_name="Shared", policy_type="Custom", group_name="temp"))
     ims.delete_user(m.DeleteUserRequest(user_principal_name=upn))
+    # As RAM documents: a group with policies attached cannot be deleted, and nothing changes.
+    fails(lambda: ims.delete_group(m.DeleteGroupRequest(group_name="temp")), "DeleteConflict.Group.Policy", 409)
+    assert ims.get_group(m.GetGroupRequest(group_name="temp")).body.group.group_name == "temp"
+    ram.detach_policy_from_group(rm.DetachPolicyFromGroupRequest(policy_name="Shared", policy_type="Custom", group_name="temp"))
     ims.delete_group(m.DeleteGroupRequest(group_name="temp"))
     entities = ram.list_entities_for_policy(rm.ListEntitiesForPolicyRequest(policy_name="Shared", policy_type="Custom")).body
     assert entities.users.user == [] and entities.groups.group == []

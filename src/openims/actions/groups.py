@@ -13,6 +13,7 @@ from openims.actions.users import UPN, find_user
 from openims.errors import ApiError, already_exists, missing, not_found
 from openims.params import Str
 from openims.store.schema import group_members, groups, users
+from openims.store.tables.policies import group_policies
 
 GROUP = "ACS::RAM::Group"
 NAME_RULE = dict(min_len=1, max_len=64, pattern=r"[A-Za-z0-9._-]+", pattern_doc="can contain only letters, digits, periods (.), hyphens (-) and underscores (_)")
@@ -80,6 +81,8 @@ def remove_group(ctx: CallContext, name: str | None) -> None:
         group_members.c.group_id == row.id, users.c.deleted_ms.is_(None))
     if ctx.conn.execute(live_members).scalar_one():
         raise ApiError("DeleteConflict.Group.User", f"The group {row.name} still has members; remove them first.")
+    if ctx.conn.execute(select(group_policies.c.group_id).where(group_policies.c.group_id == row.id).limit(1)).first():
+        raise ApiError("DeleteConflict.Group.Policy", f"The group {row.name} still has policies attached; detach them first.")
     ctx.conn.execute(delete(groups).where(groups.c.id == row.id))
 
 
@@ -120,7 +123,7 @@ def update_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @action("DeleteGroup", rw=WRITE, params=(GROUP_NAME,), resource=(GROUP, "GroupName"), arn="group/{GroupName}")
 def delete_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """Delete an empty RAM user group."""
+    """Delete a RAM user group with no members and no policies attached."""
     remove_group(ctx, p["GroupName"])
     return {}
 

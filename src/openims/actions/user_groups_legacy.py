@@ -27,7 +27,7 @@ def update_user_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @action("DeleteUserGroup", rw=WRITE, params=(groups.GROUP_NAME,), resource=RESOURCE, arn=GROUP_ARN, extension=True)
 def delete_user_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """Legacy name of DeleteGroup: delete an empty RAM user group."""
+    """Legacy name of DeleteGroup: delete a RAM user group with no members and no policies attached."""
     return groups.delete_group(ctx, p)
 
 
