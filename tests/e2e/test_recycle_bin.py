@@ -147,6 +147,9 @@ def test_deleted_key_is_refused_then_restored_or_erased(acct: Account) -> None:
         m.RestoreAccessKeyFromRecycleBinRequest(user_id=user_id, user_access_key_id=k1[0])))
     assert err.code == "LimitExceeded.User.AccessKey" and err.statusCode == 409
     ims.delete_access_key(m.DeleteAccessKeyRequest(user_principal_name=upn, user_access_key_id=k3))
+    # Without UserId the root account's own keys are meant: the error says how to name the user's key.
+    err = error_of(lambda: ims.restore_access_key_from_recycle_bin(m.RestoreAccessKeyFromRecycleBinRequest(user_access_key_id=k1[0])))
+    assert err.code == "EntityNotExist.User.AccessKey" and "UserId" in err.message
     ims.restore_access_key_from_recycle_bin(m.RestoreAccessKeyFromRecycleBinRequest(user_id=user_id, user_access_key_id=k1[0]))
     assert whoami(acct, k1) == upn
 

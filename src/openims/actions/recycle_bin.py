@@ -150,8 +150,14 @@ def _recycled_key(ctx: CallContext, key_id: str | None, owner: str | None, any_o
     if not any_owner:
         query = query.where(_owned_by(owner))
     row = ctx.conn.execute(query).first()
-    if row is None:
+    if row is None and any_owner:
         raise ApiError("EntityNotExist.User.AccessKey", f"The AccessKey is not in the recycle bin: {key_id}.")
+    if row is None:
+        # Without UserId the caller's own keys are meant; saying so beats a bare "not found" for a key
+        # that GetAccessKeyInfoInRecycleBin shows (without telling whose it is).
+        whose = "the root account's" if owner is None else ("your" if owner == ctx.principal.user_id else "this user's")
+        raise ApiError("EntityNotExist.User.AccessKey", f"The AccessKey {key_id} is not among {whose} keys in the "
+                       "recycle bin; for a RAM user's key, pass that user's UserId.")
     ctx.reference(ACCESS_KEY, row.id)
     if row.upn:
         ctx.reference(USER, row.upn)
