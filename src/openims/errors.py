@@ -1,6 +1,7 @@
 """The one error type every layer raises, rendered as Alibaba's error envelope by the protocol layer."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -41,12 +42,28 @@ def invalid(name: str, reason: str, message: str) -> ApiError:
     return ApiError(f"InvalidParameter.{name}.{reason}", message)
 
 
+# Product terms Alibaba writes as one word.
+KEEP_AS_IS = frozenset({"AccessKey"})
+
+
+def describe(entity: str) -> str:
+    """An error code's entity in words: `VirtualMFADevice` -> "virtual MFA device", `User.LoginProfile` ->
+    "login profile of the user"."""
+    def words(part: str) -> str:
+        if part in KEEP_AS_IS:
+            return part
+        found = re.findall(r"[A-Z]{2,}(?=[A-Z][a-z]|$)|[A-Z][a-z]+|[A-Z]|[a-z]+|\d+", part)
+        return " ".join(w if len(w) > 1 and w.isupper() else w.lower() for w in found)
+    *owners, last = entity.split(".")
+    return " of the ".join([words(last), *(words(o) for o in reversed(owners))])
+
+
 def not_found(entity: str, name: str) -> ApiError:
-    return ApiError(f"EntityNotExist.{entity}", f"The {entity.lower()} does not exist: {name}.")
+    return ApiError(f"EntityNotExist.{entity}", f"The {describe(entity)} does not exist: {name}.")
 
 
 def already_exists(entity: str, name: str) -> ApiError:
-    return ApiError(f"EntityAlreadyExists.{entity}", f"The {entity.lower()} already exists: {name}.")
+    return ApiError(f"EntityAlreadyExists.{entity}", f"The {describe(entity)} already exists: {name}.")
 
 
 def no_permission(message: str = "You are not authorized to do this action.", **detail: Any) -> ApiError:

@@ -82,10 +82,10 @@ def check_strength(policy: PasswordPolicy, password: str, user_name: str, param:
     if not policy.minimum_password_length <= len(password) <= MAX_LENGTH:
         raise _broken(param, "Length", f"it must be {policy.minimum_password_length} to {MAX_LENGTH} characters long")
     classes = (
-        (policy.require_lowercase_characters, "Lowercase", str.islower, "a lowercase letter"),
-        (policy.require_uppercase_characters, "Uppercase", str.isupper, "an uppercase letter"),
-        (policy.require_numbers, "Numbers", str.isdigit, "a digit"),
-        (policy.require_symbols, "Symbols", SYMBOLS.__contains__, "a symbol such as ! @ # $ %"),
+        (policy.require_lowercase_characters, "Lowercase", str.islower, "lowercase letter"),
+        (policy.require_uppercase_characters, "Uppercase", str.isupper, "uppercase letter"),
+        (policy.require_numbers, "Numbers", str.isdigit, "digit"),
+        (policy.require_symbols, "Symbols", SYMBOLS.__contains__, "symbol such as ! @ # $ %"),
     )
     for required, rule, test, what in classes:
         if required and not any(test(ch) for ch in password):
