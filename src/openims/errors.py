@@ -35,7 +35,9 @@ def internal_error() -> ApiError:
 
 
 def missing(name: str) -> ApiError:
-    return ApiError(f"MissingParameter.{name}", f"The parameter - {name} - is required but not specified.")
+    """Alibaba's common code for an absent mandatory parameter; the message names it. Parameter validation
+    and the actions' own checks (a parameter required only in some cases) both use it."""
+    return ApiError("MissingParameter", f'The input parameter "{name}" that is mandatory for processing this request is not supplied.')
 
 
 def invalid(name: str, reason: str, message: str) -> ApiError:

@@ -12,10 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openims.errors import ApiError
-
-
-def _missing(name: str) -> ApiError:
-    return ApiError("MissingParameter", f'The input parameter "{name}" that is mandatory for processing this request is not supplied.')
+from openims.errors import missing as _missing
 
 
 def _invalid(name: str, why: str, reason: str | None = None) -> ApiError:

@@ -84,7 +84,7 @@ def test_check_resource(acct: Account) -> None:
     assert all((f["Exists"], f["Accessible"]) == (False, False) for f in missing)
     assert missing[0]["ResourceName"] == acct.upn("ghost")
 
-    fails(lambda: acct.call("CheckResource", {"ResourceType": "user"}), "MissingParameter.ResourceId", 400)
+    fails(lambda: acct.call("CheckResource", {"ResourceType": "user"}), "MissingParameter", 400)
     fails(lambda: acct.call("CheckResource", {"ResourceName": upn}), "MissingParameter", 400)
     fails(lambda: acct.call("CheckResource", {"ResourceType": "bucket", "ResourceName": "x"}), "InvalidParameter.ResourceType", 400)
 

@@ -90,7 +90,7 @@ def test_login_profile_errors(acct: Account) -> None:
          "EntityAlreadyExists.User.LoginProfile", 409),
         (lambda: ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=nobody, password=PASSWORD)),
          "EntityNotExist.User", 404),
-        (lambda: ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=plain)), "MissingParameter.Password", 400),
+        (lambda: ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=plain)), "MissingParameter", 400),
         (lambda: ims.create_login_profile(m.CreateLoginProfileRequest(password=PASSWORD)), "MissingParameter", 400),
         (lambda: ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=plain, password=PASSWORD, status="Paused")),
          "InvalidParameter.Status", 400),

@@ -155,7 +155,7 @@ def test_device_errors(acct: Account) -> None:
          "DeleteConflict.VirtualMFADevice.User", 409),
         (lambda: ims.delete_virtual_mfadevice(m.DeleteVirtualMFADeviceRequest(serial_number=missing_serial)),
          "EntityNotExist.VirtualMFADevice", 404),
-        (lambda: ims.get_user_mfainfo(m.GetUserMFAInfoRequest()), "MissingParameter.UserPrincipalName", 400),
+        (lambda: ims.get_user_mfainfo(m.GetUserMFAInfoRequest()), "MissingParameter", 400),
         (lambda: ims.list_virtual_mfadevices(m.ListVirtualMFADevicesRequest(max_items=101)), "InvalidParameter.MaxItems", 400),
     ]
     for call, code, status in cases:

@@ -211,7 +211,7 @@ def test_invalid_requests(acct: Account) -> None:
     ims = acct.ims()
     upn, user_id, _ = new_user(acct, "dave")
     cases = [
-        (lambda: ims.get_user_in_recycle_bin(m.GetUserInRecycleBinRequest()), "MissingParameter.UserId", 400),
+        (lambda: ims.get_user_in_recycle_bin(m.GetUserInRecycleBinRequest()), "MissingParameter", 400),
         (lambda: ims.get_user_in_recycle_bin(m.GetUserInRecycleBinRequest(user_id=user_id, user_access_key_id="LTAIx")),
          "InvalidParameter.UserId.Conflict", 400),
         # A live user is not in the bin.
@@ -223,7 +223,7 @@ def test_invalid_requests(acct: Account) -> None:
         (lambda: ims.list_users_in_recycle_bin(m.ListUsersInRecycleBinRequest(marker="abc")), "InvalidParameter.Marker", 400),
         (lambda: ims.list_access_keys_in_recycle_bin(m.ListAccessKeysInRecycleBinRequest(user_id="999")), "EntityNotExist.User", 404),
         (lambda: ims.get_access_key_info_in_recycle_bin(m.GetAccessKeyInfoInRecycleBinRequest()), "MissingParameter", 400),
-        (lambda: ims.restore_access_key_from_recycle_bin(m.RestoreAccessKeyFromRecycleBinRequest(user_id=user_id)), "MissingParameter.UserAccessKeyId", 400),
+        (lambda: ims.restore_access_key_from_recycle_bin(m.RestoreAccessKeyFromRecycleBinRequest(user_id=user_id)), "MissingParameter", 400),
         (lambda: ims.delete_access_key_in_recycle_bin(m.DeleteAccessKeyInRecycleBinRequest(user_id=user_id, user_access_key_id="LTAInope")),
          "EntityNotExist.User.AccessKey", 404),
     ]

@@ -35,7 +35,7 @@ def test_user_sso_settings_lifecycle_is_audited(acct: Account) -> None:
     assert sdk_view(first.user_sso_settings) == DEFAULTS
 
     err = error_of(lambda: ims.set_user_sso_settings(m.SetUserSsoSettingsRequest(sso_enabled=True)))
-    assert (err.code, err.statusCode) == ("MissingParameter.MetadataDocument", 400)
+    assert (err.code, err.statusCode) == ("MissingParameter", 400)
 
     cert, _ = make_cert("entra-signing", days=1000)
     document = encode(idp_metadata("https://sts.windows.net/tenant-1/", cert))
@@ -62,7 +62,7 @@ def test_user_sso_settings_lifecycle_is_audited(acct: Account) -> None:
     event = acct.event_for(saved.request_id)
     assert event["requestParameters"]["SsoEnabled"].lower() == "true" and event["requestParameters"]["AuxiliaryDomain"] == "corp.example.com"
     assert event["responseElements"]["UserSsoSettings"]["IdpEntityId"] == "https://sts.windows.net/tenant-1/"
-    assert acct.events(EventName="SetUserSsoSettings")[-1]["errorCode"] == "MissingParameter.MetadataDocument"
+    assert acct.events(EventName="SetUserSsoSettings")[-1]["errorCode"] == "MissingParameter"
     other = acct.server.new_account()
     assert sdk_view(other.ims().get_user_sso_settings().body.user_sso_settings) == DEFAULTS
 

@@ -81,7 +81,7 @@ def test_tag_limits_and_validation(acct: Account) -> None:
         (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="see https://x", value="v")]), "InvalidParameter.Tag.Key.InvalidChars", 400),
         (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="k", value="http://x")]), "InvalidParameter.Tag.Value.InvalidChars", 400),
         (m.TagResourcesRequest(resource_principal_name=upn), "MissingParameter", 400),
-        (m.TagResourcesRequest(tag=[Tag(key="k", value="v")]), "MissingParameter.ResourceId", 400),
+        (m.TagResourcesRequest(tag=[Tag(key="k", value="v")]), "MissingParameter", 400),
         (m.TagResourcesRequest(resource_principal_name=upn, resource_id=[alice.user_id], tag=[Tag(key="k", value="v")]),
          "InvalidParameter.ResourceId", 400),
         (m.TagResourcesRequest(resource_id=[str(i) for i in range(51)], tag=[Tag(key="k", value="v")]), "InvalidParameter.ResourceId.Length", 400),
@@ -96,7 +96,7 @@ def test_tag_limits_and_validation(acct: Account) -> None:
     assert sorted(failed) == sorted(code for _, code, _ in cases)
     assert len(pairs(ims.list_tag_resources(m.ListTagResourcesRequest(resource_id=[alice.user_id])).body)) == 20
 
-    fails(lambda: ims.untag_resources(m.UntagResourcesRequest(resource_principal_name=upn)), "MissingParameter.TagKey", 400)
+    fails(lambda: ims.untag_resources(m.UntagResourcesRequest(resource_principal_name=upn)), "MissingParameter", 400)
     fails(lambda: ims.untag_resources(m.UntagResourcesRequest(resource_principal_name=upn, tag_key=[f"k{i}" for i in range(21)])),
           "InvalidParameter.TagKey.Length", 400)
     fails(lambda: ims.untag_resources(m.UntagResourcesRequest(resource_id=["123"], all=True)), "EntityNotExist.User", 404)

@@ -63,7 +63,7 @@ def test_legacy_names_share_the_rules(acct: Account) -> None:
         ("CreateUserGroup", {}, "MissingParameter", 400),
         ("UpdateUserGroup", {"GroupName": "nope", "NewComments": "x"}, "EntityNotExist.Group", 404),
         ("DeleteUserGroup", {"GroupName": "nope"}, "EntityNotExist.Group", 404),
-        ("DeleteUserGroup", {}, "MissingParameter.GroupName", 400),
+        ("DeleteUserGroup", {}, "MissingParameter", 400),
         ("AddUserToUserGroup", {"GroupName": "ops", "UserPrincipalName": alice}, "EntityAlreadyExists.User.Group", 409),
         ("AddUserToUserGroup", {"GroupName": "ops", "UserPrincipalName": acct.upn("ghost")}, "EntityNotExist.User", 404),
         ("AddUserToUserGroup", {"GroupName": "ops"}, "MissingParameter", 400),
