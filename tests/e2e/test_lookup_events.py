@@ -98,6 +98,9 @@ def test_time_range_and_bad_input(history: Account) -> None:
     with pytest.raises(TeaException) as info:
         lookup(acct, {"Colour": "blue"})
     assert info.value.code == "InvalidParameter.LookupAttribute.Key"
+    with pytest.raises(TeaException) as info:
+        lookup(acct, {"EventRW": "Maybe"})
+    assert info.value.code == "InvalidParameter.LookupAttribute.Value" and info.value.statusCode == 400
 
 
 def test_lookup_is_itself_audited_and_v2_works(acct: Account) -> None:

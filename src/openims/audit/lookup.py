@@ -28,6 +28,7 @@ ATTRIBUTES = {
     "SourceIpAddress": events.c.source_ip,
 }
 WILDCARD_KEYS = ("EventName", "ErrorCode")
+EVENT_RW = ("Read", "Write")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ def _condition(key: str, value: str) -> Any:
         raise ApiError("InvalidParameter.LookupAttribute.Key",
                        f'The lookup attribute key "{key}" is not supported; use one of {", ".join(ATTRIBUTES)}.')
     column = ATTRIBUTES[key]
+    if key == "EventRW" and value not in EVENT_RW:
+        # Any other value would silently match nothing, which reads as "no such events".
+        raise ApiError("InvalidParameter.LookupAttribute.Value",
+                       f'The lookup attribute EventRW must be {" or ".join(EVENT_RW)}, not "{value}".')
     if key == "ErrorCode" and value == "*":
         return column.is_not(None)
     if key in WILDCARD_KEYS and value.endswith("*"):
