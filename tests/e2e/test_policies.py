@@ -253,14 +253,22 @@ def test_attachment_quotas(acct: Account) -> None:
     ram, ims = acct.ram(), acct.ims()
     ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn("many"), display_name="m"))
     ims.create_group(m.CreateGroupRequest(group_name="crowd"))
+    # System and custom policies count separately (RAM: 20 system and 5 custom per user or group).
     for name in sorted(SYSTEM_NAMES):
         ram.attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name=name, policy_type="System", user_name="many"))
         ram.attach_policy_to_group(rm.AttachPolicyToGroupRequest(policy_name=name, policy_type="System", group_name="crowd"))
+    for n in range(5):
+        create(acct, f"Own{n}")
+        ram.attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name=f"Own{n}", policy_type="Custom", user_name="many"))
+        ram.attach_policy_to_group(rm.AttachPolicyToGroupRequest(policy_name=f"Own{n}", policy_type="Custom", group_name="crowd"))
     create(acct, "Sixth")
     fails(lambda: ram.attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="Sixth", policy_type="Custom", user_name="many")),
           "LimitExceeded.User.Policy", 409)
     fails(lambda: ram.attach_policy_to_group(rm.AttachPolicyToGroupRequest(policy_name="Sixth", policy_type="Custom", group_name="crowd")),
           "LimitExceeded.Group.Policy", 409)
+    summary = ims.get_account_summary().body.summary_map
+    assert (summary.attached_policies_per_user_quota, summary.attached_system_policies_per_user_quota) == (5, 20)
+    assert (summary.attached_policies_per_group_quota, summary.attached_system_policies_per_group_quota) == (5, 20)
 
 
 def test_deleted_users_drop_out_of_attachments_and_groups_must_be_detached_first(acct: Account) -> None:

@@ -26,6 +26,10 @@ QUOTAS = {
     "VersionsPerPolicyQuota": quotas.VERSIONS_PER_POLICY, "PolicySizeQuota": quotas.POLICY_SIZE,
     "AttachedPoliciesPerUserQuota": quotas.ATTACHED_POLICIES_PER_USER,
     "AttachedPoliciesPerGroupQuota": quotas.ATTACHED_POLICIES_PER_GROUP, "RolesQuota": quotas.ROLES,
+    "AttachedPoliciesPerRoleQuota": quotas.ATTACHED_POLICIES_PER_ROLE,
+    "AttachedSystemPoliciesPerUserQuota": quotas.ATTACHED_SYSTEM_POLICIES_PER_USER,
+    "AttachedSystemPoliciesPerGroupQuota": quotas.ATTACHED_SYSTEM_POLICIES_PER_GROUP,
+    "AttachedSystemPoliciesPerRoleQuota": quotas.ATTACHED_SYSTEM_POLICIES_PER_ROLE,
 }
 
 

@@ -404,11 +404,13 @@ class _Holder:
     table: Any
     key: str
     entity: str  # User or Group, as in the error codes
-    limit: int
+    limits: dict[str, int]  # by policy type
 
 
-_USERS = _Holder(user_policies, "user_id", "User", quotas.ATTACHED_POLICIES_PER_USER)
-_GROUPS = _Holder(group_policies, "group_id", "Group", quotas.ATTACHED_POLICIES_PER_GROUP)
+_USERS = _Holder(user_policies, "user_id", "User", {system.CUSTOM: quotas.ATTACHED_POLICIES_PER_USER,
+                                                    system.SYSTEM: quotas.ATTACHED_SYSTEM_POLICIES_PER_USER})
+_GROUPS = _Holder(group_policies, "group_id", "Group", {system.CUSTOM: quotas.ATTACHED_POLICIES_PER_GROUP,
+                                                       system.SYSTEM: quotas.ATTACHED_SYSTEM_POLICIES_PER_GROUP})
 
 
 def _attach(ctx: CallContext, holder: _Holder, holder_id: str, holder_name: str, p: dict[str, Any]) -> None:
@@ -420,10 +422,12 @@ def _attach(ctx: CallContext, holder: _Holder, holder_id: str, holder_name: str,
     if exists:
         raise ApiError(f"EntityAlreadyExists.{holder.entity}.Policy",
                        f"The policy {policy.name} is already attached to the {holder.entity.lower()} {holder_name}.")
-    count = ctx.conn.execute(select(func.count()).select_from(t).where(key == holder_id)).scalar_one()
-    if count >= holder.limit:
+    count = ctx.conn.execute(select(func.count()).select_from(t).where(
+        key == holder_id, t.c.policy_type == policy.policy_type)).scalar_one()
+    limit = holder.limits[policy.policy_type]
+    if count >= limit:
         raise ApiError(f"LimitExceeded.{holder.entity}.Policy",
-                       f"A {holder.entity.lower()} can have at most {holder.limit} policies attached.")
+                       f"A {holder.entity.lower()} can have at most {limit} {policy.policy_type.lower()} policies attached.")
     ctx.conn.execute(insert(t).values({holder.key: holder_id, "policy_type": policy.policy_type, "policy_name": policy.name,
                                        "policy_id": policy.policy_id, "account_id": ctx.account_id,
                                        "attached_ms": ctx.now_ms}))
