@@ -28,11 +28,14 @@ class Param:
     # Secret values are replaced by "******" in events and never logged.
     secret: bool = False
     doc: str = ""
+    # An empty value is a value (an update's "clear this field", or a length error), not an absent one:
+    # for update fields, where ignoring it would silently change nothing.
+    keep_empty: bool = False
 
     def extract(self, raw: Mapping[str, str]) -> Any:
         """The parsed value, or None when absent and not required."""
         value = raw.get(self.name)
-        if value is None or value == "":
+        if value is None or (value == "" and not self.keep_empty):
             if self.required:
                 raise _missing(self.name)
             return self.default_value()
@@ -70,7 +73,7 @@ class Str(Param):
             return value
         if len(value) < self.min_len or (self.max_len is not None and len(value) > self.max_len):
             raise _invalid(self.name, f"must be {self.min_len} to {self.max_len} characters in length", "Length")
-        if self.pattern and not re.fullmatch(self.pattern, value):
+        if self.pattern and value and not re.fullmatch(self.pattern, value):
             raise _invalid(self.name, self.pattern_doc or f"must match {self.pattern}", "InvalidChars")
         return value
 

@@ -157,6 +157,14 @@ def test_users_groups_recycle_bin_and_keys(acct: Account) -> None:
     assert created_user.status_code == 303
     found = root.get("/console/users", params={"q": "GRAC"})
     assert upn in found.text
+    # Editing: an emptied field is cleared; an emptied display name is refused with the API's error.
+    root.post(f"/console/users/{upn}/update", data={"csrf_token": token, "DisplayName": "Grace H", "Email": "g@example.com",
+                                                     "Comments": "on call"})
+    root.post(f"/console/users/{upn}/update", data={"csrf_token": token, "DisplayName": "Grace H", "Email": "", "Comments": ""})
+    shown = acct.ims().get_user(m.GetUserRequest(user_principal_name=upn)).body.user
+    assert (shown.display_name, shown.email, shown.comments) == ("Grace H", "", "")
+    refused = root.post(f"/console/users/{upn}/update", data={"csrf_token": token, "DisplayName": "", "Email": "", "Comments": ""})
+    assert "InvalidParameter.NewDisplayName.Length" in root.get(refused.headers["location"]).text
     assert upn not in root.get("/console/users", params={"q": "nobody-like-this"}).text
     # Groups and membership.
     assert root.post("/console/groups", data={"csrf_token": token, "GroupName": "ops"}).status_code == 303

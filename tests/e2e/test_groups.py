@@ -38,6 +38,9 @@ def test_group_lifecycle_and_membership(acct: Account) -> None:
     fails(lambda: ims.delete_group(m.DeleteGroupRequest(group_name="ops")), "DeleteConflict.Group.User", 409)
     updated = ims.update_group(m.UpdateGroupRequest(group_name="ops", new_group_name="sre", new_comments="renamed")).body.group
     assert (updated.group_name, updated.comments, updated.display_name) == ("sre", "renamed", "Operations")
+    fails(lambda: ims.update_group(m.UpdateGroupRequest(group_name="sre", new_group_name="")), "InvalidParameter.NewGroupName.Length", 400)
+    cleared = ims.update_group(m.UpdateGroupRequest(group_name="sre", new_comments="")).body.group
+    assert (cleared.group_name, cleared.comments, cleared.display_name) == ("sre", "", "Operations")
     assert ims.get_group(m.GetGroupRequest(group_name="sre")).body.group.group_id == created.group.group_id
     fails(lambda: ims.get_group(m.GetGroupRequest(group_name="ops")), "EntityNotExist.Group", 404)
 

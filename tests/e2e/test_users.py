@@ -33,6 +33,12 @@ def test_user_lifecycle_is_audited(acct: Account, v2: bool) -> None:
     updated = ims.update_user(m.UpdateUserRequest(user_principal_name=upn, new_user_principal_name=renamed,
                                                   new_display_name="Alice B")).body.user
     assert updated.user_principal_name == renamed and updated.display_name == "Alice B"
+    # Empty values: contact details and comments are cleared; a display name cannot be empty.
+    cleared = ims.update_user(m.UpdateUserRequest(user_principal_name=renamed, new_email="", new_mobile_phone="",
+                                                  new_comments="")).body.user
+    assert (cleared.email, cleared.mobile_phone, cleared.comments, cleared.display_name) == ("", "", "", "Alice B")
+    err = error_of(lambda: ims.update_user(m.UpdateUserRequest(user_principal_name=renamed, new_display_name="")))
+    assert (err.code, err.statusCode) == ("InvalidParameter.NewDisplayName.Length", 400)
     assert [u.user_principal_name for u in ims.list_users(m.ListUsersRequest()).body.users.user] == [renamed]
     basic = ims.list_user_basic_infos(m.ListUserBasicInfosRequest()).body.user_basic_infos.user_basic_info
     assert [(b.user_principal_name, b.display_name) for b in basic] == [(renamed, "Alice B")]
@@ -54,7 +60,8 @@ def test_user_lifecycle_is_audited(acct: Account, v2: bool) -> None:
     assert acct.event_for(deleted.request_id)["eventName"] == "DeleteUser"
     names = [(e["eventName"], e.get("errorCode")) for e in acct.events(ServiceName="Ims")]
     assert names == [("GetUser", "EntityNotExist.User"), ("DeleteUser", None), ("ListUserBasicInfos", None), ("ListUsers", None),
-                     ("UpdateUser", None), ("GetUser", None), ("GetUser", None), ("CreateUser", None)]
+                     ("UpdateUser", "InvalidParameter.NewDisplayName.Length"), ("UpdateUser", None), ("UpdateUser", None),
+                     ("GetUser", None), ("GetUser", None), ("CreateUser", None)]
 
 
 def test_validation_errors_are_clear_and_audited(acct: Account) -> None:

@@ -61,7 +61,7 @@ def insert_group(ctx: CallContext, name: str | None, display_name: str | None, c
 def modify_group(ctx: CallContext, name: str | None, new_name: str | None, new_display: str | None, new_comments: str | None) -> dict[str, Any]:
     row = find_group(ctx, name)
     changes: dict[str, Any] = {}
-    if new_name and new_name != row.name:
+    if new_name is not None and new_name != row.name:
         if new_name.lower() != row.name.lower() and _name_taken(ctx, new_name):
             raise already_exists("Group", new_name)
         changes["name"] = new_name
@@ -100,7 +100,9 @@ def add_member(ctx: CallContext, group_name: str | None, upn: str) -> None:
 
 
 CREATE_PARAMS = (Str("GroupName", required=True, **NAME_RULE), DISPLAY_NAME, COMMENTS)  # type: ignore[arg-type]
-UPDATE_PARAMS = (GROUP_NAME, Str("NewGroupName", **NAME_RULE), Str("NewDisplayName", max_len=24), Str("NewComments", max_len=128))  # type: ignore[arg-type]
+# An empty NewGroupName is refused (names need a character); an empty display name or comment clears it.
+UPDATE_PARAMS = (GROUP_NAME, Str("NewGroupName", **NAME_RULE, keep_empty=True),  # type: ignore[arg-type]
+                 Str("NewDisplayName", max_len=24, keep_empty=True), Str("NewComments", max_len=128, keep_empty=True))
 
 
 @action("CreateGroup", rw=WRITE, params=CREATE_PARAMS, resource=(GROUP, "GroupName"), arn="group/{GroupName}")
@@ -117,7 +119,8 @@ def get_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @action("UpdateGroup", rw=WRITE, params=UPDATE_PARAMS, resource=(GROUP, "GroupName"), arn="group/{GroupName}")
 def update_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """Rename a group or change its display name or comments."""
+    """Rename a group or change its display name or comments. An empty NewDisplayName or NewComments
+    clears it; an empty NewGroupName is refused."""
     return {"Group": modify_group(ctx, p["GroupName"], p["NewGroupName"], p["NewDisplayName"], p["NewComments"])}
 
 

@@ -140,20 +140,22 @@ def get_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @action("UpdateUser", rw=WRITE, resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}", params=(
     UPN_OPTIONAL, USER_ID,
-    Str("NewUserPrincipalName", min_len=1, max_len=128, pattern=UPN.pattern, pattern_doc=UPN_DOC),
-    Str("NewDisplayName", min_len=1, max_len=24),
-    Str("NewMobilePhone", max_len=32, pattern=r"[0-9+-]{1,32}", pattern_doc="is <country code>-<number>"),
-    Str("NewEmail", max_len=128, pattern=r"[^@\s]+@[^@\s]+", pattern_doc="must be an email address"),
-    Str("NewComments", min_len=1, max_len=128),
+    Str("NewUserPrincipalName", min_len=1, max_len=128, pattern=UPN.pattern, pattern_doc=UPN_DOC, keep_empty=True),
+    Str("NewDisplayName", min_len=1, max_len=24, keep_empty=True),
+    # An empty phone number, email or comment clears it.
+    Str("NewMobilePhone", max_len=32, pattern=r"[0-9+-]{1,32}", pattern_doc="is <country code>-<number>", keep_empty=True),
+    Str("NewEmail", max_len=128, pattern=r"[^@\s]+@[^@\s]+", pattern_doc="must be an email address", keep_empty=True),
+    Str("NewComments", max_len=128, keep_empty=True),
 ))
 def update_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """Modify a RAM user's name, display name, contact details or comments."""
+    """Modify a RAM user's name, display name, contact details or comments. An empty NewMobilePhone,
+    NewEmail or NewComments clears it; an empty NewUserPrincipalName or NewDisplayName is refused."""
     if not (p["UserPrincipalName"] or p["UserId"]):
         raise missing("UserPrincipalName")
     row = find_user(ctx, p["UserPrincipalName"], p["UserId"])
     changes: dict[str, Any] = {}
     new_upn = p["NewUserPrincipalName"]
-    if new_upn and new_upn != row.upn:
+    if new_upn is not None and new_upn != row.upn:
         new_name = split_upn(ctx.conn, ctx.account_id, new_upn, "NewUserPrincipalName")
         if new_name.lower() != row.name.lower() and ctx.conn.execute(select(users.c.id).where(
                 users.c.account_id == ctx.account_id, users.c.deleted_ms.is_(None),

@@ -116,8 +116,9 @@ def delete_user(page: Page) -> Response:
 def update_user(page: Page) -> Response:
     upn = _upn(page)
     return page.change(user_url(upn), "UpdateUser", {
-        "UserPrincipalName": upn, "NewDisplayName": page.f("DisplayName") or None,
-        "NewEmail": page.f("Email") or None, "NewComments": page.f("Comments") or None}, "User updated.")
+        # The form shows the current values: a field the user emptied is cleared (a display name cannot be).
+        "UserPrincipalName": upn, "NewDisplayName": page.f("DisplayName"),
+        "NewEmail": page.f("Email"), "NewComments": page.f("Comments")}, "User updated.")
 
 
 @endpoint()
