@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +145,17 @@ class Server:
         if self.proc and self.proc.poll() is None:
             (self.proc.kill if kill else self.proc.terminate)()
             self.proc.wait(timeout=15)
+
+    @contextmanager
+    def sibling(self, **env: str) -> Iterator[Server]:
+        """A second `openims serve` process on the same database and data dir (so the same master key),
+        with `env` added to this one's environment."""
+        other = Server(self.backend, self.data_dir, self.database_url, free_port(), env={**self.env, **env})
+        other.start()
+        try:
+            yield other
+        finally:
+            other.stop()
 
     def new_account(self) -> Account:
         alias = "t" + uuid.uuid4().hex[:12]

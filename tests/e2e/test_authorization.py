@@ -14,7 +14,7 @@ from alibabacloud_ims20190815 import models as m
 from alibabacloud_ram20150501 import models as rm
 from Tea.exceptions import TeaException
 
-from tests.support import Account, Server, free_port
+from tests.support import Account, Server
 
 
 class Caller:
@@ -252,13 +252,8 @@ def test_actiontrail_read_only_user_can_look_up_events(acct: Account) -> None:
 
 @pytest.fixture
 def twin(server: Server) -> Iterator[Server]:
-    """A second `openims serve` process on the same database and data dir (so the same master key)."""
-    other = Server(server.backend, server.data_dir, server.database_url, free_port(), env=dict(server.env))
-    other.start()
-    try:
+    with server.sibling() as other:
         yield other
-    finally:
-        other.stop()
 
 
 def test_changes_take_effect_on_the_next_call_on_every_server(acct: Account, twin: Server) -> None:

@@ -23,13 +23,8 @@ SECURE_ONLY = json.dumps({"Version": "1", "Statement": [
 @pytest.fixture
 def untrusting(server: Server) -> Iterator[Server]:
     """A second server on the same database that trusts only a proxy we are not."""
-    other = Server(server.backend, server.data_dir, server.database_url, free_port(),
-                   env={**server.env, "OPENIMS_TRUSTED_PROXIES": "192.0.2.1"})
-    other.start()
-    try:
+    with server.sibling(OPENIMS_TRUSTED_PROXIES="192.0.2.1") as other:
         yield other
-    finally:
-        other.stop()
 
 
 def test_forwarded_headers_count_only_from_trusted_proxies(acct: Account, untrusting: Server) -> None:

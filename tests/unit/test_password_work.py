@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from openims import accounts, clock, config, crypto, ids, passwords, signin
+from openims import accounts, crypto, ids, passwords, signin
 from openims.accounts import NewAccount
 from openims.actions import registry
 from openims.api import dispatch
@@ -18,23 +17,15 @@ from openims.api.protocol import RpcRequest
 from openims.errors import ApiError
 from openims.params import parse_all
 from openims.principal import RAM_USER, ROOT, Principal
-from openims.runtime import Runtime, open_runtime
+from openims.runtime import Runtime
 
 FIRST, SECOND, THIRD = "First-pass-111", "Second-pass-222", "Third-pass-333"
 
 
 @pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    registry.load()
-    runtime = open_runtime(config.Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'p.db'}"), create=True)
-    yield runtime
-    clock.set_offset(0)
-    runtime.close()
-
-
-@pytest.fixture
 def in_transaction(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Where each argon2 operation ran: True inside a write transaction."""
+    registry.load()
     where: list[bool] = []
     depth = [0]
     transaction = rt.db.transaction
