@@ -294,7 +294,7 @@ def test_directory_default_has_the_bucket_layout(dacct: Account) -> None:
     some_calls(dacct, "dir")
     last = t.stop_logging(at.StopLoggingRequest(name="local-trail")).body.request_id
     expected = stored_events(server, dacct.account_id, event_id_of(server, start), event_id_of(server, last))
-    root = server.data_dir / "buckets" / bucket
+    root = server.data_dir / "buckets" / dacct.account_id / bucket  # per account: see test_trail_tenancy.py
     wait_for("the events in the bucket directory", lambda: root.exists() and len(directory_events(root, "audit/ims", settled=False)) >= len(expected))
     assert_exactly(directory_events(root, "audit/ims"), expected)
     assert {"Read", "Write"} == {e["eventRW"] for e in expected.values()}
@@ -537,7 +537,7 @@ def test_separate_deliverers_share_the_work(quiet_server: Server) -> None:
     start = t.start_logging(at.StartLoggingRequest(name="separate-trail")).body.request_id
     for i in range(5):
         some_calls(acct, f"sep{i}")
-    root = server.data_dir / "buckets" / bucket
+    root = server.data_dir / "buckets" / acct.account_id / bucket
     time.sleep(2)  # past the batch window, so a deliverer wrongly running in the server would have written
     assert not root.exists()
 
