@@ -16,7 +16,8 @@ from openims.actions.context import CallContext
 from openims.actions.registry import ACTIONTRAIL, WRITE, action
 from openims.delivery import deliverer as _deliverer  # noqa: F401  (registers the serve background job)
 from openims.delivery import outbox
-from openims.delivery.targets import OSS, SLS, SLS_ARN, SYSLOG, WEBHOOK, kinds_of, split_host_port
+from openims.delivery.destinations import SLS_ARN, destinations
+from openims.delivery.targets import OSS, SLS, SYSLOG, WEBHOOK, kinds_of, split_host_port
 from openims.errors import ApiError, already_exists, invalid, not_found
 from openims.params import Bool, Str, StrList
 from openims.store.tables.trails import trail_target_status, trails
@@ -107,6 +108,18 @@ def _check_config(p: dict[str, Any]) -> None:
                                                   "and no user name, password or fragment (the secret goes in WebhookSecret).")
 
 
+def _check_access(ctx: CallContext, p: dict[str, Any]) -> None:
+    """The bucket and project given must be usable by this account (the deliverer checks again before each
+    delivery). Codes and messages are ActionTrail's CreateTrail 403s for a bucket or project it may not write to.
+    Unreadable settings are not refused here: delivery then fails with the cause shown by GetTrailStatus."""
+    found = destinations(ctx.runtime.settings)
+    if p.get("OssBucketName") and (why := found.bucket(p["OssBucketName"], ctx.account_id).denied):
+        raise ApiError("InsufficientBucketPolicyException", f"Access to the specified OSS bucket was denied: {why}.", 403)
+    if p.get("SlsProjectArn") and (why := found.project(p["SlsProjectArn"], ctx.account_id).denied):
+        raise ApiError("InsufficientSlsPolicyException",
+                       f"Access to the specified Log Service project was denied: {why}.", 403)
+
+
 def _config_values(ctx: CallContext, p: dict[str, Any], trail_id: str) -> dict[str, Any]:
     """Column values for the configuration parameters that were given."""
     columns = {"OssBucketName": "oss_bucket_name", "OssKeyPrefix": "oss_key_prefix", "OssWriteRoleArn": "oss_write_role_arn",
@@ -146,6 +159,7 @@ def create_trail(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         raise invalid("IsOrganizationTrail", "Unsupported", 'The parameter - "IsOrganizationTrail" is not supported: '
                                                             "OpenIMS has no resource directory, so trails are single-account.")
     _check_config(p)
+    _check_access(ctx, p)
     if ctx.conn.execute(select(trails.c.id).where(trails.c.account_id == ctx.account_id, trails.c.name == p["Name"])).first():
         raise already_exists("Trail", p["Name"])
     count = ctx.conn.execute(select(func.count()).select_from(trails).where(trails.c.account_id == ctx.account_id)).scalar_one()
@@ -167,6 +181,7 @@ def update_trail(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     destinations the trail has when they are delivered."""
     row = find_trail(ctx, p["Name"])
     _check_config(p)
+    _check_access(ctx, p)
     values = _config_values(ctx, p, row.id)
     cleared: dict[str, dict[str, Any]] = {"Oss": {"oss_bucket_name": "", "oss_key_prefix": "", "oss_write_role_arn": ""},
                "Sls": {"sls_project_arn": "", "sls_write_role_arn": ""},
