@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, Row, bindparam, insert, or_, select
 
 from openims import clock, ids
 from openims.config import ConfigError
@@ -60,6 +61,14 @@ def list_accounts(rt: Runtime) -> list[dict[str, str]]:
         rows = conn.execute(select(accounts).order_by(accounts.c.created_ms)).all()
         return [{"AccountId": r.id, "Alias": r.alias, "DefaultDomain": user_domains(conn, r.id)[0],
                  "CreateDate": clock.iso(r.created_ms)} for r in rows]
+
+
+def find(conn: Connection, ref: str | None) -> Row[Any] | None:
+    """The account named by ID or alias (case-insensitive); None means the first account created."""
+    if ref is None:
+        return conn.execute(select(accounts).order_by(accounts.c.created_ms)).first()
+    ref = ref.strip().lower()
+    return conn.execute(select(accounts).where(or_(accounts.c.id == ref, accounts.c.alias == ref))).first()
 
 
 _ALIAS = select(accounts.c.alias).where(accounts.c.id == bindparam("account_id"))

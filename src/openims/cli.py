@@ -1,4 +1,4 @@
-"""The `openims` command: init, serve, account create|list, events lookup. Thin: it parses arguments
+"""The `openims` command: init, serve, account create|list|set-password|set-mfa|unset-mfa, events lookup. Thin: it parses arguments
 and calls the same functions the server uses."""
 from __future__ import annotations
 
@@ -54,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     set_password = account.add_parser("set-password", help="set the root console password (read from a prompt or stdin)")
     set_password.add_argument("--account", help="account ID or alias (default: the first account created)")
     set_password.set_defaults(func=cmd_account_set_password)
+    set_mfa = account.add_parser("set-mfa", help="give the root identity a virtual MFA device: shows its key once, "
+                                                 "then binds it with two consecutive codes (prompt or two stdin lines)")
+    set_mfa.add_argument("--account", help="account ID or alias (default: the first account created)")
+    set_mfa.set_defaults(func=cmd_account_set_mfa)
+    unset_mfa = account.add_parser("unset-mfa", help="remove the root identity's MFA device")
+    unset_mfa.add_argument("--account", help="account ID or alias (default: the first account created)")
+    unset_mfa.set_defaults(func=cmd_account_unset_mfa)
 
     ev = sub.add_parser("events", help="query the audit trail").add_subparsers(dest="events_command", required=True)
     look = ev.add_parser("lookup", help="events of an account, newest first (filters as in LookupEvents)")
@@ -182,6 +189,66 @@ def cmd_account_set_password(settings: Settings, args: argparse.Namespace) -> in
     finally:
         rt.close()
     print(f"Set the root console password of account {account_id}.")
+    return 0
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a new 0600 file (replacing a leftover one; never through a symlink)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _read_codes() -> tuple[str, str]:
+    if sys.stdin.isatty():
+        first = input("First code: ")
+        second = input("Next code (after the first one changes): ")
+    else:
+        first, second = sys.stdin.readline(), sys.stdin.readline()
+    return "".join(first.split()), "".join(second.split())
+
+
+def cmd_account_set_mfa(settings: Settings, args: argparse.Namespace) -> int:
+    from openims import root_mfa
+    from openims.errors import ApiError
+
+    rt = open_runtime(settings)
+    qr = None
+    try:
+        try:
+            enrollment = root_mfa.start(rt, args.account)
+            qr = settings.data_dir / f"root-mfa-{enrollment.account_id}.png"
+            _write_private(qr, enrollment.qr_png())
+            # The key is shown here once: it is stored only sealed, and never printed or logged again.
+            print(f"Root MFA for account {enrollment.account_id} (alias {enrollment.alias}). Add this key to an "
+                  f"authenticator app:\n  otpauth URI: {enrollment.uri}\n  Base32 seed: {enrollment.seed}\n"
+                  f"  QR code:     {qr} (mode 0600, deleted when this command ends)\n"
+                  "Then enter two consecutive codes it shows.", flush=True)
+            code1, code2 = _read_codes()
+            root_mfa.bind(rt, enrollment, code1, code2)
+        except ApiError as exc:
+            raise ConfigError(f"{exc.code}: {exc.message}") from None
+    finally:
+        if qr is not None:
+            qr.unlink(missing_ok=True)
+        rt.close()
+    print(f"Root MFA is set for account {enrollment.account_id}: console sign-in as root now asks for a code.")
+    return 0
+
+
+def cmd_account_unset_mfa(settings: Settings, args: argparse.Namespace) -> int:
+    from openims import root_mfa
+    from openims.errors import ApiError
+
+    rt = open_runtime(settings)
+    try:
+        account_id = root_mfa.unbind(rt, args.account)
+    except ApiError as exc:
+        raise ConfigError(f"{exc.code}: {exc.message}") from None
+    finally:
+        rt.close()
+    print(f"Removed the root MFA of account {account_id}.")
     return 0
 
 

@@ -45,12 +45,17 @@ def provisioning_uri(seed: str, label: str, issuer: str) -> str:
     return pyotp.TOTP(seed, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(name=label, issuer_name=issuer)
 
 
-def qr_png_base64(text: str) -> str:
-    """A PNG QR code of `text`, base64-encoded."""
+def qr_png(text: str) -> bytes:
+    """A PNG QR code of `text`."""
     image = qrcode.make(text, border=2)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
+
+
+def qr_png_base64(text: str) -> str:
+    """A PNG QR code of `text`, base64-encoded."""
+    return base64.b64encode(qr_png(text)).decode()
 
 
 def _matches(seed: str, code: str, step: int) -> bool:

@@ -20,6 +20,7 @@ from openims.actions.users import UPN, UPN_OPTIONAL, USER, find_user
 from openims.crypto import MasterKey
 from openims.errors import ApiError, already_exists, not_found
 from openims.params import Str
+from openims.store.schema import accounts as accounts_table
 from openims.store.schema import users
 from openims.store.tables.credentials import login_profiles, mfa_devices
 
@@ -46,6 +47,19 @@ def check_code(conn: Connection, master_key: MasterKey, device: Row[Any], code: 
     if verdict is totp.Verdict.ACCEPTED:
         conn.execute(update(mfa_devices).where(mfa_devices.c.serial_number == device.serial_number).values(last_step=step))
     return verdict
+
+
+def binding_step(seed: str, code1: str, code2: str, last_step: int | None) -> int:
+    """The step of the second of two consecutive current codes proving a seed (store it as the last step);
+    raises the binding errors otherwise. Shared by BindMFADevice and the root's `openims account set-mfa`."""
+    verdict, step = totp.verify_pair(seed, code1, code2, last_step)
+    if verdict is totp.Verdict.REUSED:
+        raise ApiError("InvalidParameter.AuthenticationCode.Reused",
+                       "The authentication codes were used before: wait for the device to show new codes.")
+    if verdict is not totp.Verdict.ACCEPTED or step is None:
+        raise ApiError("InvalidParameter.AuthenticationCode.Mismatch",
+                       "AuthenticationCode1 and AuthenticationCode2 must be two consecutive current codes of the MFA device.")
+    return step
 
 
 def _find_device(ctx: CallContext, serial: str) -> Row[Any]:
@@ -99,13 +113,7 @@ def bind_mfa_device(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if bound_device(ctx.conn, user.id) is not None:
         raise already_exists("User.MFADevice", user.upn)
     seed = ctx.runtime.master_key.open(device.seed_sealed, device.serial_number)
-    verdict, step = totp.verify_pair(seed, p["AuthenticationCode1"], p["AuthenticationCode2"], device.last_step)
-    if verdict is totp.Verdict.REUSED:
-        raise ApiError("InvalidParameter.AuthenticationCode.Reused",
-                       "The authentication codes were used before: wait for the device to show new codes.")
-    if verdict is not totp.Verdict.ACCEPTED:
-        raise ApiError("InvalidParameter.AuthenticationCode.Mismatch",
-                       "AuthenticationCode1 and AuthenticationCode2 must be two consecutive current codes of the MFA device.")
+    step = binding_step(seed, p["AuthenticationCode1"], p["AuthenticationCode2"], device.last_step)
     ctx.conn.execute(update(mfa_devices).where(mfa_devices.c.serial_number == device.serial_number)
                      .values(user_id=user.id, bound_ms=ctx.now_ms, last_step=step))
     return {}
@@ -192,18 +200,25 @@ def check_user_mfa(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def root_mfa_enabled(conn: Connection, account_id: str) -> bool:
+    """Whether the account's root identity has a virtual MFA device (`openims account set-mfa`)."""
+    return bool(conn.execute(select(accounts_table.c.mfa_seed_sealed.is_not(None))
+                             .where(accounts_table.c.id == account_id)).scalar())
+
+
 @action("GetAccountMFAInfo")
 def get_account_mfa_info(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """Whether the root account has MFA. OpenIMS root accounts sign in with AccessKeys only, so this is false."""
-    return {"IsMFAEnable": False}
+    """Whether the root account has MFA: a virtual MFA device set on the server with `openims account set-mfa`,
+    asked for at root console sign-in."""
+    return {"IsMFAEnable": root_mfa_enabled(ctx.conn, ctx.account_id)}
 
 
 @action("GetCustomerMFA", extension=True)
 def get_customer_mfa(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """The account's MFA settings: root MFA (always false in OpenIMS), how MFA applies to RAM users' console
+    """The account's MFA settings: root MFA (`openims account set-mfa`), how MFA applies to RAM users' console
     logon, and device counts."""
     prefs = load_preferences(ctx.conn, ctx.account_id)
-    return {"IsMFAEnable": False, "MFAOperationForLogin": prefs.mfa_operation_for_login,
+    return {"IsMFAEnable": root_mfa_enabled(ctx.conn, ctx.account_id), "MFAOperationForLogin": prefs.mfa_operation_for_login,
             "EnableSaveMFATicket": prefs.enable_save_mfa_ticket,
             "MFADevices": _count(ctx.conn, ctx.account_id), "MFADevicesInUse": _count(ctx.conn, ctx.account_id, bound=True)}
 

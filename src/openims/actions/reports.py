@@ -70,9 +70,9 @@ def _subjects(ctx: CallContext) -> list[Subject]:
     with_mfa = set(conn.execute(select(mfa_devices.c.user_id).where(
         mfa_devices.c.account_id == account_id, mfa_devices.c.user_id.is_not(None))).scalars())
     acct = conn.execute(select(accounts).where(accounts.c.id == account_id)).one()
-    # OpenIMS root accounts have no MFA (see GetAccountMFAInfo).
     root_password = Password(True, None) if acct.password_hash else None
-    found = [Subject(ROOT_ROW, acct.created_ms, None, root_password, False, keys.get(None, []))]
+    root_mfa = acct.mfa_seed_sealed is not None  # `openims account set-mfa` (see GetAccountMFAInfo)
+    found = [Subject(ROOT_ROW, acct.created_ms, None, root_password, root_mfa, keys.get(None, []))]
     for u in conn.execute(select(users).where(users.c.account_id == account_id, users.c.deleted_ms.is_(None))
                           .order_by(users.c.created_ms, users.c.id)):
         profile = profiles.get(u.id)
