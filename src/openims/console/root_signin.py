@@ -2,9 +2,13 @@
 `openims account set-password`). RAM users sign in through `openims.signin`; this is its root counterpart
 and records the same `ConsoleSignin` event shape, with a root `userIdentity`.
 
+When the root has MFA (`openims account set-mfa`, `openims.root_mfa`), a right password is answered with
+MFA_REQUIRED and the console asks for a code, then calls again with the password and the code, as for RAM
+users; a code of a time step already used is refused (MFA_REUSED).
+
 Root accounts have no RAM password policy, so a fixed rule guards them against guessing: MAX_ATTEMPTS
-wrong passwords within an hour lock root console sign-in for LOCKOUT_MS. Each attempt costs an argon2id
-verification, unknown accounts included.
+wrong passwords or MFA codes within an hour lock root console sign-in for LOCKOUT_MS. Each attempt costs an
+argon2id verification, unknown accounts included.
 """
 from __future__ import annotations
 
@@ -12,15 +16,16 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, or_, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
-from openims import clock, ids, signin
+from openims import accounts, clock, ids, root_mfa, signin
 from openims.audit import event as audit
 from openims.crypto import hash_password, verify_password
 from openims.principal import ROOT, Principal
 from openims.runtime import Runtime
-from openims.store.schema import accounts
+from openims.store.schema import accounts as accounts_table
 from openims.store.tables.console import console_root_lockouts
+from openims.totp import Verdict
 
 log = logging.getLogger("openims.console")
 
@@ -35,14 +40,13 @@ _DUMMY_HASH = hash_password("openims-console-dummy")
 
 
 def find_account(conn: Connection, ref: str) -> Row[Any] | None:
-    ref = ref.strip().lower()
-    return conn.execute(select(accounts).where(or_(accounts.c.id == ref, accounts.c.alias == ref))).first()
+    return accounts.find(conn, ref)
 
 
 def authenticate_root(rt: Runtime, ref: str, password: str, source_ip: str, user_agent: str,
-                      scheme: str = "https") -> signin.SigninResult:
-    """Check the root password of the account named by alias or ID; records a ConsoleSignin event when the
-    account exists. Never raises for a wrong credential."""
+                      scheme: str = "https", mfa_code: str | None = None) -> signin.SigninResult:
+    """Check the root password (and, when the root has MFA, `mfa_code`) of the account named by alias or ID;
+    records a ConsoleSignin event when the account exists. Never raises for a wrong credential."""
     now = clock.now_ms()
     with rt.db.transaction() as conn:
         acct = find_account(conn, ref)
@@ -51,8 +55,10 @@ def authenticate_root(rt: Runtime, ref: str, password: str, source_ip: str, user
             log.info("console root sign-in to unknown account from %s", source_ip)
             return signin.SigninResult(False, error_code=signin.INVALID_CREDENTIALS, error_message=WRONG)
 
+        mfa_checked = False
+
         def outcome(result: signin.SigninResult) -> signin.SigninResult:
-            return _record(rt, conn, acct.id, ref, result, source_ip, user_agent, scheme, now)
+            return _record(rt, conn, acct.id, ref, result, mfa_checked, source_ip, user_agent, scheme, now)
 
         lock = conn.execute(select(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id)
                             .with_for_update()).first()
@@ -67,22 +73,35 @@ def authenticate_root(rt: Runtime, ref: str, password: str, source_ip: str, user
         if not verify_password(acct.password_hash, password):
             return outcome(signin.SigninResult(False, acct.id, error_code=signin.INVALID_CREDENTIALS,
                                                error_message=_count_failure(conn, acct.id, lock, now)))
+        if root_mfa.enabled(acct):
+            if not mfa_code:
+                return outcome(signin.SigninResult(False, acct.id, error_code=signin.MFA_REQUIRED, mfa_required=True,
+                                                   error_message="The password is correct; enter the code of your MFA device."))
+            verdict = root_mfa.check_code(conn, rt.master_key, acct, mfa_code)
+            if verdict is not Verdict.ACCEPTED:
+                reused = verdict is Verdict.REUSED
+                message = ("The MFA code was already used: wait for the next one." if reused
+                           else "The MFA code is incorrect.")
+                return outcome(signin.SigninResult(
+                    False, acct.id, error_code=signin.MFA_REUSED if reused else signin.MFA_INVALID, mfa_required=True,
+                    error_message=_count_failure(conn, acct.id, lock, now, message)))
+            mfa_checked = True
         if lock is not None:
             conn.execute(update(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id)
                          .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None))
-        return outcome(signin.SigninResult(True, acct.id, user_principal_name="root",
+        return outcome(signin.SigninResult(True, acct.id, user_principal_name="root", mfa_checked=mfa_checked,
                                            session_duration_s=ROOT_SESSION_S))
 
 
 
-def _count_failure(conn: Connection, account_id: str, lock: Row[Any] | None, now: int) -> str:
+def _count_failure(conn: Connection, account_id: str, lock: Row[Any] | None, now: int, message: str = WRONG) -> str:
+    """Count a wrong password or MFA code; returns `message`, saying so when this attempt locked sign-in."""
     first = lock.first_failed_ms if lock is not None else None
     count = lock.failed_attempts if lock is not None else 0
     if first is None or now - first > WINDOW_MS:
         first, count = now, 0
     count += 1
     values: dict[str, Any] = {"failed_attempts": count, "first_failed_ms": first, "locked_until_ms": None}
-    message = WRONG
     if count >= MAX_ATTEMPTS:
         values = {"failed_attempts": 0, "first_failed_ms": None, "locked_until_ms": now + LOCKOUT_MS}
         message += f" Too many failed attempts: root console sign-in is locked for {LOCKOUT_MS // 60000} minutes."
@@ -94,12 +113,14 @@ def _count_failure(conn: Connection, account_id: str, lock: Row[Any] | None, now
     return message
 
 
-def _record(rt: Runtime, conn: Connection, account_id: str, login: str, result: signin.SigninResult, source_ip: str,
-            user_agent: str, scheme: str, now: int) -> signin.SigninResult:
-    principal = Principal(account_id, ROOT, account_id, "root", event_type="ConsoleSignin",
-                          session_created_ms=now if result.success else None)
-    additional: dict[str, Any] = {"loginAccount": login[:128], "MFAChecked": "false", "isMFAChecked": "false",
-                  "LoginResult": "success" if result.success else "fail", "loginType": "password"}
+def _record(rt: Runtime, conn: Connection, account_id: str, login: str, result: signin.SigninResult,
+            mfa_checked: bool, source_ip: str, user_agent: str, scheme: str, now: int) -> signin.SigninResult:
+    principal = Principal(account_id, ROOT, account_id, "root", mfa_authenticated=mfa_checked,
+                          event_type="ConsoleSignin", session_created_ms=now if result.success else None)
+    checked = "true" if mfa_checked else "false"
+    outcome = "success" if result.success else ("MFARequired" if result.error_code == signin.MFA_REQUIRED else "fail")
+    additional: dict[str, Any] = {"loginAccount": login[:128], "MFAChecked": checked, "isMFAChecked": checked,
+                                  "LoginResult": outcome, "loginType": "password"}
     if result.success:
         additional["SessionDuration"] = result.session_duration_s
     event = audit.build(
@@ -126,11 +147,11 @@ def set_root_password(rt: Runtime, ref: str | None, password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD or not all(" " <= ch <= "~" for ch in password):
         raise ConfigError(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} printable ASCII characters")
     with rt.db.transaction() as conn:
-        first = select(accounts).order_by(accounts.c.created_ms)
-        acct = find_account(conn, ref) if ref else conn.execute(first).first()
+        acct = accounts.find(conn, ref or None)
         if acct is None:
             raise ConfigError(f"no account {ref!r} in this data dir" if ref else "this data dir has no account yet")
-        conn.execute(update(accounts).where(accounts.c.id == acct.id).values(password_hash=hash_password(password)))
+        conn.execute(update(accounts_table).where(accounts_table.c.id == acct.id)
+                     .values(password_hash=hash_password(password)))
         conn.execute(update(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id)
                      .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None))
         return str(acct.id)

@@ -1,6 +1,7 @@
 """Sign-in, its further steps (MFA code, binding an MFA device, a required password change) and sign-out.
 
-The root identity signs in with the account alias or ID and the account password; a RAM user with its
+The root identity signs in with the account alias or ID and the account password (then an MFA code when
+`openims account set-mfa` gave it MFA, checked by `root_signin`); a RAM user with its
 UserPrincipalName (or `name@alias`) and password, checked by `openims.signin`, which applies the lockout,
 expiry, forced reset, MFA, network masks and session duration, and records each attempt's ConsoleSignin
 event. Steps after the password run in a session that may do nothing else until they are done.
@@ -94,24 +95,18 @@ def signin_submit(page: Page) -> Response:
     resolved = _resolve(page, login)
     if resolved is None:
         result = root_signin.authenticate_root(page.rt, login, password, page.source_ip, page.user_agent, page.scheme)
-        if not result.success:
-            return _signin_form(page, 401, result.error_message, login)
-        assert result.account_id
-        with page.rt.db.transaction() as conn:
-            token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=None, user_name="root",
-                                    stages=[], mfa_authenticated=False, lifetime_ms=result.session_duration_s * 1000,
-                                    source_ip=page.source_ip, user_agent=page.user_agent)
-        return _start(page, token, target)
-    account, name = resolved
-    result = signin.authenticate_password(page.rt, account, name, password, None, page.source_ip, page.user_agent,
-                                          scheme=page.scheme)
+    else:
+        account, name = resolved
+        result = signin.authenticate_password(page.rt, account, name, password, None, page.source_ip, page.user_agent,
+                                              scheme=page.scheme)
     if result.success:
         return _open(page, result, target)
     if result.mfa_required and result.error_code == signin.MFA_REQUIRED:
-        assert result.account_id and result.user_id and result.user_principal_name
+        # The root identity's MFA step is the RAM user's: a session at the MFA stage, user_id None for root.
+        assert result.account_id
         with page.rt.db.transaction() as conn:
             token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=result.user_id,
-                                    user_name=result.user_principal_name, stages=[sessions.MFA],
+                                    user_name=result.user_principal_name or "root", stages=[sessions.MFA],
                                     mfa_authenticated=False,
                                     lifetime_ms=sessions.MFA_STEP_MS, source_ip=page.source_ip,
                                     user_agent=page.user_agent, pending_password=password)
@@ -120,8 +115,16 @@ def signin_submit(page: Page) -> Response:
 
 
 def _open(page: Page, result: signin.SigninResult, target: str) -> RedirectResponse:
-    """A new session for a successful RAM user sign-in, at its first required step."""
-    assert result.account_id and result.user_id and result.user_principal_name
+    """A new session for a successful sign-in (root: no user ID, no further steps), at its first required step."""
+    assert result.account_id
+    if result.user_id is None:
+        with page.rt.db.transaction() as conn:
+            token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=None, user_name="root",
+                                    stages=[], mfa_authenticated=result.mfa_checked,
+                                    lifetime_ms=result.session_duration_s * 1000,
+                                    source_ip=page.source_ip, user_agent=page.user_agent)
+        return _start(page, token, target)
+    assert result.user_principal_name
     stages = _stages(result)
     with page.rt.db.transaction() as conn:
         token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=result.user_id,
@@ -148,8 +151,12 @@ def mfa_submit(page: Page) -> Response:
         page.session = None
         return _signin_form(page, 401, "The sign-in took too long. Sign in again.")
     account_ref = page.session.account_id
-    result = signin.authenticate_password(page.rt, account_ref, page.session.user_name, password, code,
-                                          page.source_ip, page.user_agent, scheme=page.scheme)
+    if page.session.is_root:
+        result = root_signin.authenticate_root(page.rt, account_ref, password, page.source_ip, page.user_agent,
+                                               page.scheme, mfa_code=code)
+    else:
+        result = signin.authenticate_password(page.rt, account_ref, page.session.user_name, password, code,
+                                              page.source_ip, page.user_agent, scheme=page.scheme)
     if result.success:
         return _open(page, result, _local(page.f("next")))
     if result.error_code in (signin.MFA_INVALID, signin.MFA_REUSED, signin.MFA_REQUIRED):
