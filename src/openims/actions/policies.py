@@ -26,7 +26,6 @@ from openims.params import Bool, Param, Str
 from openims.policy import decide, document, system
 from openims.policy.system import CUSTOM, SYSTEM
 from openims.resource_tags import MAX_TAGS, TAG_KEY, TAG_VALUE, has_all_tags, set_tags, tags_of
-from openims.store.schema import accounts as accounts_table
 from openims.store.schema import groups, resource_tags, users
 from openims.store.tables.policies import group_policies, policies, policy_versions, user_policies
 
@@ -135,9 +134,8 @@ def find_custom(ctx: CallContext, name: str) -> Policy:
     return find_policy(ctx, name, CUSTOM)
 
 
-def _lock_policy(ctx: CallContext, policy: Policy) -> Row[Any]:
-    """Re-read the policy row for update, so concurrent version changes of one policy queue on PostgreSQL."""
-    return ctx.conn.execute(select(policies).where(policies.c.id == policy.policy_id).with_for_update(key_share=True)).one()
+def _policy_row(ctx: CallContext, policy: Policy) -> Row[Any]:
+    return ctx.conn.execute(select(policies).where(policies.c.id == policy.policy_id)).one()
 
 
 def policy_view(p: Policy, attachments: int | None = None) -> dict[str, Any]:
@@ -215,8 +213,6 @@ def create_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if system.find(name) is not None or _custom_row(ctx, name) is not None:
         raise already_exists("Policy", name)
     document.parse(p["PolicyDocument"])
-    # Lock the account row so concurrent creations cannot both pass the quota check.
-    ctx.conn.execute(select(accounts_table.c.id).where(accounts_table.c.id == ctx.account_id).with_for_update(key_share=True))
     if count_policies(ctx.conn, ctx.account_id) >= quotas.POLICIES:
         raise ApiError("LimitExceeded.Policy", f"An account can have at most {quotas.POLICIES} custom policies.")
     policy_id = ids.user_id()
@@ -320,7 +316,7 @@ def create_policy_version(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]
     the oldest non-default version makes room). With SetAsDefault it takes effect from the next call."""
     policy = find_custom(ctx, p["PolicyName"])
     document.parse(p["PolicyDocument"])
-    row = _lock_policy(ctx, policy)
+    row = _policy_row(ctx, policy)
     existing = ctx.conn.execute(select(policy_versions.c.version_id).where(policy_versions.c.policy_id == row.id)
                                 .order_by(policy_versions.c.number)).scalars().all()
     if len(existing) >= quotas.VERSIONS_PER_POLICY:
@@ -359,7 +355,7 @@ def list_policy_versions(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 def delete_policy_version(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Delete a version of a custom policy other than its default version."""
     policy = find_custom(ctx, p["PolicyName"])
-    row = _lock_policy(ctx, policy)
+    row = _policy_row(ctx, policy)
     _version(ctx, policy, p["VersionId"])
     if p["VersionId"] == row.default_version:
         raise ApiError("DeleteConflict.Policy.DefaultVersion", f"{p['VersionId']} is the default version of {policy.name}; "
@@ -375,7 +371,7 @@ def delete_policy_version(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]
 def set_default_policy_version(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Make a version the one in force, from the next call on."""
     policy = find_custom(ctx, p["PolicyName"])
-    row = _lock_policy(ctx, policy)
+    row = _policy_row(ctx, policy)
     _version(ctx, policy, p["VersionId"])
     ctx.conn.execute(update(policies).where(policies.c.id == row.id).values(default_version=p["VersionId"], updated_ms=ctx.now_ms))
     return {}
@@ -444,19 +440,6 @@ def _detach(ctx: CallContext, holder: _Holder, holder_id: str, holder_name: str,
                        f"The policy {policy.name} is not attached to the {holder.entity.lower()} {holder_name}.")
 
 
-def _locked_user(ctx: CallContext, name: str) -> Row[Any]:
-    user = find_user_by_name(ctx, name)
-    # Serializes attachment changes of one user on PostgreSQL, so the quota check holds under concurrency.
-    ctx.conn.execute(select(users.c.id).where(users.c.id == user.id).with_for_update(key_share=True))
-    return user
-
-
-def _locked_group(ctx: CallContext, name: str) -> Row[Any]:
-    group = find_group(ctx, name)
-    ctx.conn.execute(select(groups.c.id).where(groups.c.id == group.id).with_for_update(key_share=True))
-    return group
-
-
 ATTACH_USER_PARAMS = (POLICY_NAME, POLICY_TYPE, USER_NAME, RESOURCE_GROUP)
 ATTACH_GROUP_PARAMS = (POLICY_NAME, POLICY_TYPE, GROUP_NAME, RESOURCE_GROUP)
 
@@ -465,7 +448,7 @@ ATTACH_GROUP_PARAMS = (POLICY_NAME, POLICY_TYPE, GROUP_NAME, RESOURCE_GROUP)
         arn="policy/{PolicyName},user/{UserName}", params=ATTACH_USER_PARAMS)
 def attach_policy_to_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Attach a policy to a RAM user; it applies from the user's next call."""
-    user = _locked_user(ctx, p["UserName"])
+    user = find_user_by_name(ctx, p["UserName"])
     _attach(ctx, _USERS, user.id, user.upn, p)
     return {}
 
@@ -474,7 +457,7 @@ def attach_policy_to_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]
         arn="policy/{PolicyName},user/{UserName}", params=ATTACH_USER_PARAMS)
 def detach_policy_from_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Detach a policy from a RAM user; it stops applying from the user's next call."""
-    user = _locked_user(ctx, p["UserName"])
+    user = find_user_by_name(ctx, p["UserName"])
     _detach(ctx, _USERS, user.id, user.upn, p)
     return {}
 
@@ -483,7 +466,7 @@ def detach_policy_from_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         arn="policy/{PolicyName},group/{GroupName}", params=ATTACH_GROUP_PARAMS)
 def attach_policy_to_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Attach a policy to a user group; it applies to every member from their next call."""
-    group = _locked_group(ctx, p["GroupName"])
+    group = find_group(ctx, p["GroupName"])
     _attach(ctx, _GROUPS, group.id, group.name, p)
     return {}
 
@@ -492,7 +475,7 @@ def attach_policy_to_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any
         arn="policy/{PolicyName},group/{GroupName}", params=ATTACH_GROUP_PARAMS)
 def detach_policy_from_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Detach a policy from a user group."""
-    group = _locked_group(ctx, p["GroupName"])
+    group = find_group(ctx, p["GroupName"])
     _detach(ctx, _GROUPS, group.id, group.name, p)
     return {}
 

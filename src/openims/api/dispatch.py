@@ -94,6 +94,7 @@ def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRe
             with rt.db.transaction() as conn:
                 if nonce is not None:
                     _use_nonce(conn, nonce)
+                rt.db.serialize_account(conn, principal.account_id)
                 result, resources = execute_in(conn)
                 audit.record(conn, _event(rt, req, principal, action, resources, response=result))
     except IntegrityError as exc:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, create_engine, event, inspect
+from sqlalchemy import Connection, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_LOCK_ACCOUNT = text("SELECT id FROM accounts WHERE id = :id FOR NO KEY UPDATE")
 
 
 class Database:
@@ -46,6 +47,14 @@ class Database:
             return
         with self._write_lock, self.engine.begin() as conn:
             yield conn
+
+    def serialize_account(self, conn: Connection, account_id: str) -> None:
+        """Queue this write transaction behind any other one of the same account, in every server process, so
+        that read-then-write rules (quotas: count, then insert) hold under concurrency. SQLite already runs one
+        writer at a time; on PostgreSQL the account row is locked FOR NO KEY UPDATE, which leaves other
+        accounts' writes and foreign-key checks (FOR KEY SHARE) free."""
+        if not self.is_sqlite:
+            conn.execute(_LOCK_ACCOUNT, {"id": account_id})
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
