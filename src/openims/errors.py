@@ -21,11 +21,14 @@ def _status_for(code: str) -> int:
 class ApiError(Exception):
     """An error returned to the caller as `{RequestId, HostId, Code, Message, Recommend}`."""
 
-    def __init__(self, code: str, message: str, status: int | None = None, **extra: Any) -> None:
+    def __init__(self, code: str, message: str, status: int | None = None, for_caller: str = "", **extra: Any) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status if status is not None else _status_for(code)
+        # Appended to Message in the response only, never in the event or a log line: what the caller sent
+        # and needs to see (a signature's string to sign), which the audit trail has no business keeping.
+        self.for_caller = for_caller
         self.extra = extra
 
 

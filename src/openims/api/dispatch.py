@@ -12,7 +12,7 @@ from openims import clock
 from openims.actions import registry
 from openims.actions.context import CallContext
 from openims.api.protocol import RpcRequest
-from openims.api.signing import AuthError, authenticate
+from openims.api.signing import SECRET_PARAMS, AuthError, authenticate
 from openims.audit import event as audit
 from openims.authz import authorize
 from openims.errors import ApiError, internal_error
@@ -23,6 +23,14 @@ from openims.store import constraints
 from openims.store.schema import signature_nonces
 
 log = logging.getLogger("openims.dispatch")
+
+
+def _secret_params(req: RpcRequest) -> frozenset[str]:
+    action = registry.lookup(req.version, req.action)
+    return frozenset(p.name for p in action.params if p.secret) if action else frozenset()
+
+
+SECRET_PARAMS.append(_secret_params)
 
 
 def dispatch(rt: Runtime, req: RpcRequest) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def error_body(err: ApiError, request_id: str, host: str) -> dict[str, Any]:
         "RequestId": request_id,
         "HostId": host or "ims.aliyuncs.com",
         "Code": err.code,
-        "Message": err.message,
+        "Message": err.message + err.for_caller,
         "Recommend": recommend(err.code),
         **err.extra,
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote
 
@@ -31,8 +31,8 @@ MAX_NONCE = 128
 class AuthError(ApiError):
     """An authentication failure; `principal` is set when the key is known, so the failure is audited."""
 
-    def __init__(self, code: str, message: str, principal: Principal | None = None) -> None:
-        super().__init__(code, message, 404 if code.endswith(".NotFound") else None)
+    def __init__(self, code: str, message: str, principal: Principal | None = None, for_caller: str = "") -> None:
+        super().__init__(code, message, 404 if code.endswith(".NotFound") else None, for_caller=for_caller)
         self.principal = principal
 
 
@@ -52,20 +52,44 @@ class KeyRecord:
 
 # Checks run after the signature is proven, each may raise AuthError (for example a per-key network ACL).
 KEY_CHECKS: list[Callable[[Runtime, KeyRecord, RpcRequest], None]] = []
+# Names of the request's secret parameters (the dispatcher knows them from the action table): their values
+# are masked in the string to sign a SignatureDoesNotMatch error shows.
+SECRET_PARAMS: list[Callable[[RpcRequest], Iterable[str]]] = []
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """What a request's signature claims, and how to check it against a secret."""
+    key_id: str
+    timestamp: str
+    nonce: str
+    to_sign: str
+    signature: str
+    sign: Callable[[str], str]  # the signature a secret gives over to_sign
+    # The string to sign as a SignatureDoesNotMatch error shows it: the SDKs compare it with their own to
+    # tell a wrong secret from a wrong canonicalization (aliyunsdkcore splits the message at ':').
+    shown: str
+    body_matches: bool = True
+
+    def verified_by(self, secret: str) -> bool:
+        return self.body_matches and _same(self.sign(secret), self.signature)
 
 
 def authenticate(rt: Runtime, req: RpcRequest) -> Authenticated:
     if "authorization" in req.headers:
-        key_id, timestamp, nonce, verify = _v3(req)
+        signed = _v3(req)
     elif "Signature" in req.params:
-        key_id, timestamp, nonce, verify = _v2(req)
+        signed = _v2(req)
     else:
         raise AuthError("IncompleteSignature", "The request is not signed: send an Authorization header (V3) or a Signature parameter (v2).")
+    timestamp, nonce = signed.timestamp, signed.nonce
     if len(nonce) > MAX_NONCE:
         raise AuthError("IncompleteSignature", f"The signature nonce is longer than {MAX_NONCE} characters.")
-    key = load_key(rt, key_id)
-    if not verify(key.secret):
-        raise AuthError("SignatureDoesNotMatch", "The request signature does not conform to Alibaba Cloud standards.", key.principal)
+    key = load_key(rt, signed.key_id)
+    if not signed.verified_by(key.secret):
+        # The string to sign goes to the caller only: events and logs record the message without it.
+        raise AuthError("SignatureDoesNotMatch", "The request signature does not conform to Alibaba Cloud standards.",
+                        key.principal, for_caller=f" server string to sign is:{signed.shown}")
     if key.status != "Active":
         raise AuthError("InvalidAccessKeyId.Inactive", "The specified AccessKey is disabled.", key.principal)
     try:
@@ -108,7 +132,7 @@ def load_key(rt: Runtime, key_id: str) -> KeyRecord:
     return KeyRecord(principal, secret, row.status)
 
 
-def _v3(req: RpcRequest) -> tuple[str, str, str, Callable[[str], bool]]:
+def _v3(req: RpcRequest) -> _Signed:
     algorithm, _, rest = req.headers["authorization"].partition(" ")
     if algorithm != V3_ALGORITHM:
         raise AuthError("IncompleteSignature", f"Unsupported signature algorithm {algorithm!r}; use {V3_ALGORITHM}.")
@@ -124,37 +148,35 @@ def _v3(req: RpcRequest) -> tuple[str, str, str, Callable[[str], bool]]:
     if missing or any(h not in req.headers for h in signed):
         raise AuthError("IncompleteSignature", f"The signature must cover the headers {', '.join(V3_REQUIRED_SIGNED)}, and every signed header must be sent.")
     payload_hash = hashlib.sha256(req.body).hexdigest()
-
-    def verify(secret: str) -> bool:
-        if not _same(req.headers["x-acs-content-sha256"], payload_hash):
-            return False
-        pairs = sorted(parse_qsl(req.raw_query, keep_blank_values=True))
-        canon_query = "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in pairs)
-        canon_headers = "".join(f"{h}:{req.headers[h].strip()}\n" for h in signed)
-        canonical = "\n".join([req.method, req.path or "/", canon_query, canon_headers, ";".join(signed), payload_hash])
-        to_sign = f"{V3_ALGORITHM}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        expected = hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
-        return _same(expected, fields["Signature"])
-
-    return fields["Credential"], req.headers["x-acs-date"], req.headers["x-acs-signature-nonce"], verify
+    pairs = sorted(parse_qsl(req.raw_query, keep_blank_values=True))
+    canon_query = "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in pairs)
+    canon_headers = "".join(f"{h}:{req.headers[h].strip()}\n" for h in signed)
+    canonical = "\n".join([req.method, req.path or "/", canon_query, canon_headers, ";".join(signed), payload_hash])
+    # Only a hash of the request: safe to show whatever the parameters hold.
+    to_sign = f"{V3_ALGORITHM}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    return _Signed(fields["Credential"], req.headers["x-acs-date"], req.headers["x-acs-signature-nonce"], to_sign,
+                   fields["Signature"], lambda secret: hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest(),
+                   shown=to_sign, body_matches=_same(req.headers["x-acs-content-sha256"], payload_hash))
 
 
-def _v2(req: RpcRequest) -> tuple[str, str, str, Callable[[str], bool]]:
+def _v2(req: RpcRequest) -> _Signed:
     params = req.params
     absent = [p for p in V2_REQUIRED if not params.get(p)]
     if absent:
         raise AuthError("IncompleteSignature", f"The v2 signature needs the parameters {', '.join(absent)}.")
     if params.get("SignatureMethod", "HMAC-SHA1") != "HMAC-SHA1":
         raise AuthError("IncompleteSignature", "Unsupported SignatureMethod; use HMAC-SHA1 (or the V3 ACS3-HMAC-SHA256 signature).")
+    secret_names = {name for names in SECRET_PARAMS for name in names(req)}
 
-    def verify(secret: str) -> bool:
-        canon = "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}"
+    def string_to_sign(mask: bool) -> str:
+        canon = "&".join(f"{quote(k, safe='~')}={quote('******' if mask and k in secret_names else v, safe='~')}"
                          for k, v in sorted(params.items()) if k != "Signature")
-        to_sign = f"{req.method}&%2F&{quote(canon, safe='~')}"
-        expected = base64.b64encode(hmac.new((secret + "&").encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
-        return _same(expected, params["Signature"])
+        return f"{req.method}&%2F&{quote(canon, safe='~')}"
 
-    return params["AccessKeyId"], params["Timestamp"], params["SignatureNonce"], verify
+    to_sign = string_to_sign(mask=False)
+    return _Signed(params["AccessKeyId"], params["Timestamp"], params["SignatureNonce"], to_sign, params["Signature"],
+                   lambda secret: base64.b64encode(hmac.new((secret + "&").encode(), to_sign.encode(), hashlib.sha1).digest()).decode(),
+                   shown=string_to_sign(mask=True))
 
 
 def _same(expected: str, given: str) -> bool:
