@@ -12,7 +12,7 @@ from typing import Any
 
 from openims import accounts, clock, config
 from openims.config import ConfigError, Settings
-from openims.runtime import Runtime, open_runtime
+from openims.runtime import Runtime, has_schema, open_runtime
 
 DEFAULT_ALIAS = "openims"
 
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     look.add_argument("--end", help="UTC end (default now)")
     look.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
                       help="LookupAttribute, repeatable and ANDed: EventName=Delete*, User=..., ErrorCode=*, ...")
-    look.add_argument("--max", type=int, default=50, help="events to show (default 50)")
+    look.add_argument("--max", type=_positive, default=50, help="events to show (default 50)")
     look.add_argument("--forward", action="store_true", help="oldest first")
     look.add_argument("--json", action="store_true", help="one JSON event per line")
     look.set_defaults(func=cmd_events_lookup)
@@ -92,6 +92,11 @@ def _write_credentials(settings: Settings, new: accounts.NewAccount) -> Path:
 
 
 def initialize(settings: Settings, alias: str) -> tuple[Runtime, accounts.NewAccount, Path]:
+    if settings.credentials_path.exists():
+        # Never replace the only copy of a root secret (for example a PostgreSQL deployment's, when
+        # OPENIMS_DATABASE_URL was forgotten and the SQLite default looks empty).
+        raise ConfigError(f"{settings.data_dir} is already initialized: its root credentials are in {settings.credentials_path} "
+                          "(if it belongs to a PostgreSQL deployment, set OPENIMS_DATABASE_URL)")
     rt = open_runtime(settings, create=True)
     if accounts.list_accounts(rt):
         rt.close()
@@ -113,14 +118,8 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
 
 def _is_empty(settings: Settings) -> bool:
     if not settings.is_sqlite:
-        from openims.store.db import Database
-
-        db = Database(settings.database_url)
-        try:
-            return not db.is_initialized()
-        finally:
-            db.dispose()
-    return not (settings.data_dir / "openims.db").exists()
+        return not has_schema(settings)
+    return not (settings.data_dir / "openims.db").exists() and not settings.credentials_path.exists()
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -253,7 +252,7 @@ def cmd_account_unset_mfa(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_events_lookup(settings: Settings, args: argparse.Namespace) -> int:
-    from openims.audit.lookup import Query, search
+    from openims.audit.lookup import Query, search, window
 
     rt = open_runtime(settings)
     try:
@@ -267,16 +266,12 @@ def cmd_events_lookup(settings: Settings, args: argparse.Namespace) -> int:
             if not eq:
                 raise ConfigError(f"--attr takes KEY=VALUE, got {item!r}")
             attrs.append((key, value))
-        try:
-            end = clock.parse_iso(args.end) + 999 if args.end else clock.now_ms()
-            start = clock.parse_iso(args.start) if args.start else end - 7 * 24 * 3600 * 1000
-        except ValueError as exc:
-            raise ConfigError(f"times must be YYYY-MM-DDThh:mm:ssZ: {exc}") from None
         from openims.errors import ApiError
 
         try:
+            start, end = window(args.start, args.end, clock.now_ms())
             with rt.db.read() as conn:
-                found, _ = search(conn, rt.master_key, Query(account, start, end, tuple(attrs), args.forward, max(1, args.max)), None)
+                found, _ = search(conn, rt.master_key, Query(account, start, end, tuple(attrs), args.forward, args.max), None)
         except ApiError as exc:
             raise ConfigError(exc.message) from None
     finally:
@@ -290,6 +285,16 @@ def cmd_events_lookup(settings: Settings, args: argparse.Namespace) -> int:
             for e in found]
     _table(rows, ["Time", "Event", "RW", "User", "Resource", "SourceIp", "Error"])
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return value
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Generic, TypeVar
+
+from sqlalchemy.engine import make_url
 
 from openims.config import ConfigError, Settings
 from openims.crypto import MasterKey, load_master_key
@@ -48,7 +51,12 @@ def open_runtime(settings: Settings, create: bool = False) -> Runtime:
     if create:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     elif not settings.data_dir.is_dir():
-        raise ConfigError(f"data dir {settings.data_dir} does not exist; run `openims --data-dir {settings.data_dir} init`")
+        what = "is not a directory" if settings.data_dir.exists() else "does not exist"
+        raise ConfigError(f"data dir {settings.data_dir} {what}; run `openims --data-dir {settings.data_dir} init`")
+    elif settings.is_sqlite and not _sqlite_file(settings).exists():
+        # Opening it would create an empty database file next to, say, a PostgreSQL deployment's credentials.
+        raise ConfigError(f"{settings.data_dir} has no SQLite database ({_sqlite_file(settings).name}); if it belongs to a "
+                          "PostgreSQL deployment, set OPENIMS_DATABASE_URL, otherwise run `openims init`")
     master_key = load_master_key(settings.master_key_path, create=create)
     db = Database(settings.database_url)
     try:
@@ -63,8 +71,27 @@ def open_runtime(settings: Settings, create: bool = False) -> Runtime:
         raise
     except Exception as exc:  # a corrupt file or an unreachable server: say which, not a traceback
         db.dispose()
-        raise ConfigError(f"cannot open the database ({_safe_url(settings.database_url)}): {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
+        raise _cannot_open(settings, exc) from exc
     return Runtime(settings=settings, db=db, master_key=master_key)
+
+
+def has_schema(settings: Settings) -> bool:
+    """Whether the configured database already holds OpenIMS's schema (ConfigError if it cannot be reached)."""
+    db = Database(settings.database_url)
+    try:
+        return db.is_initialized()
+    except Exception as exc:
+        raise _cannot_open(settings, exc) from exc
+    finally:
+        db.dispose()
+
+
+def _cannot_open(settings: Settings, exc: Exception) -> ConfigError:
+    return ConfigError(f"cannot open the database ({_safe_url(settings.database_url)}): {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+
+
+def _sqlite_file(settings: Settings) -> Path:
+    return Path(make_url(settings.database_url).database or "")
 
 
 def _safe_url(url: str) -> str:

@@ -100,3 +100,37 @@ def test_clear_messages_for_missing_or_corrupt_data_dir(tmp_path: Path) -> None:
     (broken / "master.key").write_text("a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U=\n")
     out = openims("--data-dir", str(broken), "account", "list")
     assert out.returncode == 2 and "Traceback" not in out.stderr and "cannot open the database" in out.stderr, out.stderr
+
+
+def test_a_data_dir_without_its_database_is_never_reinitialized(tmp_path: Path) -> None:
+    """A PostgreSQL deployment's data dir holds the master key and root credentials but no openims.db: run
+    without OPENIMS_DATABASE_URL, commands must say so, not create an empty SQLite database or replace the
+    root credentials with a new account's."""
+    data = tmp_path / "pg-like"
+    assert openims("--data-dir", str(data), "init").returncode == 0
+    (data / "openims.db").unlink()
+    for name in ("openims.db-wal", "openims.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    creds = (data / "root-credentials.json").read_text()
+
+    looked = openims("--data-dir", str(data), "events", "lookup")
+    assert looked.returncode != 0 and "OPENIMS_DATABASE_URL" in looked.stderr
+    again = openims("--data-dir", str(data), "init")
+    assert again.returncode != 0 and "already initialized" in again.stderr and "OPENIMS_DATABASE_URL" in again.stderr
+    served = openims("--data-dir", str(data), "serve", "--port", str(free_port()))
+    assert served.returncode != 0 and "OPENIMS_DATABASE_URL" in served.stderr
+    assert not (data / "openims.db").exists() and (data / "root-credentials.json").read_text() == creds
+
+
+def test_bad_lookup_flags_and_an_unreachable_database_get_one_clear_line(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert openims("--data-dir", str(data), "init").returncode == 0
+    for bad in ("0", "-5", "many"):
+        out = openims("--data-dir", str(data), "events", "lookup", "--max", bad)
+        assert out.returncode != 0 and "--max" in out.stderr
+    backwards = openims("--data-dir", str(data), "events", "lookup", "--start", "2026-01-02T00:00:00Z", "--end", "2026-01-01T00:00:00Z")
+    assert backwards.returncode != 0 and "StartTime" in backwards.stderr
+    unreachable = openims("--data-dir", str(tmp_path / "other"), "serve", "--port", str(free_port()),
+                          env={"OPENIMS_DATABASE_URL": f"postgresql://nobody:pw@127.0.0.1:{free_port()}/none"})
+    assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr
+    assert "cannot open the database" in unreachable.stderr and ":pw@" not in unreachable.stderr

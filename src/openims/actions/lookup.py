@@ -6,21 +6,10 @@ from typing import Any
 from openims import clock
 from openims.actions.context import CallContext
 from openims.actions.registry import ACTIONTRAIL, action
-from openims.audit.lookup import Query, search
-from openims.errors import ApiError
+from openims.audit.lookup import Query, search, window
 from openims.params import Int, ObjList, Str
 
-DEFAULT_SPAN_MS = 7 * 24 * 3600 * 1000
 ATTRIBUTE = ObjList("LookupAttribute", fields=(Str("Key", max_len=64), Str("Value", max_len=512)), max_items=10)
-
-
-def _time(value: str | None, name: str, default: int) -> int:
-    if not value:
-        return default
-    try:
-        return clock.parse_iso(value)
-    except ValueError:
-        raise ApiError(f"InvalidParameter.{name}", f'The parameter - "{name}" is not valid: use UTC in the form YYYY-MM-DDThh:mm:ssZ.') from None
 
 
 @action("LookupEvents", service=ACTIONTRAIL, arn="*", params=(
@@ -32,11 +21,7 @@ def _time(value: str | None, name: str, default: int) -> int:
 def lookup_events(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Query the account's events of the last 90 days, newest first by default. Several LookupAttribute
     conditions are ANDed; EventName and ErrorCode accept a trailing `*`, and ErrorCode `*` means any failure."""
-    # A given EndTime names a whole second: include the events within it.
-    end = _time(p["EndTime"], "EndTime", ctx.now_ms - 999) + 999
-    start = _time(p["StartTime"], "StartTime", end - DEFAULT_SPAN_MS)
-    if start > end:
-        raise ApiError("InvalidParameter.StartTime", 'The parameter - "StartTime" is not valid: it must not be after EndTime.')
+    start, end = window(p["StartTime"], p["EndTime"], ctx.now_ms)
     attributes = tuple((a["Key"] or "", a["Value"] or "") for a in p["LookupAttribute"])
     query = Query(ctx.account_id, start, end, attributes, forward=p["Direction"] == "FORWARD", limit=p["MaxResults"] or 20,
                   span=(p["StartTime"] or "", p["EndTime"] or ""))

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select
 
+from openims import clock
 from openims.crypto import MasterKey
 from openims.errors import ApiError
 from openims.store.schema import events
@@ -29,6 +30,28 @@ ATTRIBUTES = {
 }
 WILDCARD_KEYS = ("EventName", "ErrorCode")
 EVENT_RW = ("Read", "Write")
+
+
+DEFAULT_SPAN_MS = 7 * 24 * 3600 * 1000
+
+
+def _time(value: str | None, name: str, default: int) -> int:
+    if not value:
+        return default
+    try:
+        return clock.parse_iso(value)
+    except ValueError:
+        raise ApiError(f"InvalidParameter.{name}", f'The parameter - "{name}" is not valid: use UTC in the form YYYY-MM-DDThh:mm:ssZ.') from None
+
+
+def window(start: str | None, end: str | None, now_ms: int) -> tuple[int, int]:
+    """The [start, end] milliseconds of a lookup: by default the 7 days up to now. A given EndTime names a
+    whole second, so the events within it are included."""
+    end_ms = _time(end, "EndTime", now_ms - 999) + 999
+    start_ms = _time(start, "StartTime", end_ms - DEFAULT_SPAN_MS)
+    if start_ms > end_ms:
+        raise ApiError("InvalidParameter.StartTime", 'The parameter - "StartTime" is not valid: it must not be after EndTime.')
+    return start_ms, end_ms
 
 
 @dataclass(frozen=True)
