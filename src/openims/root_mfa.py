@@ -19,17 +19,13 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Row, or_, select, update
 
-from openims import accounts, clock, ids, totp
+from openims import accounts, clock, operator_events, totp
 from openims.actions.mfa import ISSUER, binding_step
-from openims.actions.registry import IMS
-from openims.audit import event as audit
 from openims.config import ConfigError
 from openims.crypto import MasterKey
 from openims.errors import ApiError, already_exists, not_found
-from openims.principal import ROOT, Principal
 from openims.runtime import Runtime
 from openims.store.schema import accounts as accounts_table
-from openims.trail_cli import CLI_AGENT
 
 SET_EVENT = "SetAccountMFA"
 UNSET_EVENT = "UnsetAccountMFA"
@@ -95,7 +91,7 @@ def bind(rt: Runtime, enrollment: Enrollment, code1: str, code2: str) -> None:
             conn.execute(update(accounts_table).where(accounts_table.c.id == account_id).values(
                 mfa_seed_sealed=rt.master_key.seal(enrollment.seed, _context(account_id)),
                 mfa_bound_ms=clock.now_ms(), mfa_last_step=step))
-            _record(rt, conn, account_id, SET_EVENT, None)
+            operator_events.record(rt, conn, account_id, SET_EVENT, None)
     except ApiError as err:
         _refused(rt, account_id, SET_EVENT, err)
 
@@ -108,7 +104,7 @@ def unbind(rt: Runtime, ref: str | None) -> str:
                                                             accounts_table.c.mfa_seed_sealed.is_not(None))
                                .values(mfa_seed_sealed=None, mfa_bound_ms=None, mfa_last_step=None)).rowcount
         if removed:
-            _record(rt, conn, acct.id, UNSET_EVENT, None)
+            operator_events.record(rt, conn, acct.id, UNSET_EVENT, None)
             return str(acct.id)
     _refused(rt, acct.id, UNSET_EVENT, not_found(ENTITY, acct.id))
 
@@ -131,16 +127,5 @@ def check_code(conn: Connection, master_key: MasterKey, acct: Row[Any], code: st
 def _refused(rt: Runtime, account_id: str, name: str, err: ApiError) -> NoReturn:
     """Record a refused set or unset in a transaction of its own, then raise the error."""
     with rt.db.transaction() as conn:
-        _record(rt, conn, account_id, name, err)
+        operator_events.record(rt, conn, account_id, name, err)
     raise err
-
-
-def _record(rt: Runtime, conn: Connection, account_id: str, name: str, err: ApiError | None) -> None:
-    principal = Principal(account_id=account_id, kind=ROOT, principal_id=account_id, user_name="root")
-    event = audit.build(
-        name=name, service_name=IMS.name, event_source=IMS.event_source, api_version="", rw="Write", is_global=True,
-        principal=principal, request_id=ids.request_id(), source_ip="localhost", user_agent=CLI_AGENT,
-        region=rt.settings.region, raw_params={}, secret=frozenset(), resource_type="", resources=[],
-        response={} if err is None else None, error=(err.code, err.message) if err is not None else None,
-    )
-    audit.record(conn, event)

@@ -326,3 +326,7 @@ def test_set_password_refuses_weak_passwords_and_unknown_accounts(acct: Account)
     with server.runtime.db.read() as conn:
         stored = conn.execute(query, {"id": acct.account_id}).scalar()
     assert stored.startswith("$argon2id$") and ROOT_PASSWORD not in stored
+    # The account's history shows it, without the password.
+    [event] = acct.events(EventName="SetAccountPassword")
+    assert (event["userIdentity"]["type"], event["userAgent"], event["eventRW"]) == ("root-account", "openims-cli", "Write")
+    assert ROOT_PASSWORD not in json.dumps(event)

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
-from openims import accounts, clock, ids, root_mfa, signin
+from openims import accounts, clock, ids, operator_events, root_mfa, signin
 from openims.audit import event as audit
 from openims.crypto import hash_password, verify_password
 from openims.principal import ROOT, Principal
@@ -139,6 +139,9 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 128
 
 
+SET_PASSWORD_EVENT = "SetAccountPassword"
+
+
 def set_root_password(rt: Runtime, ref: str | None, password: str) -> str:
     """Store the argon2id hash of the account's root console password (and lift any lockout); returns the
     account ID. `ref` is an account ID or alias; None means the first account created."""
@@ -154,4 +157,5 @@ def set_root_password(rt: Runtime, ref: str | None, password: str) -> str:
                      .values(password_hash=hash_password(password)))
         conn.execute(update(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id)
                      .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None))
+        operator_events.record(rt, conn, acct.id, SET_PASSWORD_EVENT)
         return str(acct.id)
