@@ -15,6 +15,10 @@ from openims.errors import ApiError
 from openims.errors import missing as _missing
 
 
+# C0 control characters other than tab, line feed and carriage return (which documents may hold), and DEL.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _invalid(name: str, why: str, reason: str | None = None) -> ApiError:
     code = f"InvalidParameter.{name}" + (f".{reason}" if reason else "")
     lead = {"Length": "beyond the length limit", "InvalidChars": "contains invalid chars"}.get(reason or "", "is not valid")
@@ -71,6 +75,9 @@ class Str(Param):
             if value not in self.choices:
                 raise _invalid(self.name, f"must be one of {', '.join(self.choices)}")
             return value
+        if _CONTROL.search(value):
+            # Stored, they would come back in responses (XML cannot carry them at all) and in events.
+            raise _invalid(self.name, "must not contain control characters", "InvalidChars")
         if len(value) < self.min_len or (self.max_len is not None and len(value) > self.max_len):
             raise _invalid(self.name, f"must be {self.min_len} to {self.max_len} characters in length", "Length")
         if self.pattern and value and not re.fullmatch(self.pattern, value):

@@ -29,6 +29,22 @@ def test_xml_format(acct: Account) -> None:
     assert err.tag == "Error" and err.findtext("Code") == "EntityNotExist.User" and err.findtext("HostId")
 
 
+def test_xml_stays_well_formed_whatever_a_caller_sends(acct: Account) -> None:
+    """Made-up parameter names and control characters end up in events; LookupEvents in XML must still parse."""
+    junk = {"9x": "a", "x<y": "b", 'q"t': "c", "ctl": "a\x01b"}
+    sent = post_form(acct.server.url, v2_params(acct.key_id, acct.secret, "GetDefaultDomain", junk))
+    assert sent.status_code == 200
+    looked = post_form(acct.server.url, v2_params(acct.key_id, acct.secret, "LookupEvents", {
+        "Format": "XML", "LookupAttribute.1.Key": "EventName", "LookupAttribute.1.Value": "GetDefaultDomain"}, version="2020-07-06"))
+    root = ET.fromstring(looked.text)
+    items = {i.get("Key"): i.text for i in root.iter("Item")}
+    assert items["9x"] == "a" and items["x<y"] == "b" and items['q"t'] == "c"
+    assert [e.text for e in root.iter("ctl")] == ["a\ufffdb"]
+    # A declared parameter refuses control characters outright, so none is stored.
+    refused = post_form(acct.server.url, v2_params(acct.key_id, acct.secret, "CreateGroup", {"GroupName": "g1", "Comments": "a\x01b"}))
+    assert refused.status_code == 400 and refused.json()["Code"] == "InvalidParameter.Comments.InvalidChars"
+
+
 def test_get_with_query_parameters_works_for_v2(acct: Account) -> None:
     params = v2_params(acct.key_id, acct.secret, "GetDefaultDomain", {}, method="GET")
     response = httpx.get(acct.server.url + "/", params=params)

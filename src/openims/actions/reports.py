@@ -156,7 +156,7 @@ def get_credential_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]
     end = start + p["MaxItems"]
     page = header + "".join(lines[start:end])
     out = {"Content": base64.b64encode(page.encode()).decode(), "GeneratedTime": clock.iso(report.generated_ms),
-           "IsTruncated": end < len(lines)}
+           "IsTruncated": "true" if end < len(lines) else "false"}  # a string, as the SDK model declares
     if end < len(lines):
         out["NextToken"] = _token(report.generated_ms, end)
     return out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -115,14 +116,32 @@ def recommend(code: str) -> str:
         "EntityAlreadyExists": "Choose another name, or use the existing resource.",
         "InvalidAction": "Check the action name and API version (IMS 2019-08-15, ActionTrail 2020-07-06, RAM 2015-05-01).",
         "InvalidVersion": "Check the API version (IMS 2019-08-15, ActionTrail 2020-07-06, RAM 2015-05-01).",
+        "LimitExceeded": "A quota is reached: delete something first (GetAccountSummary shows usage and quotas).",
+        "DeleteConflict": "Remove what still depends on the resource first, as the message says.",
+        "InternalError": "Retry later; if it persists, the server log has the details under this RequestId.",
     }
     for prefix, hint in hints.items():
         if code.startswith(prefix):
             return hint
-    return "See docs/errors.md for this error code."
+    return "See the action's errors in docs/api.md and the guide in docs/ for its family."
+
+
+# A name XML accepts as an element. Keys that are not (a caller's made-up parameter name recorded in an
+# event's requestParameters, say) become <Item Key="...">, so no caller can break or inject markup.
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
+# Characters XML 1.0 cannot carry at all, not even as references: shown as U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(value: str) -> str:
+    return escape(_NOT_XML.sub("\ufffd", value), {'"': "&quot;"})
 
 
 def _to_xml(value: Any, tag: str | None = None) -> str:
+    if tag is not None and not _XML_NAME.fullmatch(tag):
+        inner = _to_xml(value)
+        return f'<Item Key="{_xml_text(tag)}">{inner}</Item>' if not isinstance(value, list) else "".join(
+            f'<Item Key="{_xml_text(tag)}">{_to_xml(v)}</Item>' for v in value)
     if isinstance(value, dict):
         inner = "".join(_to_xml(v, k) for k, v in value.items())
     elif isinstance(value, list):
@@ -133,5 +152,5 @@ def _to_xml(value: Any, tag: str | None = None) -> str:
     elif value is None:
         inner = ""
     else:
-        inner = escape(str(value))
+        inner = _xml_text(str(value))
     return f"<{tag}>{inner}</{tag}>" if tag else inner
