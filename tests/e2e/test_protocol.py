@@ -14,7 +14,9 @@ def test_unknown_action_and_version_are_404_and_audited(acct: Account) -> None:
     assert response.status_code == 404 and response.json()["Code"] == "InvalidAction.NotFound"
     response = send(v3_request(acct.server.url, acct.key_id, acct.secret, "GetUser", {}, version="1999-01-01"))
     assert response.status_code == 404 and response.json()["Code"] == "InvalidVersion"
-    assert [e["errorCode"] for e in acct.events(EventName="FlyToTheMoon")] == ["InvalidAction.NotFound"]
+    assert [(e["errorCode"], e["eventRW"]) for e in acct.events(EventName="FlyToTheMoon")] == [("InvalidAction.NotFound", "Write")]
+    send(v3_request(acct.server.url, acct.key_id, acct.secret, "ListPasskeys", {}))
+    assert [e["eventRW"] for e in acct.events(EventName="ListPasskeys")] == ["Read"]
 
 
 def test_xml_format(acct: Account) -> None:

@@ -143,7 +143,7 @@ def _event(rt: Runtime, req: RpcRequest, principal: Principal, action: registry.
         service_name=service.name,
         event_source=service.event_source,
         api_version=req.version[:32],
-        rw=action.rw if action else registry.READ,
+        rw=action.rw if action else _rw_of_unknown(req.action),
         is_global=service is not registry.ACTIONTRAIL,
         principal=principal,
         request_id=req.request_id,
@@ -158,6 +158,12 @@ def _event(rt: Runtime, req: RpcRequest, principal: Principal, action: registry.
         error=(error.code, error.message) if error else None,
         scheme=req.scheme,
     )
+
+
+def _rw_of_unknown(name: str) -> str:
+    """An action we do not implement: Read or Write as its name says (Alibaba names reads Get/List/...), so
+    an attempt to change something shows among the account's writes."""
+    return registry.READ if name.startswith(("Get", "List", "Check", "Describe", "Lookup", "Query")) else registry.WRITE
 
 
 def _record_failure(rt: Runtime, req: RpcRequest, principal: Principal, action: registry.Action | None,
