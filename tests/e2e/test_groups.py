@@ -73,6 +73,12 @@ def test_group_quota_and_paging(acct: Account) -> None:
         marker = body.marker
     assert names == [f"g{i:02d}" for i in range(50)]
     fails(lambda: ims.list_groups(m.ListGroupsRequest(marker="%%%not-a-marker")), "InvalidParameter.Marker", 400)
+    # A marker that decodes but is not one of ours, or belongs to another list, is refused too.
+    fails(lambda: ims.list_groups(m.ListGroupsRequest(marker="QUJD")), "InvalidParameter.Marker", 400)
+    ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn("u1"), display_name="u"))
+    ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn("u2"), display_name="u"))
+    users_marker = ims.list_users(m.ListUsersRequest(max_items=1)).body.marker
+    fails(lambda: ims.list_groups(m.ListGroupsRequest(marker=users_marker)), "InvalidParameter.Marker", 400)
 
 
 def test_groups_per_user_quota(acct: Account) -> None:
