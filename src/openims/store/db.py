@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_ACCOUNT = text("SELECT id FROM accounts WHERE id = :id FOR NO KEY UPDATE")
@@ -65,10 +66,31 @@ class Database:
     def migrate(self) -> None:
         """Bring the schema to the newest revision (idempotent)."""
         logging.getLogger("alembic").setLevel(logging.WARNING)
-        with self.engine.begin() as conn:
-            cfg = alembic_config(self.url)
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "heads")
+        engine = self._migration_engine() if self.is_sqlite else self.engine
+        try:
+            with engine.begin() as conn:
+                cfg = alembic_config(self.url)
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "heads")
+                if self.is_sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("the migration left rows that break a foreign key; nothing was changed")
+        finally:
+            if engine is not self.engine:
+                engine.dispose()
+
+    def _migration_engine(self) -> Engine:
+        """SQLite migrations run with foreign keys off, as SQLite requires for a table rebuild (Alembic's batch
+        mode copies a table, drops it and renames the copy): with them on, dropping `accounts` would cascade
+        and delete every row that refers to it. The check above stands in for them."""
+        engine = create_engine(self.url, poolclass=NullPool)
+
+        def on_connect(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+            _sqlite_on_connect(dbapi_conn, record)
+            dbapi_conn.execute("PRAGMA foreign_keys=OFF")
+
+        event.listen(engine, "connect", on_connect)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
 
     def is_initialized(self) -> bool:
         return inspect(self.engine).has_table("accounts")

@@ -70,8 +70,8 @@ def _pg_triggers() -> list[str]:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('accounts', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('authz_version', sa.BigInteger(), server_default=sa.text('0'), nullable=False))
+    # A plain ADD COLUMN, never a batch copy of `accounts` (see Database.migrate).
+    op.add_column('accounts', sa.Column('authz_version', sa.BigInteger(), server_default=sa.text('0'), nullable=False))
     sqlite = op.get_bind().dialect.name == "sqlite"
     for statement in _sqlite_triggers() if sqlite else _pg_triggers():
         op.execute(statement)

@@ -16,10 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('accounts', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('mfa_seed_sealed', sa.LargeBinary(), nullable=True))
-        batch_op.add_column(sa.Column('mfa_bound_ms', sa.BigInteger(), nullable=True))
-        batch_op.add_column(sa.Column('mfa_last_step', sa.BigInteger(), nullable=True))
+    # Plain ADD COLUMNs, never a batch copy of `accounts` (see Database.migrate).
+    op.add_column('accounts', sa.Column('mfa_seed_sealed', sa.LargeBinary(), nullable=True))
+    op.add_column('accounts', sa.Column('mfa_bound_ms', sa.BigInteger(), nullable=True))
+    op.add_column('accounts', sa.Column('mfa_last_step', sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
