@@ -29,6 +29,8 @@ class ApiError(Exception):
         # Appended to Message in the response only, never in the event or a log line: what the caller sent
         # and needs to see (a signature's string to sign), which the audit trail has no business keeping.
         self.for_caller = for_caller
+        # Set by the dispatcher: the resources the failed call had named, for its event.
+        self.resources: list[tuple[str, str]] = []
         self.extra = extra
 
 

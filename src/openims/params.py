@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openims.errors import ApiError
 from openims.errors import missing as _missing
-
 
 # C0 control characters other than tab, line feed and carriage return (which documents may hold), and DEL.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -210,13 +209,16 @@ class ObjList(Param):
         if self.max_items is not None and len(by_index) > self.max_items:
             raise _invalid(self.name, f"at most {self.max_items} items", "Length")
         known = {f.name: f for f in self.fields}
+        # A field's errors name it within its list (InvalidParameter.Tag.Key.Length), as the SDK spells it.
+        qualified = {f.name: replace(f, name=f"{self.name}.{f.name}") for f in self.fields}
         items = []
         for n in sorted(by_index):
             obj = by_index[n]
             for sub in obj:
                 if sub not in known:
                     raise _invalid(self.name, f"unknown field {self.name}.{n}.{sub}", "Format")
-            items.append({f.name: f.extract({f.name: obj[f.name]} if f.name in obj else {}) for f in self.fields})
+            items.append({f.name: qualified[f.name].extract({qualified[f.name].name: obj[f.name]} if f.name in obj else {})
+                          for f in self.fields})
         return items
 
     def type_name(self) -> str:

@@ -10,7 +10,10 @@ from openims.params import ObjList, Str
 from openims.store.schema import resource_tags
 
 MAX_TAGS = 20
-TAG_KEY = Str("Key", min_len=1, max_len=128, pattern=r"(?!(aliyun|acs:))[^<>]*", pattern_doc="must not start with aliyun or acs:")
+# Required: a tag needs a key (the SDK: "You cannot specify empty strings as tag keys"). The reserved
+# prefixes are refused in any letter case.
+TAG_KEY = Str("Key", required=True, min_len=1, max_len=128, pattern=r"(?!(?i:aliyun|acs:))[^<>]*",
+              pattern_doc="must not start with aliyun or acs:")
 TAG_VALUE = Str("Value", max_len=128)
 
 

@@ -87,11 +87,14 @@ def test_check_resource(acct: Account) -> None:
     fails(lambda: acct.call("CheckResource", {"ResourceType": "user"}), "MissingParameter", 400)
     fails(lambda: acct.call("CheckResource", {"ResourceName": upn}), "MissingParameter", 400)
     fails(lambda: acct.call("CheckResource", {"ResourceType": "bucket", "ResourceName": "x"}), "InvalidParameter.ResourceType", 400)
+    fails(lambda: acct.call("CheckResource", {"ResourceType": "user", "ResourceId": "1", "ResourceName": upn}),
+          "InvalidParameter.ResourceId", 400)
 
     event = acct.event_for(found[0]["RequestId"])
     assert (event["eventName"], event["eventRW"], event["resourceType"]) == ("CheckResource", "Read", "ACS::RAM::Directory")
     assert event["referencedResources"]["ACS::RAM::User"] == [upn]
-    assert acct.events(EventName="CheckResource")[0]["errorCode"] == "InvalidParameter.ResourceType"
+    assert [e.get("errorCode") for e in acct.events(EventName="CheckResource")[:2]] == [
+        "InvalidParameter.ResourceId", "InvalidParameter.ResourceType"]
 
 
 def test_a_ram_user_without_permissions_is_denied(acct: Account) -> None:

@@ -74,11 +74,13 @@ def test_tag_limits_and_validation(acct: Account) -> None:
     cases = [
         (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="k20", value="v")]), "LimitExceeded.Tag", 409),
         (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key=f"n{i}") for i in range(21)]), "InvalidParameter.Tag.Length", 400),
-        (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="aliyun:x", value="v")]), "InvalidParameter.Key.InvalidChars", 400),
-        (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="acs:x", value="v")]), "InvalidParameter.Key.InvalidChars", 400),
-        (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="k" * 129, value="v")]), "InvalidParameter.Key.Length", 400),
-        (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="k", value="v" * 129)]), "InvalidParameter.Value.Length", 400),
+        (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="aliyun:x", value="v")]), "InvalidParameter.Tag.Key.InvalidChars", 400),
+        (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="acs:x", value="v")]), "InvalidParameter.Tag.Key.InvalidChars", 400),
+        (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="k" * 129, value="v")]), "InvalidParameter.Tag.Key.Length", 400),
+        (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="k", value="v" * 129)]), "InvalidParameter.Tag.Value.Length", 400),
         (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="see https://x", value="v")]), "InvalidParameter.Tag.Key.InvalidChars", 400),
+        (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="ACS:x", value="v")]), "InvalidParameter.Tag.Key.InvalidChars", 400),
+        (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="", value="v")]), "MissingParameter", 400),
         (m.TagResourcesRequest(resource_principal_name=upn, tag=[Tag(key="k", value="http://x")]), "InvalidParameter.Tag.Value.InvalidChars", 400),
         (m.TagResourcesRequest(resource_principal_name=upn), "MissingParameter", 400),
         (m.TagResourcesRequest(tag=[Tag(key="k", value="v")]), "MissingParameter", 400),
@@ -94,6 +96,9 @@ def test_tag_limits_and_validation(acct: Account) -> None:
         fails(lambda request=request: ims.tag_resources(request), code, status)
     failed = [e["errorCode"] for e in acct.events(EventName="TagResources") if "errorCode" in e]
     assert sorted(failed) == sorted(code for _, code, _ in cases)
+    # The quota failure happened after the user was found: its event names the user.
+    [over] = [e for e in acct.events(EventName="TagResources") if e.get("errorCode") == "LimitExceeded.Tag"]
+    assert (over["resourceType"], over["resourceName"]) == ("ACS::RAM::User", alice.user_principal_name)
     assert len(pairs(ims.list_tag_resources(m.ListTagResourcesRequest(resource_id=[alice.user_id])).body)) == 20
 
     fails(lambda: ims.untag_resources(m.UntagResourcesRequest(resource_principal_name=upn)), "MissingParameter", 400)

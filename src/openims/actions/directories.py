@@ -114,9 +114,12 @@ RESOURCE_CHECKS: dict[str, tuple[str, str, Finder]] = {
 ))
 def check_resource(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Whether a resource exists in the account's directory and whether the caller may read it (its policies
-    allow the type's read action: GetUser, GetGroup, GetApplication or ListDomains). Absence is an answer, not an error."""
+    allow the type's read action: GetUser, GetGroup, GetApplication or ListDomains). Absence is an answer, not an error.
+    Name the resource by ResourceId or by ResourceName, not both."""
     if not (p["ResourceId"] or p["ResourceName"]):
         raise missing("ResourceId")
+    if p["ResourceId"] and p["ResourceName"]:
+        raise ApiError("InvalidParameter.ResourceId", "Specify either ResourceId or ResourceName, not both.")
     ctx.reference(DIRECTORY, directory_id(ctx.account_id))
     event_type, read_action, finder = RESOURCE_CHECKS[p["ResourceType"]]
     answer = {"ResourceType": p["ResourceType"], "ResourceId": p["ResourceId"] or "", "ResourceName": p["ResourceName"] or "",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, select, update
@@ -66,8 +66,8 @@ class JsonTags(Param):
             if not isinstance(item.get("Key"), str) or not isinstance(item.get("Value", ""), str):
                 raise ApiError(f"InvalidParameter.{self.name}.Format",
                                f'The parameter - "{self.name}" is not valid: each tag needs a string Key (and a string Value).')
-            key = TAG_KEY.convert(item["Key"])
-            value = TAG_VALUE.convert(item["Value"]) if item.get("Value") else ""
+            key = replace(TAG_KEY, name=f"{self.name}.Key").convert(item["Key"])
+            value = replace(TAG_VALUE, name=f"{self.name}.Value").convert(item["Value"]) if item.get("Value") else ""
             out.append({"Key": key, "Value": value})
         return out
 

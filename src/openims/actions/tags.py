@@ -18,7 +18,7 @@ MAX_RESOURCES = 50
 RESOURCE_TYPE = Str("ResourceType", choices=("user",), default="user")
 RESOURCE_ID = StrList("ResourceId", max_items=MAX_RESOURCES, item=Str("item", min_len=1, max_len=64))
 RESOURCE_NAME = StrList("ResourcePrincipalName", max_items=MAX_RESOURCES, item=Str("item", min_len=1, max_len=128))
-FILTER_TAGS = ObjList("Tag", fields=(Str("Key", min_len=1, max_len=128), TAG_VALUE), max_items=MAX_TAGS)
+FILTER_TAGS = ObjList("Tag", fields=(Str("Key", required=True, min_len=1, max_len=128), TAG_VALUE), max_items=MAX_TAGS)
 
 
 def _resources(ctx: CallContext, p: dict[str, Any], required: bool = True) -> list[Row[Any]]:

@@ -78,8 +78,14 @@ def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRe
 
     def execute_in(conn: Connection) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         ctx = context(conn)
-        authorize(ctx, action, params)
-        out = action.handler(ctx, params)
+        try:
+            authorize(ctx, action, params)
+            out = action.handler(ctx, params)
+        except ApiError as err:
+            # The failure event names what the call had found before it failed (the users of a TagResources
+            # over quota, say), so a search by resource shows the attempt.
+            err.resources = _resources(action, params, ctx)
+            raise
         return out, _resources(action, params, ctx)
 
     prepared = None
@@ -173,7 +179,7 @@ def _record_failure(rt: Runtime, req: RpcRequest, principal: Principal, action: 
     params: dict[str, Any] = {}
     if action is not None:
         params = {p.name: req.params.get(p.name) for p in action.params}
-    resources = _resources(action, params, None) if action else []
+    resources = err.resources or (_resources(action, params, None) if action else [])
     event = _event(rt, req, principal, action, resources, error=err)
     with rt.db.transaction() as conn:
         if nonce is not None and err.code != "SignatureNonceUsed":
