@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import httpx
 import pytest
 from alibabacloud_ims20190815 import models as m
 from defusedxml.ElementTree import fromstring
@@ -106,6 +107,10 @@ def test_service_provider_metadata_is_real_saml(acct: Account) -> None:
     assert sp is not None and "urn:oasis:names:tc:SAML:2.0:protocol" in sp.get("protocolSupportEnumeration", "")
     acs = sp.findall(f"{{{MD}}}AssertionConsumerService")
     assert [(a.get("Binding"), a.get("Location")) for a in acs] == [("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST", props["AcsUrl"])]
+    # The MetadataUrl serves that same document, publicly, as an identity provider fetches it.
+    served = httpx.get(props["MetadataUrl"], timeout=10)
+    assert served.status_code == 200 and served.content == xml and "samlmetadata+xml" in served.headers["content-type"]
+    assert httpx.get(props["MetadataUrl"].rsplit("/", 1)[0] + "/9999999999999999", timeout=10).status_code == 404
     other = acct.server.new_account()
     assert sp_of(other)["SamlSsoProperties"]["EntityId"] != props["EntityId"]
     event = acct.event_for(body["RequestId"])

@@ -20,6 +20,7 @@ def build(rt: Runtime) -> Starlette:
         routes_account,
         routes_events,
         routes_groups,
+        routes_saml,
         routes_settings,
         routes_signin,
         routes_users,
@@ -28,7 +29,7 @@ def build(rt: Runtime) -> Starlette:
 
     routes = [
         *routes_signin.routes, *routes_account.routes, *routes_events.routes, *routes_users.routes,
-        *routes_groups.routes, *routes_settings.routes,
+        *routes_groups.routes, *routes_settings.routes, *routes_saml.routes,
     ]
     app = Starlette(routes=routes)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
