@@ -2,32 +2,21 @@
 is migrated to the newest one (SQLite and PostgreSQL), and nothing is lost or left behind."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import text
 
-from openims import config
 from openims.store.db import Database, alembic_config
-from tests.support import fresh_postgres_database
 
 BASELINE = "0008"  # the revision the previous release shipped with
 TABLES = ("accounts", "users", "access_keys", "groups", "group_members", "user_policies", "events")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def old_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    drop = None
-    if request.param == "postgresql":
-        if not os.environ.get("OPENIMS_TEST_DATABASE_URL"):
-            pytest.skip("set OPENIMS_TEST_DATABASE_URL to run the PostgreSQL variant")
-        url, drop = fresh_postgres_database(os.environ["OPENIMS_TEST_DATABASE_URL"])
-    else:
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    db = Database(config.normalize_database_url(url))
+@pytest.fixture
+def old_db(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
     with db.engine.begin() as conn:
         cfg = alembic_config(db.url)
         cfg.attributes["connection"] = conn
@@ -36,8 +25,6 @@ def old_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]
         yield db
     finally:
         db.dispose()
-        if drop:
-            drop()
 
 
 ROWS = [
