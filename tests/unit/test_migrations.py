@@ -29,17 +29,17 @@ def old_db(database_url: str) -> Iterator[Database]:
 
 ROWS = [
     "INSERT INTO accounts (id, alias, created_ms) VALUES ('1000000000000001', 'old', 1)",
-    "INSERT INTO users (id, account_id, name, upn, display_name, created_ms, updated_ms) "
-    "VALUES ('2000000000000001', '1000000000000001', 'bob', 'bob@old.onaliyun.com', 'Bob', 1, 1)",
-    "INSERT INTO access_keys (id, account_id, user_id, secret_sealed, status, created_ms, updated_ms) "
-    "VALUES ('LTAIoldoldoldoldoldoldol', '1000000000000001', '2000000000000001', :blob, 'Active', 1, 1)",
+    ("INSERT INTO users (id, account_id, name, upn, display_name, created_ms, updated_ms) "
+    "VALUES ('2000000000000001', '1000000000000001', 'bob', 'bob@old.onaliyun.com', 'Bob', 1, 1)"),
+    ("INSERT INTO access_keys (id, account_id, user_id, secret_sealed, status, created_ms, updated_ms) "
+    "VALUES ('LTAIoldoldoldoldoldoldol', '1000000000000001', '2000000000000001', :blob, 'Active', 1, 1)"),
     "INSERT INTO groups (id, account_id, name, created_ms, updated_ms) VALUES ('3000000000000001', '1000000000000001', 'g', 1, 1)",
     "INSERT INTO group_members (group_id, user_id, joined_ms) VALUES ('3000000000000001', '2000000000000001', 1)",
-    "INSERT INTO user_policies (user_id, policy_type, policy_name, account_id, attached_ms) "
-    "VALUES ('2000000000000001', 'System', 'AliyunRAMReadOnlyAccess', '1000000000000001', 1)",
-    "INSERT INTO events (event_id, account_id, event_ms, event_name, event_rw, service_name, user_name, access_key_id, "
+    ("INSERT INTO user_policies (user_id, policy_type, policy_name, account_id, attached_ms) "
+    "VALUES ('2000000000000001', 'System', 'AliyunRAMReadOnlyAccess', '1000000000000001', 1)"),
+    ("INSERT INTO events (event_id, account_id, event_ms, event_name, event_rw, service_name, user_name, access_key_id, "
     "resource_type, resource_name, source_ip, body) VALUES ('e1', '1000000000000001', 1, 'CreateUser', 'Write', 'Ims', "
-    "'root', '', '', '', '', '{}')",
+    "'root', '', '', '', '', '{}')"),
 ]
 
 
