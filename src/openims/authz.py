@@ -40,7 +40,8 @@ def authorize(ctx: CallContext, action: Action, params: dict[str, Any]) -> None:
 
 def targets_self(ctx: CallContext, params: dict[str, Any]) -> bool:
     target = params.get("UserPrincipalName")
-    if target not in (None, "", ctx.principal.user_name):
+    # UserPrincipalNames compare case-insensitively, as users are found.
+    if target and target.lower() != ctx.principal.user_name.lower():
         return False
     # GetUser also names its user by UserId or by one of its AccessKey IDs: those must be the caller's too.
     if params.get("UserId") and params["UserId"] != ctx.principal.user_id:

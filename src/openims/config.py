@@ -37,9 +37,10 @@ class Settings:
     delivery_batch_seconds: float = 1.0
     # Where users reach this server (SAML service-provider URLs); `serve` defaults it to its own address.
     public_url: str = ""
-    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the caller's IP in events and in
-    # acs:SourceIp, https for acs:SecureTransport): a reverse proxy on this host by default.
-    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the caller's IP in events, in acs:SourceIp
+    # and in AccessKey network policies; https for acs:SecureTransport). None by default: until an operator
+    # names its proxy, any local process could otherwise claim another address.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -82,7 +83,7 @@ def load(data_dir: str | os.PathLike[str] | None = None) -> Settings:
         signature_window_seconds=_int_env("OPENIMS_SIGNATURE_WINDOW_SECONDS", 900),
         delivery_batch_seconds=batch,
         public_url=os.environ.get("OPENIMS_PUBLIC_URL", ""),
-        trusted_proxies=_trusted_proxies(os.environ.get("OPENIMS_TRUSTED_PROXIES", "127.0.0.1,::1")),
+        trusted_proxies=_trusted_proxies(os.environ.get("OPENIMS_TRUSTED_PROXIES", "")),
     )
 
 

@@ -66,16 +66,21 @@ def test_a_post_without_the_csrf_token_is_refused(acct: Account) -> None:
 
 def test_session_cookie_attributes_storage_and_sign_out(acct: Account) -> None:
     set_root_password(acct)
-    client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
-    token = csrf_of(client.get("/console/signin").text)
-    done = client.post("/console/signin",
-                       data={"login": acct.account_id, "password": ROOT_PASSWORD, "csrf_token": token},
-                       headers={"X-Forwarded-Proto": "https"})
+    # Behind a TLS-terminating proxy on this host (trusted by name), as a production console runs.
+    with acct.server.sibling(OPENIMS_TRUSTED_PROXIES="127.0.0.1") as behind_proxy:
+        secure = httpx.Client(base_url=behind_proxy.url, follow_redirects=False)
+        done = secure.post("/console/signin", data={"login": acct.account_id, "password": ROOT_PASSWORD,
+                                                    "csrf_token": csrf_of(secure.get("/console/signin").text)},
+                           headers={"X-Forwarded-Proto": "https"})
     cookie = done.headers["set-cookie"]
     assert done.status_code == 303 and cookie.startswith("openims_console=")
     for attribute in ("HttpOnly", "Path=/console", "SameSite=lax", "Secure"):
         assert attribute in cookie
-    plain = client.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": token})
+    client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
+    token = csrf_of(client.get("/console/signin").text)
+    # A client's own X-Forwarded-Proto, with no trusted proxy, is ignored.
+    plain = client.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": token},
+                        headers={"X-Forwarded-Proto": "https"})
     assert "Secure" not in plain.headers["set-cookie"]  # over plain HTTP the browser would drop a Secure cookie
     value = client.cookies["openims_console"]
     # Only the token's hash is stored, so a copy of the database opens no session.

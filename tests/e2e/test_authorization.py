@@ -206,7 +206,11 @@ def test_source_ip_mfa_transport_and_time_conditions(acct: Account) -> None:
 
     switch(statement("Allow", "ram:ListUsers", Bool={"acs:SecureTransport": "true"}))
     denied(lambda: user.call("ListUsers"))
-    assert user.call("ListUsers", headers={"x-forwarded-proto": "https"})["Users"]["User"]
+    denied(lambda: user.call("ListUsers", headers={"x-forwarded-proto": "https"}))  # no proxy is trusted by default
+    with acct.server.sibling(OPENIMS_TRUSTED_PROXIES="127.0.0.1") as behind_proxy:
+        proxied = Account(behind_proxy, acct.account_id, acct.alias, acct.key_id, acct.secret)
+        assert proxied.call("ListUsers", key_id=user.key_id, secret=user.secret,
+                            headers={"x-forwarded-proto": "https"})["Users"]["User"]
 
     switch(statement("Allow", "ram:ListUsers", DateLessThan={"acs:CurrentTime": "2001-01-01T00:00:00+08:00"}))
     denied(lambda: ims.list_users(m.ListUsersRequest()))
@@ -328,3 +332,38 @@ def test_account_wide_lists_and_self_service_use_user_and_group_arns(acct: Accou
     changer.attach("FrozenPassword", "Custom")
     denied(lambda: changer.ims().change_password(m.ChangePasswordRequest(old_password="Second-Pass-5678", new_password="Third-Pass-9012")),
            "ExplicitDeny")
+
+
+def test_resources_are_named_as_ram_names_them(acct: Account) -> None:
+    """System policies live under `system` (a grant on the account's policy/* cannot attach AdministratorAccess),
+    membership changes are judged on the group and the user, MFA devices under mfa/, and a user's own name
+    matches whatever its letter case."""
+    mine = f"acs:ram:*:{acct.account_id}"
+    bob = Caller(acct, "bob")
+    policy(acct, "AttachCustom", statement("Allow", "ram:AttachPolicyToUser", [f"{mine}:policy/*", f"{mine}:user/*"]))
+    bob.attach("AttachCustom", "Custom")
+    escalate = rm.AttachPolicyToUserRequest(policy_name="AdministratorAccess", policy_type="System", user_name="bob")
+    denied(lambda: bob.ram().attach_policy_to_user(escalate))
+    policy(acct, "AttachReadOnly", statement("Allow", "ram:AttachPolicyToUser",
+                                             ["acs:ram:*:system:policy/AliyunRAMReadOnlyAccess", f"{mine}:user/*"]))
+    bob.attach("AttachReadOnly", "Custom")
+    bob.ram().attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="bob"))
+
+    acct.ims().create_group(m.CreateGroupRequest(group_name="team"))
+    carol = Caller(acct, "carol")
+    policy(acct, "GroupOnly", statement("Allow", "ram:AddUserToGroup", f"{mine}:group/team"))
+    carol.attach("GroupOnly", "Custom")
+    join = m.AddUserToGroupRequest(group_name="team", user_principal_name=bob.upn)
+    denied(lambda: carol.ims().add_user_to_group(join))
+    policy(acct, "GroupAndUsers", statement("Allow", "ram:AddUserToGroup", [f"{mine}:group/team", f"{mine}:user/b*"]))
+    carol.attach("GroupAndUsers", "Custom")
+    carol.ims().add_user_to_group(join)
+
+    policy(acct, "MfaOnly", statement("Allow", ["ram:ListVirtualMFADevices", "ram:DeleteVirtualMFADevice"], f"{mine}:mfa/*"))
+    carol.attach("MfaOnly", "Custom")
+    device = acct.ims().create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="spare")).body
+    carol.ims().list_virtual_mfadevices(m.ListVirtualMFADevicesRequest())
+    carol.ims().delete_virtual_mfadevice(m.DeleteVirtualMFADeviceRequest(serial_number=device.virtual_mfadevice.serial_number))
+
+    login, domain = carol.upn.split("@")
+    assert carol.ims().get_user(m.GetUserRequest(user_principal_name=f"{login.upper()}@{domain.upper()}")).body.user.user_id == carol.user_id

@@ -1,6 +1,7 @@
-"""Who called from where: the caller's IP (events, acs:SourceIp) and https (acs:SecureTransport) come from
-X-Forwarded-For / X-Forwarded-Proto only when a trusted proxy (OPENIMS_TRUSTED_PROXIES, by default this
-host) sent them; from anyone else they are ignored, so a client cannot claim another address or TLS."""
+"""Who called from where: the caller's IP (events, acs:SourceIp, AccessKey network policies) and https
+(acs:SecureTransport) come from X-Forwarded-For / X-Forwarded-Proto only when a proxy named in
+OPENIMS_TRUSTED_PROXIES (none by default) sent them; from anyone else they are ignored, so a client cannot
+claim another address or TLS."""
 from __future__ import annotations
 
 import json
@@ -21,31 +22,34 @@ SECURE_ONLY = json.dumps({"Version": "1", "Statement": [
 
 
 @pytest.fixture
-def untrusting(server: Server) -> Iterator[Server]:
-    """A second server on the same database that trusts only a proxy we are not."""
-    with server.sibling(OPENIMS_TRUSTED_PROXIES="192.0.2.1") as other:
+def behind_proxy(server: Server) -> Iterator[Server]:
+    """A second server on the same database that trusts this host as its reverse proxy."""
+    with server.sibling(OPENIMS_TRUSTED_PROXIES="127.0.0.1") as other:
         yield other
 
 
-def test_forwarded_headers_count_only_from_trusted_proxies(acct: Account, untrusting: Server) -> None:
+def test_forwarded_headers_count_only_from_trusted_proxies(acct: Account, behind_proxy: Server) -> None:
     ims = acct.ims()
     upn = acct.upn("proxied")
     ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="p"))
     key = ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=upn)).body.access_key
     acct.ram().create_policy(rm.CreatePolicyRequest(policy_name="SecureOnly", policy_document=SECURE_ONLY))
     acct.ram().attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="SecureOnly", policy_type="Custom", user_name="proxied"))
-    direct = Account(untrusting, acct.account_id, acct.alias, acct.key_id, acct.secret)
+    proxied = Account(behind_proxy, acct.account_id, acct.alias, acct.key_id, acct.secret)
 
-    # Through a proxy on this host (trusted by default): the event names the client behind it, and the
-    # policy's https and source-network conditions hold.
-    via_proxy = acct.call("ListUsers", key_id=key.access_key_id, secret=key.access_key_secret, headers=FORWARDED)
+    # Through the trusted proxy: the event names the client behind it, and the policy's https and
+    # source-network conditions hold.
+    via_proxy = proxied.call("ListUsers", key_id=key.access_key_id, secret=key.access_key_secret, headers=FORWARDED)
     assert acct.event_for(via_proxy["RequestId"])["sourceIpAddress"] == "203.0.113.9"
+    # Junk where an address should be counts as unknown, never as an address.
+    junk = proxied.call("GetUser", {"UserPrincipalName": upn}, headers={"X-Forwarded-For": "garbage"})
+    assert acct.event_for(junk["RequestId"])["sourceIpAddress"] == ""
 
-    # The same headers from a peer that is not a trusted proxy change nothing.
+    # By default no proxy is trusted: the same headers change nothing.
     with pytest.raises(Exception) as info:
-        direct.call("ListUsers", key_id=key.access_key_id, secret=key.access_key_secret, headers=FORWARDED)
+        acct.call("ListUsers", key_id=key.access_key_id, secret=key.access_key_secret, headers=FORWARDED)
     assert getattr(info.value, "code", None) == "NoPermission"
-    spoofed = direct.call("GetUser", {"UserPrincipalName": upn}, headers=FORWARDED)
+    spoofed = acct.call("GetUser", {"UserPrincipalName": upn}, headers=FORWARDED)
     assert acct.event_for(spoofed["RequestId"])["sourceIpAddress"] == "127.0.0.1"
 
 

@@ -20,6 +20,8 @@ NAME_RULE = dict(min_len=1, max_len=64, pattern=r"[A-Za-z0-9._-]+", pattern_doc=
 GROUP_NAME = Str("GroupName", **NAME_RULE)  # type: ignore[arg-type]
 DISPLAY_NAME = Str("DisplayName", max_len=24)
 COMMENTS = Str("Comments", max_len=128)
+# RAM judges a membership change on both the group and the user.
+MEMBERSHIP_ARN = "group/{GroupName},user/{UserPrincipalName}"
 
 
 def find_group(ctx: CallContext, name: str | None) -> Row[Any]:
@@ -139,14 +141,14 @@ def list_groups(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"Groups": {"Group": [group_view(r) for r in rows]}, **fields}
 
 
-@action("AddUserToGroup", rw=WRITE, params=(GROUP_NAME, UPN), resource=(GROUP, "GroupName"), arn="group/{GroupName}")
+@action("AddUserToGroup", rw=WRITE, params=(GROUP_NAME, UPN), resource=(GROUP, "GroupName"), arn=MEMBERSHIP_ARN)
 def add_user_to_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Add a RAM user to a group."""
     add_member(ctx, p["GroupName"], p["UserPrincipalName"])
     return {}
 
 
-@action("RemoveUserFromGroup", rw=WRITE, params=(GROUP_NAME, UPN), resource=(GROUP, "GroupName"), arn="group/{GroupName}")
+@action("RemoveUserFromGroup", rw=WRITE, params=(GROUP_NAME, UPN), resource=(GROUP, "GroupName"), arn=MEMBERSHIP_ARN)
 def remove_user_from_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Remove a RAM user from a group."""
     group = find_group(ctx, p["GroupName"])

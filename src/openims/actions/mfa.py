@@ -137,7 +137,7 @@ def disable_virtual_mfa(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-@action("DeleteVirtualMFADevice", rw=WRITE, resource=(MFA_DEVICE, "SerialNumber"), params=(SERIAL,))
+@action("DeleteVirtualMFADevice", rw=WRITE, resource=(MFA_DEVICE, "SerialNumber"), params=(SERIAL,), arn="mfa/{SerialNumber}")
 def delete_virtual_mfa_device(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Delete a virtual MFA device that is not bound to a user."""
     device = _find_device(ctx, p["SerialNumber"])
@@ -148,7 +148,7 @@ def delete_virtual_mfa_device(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
     return {}
 
 
-@action("ListVirtualMFADevices", params=(MARKER, max_items(100, 100)))
+@action("ListVirtualMFADevices", params=(MARKER, max_items(100, 100)), arn="mfa/*")
 def list_virtual_mfa_devices(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """List the account's virtual MFA devices and the users they are bound to. Seeds are never listed."""
     query = (select(mfa_devices.c.serial_number, mfa_devices.c.bound_ms, users.c.id.label("user_id"), users.c.upn,

@@ -1,6 +1,7 @@
 """HTTP <-> RPC: parse what the SDKs send into an `RpcRequest`; render results and errors as they expect."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -55,7 +56,6 @@ async def read_request(request: Request) -> RpcRequest:
             params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError:
             raise ApiError("InvalidParameter", "The form body is not valid UTF-8.") from None
-    client = request.scope.get("client")
     return RpcRequest(
         method=request.method,
         path=request.scope.get("path", "/"),
@@ -65,13 +65,24 @@ async def read_request(request: Request) -> RpcRequest:
         params=params,
         action=headers.get("x-acs-action") or params.get("Action", ""),
         version=headers.get("x-acs-version") or params.get("Version", ""),
-        source_ip=client[0] if client else "",
+        source_ip=client_ip(request.scope),
         user_agent=headers.get("user-agent", ""),
         host=headers.get("host", ""),
         request_id=request_id,
         fmt="XML" if params.get("Format", "").upper() == "XML" else "JSON",
         scheme="https" if request.scope.get("scheme") == "https" else "http",
     )
+
+
+def client_ip(scope: Any) -> str:
+    """The caller's address: the TCP peer, or what a trusted proxy forwarded (uvicorn puts it in the scope).
+    Anything that is not an IP address (a proxy forwarding junk) counts as unknown, which no address
+    condition or network policy allows."""
+    client = scope.get("client")
+    try:
+        return str(ipaddress.ip_address(client[0])) if client else ""
+    except ValueError:
+        return ""
 
 
 def render(body: dict[str, Any], req: RpcRequest | None, status: int = 200, root: str | None = None) -> Response:

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from openims import clock, ids
 from openims.actions import registry
-from openims.api import dispatch
+from openims.api import dispatch, protocol
 from openims.api.protocol import RpcRequest
 from openims.console import csrf, sessions
 from openims.console.sessions import Session
@@ -77,8 +77,7 @@ class Page:
 
     @property
     def source_ip(self) -> str:
-        client = self.request.scope.get("client")
-        return client[0] if client else ""
+        return protocol.client_ip(self.request.scope)
 
     @property
     def user_agent(self) -> str:

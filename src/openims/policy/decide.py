@@ -126,11 +126,14 @@ def context(ctx: CallContext) -> dict[str, str]:
 def resource_arns(ctx: CallContext, action: Action, params: dict[str, Any]) -> tuple[str, ...]:
     """The full ARNs of the declaration's template(s): `user/{UserPrincipalName}` ->
     `acs:ram:*:<account>:user/<login name>`; several templates are separated by commas."""
-    prefix = f"acs:{action.service.ram_prefix}:*:{ctx.account_id}:"
     out = []
     for template in action.arn.split(","):
         template = template.strip()
-        out.append(prefix + _FIELD.sub(lambda m: _field(ctx, m.group(1), params), template))
+        # RAM names a system policy acs:ram:*:system:policy/<name>: a grant on the account's policy/* covers
+        # custom policies only, and cannot be used to attach AdministratorAccess.
+        system_policy = template.startswith("policy/") and str(params.get("PolicyType") or "").lower() == "system"
+        owner = "system" if system_policy else ctx.account_id
+        out.append(f"acs:{action.service.ram_prefix}:*:{owner}:" + _FIELD.sub(lambda m: _field(ctx, m.group(1), params), template))
     return tuple(out)
 
 
@@ -139,6 +142,8 @@ def _field(ctx: CallContext, name: str, params: dict[str, Any]) -> str:
     if name in USER_FIELDS and not value:
         value = _implied_user(ctx, params)
     text = "" if value is None else str(value)
+    if name == "SerialNumber":  # acs:ram::<account>:mfa/<device name> -> the device name
+        return text.rsplit("mfa/", 1)[-1]
     # RAM names a user by its login name: the part of a UserPrincipalName before the @.
     return text.split("@", 1)[0] if "@" in text else text
 
