@@ -14,6 +14,19 @@ from typing import Any
 from openims.errors import ApiError
 from openims.errors import missing as _missing
 
+# A list index: ASCII digits (str.isdigit also accepts "²", which int() refuses).
+_INDEX = re.compile("[0-9]+")
+
+
+def load_json(text: str) -> Any:
+    """A caller's JSON value; ValueError for anything that is not valid JSON, nested too deeply for the parser,
+    or holding a number too long to convert (json raises RecursionError or a bare ValueError for those)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 # C0 control characters other than tab, line feed and carriage return (which documents may hold), and DEL.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -168,8 +181,8 @@ class StrList(Param):
         text = single.strip()
         if text.startswith("["):
             try:
-                parsed = json.loads(text)
-            except json.JSONDecodeError:
+                parsed = load_json(text)
+            except ValueError:
                 raise _invalid(self.name, "must be a JSON array of strings", "Format") from None
             if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
                 raise _invalid(self.name, "must be a JSON array of strings", "Format")
@@ -199,7 +212,7 @@ class ObjList(Param):
             if not key.startswith(prefix):
                 continue
             index, _, sub = key[len(prefix):].partition(".")
-            if not index.isdigit() or not sub:
+            if not _INDEX.fullmatch(index) or not sub:
                 raise _invalid(self.name, f"{key} is not of the form {self.name}.N.Field", "Format")
             by_index.setdefault(int(index), {})[sub] = value
         if not by_index:
@@ -231,7 +244,7 @@ class ObjList(Param):
 def _indexed(raw: Mapping[str, str], name: str) -> list[str]:
     prefix = name + "."
     found = sorted((int(k[len(prefix):]), v) for k, v in raw.items()
-                   if k.startswith(prefix) and k[len(prefix):].isdigit())
+                   if k.startswith(prefix) and _INDEX.fullmatch(k[len(prefix):]))
     return [v for _, v in found]
 
 

@@ -65,3 +65,31 @@ def test_garbage_is_a_clear_error_never_500(acct: Account) -> None:
         response = httpx.post(acct.server.url + "/", content=content, headers=headers)
         assert 400 <= response.status_code < 500, response.text
         assert {"RequestId", "HostId", "Code", "Message", "Recommend"} <= set(response.json())
+
+
+def test_hostile_shapes_are_400s_and_other_paths_or_methods_get_the_envelope(acct: Account) -> None:
+    """Found by fuzzing: a Unicode digit as a list index, JSON nested thousands deep, a 5,000-digit number.
+    Each is bad input (400 with the envelope), never a fault of ours (500)."""
+    cases = [
+        ("ListUsers", {"Tag.\u00b2.Key": "a"}, "2019-08-15"),
+        ("TagResources", {"ResourceId": "[" * 3000 + "]" * 3000, "Tag.1.Key": "k"}, "2019-08-15"),
+        ("CreatePolicy", {"PolicyName": "p1", "PolicyDocument": "9" * 5000}, "2015-05-01"),
+        ("CreatePolicy", {"PolicyName": "p2", "PolicyDocument": '{"Version": "1"}', "Tag": '{"a":' * 3000 + "1" + "}" * 3000},
+         "2015-05-01"),
+        ("SetAccessKeyPolicyForAccount", {"AccessKeyPolicy": "9" * 5000}, "2019-08-15"),
+    ]
+    log = acct.server.data_dir.parent / f"server-{acct.server.port}.log"
+    start = log.stat().st_size
+    for action, params, version in cases:
+        response = send(v3_request(acct.server.url, acct.key_id, acct.secret, action, params, version=version))
+        assert 400 <= response.status_code < 500, (action, response.text)
+        assert {"RequestId", "HostId", "Code", "Message", "Recommend"} <= set(response.json())
+    with log.open("rb") as written:
+        written.seek(start)
+        assert b"Traceback" not in written.read()
+
+    elsewhere = httpx.post(acct.server.url + "/somewhere", timeout=10)
+    assert elsewhere.status_code == 404 and elsewhere.json()["Code"] == "InvalidURI.NotFound"
+    wrong_method = httpx.put(acct.server.url + "/", timeout=10)
+    assert wrong_method.status_code == 405 and wrong_method.json()["Code"] == "UnsupportedHTTPMethod"
+    assert httpx.get(acct.server.url + "/console/no-such-page", timeout=10).status_code == 404  # the console's own

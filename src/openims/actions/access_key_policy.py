@@ -30,7 +30,7 @@ from openims.actions.users import UPN_OPTIONAL
 from openims.api import signing
 from openims.api.protocol import RpcRequest
 from openims.errors import ApiError, invalid
-from openims.params import Str
+from openims.params import Str, load_json
 from openims.policy.cache import LruCache
 from openims.principal import Principal
 from openims.runtime import PerDatabase, Runtime
@@ -54,8 +54,8 @@ def _bad(message: str) -> ApiError:
 def parse(text: str) -> tuple[str, tuple[Network, ...] | None]:
     """Validate a policy document; returns its canonical JSON and its networks (None when unrestricted)."""
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError:
+        doc = load_json(text)
+    except ValueError:
         raise _bad("it must be a JSON object") from None
     if not isinstance(doc, dict) or set(doc) - {"Version", "Conditions"}:
         raise _bad('it must be a JSON object with only "Version" and "Conditions"')

@@ -7,7 +7,6 @@ UserPrincipalName is accepted too. The documents are checked by `openims.policy.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,7 +21,7 @@ from openims.actions.paging import MARKER, max_items
 from openims.actions.registry import RAM, WRITE, action
 from openims.actions.users import USER, find_user
 from openims.errors import ApiError, already_exists, not_found
-from openims.params import Bool, Param, Str
+from openims.params import Bool, Param, Str, load_json
 from openims.policy import decide, document, system
 from openims.policy.system import CUSTOM, SYSTEM
 from openims.resource_tags import MAX_TAGS, TAG_KEY, TAG_VALUE, has_all_tags, set_tags, tags_of
@@ -53,8 +52,8 @@ class JsonTags(Param):
         if not text:
             return []
         try:
-            items = json.loads(text)
-        except json.JSONDecodeError:
+            items = load_json(text)
+        except ValueError:
             items = None
         if not isinstance(items, list) or not all(isinstance(i, dict) and set(i) <= {"Key", "Value"} for i in items):
             raise ApiError(f"InvalidParameter.{self.name}.Format",

@@ -77,9 +77,10 @@ def parse(text: str) -> Document:
         raw = json.loads(text, object_pairs_hook=_no_duplicates)
     except _Duplicate as dup:
         raise malformed(f"the element {dup.args[0]!r}", "appears twice in one object") from None
-    except (json.JSONDecodeError, RecursionError) as exc:
-        where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "the text"
-        raise malformed(f"the JSON at {where}", f"is invalid ({exc.msg if isinstance(exc, json.JSONDecodeError) else 'nested too deeply'})") from None
+    except json.JSONDecodeError as exc:
+        raise malformed(f"the JSON at line {exc.lineno} column {exc.colno}", f"is invalid ({exc.msg})") from None
+    except (ValueError, RecursionError):  # nested too deeply, or a number too long to convert
+        raise malformed("the JSON", "is nested too deeply or holds a number too long to read") from None
     if not isinstance(raw, dict):
         raise malformed("the document", "must be a JSON object with Version and Statement")
     _only(raw, _TOP, "the document")
