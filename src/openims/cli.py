@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -144,11 +146,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_account_create(settings: Settings, args: argparse.Namespace) -> int:
-    rt = open_runtime(settings)
-    try:
+    with _runtime(settings) as rt:
         new = accounts.create_account(rt, args.alias)
-    finally:
-        rt.close()
     out = {"AccountId": new.account_id, "AccessKeyId": new.access_key_id, "AccessKeySecret": new.access_key_secret}
     if args.json:
         print(json.dumps(out))
@@ -159,11 +158,8 @@ def cmd_account_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_account_list(settings: Settings, args: argparse.Namespace) -> int:
-    rt = open_runtime(settings)
-    try:
+    with _runtime(settings) as rt:
         rows = accounts.list_accounts(rt)
-    finally:
-        rt.close()
     if args.json:
         print(json.dumps(rows))
     else:
@@ -182,11 +178,8 @@ def cmd_account_set_password(settings: Settings, args: argparse.Namespace) -> in
             raise ConfigError("the two passwords differ")
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    rt = open_runtime(settings)
-    try:
+    with _runtime(settings) as rt:
         account_id = set_root_password(rt, args.account, password)
-    finally:
-        rt.close()
     print(f"Set the root console password of account {account_id}.")
     return 0
 
@@ -210,11 +203,9 @@ def _read_codes() -> tuple[str, str]:
 
 def cmd_account_set_mfa(settings: Settings, args: argparse.Namespace) -> int:
     from openims import root_mfa
-    from openims.errors import ApiError
 
-    rt = open_runtime(settings)
     qr = None
-    try:
+    with _runtime(settings) as rt:
         try:
             enrollment = root_mfa.start(rt, args.account)
             qr = settings.data_dir / f"root-mfa-{enrollment.account_id}.png"
@@ -226,27 +217,18 @@ def cmd_account_set_mfa(settings: Settings, args: argparse.Namespace) -> int:
                   "Then enter two consecutive codes it shows.", flush=True)
             code1, code2 = _read_codes()
             root_mfa.bind(rt, enrollment, code1, code2)
-        except ApiError as exc:
-            raise ConfigError(f"{exc.code}: {exc.message}") from None
-    finally:
-        if qr is not None:
-            qr.unlink(missing_ok=True)
-        rt.close()
+        finally:
+            if qr is not None:
+                qr.unlink(missing_ok=True)
     print(f"Root MFA is set for account {enrollment.account_id}: console sign-in as root now asks for a code.")
     return 0
 
 
 def cmd_account_unset_mfa(settings: Settings, args: argparse.Namespace) -> int:
     from openims import root_mfa
-    from openims.errors import ApiError
 
-    rt = open_runtime(settings)
-    try:
+    with _runtime(settings) as rt:
         account_id = root_mfa.unbind(rt, args.account)
-    except ApiError as exc:
-        raise ConfigError(f"{exc.code}: {exc.message}") from None
-    finally:
-        rt.close()
     print(f"Removed the root MFA of account {account_id}.")
     return 0
 
@@ -254,8 +236,7 @@ def cmd_account_unset_mfa(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_events_lookup(settings: Settings, args: argparse.Namespace) -> int:
     from openims.audit.lookup import Query, search, window
 
-    rt = open_runtime(settings)
-    try:
+    with _runtime(settings) as rt:
         listed = accounts.list_accounts(rt)
         account = args.account or (listed[0]["AccountId"] if listed else "")
         if account not in {a["AccountId"] for a in listed}:
@@ -266,16 +247,9 @@ def cmd_events_lookup(settings: Settings, args: argparse.Namespace) -> int:
             if not eq:
                 raise ConfigError(f"--attr takes KEY=VALUE, got {item!r}")
             attrs.append((key, value))
-        from openims.errors import ApiError
-
-        try:
-            start, end = window(args.start, args.end, clock.now_ms())
-            with rt.db.read() as conn:
-                found, _ = search(conn, rt.master_key, Query(account, start, end, tuple(attrs), args.forward, args.max), None)
-        except ApiError as exc:
-            raise ConfigError(exc.message) from None
-    finally:
-        rt.close()
+        start, end = window(args.start, args.end, clock.now_ms())
+        with rt.db.read() as conn:
+            found, _ = search(conn, rt.master_key, Query(account, start, end, tuple(attrs), args.forward, args.max), None)
     if args.json:
         for event in found:
             print(json.dumps(event, ensure_ascii=False))
@@ -285,6 +259,21 @@ def cmd_events_lookup(settings: Settings, args: argparse.Namespace) -> int:
             for e in found]
     _table(rows, ["Time", "Event", "RW", "User", "Resource", "SourceIp", "Error"])
     return 0
+
+
+@contextmanager
+def _runtime(settings: Settings) -> Iterator[Runtime]:
+    """The data dir's runtime for one command; a refusal from the code it runs (ApiError) becomes the command's
+    one-line error."""
+    from openims.errors import ApiError
+
+    rt = open_runtime(settings)
+    try:
+        yield rt
+    except ApiError as exc:
+        raise ConfigError(f"{exc.code}: {exc.message}") from None
+    finally:
+        rt.close()
 
 
 def _positive(text: str) -> int:
