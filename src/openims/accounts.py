@@ -71,6 +71,14 @@ def find(conn: Connection, ref: str | None) -> Row[Any] | None:
     return conn.execute(select(accounts).where(or_(accounts.c.id == ref, accounts.c.alias == ref))).first()
 
 
+def named(conn: Connection, ref: str | None) -> Row[Any]:
+    """As `find`, for the operator's commands: a missing account is their one-line error."""
+    acct = find(conn, ref)
+    if acct is None:
+        raise ConfigError(f"no account {ref!r} in this data dir" if ref else "this data dir has no account yet")
+    return acct
+
+
 _ALIAS = select(accounts.c.alias).where(accounts.c.id == bindparam("account_id"))
 _VERIFIED_DOMAINS = select(domains.c.name, domains.c.is_default).where(
     domains.c.account_id == bindparam("account_id"), domains.c.status == "Verified").order_by(domains.c.created_ms, domains.c.name)

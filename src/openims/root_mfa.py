@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from sqlalchemy import Connection, Row, or_, select, update
 
 from openims import accounts, clock, operator_events, totp
-from openims.actions.mfa import ISSUER, binding_step
+from openims.actions.mfa import ISSUER, binding_step, root_has_mfa
 from openims.config import ConfigError
 from openims.crypto import MasterKey
 from openims.errors import ApiError, already_exists, not_found
@@ -53,24 +53,12 @@ def _context(account_id: str) -> str:
     return f"acs:ram::{account_id}:root/mfa"
 
 
-def _account(conn: Connection, ref: str | None) -> Row[Any]:
-    acct = accounts.find(conn, ref)
-    if acct is None:
-        raise ConfigError(f"no account {ref!r} in this data dir" if ref else "this data dir has no account yet")
-    return acct
-
-
-def enabled(acct: Row[Any]) -> bool:
-    """Whether an `accounts` row's root has MFA."""
-    return acct.mfa_seed_sealed is not None
-
-
 def start(rt: Runtime, ref: str | None) -> Enrollment:
     """A fresh seed for the root of the account named by ID or alias (None: the first account). Refused, and
     audited, when the root has MFA already: remove it first."""
     with rt.db.read() as conn:
-        acct = _account(conn, ref)
-    if enabled(acct):
+        acct = accounts.named(conn, ref)
+    if root_has_mfa(acct):
         _refused(rt, acct.id, SET_EVENT, already_exists(ENTITY, acct.id))
     return Enrollment(acct.id, acct.alias, totp.new_seed())
 
@@ -85,7 +73,7 @@ def bind(rt: Runtime, enrollment: Enrollment, code1: str, code2: str) -> None:
                                 .with_for_update()).first()
             if acct is None:
                 raise ConfigError(f"the account {account_id} no longer exists")
-            if enabled(acct):
+            if root_has_mfa(acct):
                 raise already_exists(ENTITY, account_id)
             step = binding_step(enrollment.seed, code1, code2, None)
             conn.execute(update(accounts_table).where(accounts_table.c.id == account_id).values(
@@ -99,7 +87,7 @@ def bind(rt: Runtime, enrollment: Enrollment, code1: str, code2: str) -> None:
 def unbind(rt: Runtime, ref: str | None) -> str:
     """Remove the root's MFA of the account named by ID or alias (None: the first account); returns its ID."""
     with rt.db.transaction() as conn:
-        acct = _account(conn, ref)
+        acct = accounts.named(conn, ref)
         removed = conn.execute(update(accounts_table).where(accounts_table.c.id == acct.id,
                                                             accounts_table.c.mfa_seed_sealed.is_not(None))
                                .values(mfa_seed_sealed=None, mfa_bound_ms=None, mfa_last_step=None)).rowcount

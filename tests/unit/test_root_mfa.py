@@ -8,6 +8,7 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 
 from openims import accounts, ids, root_mfa, totp
+from openims.actions.mfa import root_has_mfa
 from openims.errors import ApiError
 from openims.runtime import Runtime
 from openims.store.schema import accounts as accounts_table
@@ -29,7 +30,7 @@ def test_bind_then_each_code_works_once_even_under_a_race(rt: Runtime) -> None:
     assert _row(rt, new.account_id).mfa_seed_sealed is None
     root_mfa.bind(rt, enrollment, otp.generate_otp(step - 1), otp.generate_otp(step))
     row = _row(rt, new.account_id)
-    assert root_mfa.enabled(row) and row.mfa_last_step == step
+    assert root_has_mfa(row) and row.mfa_last_step == step
     # Sealed to this account's row: under another account's context it does not open.
     with pytest.raises(InvalidTag):
         rt.master_key.open(row.mfa_seed_sealed, f"acs:ram::{new.account_id[::-1]}:root/mfa")

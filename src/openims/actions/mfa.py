@@ -200,6 +200,11 @@ def check_user_mfa(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def root_has_mfa(acct: Row[Any]) -> bool:
+    """Whether an `accounts` row's root identity has a virtual MFA device (`openims account set-mfa`)."""
+    return acct.mfa_seed_sealed is not None
+
+
 def root_mfa_enabled(conn: Connection, account_id: str) -> bool:
     """Whether the account's root identity has a virtual MFA device (`openims account set-mfa`)."""
     return bool(conn.execute(select(accounts_table.c.mfa_seed_sealed.is_not(None))

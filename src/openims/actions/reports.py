@@ -12,6 +12,7 @@ from sqlalchemy import delete, insert, select
 
 from openims import clock, key_usage, passwords
 from openims.actions.context import CallContext
+from openims.actions.mfa import root_has_mfa
 from openims.actions.registry import WRITE, action
 from openims.errors import ApiError
 from openims.params import Int, Str
@@ -71,8 +72,7 @@ def _subjects(ctx: CallContext) -> list[Subject]:
         mfa_devices.c.account_id == account_id, mfa_devices.c.user_id.is_not(None))).scalars())
     acct = conn.execute(select(accounts).where(accounts.c.id == account_id)).one()
     root_password = Password(True, None) if acct.password_hash else None
-    root_mfa = acct.mfa_seed_sealed is not None  # `openims account set-mfa` (see GetAccountMFAInfo)
-    found = [Subject(ROOT_ROW, acct.created_ms, None, root_password, root_mfa, keys.get(None, []))]
+    found = [Subject(ROOT_ROW, acct.created_ms, None, root_password, root_has_mfa(acct), keys.get(None, []))]
     for u in conn.execute(select(users).where(users.c.account_id == account_id, users.c.deleted_ms.is_(None))
                           .order_by(users.c.created_ms, users.c.id)):
         profile = profiles.get(u.id)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from openims import accounts, clock, ids, operator_events, root_mfa, signin
+from openims.actions.mfa import root_has_mfa
 from openims.audit import event as audit
 from openims.crypto import hash_password, verify_password
 from openims.principal import ROOT, Principal
@@ -73,7 +74,7 @@ def authenticate_root(rt: Runtime, ref: str, password: str, source_ip: str, user
         if not verify_password(acct.password_hash, password):
             return outcome(signin.SigninResult(False, acct.id, error_code=signin.INVALID_CREDENTIALS,
                                                error_message=_count_failure(conn, acct.id, lock, now)))
-        if root_mfa.enabled(acct):
+        if root_has_mfa(acct):
             if not mfa_code:
                 return outcome(signin.SigninResult(False, acct.id, error_code=signin.MFA_REQUIRED, mfa_required=True,
                                                    error_message="The password is correct; enter the code of your MFA device."))
@@ -150,9 +151,7 @@ def set_root_password(rt: Runtime, ref: str | None, password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD or not all(" " <= ch <= "~" for ch in password):
         raise ConfigError(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} printable ASCII characters")
     with rt.db.transaction() as conn:
-        acct = accounts.find(conn, ref or None)
-        if acct is None:
-            raise ConfigError(f"no account {ref!r} in this data dir" if ref else "this data dir has no account yet")
+        acct = accounts.named(conn, ref or None)
         conn.execute(update(accounts_table).where(accounts_table.c.id == acct.id)
                      .values(password_hash=hash_password(password)))
         conn.execute(update(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id)
