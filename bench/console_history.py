@@ -91,7 +91,7 @@ def timed(client: httpx.Client, params: dict[str, str],
 
 
 COLUMNS = ("event_id", "account_id", "event_ms", "event_name", "event_rw", "service_name", "user_name", "access_key_id",
-           "resource_type", "resource_name", "error_code", "source_ip", "body")
+           "resource_type", "resource_name", "error_code", "source_ip", "mfa_used", "body")
 
 
 def seed_postgres(url: str, work: Path, root: dict[str, str], alias: str, count: int) -> float:
@@ -180,7 +180,8 @@ def measure(args: argparse.Namespace, work: Path, data: Path, env: dict[str, str
             ("30 days, User=dev7@...", {"range": "30d", "User": f"dev7@{domain}"}),
             ("30 days, ErrorCode=* (any failure)", {"range": "30d", "ErrorCode": "*"}),
             ("30 days, SourceIp + EventRW=Write", {"range": "30d", "SourceIpAddress": "10.12.0.8", "EventRW": "Write"}),
-            ("30 days, EventName=GetUser, MFA=no", {"range": "30d", "EventName": "GetUser", "mfa": "no"}),
+            ("30 days, MFA used", {"range": "30d", "MFAUsed": "true"}),
+            ("30 days, EventName=GetUser, MFA not used", {"range": "30d", "EventName": "GetUser", "MFAUsed": "false"}),
             ("30 days, no filter (chart over all)", {"range": "30d"}),
         ]
         print(f"\n{'query':44} {'rows':>5} {'first page (ms)':>22} {'next page (ms)':>22} {'chart, after (ms)':>22}")

@@ -3,7 +3,8 @@
 Calling the API a million times would take many minutes; executemany in large transactions takes
 well under a minute. Rows follow the `events` table in src/openims/store/schema.py and the event
 record shape in src/openims/audit/event.py: a skewed mix of IMS event names (reads dominate, as in a
-real account), root and RAM-user callers, times spread over the last 30 days, a compact ~1 KB JSON body.
+real account), root and RAM-user callers, 3% of them console operations in MFA-authenticated sessions, times
+spread over the last 30 days, a compact ~1 KB JSON body.
 """
 from __future__ import annotations
 
@@ -73,8 +74,8 @@ def seed_events(db_path: Path, account_id: str, root_key_id: str, count: int, *,
         now_ms = int(time.time() * 1000) - 60_000  # end a minute ago: nothing in the future
         span = days * 86_400_000
         sql = ("INSERT INTO events (event_id, account_id, event_ms, event_name, event_rw, service_name, user_name,"
-               " access_key_id, resource_type, resource_name, error_code, source_ip, body)"
-               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+               " access_key_id, resource_type, resource_name, error_code, source_ip, mfa_used, body)"
+               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
         def produce() -> None:
             for lo in range(0, count, batch):
@@ -108,6 +109,9 @@ def seed_events(db_path: Path, account_id: str, root_key_id: str, count: int, *,
 def _row(rng: random.Random, account_id: str, ms: int, name: str, caller: tuple[str, str, str, str],
          target: str) -> tuple:
     user_name, key_id, kind, principal_id = caller
+    console = rng.random() < 0.03
+    if console:
+        key_id = ""
     rw = "Read" if name.startswith(READ_PREFIXES) else "Write"
     service = "Actiontrail" if name in ("LookupEvents", "DescribeTrails") else "Ims"
     rtype = _resource_type(name)
@@ -118,7 +122,7 @@ def _row(rng: random.Random, account_id: str, ms: int, name: str, caller: tuple[
     event = {
         "eventId": event_id, "eventVersion": 1, "eventName": name,
         "eventSource": "actiontrail.cn-hangzhou.aliyuncs.com" if service == "Actiontrail" else "ims.aliyuncs.com",
-        "eventType": "ApiCall", "eventCategory": "Management", "eventRW": rw,
+        "eventType": "ConsoleOperation" if console else "ApiCall", "eventCategory": "Management", "eventRW": rw,
         "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000)), "acsRegion": "cn-hangzhou",
         "isGlobal": True, "apiVersion": "2020-07-06" if service == "Actiontrail" else "2019-08-15",
         "requestId": event_id[::-1], "serviceName": service, "sourceIpAddress": ip, "userAgent": USER_AGENT,
@@ -130,10 +134,12 @@ def _row(rng: random.Random, account_id: str, ms: int, name: str, caller: tuple[
         "referencedResources": {rtype: [target]},
         "recipientAccountId": account_id, "additionalEventData": {"scheme": "http"},
     }
+    if console:
+        event["userIdentity"]["sessionContext"] = {"attributes": {"mfaAuthenticated": "true"}}
     if rw == "Write":
         event["responseElements"] = {"RequestId": event["requestId"], "User": {
             "UserPrincipalName": target, "DisplayName": target.split("@")[0], "UserId": principal_id}}
     if error:
         event["errorCode"], event["errorMessage"] = error
     return (event_id, account_id, ms, name, rw, service, user_name, key_id, rtype, target,
-            error[0] if error else None, ip, json.dumps(event, separators=(",", ":")))
+            error[0] if error else None, ip, int(console), json.dumps(event, separators=(",", ":")))

@@ -225,9 +225,9 @@ def test_history_is_audited_filtered_and_exported(acct: Account) -> None:
     assert viewed["eventType"] == "ConsoleOperation"
     assert viewed["requestParameters"]["LookupAttribute.1.Value"] == "Create*"
     # The MFA filter: root's console sign-in did not use MFA.
-    no_mfa = root.get("/console/events", params={"range": "1h", "EventName": "ConsoleSignin", "mfa": "no"})
+    no_mfa = root.get("/console/events", params={"range": "1h", "EventName": "ConsoleSignin", "MFAUsed": "false"})
     assert no_mfa.text.count("ConsoleSignin</a>") == 1
-    with_mfa = root.get("/console/events", params={"range": "1h", "EventName": "ConsoleSignin", "mfa": "yes"})
+    with_mfa = root.get("/console/events", params={"range": "1h", "EventName": "ConsoleSignin", "MFAUsed": "true"})
     assert "No events match." in with_mfa.text
     # JSON export of everything about the member: the full records.
     exported = root.get("/console/events/export.json", params={"range": "1h", "ResourceName": upn})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import sqlalchemy as sa
 
+from openims.audit.event import mfa_used
 from openims.console import root_signin
 from openims.console.sessions import token_hash
 from openims.store.tables.console import console_sessions
@@ -73,8 +74,14 @@ def test_root_with_mfa_signs_in_with_a_fresh_code_only(acct: Account) -> None:
     viewed = acct.events(EventName="LookupEvents", User="root")[0]
     assert viewed["eventType"] == "ConsoleOperation"
     assert viewed["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"] == "true"
-    used = client.get("/console/events", params={"range": "1h", "EventName": "ConsoleSignin", "mfa": "yes"})
+    used = client.get("/console/events", params={"range": "1h", "EventName": "ConsoleSignin", "MFAUsed": "true"})
     assert used.text.count("ConsoleSignin</a>") == 1
+    # LookupEvents' MFAUsed is exact: the same events as reading each record, from an indexed column.
+    everything = acct.events()
+    assert acct.events(MFAUsed="true") == [e for e in everything if mfa_used(e)]
+    assert [e["eventName"] for e in acct.events(MFAUsed="true", EventName="ConsoleSignin")] == ["ConsoleSignin"]
+    assert [e.get("errorCode") for e in acct.events(MFAUsed="false", EventName="ConsoleSignin")] == [
+        "MFA.CodeReused", "MFA.InvalidCode", "MFA.CodeRequired"]
 
     # A code used once is refused in another sign-in too (by the account ID this time).
     other, other_token = _password_step(acct, acct.account_id)

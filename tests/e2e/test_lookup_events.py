@@ -98,9 +98,11 @@ def test_time_range_and_bad_input(history: Account) -> None:
     with pytest.raises(TeaException) as info:
         lookup(acct, {"Colour": "blue"})
     assert info.value.code == "InvalidParameter.LookupAttribute.Key"
-    with pytest.raises(TeaException) as info:
-        lookup(acct, {"EventRW": "Maybe"})
-    assert info.value.code == "InvalidParameter.LookupAttribute.Value" and info.value.statusCode == 400
+    for key in ("EventRW", "MFAUsed"):
+        with pytest.raises(TeaException) as info:
+            lookup(acct, {key: "Maybe"})
+        assert info.value.code == "InvalidParameter.LookupAttribute.Value" and info.value.statusCode == 400
+        assert key in info.value.message
 
 
 def test_lookup_is_itself_audited_and_v2_works(acct: Account) -> None:

@@ -41,16 +41,31 @@ ROWS = [
     "resource_type, resource_name, source_ip, body) VALUES ('e1', '1000000000000001', 1, 'CreateUser', 'Write', 'Ims', "
     "'root', '', '', '', '', '{}')"),
 ]
+# Events as audit.event.record wrote them before the mfa_used column: (event_id, body, MFA used).
+_SESSION = '{"userIdentity":{"sessionContext":{"attributes":{"mfaAuthenticated":"%s"}}}}'
+MFA_EVENTS = [
+    ("e2", _SESSION % "true", True),
+    ("e3", _SESSION % "false", False),
+    ("e4", '{"additionalEventData":{"MFAChecked":"true","isMFAChecked":"true"}}', True),
+    # The flag's text inside a value (a caller's User-Agent) is not the flag.
+    ("e5", '{"userAgent":"\\"mfaAuthenticated\\":\\"true\\" MFAChecked\\":\\"true\\""}', False),
+]
 
 
 def test_an_upgrade_keeps_every_row(old_db: Database) -> None:
     with old_db.engine.begin() as conn:
         for statement in ROWS:
             conn.execute(text(statement), {"blob": b"sealed"})
+        for event_id, body, _ in MFA_EVENTS:
+            conn.execute(text("INSERT INTO events (event_id, account_id, event_ms, event_name, event_rw, service_name, "
+                              "body) VALUES (:id, '1000000000000001', 2, 'ConsoleSignin', 'Write', 'AasSub', :body)"),
+                         {"id": event_id, "body": body})
     old_db.migrate()
     with old_db.engine.begin() as conn:
         counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
-        assert counts == {t: 1 for t in TABLES}
+        assert counts == {t: 1 + len(MFA_EVENTS) * (t == "events") for t in TABLES}
+        flags = dict(conn.execute(text("SELECT event_id, mfa_used FROM events")).all())
+        assert flags == {"e1": False, **{event_id: used for event_id, _, used in MFA_EVENTS}}
         assert conn.execute(text("SELECT authz_version FROM accounts")).scalar_one() == 0
         # The new triggers work on upgraded data.
         conn.execute(text("DELETE FROM group_members"))

@@ -20,7 +20,8 @@ ATTRIBUTE = ObjList("LookupAttribute", fields=(Str("Key", max_len=64), Str("Valu
 ))
 def lookup_events(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Query the account's events of the last 90 days, newest first by default. Several LookupAttribute
-    conditions are ANDed; EventName and ErrorCode accept a trailing `*`, and ErrorCode `*` means any failure."""
+    conditions are ANDed; EventName and ErrorCode accept a trailing `*`, and ErrorCode `*` means any failure.
+    MFAUsed (`true` or `false`) selects events whose caller had passed MFA."""
     start, end = window(p["StartTime"], p["EndTime"], ctx.now_ms)
     attributes = tuple((a["Key"] or "", a["Value"] or "") for a in p["LookupAttribute"])
     query = Query(ctx.account_id, start, end, attributes, forward=p["Direction"] == "FORWARD", limit=p["MaxResults"] or 20,

@@ -103,6 +103,15 @@ def build(*, name: str, service_name: str, event_source: str, api_version: str, 
     return event
 
 
+def mfa_used(event: dict[str, Any]) -> bool:
+    """Whether the caller had passed MFA: the session's mfaAuthenticated, or a sign-in that checked a code."""
+    attrs = (event.get("userIdentity") or {}).get("sessionContext", {}).get("attributes", {})
+    if str(attrs.get("mfaAuthenticated", "")).lower() == "true":
+        return True
+    extra = event.get("additionalEventData") or {}
+    return str(extra.get("MFAChecked", extra.get("isMFAChecked", ""))).lower() == "true"
+
+
 _INSERT_EVENT = events.insert()
 
 
@@ -123,6 +132,7 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
         resource_name=event["resourceName"][:255],
         error_code=event.get("errorCode"),
         source_ip=event["sourceIpAddress"][:64],
+        mfa_used=mfa_used(event),
         body=json.dumps(event, ensure_ascii=False, separators=(",", ":")),
     ))
     for hook in IN_TX_HOOKS:

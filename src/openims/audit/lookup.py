@@ -8,14 +8,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, false, or_, select, true
 
 from openims import clock
 from openims.crypto import MasterKey
 from openims.errors import ApiError
 from openims.store.schema import events
 
-# LookupAttribute keys -> indexed column. The last two are OpenIMS extensions.
+# LookupAttribute keys -> indexed column. The last three are OpenIMS extensions.
 ATTRIBUTES = {
     "EventName": events.c.event_name,
     "EventRW": events.c.event_rw,
@@ -27,9 +27,12 @@ ATTRIBUTES = {
     "User": events.c.user_name,
     "ErrorCode": events.c.error_code,
     "SourceIpAddress": events.c.source_ip,
+    "MFAUsed": events.c.mfa_used,
 }
 WILDCARD_KEYS = ("EventName", "ErrorCode")
 EVENT_RW = ("Read", "Write")
+# A choice among a few values: anything else would silently match nothing, which reads as "no such events".
+CHOICES = {"EventRW": EVENT_RW, "MFAUsed": ("true", "false")}
 
 
 DEFAULT_SPAN_MS = 7 * 24 * 3600 * 1000
@@ -75,10 +78,12 @@ def _condition(key: str, value: str) -> Any:
         raise ApiError("InvalidParameter.LookupAttribute.Key",
                        f'The lookup attribute key "{key}" is not supported; use one of {", ".join(ATTRIBUTES)}.')
     column = ATTRIBUTES[key]
-    if key == "EventRW" and value not in EVENT_RW:
-        # Any other value would silently match nothing, which reads as "no such events".
+    if key in CHOICES and value not in CHOICES[key]:
         raise ApiError("InvalidParameter.LookupAttribute.Value",
-                       f'The lookup attribute EventRW must be {" or ".join(EVENT_RW)}, not "{value}".')
+                       f'The lookup attribute {key} must be {" or ".join(CHOICES[key])}, not "{value}".')
+    if key == "MFAUsed":
+        # The literal `= true` (not a bound parameter) lets both databases use the partial index.
+        return column == true() if value == "true" else column == false()
     if key == "ErrorCode" and value == "*":
         return column.is_not(None)
     if key in WILDCARD_KEYS and value.endswith("*"):

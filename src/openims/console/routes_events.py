@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from openims import clock
 from openims.actions.registry import ACTIONTRAIL
+from openims.audit.event import mfa_used
 from openims.console import history
 from openims.console.history import Filters
 from openims.console.web import Page, endpoint, error_page, url
@@ -35,7 +36,7 @@ def _investigations(f: Filters) -> list[tuple[str, str]]:
         ("All deletions", url("/events", **keep, EventName="Delete*")),
         ("All sign-ins", url("/events", **keep, EventName="ConsoleSignin")),
         ("Failed sign-ins", url("/events", **keep, EventName="ConsoleSignin", ErrorCode="*")),
-        ("Sign-ins without MFA", url("/events", **keep, EventName="ConsoleSignin", mfa="no")),
+        ("Sign-ins without MFA", url("/events", **keep, EventName="ConsoleSignin", MFAUsed="false")),
         ("All writes", url("/events", **keep, EventRW="Write")),
     ]
 
@@ -55,7 +56,6 @@ def events_page(page: Page) -> Response:
     next_url = None
     error = None
     chart_src = None
-    scanned = 0
     try:
         found = _lookup(page, f, history.PAGE_SIZE, token)
     except ApiError as err:
@@ -63,17 +63,16 @@ def events_page(page: Page) -> Response:
             return error_page(page, err)
         error = err.message
     else:
-        scanned = len(found["Events"])
-        rows = [e for e in found["Events"] if history.keep(e, f.mfa)]
+        rows = found["Events"]
         if found.get("NextToken"):
             next_url = url("/events", **f.query_args(token=found["NextToken"]))
         if not token:
             chart_src = url("/events/chart", **f.query_args(sig=_chart_signature(page, f)))
     return page.render(
         "events.html", section="events", title="Event history", f=f, rows=rows, next_url=next_url, chart_src=chart_src,
-        error=error or f.error, scanned=scanned, paged=bool(token), first_url=url("/events", **f.query_args()),
+        error=error or f.error, paged=bool(token), first_url=url("/events", **f.query_args()),
         investigations=_investigations(f), filters=history.FILTERS, ranges=history.RANGE_LABELS,
-        mfa_choices=history.MFA_CHOICES, rw_choices=history.RW_CHOICES, mfa_used=history.mfa_used,
+        choices=history.CHOICE_FILTERS, mfa_used=mfa_used,
         export_csv=url("/events/export.csv", **f.query_args()),
         export_json=url("/events/export.json", **f.query_args()),
         export_limit=history.EXPORT_LIMIT, filter_url=lambda **kw: url("/events", **f.query_args(**kw)),
@@ -85,7 +84,7 @@ def event_detail(page: Page) -> Response:
     event_id = page.request.path_params["event_id"]
     now = clock.now_ms()
     span = Filters("custom", clock.iso(now - page.rt.settings.event_retention_days * history.DAY_MS),
-                   clock.iso(now), (("EventId", event_id[:64]),), "")
+                   clock.iso(now), (("EventId", event_id[:64]),))
     found = _lookup(page, span, 1)["Events"]
     if not found:
         return page.render("error.html", status=404, title="Event not found",
@@ -100,7 +99,7 @@ def event_detail(page: Page) -> Response:
     ) if value]
     return page.render("event.html", section="events", title=event.get("eventName", "Event"), event=event,
                        pretty=json.dumps(event, indent=2, ensure_ascii=False, sort_keys=True), pivots=pivots,
-                       mfa=history.mfa_used(event))
+                       mfa=mfa_used(event))
 
 
 def _chart_signature(page: Page, f: Filters) -> str:
@@ -128,8 +127,7 @@ def _export(page: Page, fmt: str) -> Response:
     assert page.session is not None
     f = history.parse_filters(_args(page), clock.now_ms())
     # The export is one read of the history: its event names the format and the row limit.
-    _lookup(page, f, 1, extra={"Export": fmt.upper(), "ExportLimit": str(history.EXPORT_LIMIT),
-                               **({"MFAFilter": f.mfa} if f.mfa else {})})
+    _lookup(page, f, 1, extra={"Export": fmt.upper(), "ExportLimit": str(history.EXPORT_LIMIT)})
     found = history.export_events(page.rt, page.session.account_id, f)
     stamp = clock.iso(clock.now_ms()).replace(":", "").replace("-", "")
     if fmt == "csv":
