@@ -31,9 +31,10 @@ def load_json(text: str) -> Any:
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _invalid(name: str, why: str, reason: str | None = None) -> ApiError:
+def _invalid(name: str, why: str, reason: str | None = None, lead: str | None = None) -> ApiError:
     code = f"InvalidParameter.{name}" + (f".{reason}" if reason else "")
-    lead = {"Length": "beyond the length limit", "InvalidChars": "contains invalid chars"}.get(reason or "", "is not valid")
+    lead = lead or {"Length": "beyond the length limit", "InvalidChars": "contains invalid chars"}.get(
+        reason or "", "is not valid")
     return ApiError(code, f'The parameter - "{name}" {lead}: it {why}.')
 
 
@@ -91,7 +92,9 @@ class Str(Param):
             # Stored, they would come back in responses (XML cannot carry them at all) and in events.
             raise _invalid(self.name, "must not contain control characters", "InvalidChars")
         if len(value) < self.min_len or (self.max_len is not None and len(value) > self.max_len):
-            raise _invalid(self.name, f"must be {self.min_len} to {self.max_len} characters in length", "Length")
+            short = "is empty" if not value else "is too short"
+            raise _invalid(self.name, f"must be {self.min_len} to {self.max_len} characters in length", "Length",
+                           lead=short if len(value) < self.min_len else None)
         if self.pattern and value and not re.fullmatch(self.pattern, value):
             raise _invalid(self.name, self.pattern_doc or f"must match {self.pattern}", "InvalidChars")
         return value

@@ -42,6 +42,17 @@ def test_root_signs_in_and_sees_the_console(page, acct: Account) -> None:  # typ
         page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
         assert page.get_by_role("heading", name=heading, exact=True).is_visible()
     shoot(page, f"settings-security-{_backend(acct)}")
+    # A form whose CSRF token is missing (here removed from the page) is refused, and nothing is created.
+    page.goto(console_url(acct, "/users/new"))
+    page.get_by_label("User name").fill("forged")
+    page.locator("form.form-grid input[name=csrf_token]").evaluate("e => e.remove()")
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Create user").click()
+    assert posted.value.status == 403
+    assert "security token is missing or wrong" in page.content()
+    shoot(page, f"csrf-refused-{_backend(acct)}")
+    assert acct.upn("forged") not in {u.user_principal_name for u in acct.ims().list_users(
+        m.ListUsersRequest()).body.users.user or []}
     # Both sign-ins are ConsoleSignin events of the root identity: one failed, one not.
     signins = acct.events(EventName="ConsoleSignin")
     assert [e.get("errorCode") for e in signins][:2] == [None, "InvalidCredentials"]

@@ -87,14 +87,18 @@ class Filters:
         return dict(self.attributes).get(key, "")
 
 
+LAST_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z: the last time the YYYY-MM-DD forms can write
+
+
 def _parse_input_time(text: str) -> int | None:
     """A time typed in the form (`YYYY-MM-DDThh:mm`, taken as UTC) or passed back by a link (full ISO)."""
     if not text:
         return None
     try:
-        return clock.parse_iso(text if text.endswith("Z") or "+" in text[10:] else text + "Z")
+        ms = clock.parse_iso(text if text.endswith("Z") or "+" in text[10:] else text + "Z")
     except ValueError:
         return None
+    return ms if 0 <= ms <= LAST_MS else None
 
 
 def parse_filters(args: dict[str, str], now_ms: int) -> Filters:
@@ -104,17 +108,21 @@ def parse_filters(args: dict[str, str], now_ms: int) -> Filters:
     end = now_ms // 1000 * 1000
     start = end - RANGES[DEFAULT_RANGE]
     error = None
-    fixed = (_parse_input_time(args.get("start", "")), _parse_input_time(args.get("end", "")))
     if range_key == "custom":
-        typed = (_parse_input_time(args.get("from", "")), _parse_input_time(args.get("to", "")))
-        lo, hi = typed if (args.get("from") or args.get("to")) else fixed
-        if lo is None or hi is None:
+        given = (args.get("from", ""), args.get("to", "")) if (args.get("from") or args.get("to")) else (
+            args.get("start", ""), args.get("end", ""))
+        lo, hi = (_parse_input_time(text) for text in given)
+        if not all(given):
             error, range_key = "Enter both ends of the custom time range (UTC).", DEFAULT_RANGE
+        elif lo is None or hi is None:
+            error, range_key = ("The custom time range needs real dates and times (UTC) from 1970 to 9999.",
+                                DEFAULT_RANGE)
         elif lo > hi:
             error, range_key = "The custom time range starts after it ends.", DEFAULT_RANGE
         else:
             start, end = lo, hi
     elif range_key in RANGES:
+        fixed = (_parse_input_time(args.get("start", "")), _parse_input_time(args.get("end", "")))
         if fixed[0] is not None and fixed[1] is not None and fixed[0] <= fixed[1]:
             start, end = fixed[0], fixed[1]
         else:

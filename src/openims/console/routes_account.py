@@ -29,13 +29,22 @@ def me_page(page: Page) -> Response:
     return page.render("me.html", section="me", title="My account", mfa=mfa)
 
 
+ROOT_PASSWORD_NOTE = "The root account's console password is set on the server: openims account set-password."
+
+
 @endpoint()
 def password_page(page: Page) -> Response:
+    assert page.session is not None
+    if page.session.is_root:  # ChangePassword is a RAM user's own action
+        return page.redirect("/me", ROOT_PASSWORD_NOTE)
     return page.render("change_password.html", section="me", title="Change password", forced=False)
 
 
 @endpoint()
 def password_submit(page: Page) -> Response:
+    assert page.session is not None
+    if page.session.is_root:
+        return page.redirect("/me", ROOT_PASSWORD_NOTE)
     error = routes_signin.change_password(page)
     if error is not None:
         return page.render("change_password.html", status=error.status, section="me", title="Change password",

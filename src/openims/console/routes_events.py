@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import re
 from typing import Any
 
 from starlette.responses import HTMLResponse, Response, StreamingResponse
@@ -21,6 +22,8 @@ from openims.console import history
 from openims.console.history import Filters
 from openims.console.web import Page, endpoint, error_page, url
 from openims.errors import ApiError
+
+EVENT_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 
 def _args(page: Page) -> dict[str, str]:
@@ -84,8 +87,9 @@ def event_detail(page: Page) -> Response:
     event_id = page.request.path_params["event_id"]
     now = clock.now_ms()
     span = Filters("custom", clock.iso(now - page.rt.settings.event_retention_days * history.DAY_MS),
-                   clock.iso(now), (("EventId", event_id[:64]),))
-    found = _lookup(page, span, 1)["Events"]
+                   clock.iso(now), (("EventId", event_id),))
+    # Event IDs are UUIDs: anything else names no event (and is not worth a lookup).
+    found = _lookup(page, span, 1)["Events"] if EVENT_ID.fullmatch(event_id) else []
     if not found:
         return page.render("error.html", status=404, title="Event not found",
                            message=f"No event {event_id} in the last {page.rt.settings.event_retention_days} days.")

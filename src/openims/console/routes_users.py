@@ -33,10 +33,16 @@ def users_page(page: Page) -> Response:
     found = page.call("ListUsers", params)
     users = found["Users"]["User"]
     if term:
-        fields = ("UserPrincipalName", "DisplayName", "Email")
-        users = [u for u in users if any(term in (u.get(k) or "").lower() for k in fields)]
+        users = [u for u in users if any(term in text.lower() for text in _searched(u, whole_upn="@" in term))]
     next_url = url("/users", marker=found["Marker"]) if found.get("IsTruncated") and not term else None
     return page.render("users.html", section="users", title="Users", users=users, term=page.q("q"), next_url=next_url)
+
+
+def _searched(user: dict[str, Any], whole_upn: bool) -> tuple[str, ...]:
+    """What a search looks in. The UPN's domain only when the term has an `@`: every user shares it, so
+    otherwise "ali" would match everyone at onaliyun.com."""
+    upn = user.get("UserPrincipalName") or ""
+    return (upn if whole_upn else upn.split("@")[0], user.get("DisplayName") or "", user.get("Email") or "")
 
 
 def _domain(page: Page) -> str:

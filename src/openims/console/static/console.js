@@ -26,9 +26,15 @@ document.addEventListener("DOMContentLoaded", function () {
   // The event-history chart arrives after the table (it is computed separately, so it never delays it).
   document.querySelectorAll("[data-chart-src]").forEach(function (slot) {
     fetch(slot.getAttribute("data-chart-src"), {credentials: "same-origin"})
-      .then(function (response) { return response.text(); })
+      .then(function (response) {
+        // A redirect to sign-in or a refusal is a whole page or a notice: never paste it into the card.
+        if (!response.ok || response.redirected) throw new Error(String(response.status));
+        return response.text();
+      })
       .then(function (html) { slot.innerHTML = html; })
-      .catch(function () { slot.textContent = "The chart could not be loaded."; });
+      .catch(function () {
+        slot.textContent = "The chart could not be loaded. Reload the page (your session may have ended).";
+      });
   });
   // The custom time inputs only matter with the Custom range; typing in them selects it.
   var custom = document.getElementById("range-custom");

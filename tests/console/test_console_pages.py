@@ -1,0 +1,89 @@
+"""Console pages as an administrator reads them: what each column and message says, what a search finds, the
+names a screen reader hears, and the pages that do not apply to the signed-in identity."""
+from __future__ import annotations
+
+import html
+import re
+
+import httpx
+from alibabacloud_ims20190815 import models as m
+
+from openims import clock
+from tests.console.conftest import ROOT_PASSWORD, csrf_of, http_session, set_root_password
+from tests.support import Account
+
+WHEN = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC"
+
+
+def _root(acct: Account) -> httpx.Client:
+    set_root_password(acct)
+    return http_session(acct, acct.alias, ROOT_PASSWORD)
+
+
+def test_the_recycle_bin_says_when_a_user_was_deleted_and_when_it_will_be_purged(acct: Account) -> None:
+    root = _root(acct)
+    upn = acct.upn("erin")
+    acct.ims().create_user(m.CreateUserRequest(user_principal_name=upn, display_name="Erin"))
+    before = clock.now_ms()
+    root.post(f"/console/users/{upn}/delete", data={"csrf_token": csrf_of(root.get("/console/").text)})
+    page = root.get("/console/recycle-bin").text
+    header = re.findall(r'<th scope="col">([^<]+)</th>', page)
+    row = page.split(upn, 1)[1]
+    deleted, purged = (clock.parse_iso(t.replace(" ", "T") + "Z") for t in re.findall(WHEN, row)[:2])
+    assert header[2:4] == ["Deleted", "Purged after"]
+    assert before // 1000 * 1000 <= deleted <= clock.now_ms() < purged
+    assert 'aria-label="Restore ' + upn + '"' in page
+
+
+def test_root_is_told_where_its_password_is_set(acct: Account) -> None:
+    root = _root(acct)
+    for answer in (root.get("/console/me/password"),
+                   root.post("/console/me/password", data={"csrf_token": csrf_of(root.get("/console/me").text),
+                                                           "OldPassword": ROOT_PASSWORD, "NewPassword": "Another-pass-12"})):
+        assert answer.status_code == 303 and answer.headers["location"] == "/console/me"
+        assert "openims account set-password" in root.get("/console/me").text
+    # Nothing was attempted: no ChangePassword call by root.
+    assert acct.events(EventName="ChangePassword") == []
+
+
+def test_event_pages_and_time_ranges_explain_bad_input(acct: Account) -> None:
+    root = _root(acct)
+    for bad in ("%00", "not%20an%20id", "x" * 65):
+        missing = root.get(f"/console/events/{bad}")
+        assert missing.status_code == 404 and "Event not found" in missing.text
+    typo = root.get("/console/events", params={"range": "custom", "from": "2026-02-30T00:00", "to": "2026-03-01T00:00"})
+    assert "needs real dates and times" in typo.text
+    huge = root.get("/console/events", params={"range": "custom", "from": "0001-01-01T00:00", "to": "9999-12-31T23:59"})
+    assert "from 1970 to 9999" in huge.text and "UTC in the form" not in huge.text
+    half = root.get("/console/events", params={"range": "custom", "from": "2026-03-01T00:00"})
+    assert "Enter both ends of the custom time range" in half.text
+
+
+def test_user_search_looks_at_names_not_the_shared_domain(acct: Account) -> None:
+    root = _root(acct)
+    ims = acct.ims()
+    for name, display in (("alice", "Alice"), ("bob", "Bob"), ("carl", "Carl Alington")):
+        ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn(name), display_name=display))
+
+    def found(term: str) -> set[str]:
+        page = root.get("/console/users", params={"q": term}).text
+        return {n for n in ("alice", "bob", "carl") if acct.upn(n) in page}
+
+    domain = acct.upn("x").split("@")[1]
+    assert found("ali") == {"alice", "carl"}  # alice by name, carl by display name; not bob@...onaliyun.com
+    assert found("@" + domain) == {"alice", "bob", "carl"}
+    assert found("BOB") == {"bob"}
+
+
+def test_row_buttons_name_what_they_act_on_and_an_empty_name_is_called_empty(acct: Account) -> None:
+    root = _root(acct)
+    upn = acct.upn("frank")
+    ims = acct.ims()
+    ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="Frank"))
+    key_id = ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=upn)).body.access_key.access_key_id
+    page = root.get(f"/console/users/{upn}").text
+    for name in (f"Disable AccessKey {key_id}", f"Delete AccessKey {key_id}", f"Activity of AccessKey {key_id}"):
+        assert f'aria-label="{name}"' in page
+    refused = root.post(f"/console/users/{upn}/update", data={"csrf_token": csrf_of(page), "DisplayName": ""})
+    shown = html.unescape(root.get(refused.headers["location"]).text)
+    assert '"NewDisplayName" is empty' in shown and "beyond the length limit" not in shown
