@@ -87,3 +87,14 @@ def test_row_buttons_name_what_they_act_on_and_an_empty_name_is_called_empty(acc
     refused = root.post(f"/console/users/{upn}/update", data={"csrf_token": csrf_of(page), "DisplayName": ""})
     shown = html.unescape(root.get(refused.headers["location"]).text)
     assert '"NewDisplayName" is empty' in shown and "beyond the length limit" not in shown
+
+
+def test_unknown_console_addresses_and_methods_get_a_console_page(acct: Account) -> None:
+    for method, path, status in (("GET", "/console/nope", 404), ("GET", "/console/static/nope.css", 404),
+                                 ("PUT", "/console/users", 405), ("DELETE", "/console/users", 405)):
+        answer = httpx.request(method, acct.server.url + path)
+        assert answer.status_code == status, (method, path)
+        assert answer.headers["content-type"].startswith("text/html")
+        assert answer.headers["x-frame-options"] == "DENY" and answer.headers["cache-control"] == "no-store"
+        assert "Content-Security-Policy" in answer.headers and "<h1" in answer.text
+    assert "GET" in httpx.put(acct.server.url + "/console/users").headers["allow"]

@@ -4,8 +4,9 @@ dispatch as the signed-in principal and audited as a `ConsoleOperation` event.""
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
@@ -31,10 +32,26 @@ def build(rt: Runtime) -> Starlette:
         *routes_signin.routes, *routes_account.routes, *routes_events.routes, *routes_users.routes,
         *routes_groups.routes, *routes_settings.routes, *routes_saml.routes,
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={404: _no_such_page, 405: _no_such_page})
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.state.runtime = rt
     return app
+
+
+async def _no_such_page(request: Request, exc: Exception) -> Response:
+    """An unknown console address or method: a console page with the console's headers, not bare text."""
+    from openims.console.web import SECURITY_HEADERS, templates
+
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    message = ("There is no such page in the console." if status == 404
+               else f"This console page does not accept {request.method} requests.")
+    body = templates.get_template("error.html").render(
+        session=None, csrf_token="", flash=None, request_path=request.url.path,
+        title="Page not found" if status == 404 else "Method not allowed", message=message)
+    headers = dict(SECURITY_HEADERS)
+    if isinstance(exc, HTTPException) and exc.headers:
+        headers.update(exc.headers)  # 405 names the methods allowed (Allow)
+    return HTMLResponse(body, status_code=status, headers=headers)
 
 
 def mount(app: Starlette, rt: Runtime) -> None:
