@@ -64,6 +64,12 @@ def _decode_key(text: str, where: str) -> bytes:
         raise ConfigError(f"{where} does not hold a base64 master key") from exc
 
 
+def token_hash(token: str) -> str:
+    """What the database keeps of a random bearer token handed to a browser (SHA-256, hex), so a copy of
+    the database hands out nothing."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

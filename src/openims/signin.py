@@ -3,9 +3,10 @@
 `authenticate_password` applies, in order: LoginNetworkMasks, the MaxLoginAttemps lockout, the password,
 the login profile's and user's status, MaxIdleDaysForUsers, the initial password's age, MaxPasswordAge
 (HardExpire refuses; otherwise a change is required), PasswordResetRequired, and MFA (a bound device needs
-a fresh code; MFABindRequired or MFAOperationForLogin=mandatory without a device means the session may
-only bind one). It records one `ConsoleSignin` event in the same transaction as the state it changes
-(failed-attempt counter, lockout, last logon time).
+a fresh code, or a saved MFA ticket of that device when EnableSaveMFATicket is on; MFABindRequired or
+MFAOperationForLogin=mandatory without a device means the session may only bind one). It records one
+`ConsoleSignin` event in the same transaction as the state it changes (failed-attempt counter, lockout,
+last logon time).
 
 Lockout: MaxLoginAttemps wrong passwords or MFA codes (and wrong OldPassword in ChangePassword) within
 one hour of the first of them lock the password for one hour (LOCKOUT_MS); a successful sign-in, a
@@ -14,12 +15,13 @@ password change or an administrator's UpdateLoginProfile (Password or Status) re
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, or_, select, update
 
-from openims import accounts, clock, ids, passwords
+from openims import accounts, clock, ids, mfa_tickets, passwords
 from openims.actions.mfa import bound_device, check_code
 from openims.actions.security_preference import load_preferences
 from openims.audit import event as audit
@@ -77,6 +79,10 @@ class SigninResult:
     password_change_required: bool = False
     session_duration_s: int = 0
     enable_save_mfa_ticket: bool = False
+    # A saved MFA ticket stood in for the code (mfa_checked is then true as well).
+    mfa_ticket_used: bool = False
+    # The token of the MFA ticket issued by this sign-in, for the browser only: never logged, shown or recorded.
+    mfa_ticket: str | None = field(default=None, repr=False)
     event_id: str | None = None
 
     def session_principal(self, created_ms: int | None = None) -> Principal:
@@ -134,12 +140,16 @@ class _Attempt:
     login_name: str
     user: Row[Any] | None = None
     mfa_checked: bool = False
+    mfa_ticket_used: bool = False
 
 
 def authenticate_password(rt: Runtime, account: str, login_name: str, password: str, mfa_code: str | None,
-                          source_ip: str, user_agent: str, *, scheme: str = "https") -> SigninResult:
+                          source_ip: str, user_agent: str, *, scheme: str = "https", mfa_tickets_presented:
+                          Collection[str] = (), save_mfa_ticket: bool = False) -> SigninResult:
     """Check a RAM user's console sign-in (account ID or alias, UserPrincipalName or bare user name) and
-    record its ConsoleSignin event. Never raises for a wrong credential: the result says what happened."""
+    record its ConsoleSignin event. Never raises for a wrong credential: the result says what happened.
+    `mfa_tickets_presented`: the saved MFA tickets the browser holds (any user's); `save_mfa_ticket`: issue
+    one (result.mfa_ticket) when a code is verified and the account's EnableSaveMFATicket allows it."""
     now = clock.now_ms()
     verified_hash, password_ok = _verify_first(rt, account, login_name, password)
     with rt.db.transaction() as conn:
@@ -192,16 +202,17 @@ def authenticate_password(rt: Runtime, account: str, login_name: str, password: 
             return fail(PASSWORD_EXPIRED, "The password has expired (MaxPasswordAge, HardExpire): an administrator must reset it.")
         device = bound_device(conn, user.id)
         bind_required = False
+        ticket = None
         if device is not None:
-            if not mfa_code:
-                return fail(MFA_REQUIRED, "The password is correct; enter the code of your MFA device.", mfa_required=True)
-            verdict = check_code(conn, rt.master_key, device, mfa_code)
-            if verdict is Verdict.REUSED:
-                return fail(MFA_REUSED, _wrong_attempt(conn, acct.id, user.id, now, "The MFA code was already used: wait for the next one."),
-                            mfa_required=True)
-            if verdict is not Verdict.ACCEPTED:
-                return fail(MFA_INVALID, _wrong_attempt(conn, acct.id, user.id, now, "The MFA code is incorrect."), mfa_required=True)
-            attempt.mfa_checked = True
+            # Turning the preference off deletes the tickets; checking it here as well closes the race with a
+            # sign-in that issued one meanwhile.
+            ticket_valid = prefs.enable_save_mfa_ticket and mfa_tickets.holds(conn, mfa_tickets_presented, user.id,
+                                                                              device, now)
+            refused = _second_factor(rt, conn, attempt, device, mfa_code, ticket_valid, now)
+            if refused is not None:
+                return fail(*refused, mfa_required=True)
+            if save_mfa_ticket and prefs.enable_save_mfa_ticket and not attempt.mfa_ticket_used:
+                ticket = mfa_tickets.issue(conn, acct.id, user.id, device, now)
         else:
             bind_required = profile.mfa_bind_required or prefs.mfa_operation_for_login == "mandatory"
         conn.execute(update(login_profiles).where(login_profiles.c.user_id == user.id).values(
@@ -210,9 +221,29 @@ def authenticate_password(rt: Runtime, account: str, login_name: str, password: 
         result = SigninResult(
             True, acct.id, user.id, user.upn, mfa_checked=attempt.mfa_checked, mfa_bind_required=bind_required,
             password_change_required=bool(expired or profile.password_reset_required),
-            session_duration_s=prefs.login_session_duration * 3600, enable_save_mfa_ticket=prefs.enable_save_mfa_ticket)
+            session_duration_s=prefs.login_session_duration * 3600, enable_save_mfa_ticket=prefs.enable_save_mfa_ticket,
+            mfa_ticket_used=attempt.mfa_ticket_used, mfa_ticket=ticket)
         return _recorded(rt, conn, attempt, result, source_ip, user_agent, scheme, now)
 
+
+def _second_factor(rt: Runtime, conn: Connection, attempt: _Attempt, device: Row[Any], mfa_code: str | None,
+                   ticket_valid: bool, now: int) -> tuple[str, str] | None:
+    """The MFA outcome for a user with a bound device: None when passed (a valid saved ticket, or a fresh
+    code), else the refusal's (error code, message). Wrong and reused codes count toward the lockout."""
+    assert attempt.user is not None
+    if ticket_valid:
+        attempt.mfa_checked = attempt.mfa_ticket_used = True
+        return None
+    if not mfa_code:
+        return MFA_REQUIRED, "The password is correct; enter the code of your MFA device."
+    verdict = check_code(conn, rt.master_key, device, mfa_code)
+    if verdict is Verdict.REUSED:
+        return MFA_REUSED, _wrong_attempt(conn, attempt.account_id, attempt.user.id, now,
+                                          "The MFA code was already used: wait for the next one.")
+    if verdict is not Verdict.ACCEPTED:
+        return MFA_INVALID, _wrong_attempt(conn, attempt.account_id, attempt.user.id, now, "The MFA code is incorrect.")
+    attempt.mfa_checked = True
+    return None
 
 
 def _verify_first(rt: Runtime, account: str, login_name: str, password: str) -> tuple[str | None, bool]:
@@ -245,6 +276,9 @@ def _recorded(rt: Runtime, conn: Connection, attempt: _Attempt, result: SigninRe
     outcome = "success" if result.success else ("MFARequired" if result.error_code == MFA_REQUIRED else "fail")
     additional: dict[str, Any] = {"loginAccount": user.upn if user else attempt.login_name, "MFAChecked": checked,
                                   "isMFAChecked": checked, "LoginResult": outcome, "loginType": "password"}
+    if attempt.mfa_ticket_used:
+        # The second factor was a ticket saved after an earlier code, not a code typed now: say which.
+        additional["MFATicket"] = "true"
     if result.success:
         additional.update(MFABindRequired=result.mfa_bind_required, PasswordChangeRequired=result.password_change_required,
                           SessionDuration=result.session_duration_s)

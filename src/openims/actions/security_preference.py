@@ -1,7 +1,7 @@
 """Security preferences of the account: what RAM users may manage themselves, and console sign-in rules.
 
 The self-service switches are enforced by a gate in `openims.authz.SELF_SERVICE_GATES`; LoginNetworkMasks,
-LoginSessionDuration, MFAOperationForLogin and MaxIdleDaysForUsers by `openims.signin`.
+LoginSessionDuration, MFAOperationForLogin, MaxIdleDaysForUsers and EnableSaveMFATicket by `openims.signin`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from openims import authz, passwords
+from openims import authz, mfa_tickets, passwords
 from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, Action, action
 from openims.errors import ApiError, invalid
@@ -183,6 +183,9 @@ def set_security_preference(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
             changes[field] = p[name]
     if p["VerificationTypes"] is not None:
         changes["verification_types"] = ",".join(dict.fromkeys(p["VerificationTypes"]))
+    if changes.get("enable_save_mfa_ticket") is False:
+        # Turning it off ends every saved ticket for good, not only while it stays off.
+        mfa_tickets.revoke_account(ctx.conn, ctx.account_id)
     return {"SecurityPreference": _save(ctx.conn, ctx.account_id, changes, ctx.now_ms).view()}
 
 

@@ -38,7 +38,7 @@ PREFERENCE_FIELDS: tuple[tuple[str, str, str, Any], ...] = (
     ("AllowUserToManagePersonalDingTalk", "PersonalInfoPreference",
      "RAM users may manage their personal DingTalk", "bool"),
     ("EnableSaveMFATicket", "LoginProfilePreference",
-     "Allow remembering MFA on a device (stored only: the console asks for a code at every sign-in)", "bool"),
+     "RAM users may have a browser remember their MFA device for 7 days", "bool"),
     ("MFAOperationForLogin", "LoginProfilePreference", "MFA at console sign-in",
      ("choice", ("independent", "mandatory", "adaptive"))),
     ("LoginSessionDuration", "LoginProfilePreference", "Console session duration (hours)", ("int", 1, 24)),

@@ -5,6 +5,10 @@ The root identity signs in with the account alias or ID and the account password
 UserPrincipalName (or `name@alias`) and password, checked by `openims.signin`, which applies the lockout,
 expiry, forced reset, MFA, network masks and session duration, and records each attempt's ConsoleSignin
 event. Steps after the password run in a session that may do nothing else until they are done.
+
+With the security preference EnableSaveMFATicket, a RAM user's MFA step offers to remember the device: the
+browser then keeps a saved MFA ticket (`openims.mfa_tickets`) in a cookie named after the user, so users
+sharing a browser keep one each, and presents them all at the password step.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from openims import signin
+from openims import mfa_tickets, signin
 from openims.accounts import DOMAIN_SUFFIX
 from openims.actions.security_preference import load_preferences
 from openims.console import csrf, root_signin, sessions
@@ -42,6 +46,17 @@ def _resolve(page: Page, login: str) -> tuple[str, str] | None:
     return domain, name
 
 
+TICKET_COOKIE_PREFIX = "openims_mfa_"
+
+
+def ticket_cookie(user_id: str) -> str:
+    return TICKET_COOKIE_PREFIX + user_id
+
+
+def _presented_tickets(page: Page) -> list[str]:
+    return [value for name, value in page.request.cookies.items() if name.startswith(TICKET_COOKIE_PREFIX)]
+
+
 def _stages(result: signin.SigninResult) -> list[str]:
     stages = []
     if result.mfa_bind_required:
@@ -63,7 +78,7 @@ def _start(page: Page, token: str, target: str) -> RedirectResponse:
     """Replace any session this browser had by the new one and go on."""
     if page.session is not None:
         sessions.destroy(page.rt, page.session)
-    page.set_cookies.append((sessions.COOKIE, token))
+    page.set_cookie(sessions.COOKIE, token)
     return RedirectResponse(target, status_code=303)
 
 
@@ -72,7 +87,7 @@ def _signin_form(page: Page, status: int = 200, error: str | None = None, login:
     pre = page.request.cookies.get(csrf.PRE_COOKIE) or ""
     if not pre or len(pre) > 64:
         pre = csrf.new_presession()
-        page.set_cookies.append((csrf.PRE_COOKIE, pre))
+        page.set_cookie(csrf.PRE_COOKIE, pre)
     return page.render("signin.html", status=status, title="Sign in", signin_token=csrf.presession_token(page.rt, pre),
                        error=error,
                        login=login, next=_local(page.q("next") or page.f("next")), notice=notice)
@@ -98,12 +113,14 @@ def signin_submit(page: Page) -> Response:
     else:
         account, name = resolved
         result = signin.authenticate_password(page.rt, account, name, password, None, page.source_ip, page.user_agent,
-                                              scheme=page.scheme)
+                                              scheme=page.scheme, mfa_tickets_presented=_presented_tickets(page))
     if result.success:
         return _open(page, result, target)
     if result.mfa_required and result.error_code == signin.MFA_REQUIRED:
         # The root identity's MFA step is the RAM user's: a session at the MFA stage, user_id None for root.
         assert result.account_id
+        if result.user_id and ticket_cookie(result.user_id) in page.request.cookies:
+            page.clear_cookies.append(ticket_cookie(result.user_id))  # it did not stand in for the code: it is dead
         with page.rt.db.transaction() as conn:
             token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=result.user_id,
                                     user_name=result.user_principal_name or "root", stages=[sessions.MFA],
@@ -125,6 +142,8 @@ def _open(page: Page, result: signin.SigninResult, target: str) -> RedirectRespo
                                     source_ip=page.source_ip, user_agent=page.user_agent)
         return _start(page, token, target)
     assert result.user_principal_name
+    if result.mfa_ticket:
+        page.set_cookie(ticket_cookie(result.user_id), result.mfa_ticket, max_age=mfa_tickets.LIFETIME_MS // 1000)
     stages = _stages(result)
     with page.rt.db.transaction() as conn:
         token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=result.user_id,
@@ -135,9 +154,21 @@ def _open(page: Page, result: signin.SigninResult, target: str) -> RedirectRespo
     return _start(page, token, PREFIX + STAGE_PAGES[stages[0]] if stages else target)
 
 
+def _mfa_form(page: Page, next_path: str, status: int = 200, error: str | None = None) -> Response:
+    """The code step; a RAM user of an account with EnableSaveMFATicket may also ask to remember the device."""
+    assert page.session is not None
+    may_remember = False
+    if not page.session.is_root:
+        with page.rt.db.read() as conn:
+            may_remember = load_preferences(conn, page.session.account_id).enable_save_mfa_ticket
+    return page.render("signin_mfa.html", status=status, title="MFA code", error=error, next=next_path,
+                       may_remember=may_remember, remember=page.form.get("remember") == "on",
+                       remember_days=mfa_tickets.LIFETIME_DAYS)
+
+
 @endpoint(stages=(sessions.MFA,))
 def mfa_page(page: Page) -> Response:
-    return page.render("signin_mfa.html", title="MFA code", next=_local(page.q("next")))
+    return _mfa_form(page, _local(page.q("next")))
 
 
 @endpoint(stages=(sessions.MFA,))
@@ -156,12 +187,12 @@ def mfa_submit(page: Page) -> Response:
                                                page.scheme, mfa_code=code)
     else:
         result = signin.authenticate_password(page.rt, account_ref, page.session.user_name, password, code,
-                                              page.source_ip, page.user_agent, scheme=page.scheme)
+                                              page.source_ip, page.user_agent, scheme=page.scheme,
+                                              save_mfa_ticket=page.form.get("remember") == "on")
     if result.success:
         return _open(page, result, _local(page.f("next")))
     if result.error_code in (signin.MFA_INVALID, signin.MFA_REUSED, signin.MFA_REQUIRED):
-        return page.render("signin_mfa.html", status=401, title="MFA code", error=result.error_message,
-                           next=_local(page.f("next")))
+        return _mfa_form(page, _local(page.f("next")), 401, result.error_message)
     sessions.destroy(page.rt, page.session)
     page.clear_cookies.append(sessions.COOKIE)
     page.session = None
@@ -208,7 +239,7 @@ def bind_submit(page: Page) -> Response:
 
 def _continue(page: Page, token: str, message: str) -> RedirectResponse:
     """Go on to the next required step, or into the console, under the new session token."""
-    page.set_cookies.append((sessions.COOKIE, token))
+    page.set_cookie(sessions.COOKIE, token)
     fresh = sessions.load(page.rt, token)
     if fresh is not None:
         sessions.set_flash(page.rt, fresh, message)

@@ -7,7 +7,6 @@ deletion of the account or user (foreign keys), and a disabled user or login pro
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from openims import clock, maintenance
+from openims.crypto import token_hash
 from openims.principal import RAM_USER, ROOT, Principal
 from openims.runtime import Runtime
 from openims.store.schema import users
@@ -56,10 +56,6 @@ class Session:
         return Principal(self.account_id, RAM_USER, self.user_id, self.user_name, user_id=self.user_id,
                          mfa_authenticated=self.mfa_authenticated, event_type="ConsoleOperation",
                          session_created_ms=self.created_ms)
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _from_row(row: Any) -> Session:

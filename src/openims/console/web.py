@@ -72,8 +72,12 @@ class Page:
     rt: Runtime
     form: dict[str, str]
     session: Session | None
-    set_cookies: list[tuple[str, str]] = field(default_factory=list)
+    # (name, value, Max-Age in seconds or None for a browser-session cookie), sent with the response.
+    set_cookies: list[tuple[str, str, int | None]] = field(default_factory=list)
     clear_cookies: list[str] = field(default_factory=list)
+
+    def set_cookie(self, name: str, value: str, max_age: int | None = None) -> None:
+        self.set_cookies.append((name, value, max_age))
 
     @property
     def source_ip(self) -> str:
@@ -209,8 +213,8 @@ def _run(handler: Handler, request: Request, form: dict[str, str], stages: tuple
     except ApiError as err:
         response = error_page(page, err)
     secure = page.scheme == "https"
-    for name, value in page.set_cookies:
-        response.set_cookie(name, value, **sessions.cookie_options(secure))
+    for name, value, max_age in page.set_cookies:
+        response.set_cookie(name, value, max_age=max_age, **sessions.cookie_options(secure))
     for name in page.clear_cookies:
         response.delete_cookie(name, path=sessions.PATH, httponly=True, samesite="lax", secure=secure)
     return response

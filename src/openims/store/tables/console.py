@@ -10,6 +10,11 @@
   or at sign-out.
 - `console_root_lockouts`: failed console sign-ins of each account's root identity within the current
   window, and until when sign-in is locked.
+- `console_mfa_tickets`: saved MFA tickets (security preference `EnableSaveMFATicket`, `openims.mfa_tickets`).
+  `token_hash` is the SHA-256 (hex) of the random cookie value; `serial_number` and `device_bound_ms` name
+  the MFA device bound to the user when the ticket was issued, which must still be the bound one when it is
+  used. A ticket dies with its account or user (ON DELETE CASCADE), at `expires_ms`, when its user is moved
+  to the recycle bin, and when the account turns the preference off.
 """
 from __future__ import annotations
 
@@ -65,3 +70,18 @@ console_root_lockouts = Table(
     Column("first_failed_ms", BigInteger),
     Column("locked_until_ms", BigInteger),
 )
+
+console_mfa_tickets = Table(
+    "console_mfa_tickets",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", String(16), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(24), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("serial_number", String(128), nullable=False),
+    Column("device_bound_ms", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)
+Index("ix_console_mfa_tickets_user", console_mfa_tickets.c.user_id)
+Index("ix_console_mfa_tickets_account", console_mfa_tickets.c.account_id)
+Index("ix_console_mfa_tickets_expires", console_mfa_tickets.c.expires_ms)
