@@ -122,10 +122,23 @@ def test_a_ram_user_sees_only_what_its_permissions_allow(acct: Account) -> None:
                                                          "new_password": "Member-pass-864",
                                                          "confirm_password": "Member-pass-864"})
     assert changed.status_code == 303 and changed.headers["location"] == "/console/me"
-    # Removing its console access ends its session at once.
-    acct.ims().delete_login_profile(m.DeleteLoginProfileRequest(user_principal_name=upn))
-    ended = client.get("/console/me")
-    assert ended.status_code == 303 and ended.headers["location"].startswith("/console/signin")
+    # Removing its console access ends its session at once, and for good: giving access back (or restoring the
+    # user from the recycle bin) does not revive a session left idle meanwhile.
+    ims = acct.ims()
+    user_id = ims.get_user(m.GetUserRequest(user_principal_name=upn)).body.user.user_id
+    for take, give in (
+        (lambda: ims.update_login_profile(m.UpdateLoginProfileRequest(user_principal_name=upn, status="Inactive")),
+         lambda: ims.update_login_profile(m.UpdateLoginProfileRequest(user_principal_name=upn, status="Active"))),
+        (lambda: ims.delete_user(m.DeleteUserRequest(user_principal_name=upn)),
+         lambda: ims.restore_user_from_recycle_bin(m.RestoreUserFromRecycleBinRequest(user_id=user_id))),
+        (lambda: ims.delete_login_profile(m.DeleteLoginProfileRequest(user_principal_name=upn)),
+         lambda: ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=upn, password=PASSWORD))),
+    ):
+        client = http_session(acct, upn, "Member-pass-864")
+        take()
+        give()
+        ended = client.get("/console/me")
+        assert ended.status_code == 303 and ended.headers["location"].startswith("/console/signin")
 
 
 def test_login_network_masks_and_session_duration(acct: Account) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
-from openims import clock, passwords, signin
+from openims import clock, console_access, passwords, signin
 from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, action
 from openims.actions.users import UPN, USER, find_user
@@ -118,6 +118,8 @@ def update_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         changes["mfa_bind_required"] = p["MFABindRequired"]
     if changes:
         ctx.conn.execute(update(login_profiles).where(login_profiles.c.user_id == user.id).values(updated_ms=ctx.now_ms, **changes))
+    if p["Status"] == "Inactive":
+        console_access.end(ctx.conn, user.id)
     return _reread(ctx, user)
 
 
@@ -127,6 +129,7 @@ def delete_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     user = find_user(ctx, p["UserPrincipalName"])
     _profile(ctx, user)
     ctx.conn.execute(delete(login_profiles).where(login_profiles.c.user_id == user.id))
+    console_access.end(ctx.conn, user.id)
     return {}
 
 

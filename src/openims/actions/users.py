@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
-from openims import accounts, clock, ids, mfa_tickets, quotas
+from openims import accounts, clock, console_access, ids, quotas
 from openims.actions.context import CallContext
 from openims.actions.paging import MARKER, max_items, page
 from openims.actions.registry import WRITE, action
@@ -181,8 +181,8 @@ def delete_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         raise missing("UserPrincipalName")
     row = find_user(ctx, p["UserPrincipalName"], p["UserId"])
     ctx.conn.execute(update(users).where(users.c.id == row.id).values(deleted_ms=ctx.now_ms, updated_ms=ctx.now_ms))
-    # Restoring brings the user back as it was, but not the browsers' saved MFA tickets.
-    mfa_tickets.revoke_user(ctx.conn, row.id)
+    # Restoring brings the user back as it was, but not its console sessions or saved MFA tickets.
+    console_access.end(ctx.conn, row.id)
     return {}
 
 
