@@ -87,8 +87,13 @@ def test_user_lifecycle_mfa_password_history_and_export(page, acct: Account) -> 
     key_id = page.locator("#key-id").inner_text()
     assert len(secret) == 30
     shoot(page, f"key-created-{_backend(acct)}")
-    page.get_by_role("link", name="Done").click()
+    # Reloading the page neither shows the secret again nor creates another key.
+    page.reload()
+    assert page.get_by_role("heading", name="AccessKey secret already shown").is_visible()
+    assert secret not in page.content()
+    page.goto(console_url(acct, f"/users/{upn}"))
     assert key_id in page.content() and secret not in page.content()
+    assert page.content().count('aria-label="Delete AccessKey LTAI') == 1
     shoot(page, f"user-{_backend(acct)}")
     sign_out(page)
 
@@ -101,6 +106,8 @@ def test_user_lifecycle_mfa_password_history_and_export(page, acct: Account) -> 
     seed = page.locator("#mfa-seed").inner_text()
     assert page.get_by_role("img", name=re.compile("QR code")).is_visible()
     shoot(page, f"bind-mfa-{_backend(acct)}")
+    page.reload()  # the key is not shown twice, and no other device is created
+    assert seed not in page.content() and page.get_by_role("button", name="Bind MFA device").is_visible()
     step = totp.current_step()
     page.get_by_label("First code").fill(totp.code_at(seed, step - 1))
     page.get_by_label("Second code").fill(totp.code_at(seed, step))

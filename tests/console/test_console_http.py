@@ -196,9 +196,14 @@ def test_users_groups_recycle_bin_and_keys(acct: Account) -> None:
     root.post("/console/groups/ops/delete", data={"csrf_token": token})
     assert "ops" not in root.get("/console/groups").text.split("<tbody>")[1]
     # AccessKeys: the secret appears on the creation page only; disable, then delete.
-    created = root.post(f"/console/users/{upn}/keys", data={"csrf_token": token})
+    posted = root.post(f"/console/users/{upn}/keys", data={"csrf_token": token})
+    assert posted.status_code == 303 and posted.headers["location"] == "/console/access-keys/created"
+    created = root.get(posted.headers["location"])
     key_id = re.search(r'id="key-id">([^<]+)<', created.text).group(1)
     secret = re.search(r'id="key-secret">([^<]+)<', created.text).group(1)
+    # Reloading the page shows the secret no more, and creates nothing.
+    again = root.get(posted.headers["location"])
+    assert again.status_code == 200 and "already shown" in again.text and secret not in again.text
     user_page = root.get(f"/console/users/{upn}").text
     assert key_id in user_page and secret not in user_page
     root.post(f"/console/users/{upn}/keys/{key_id}/status", data={"csrf_token": token, "Status": "Inactive"})

@@ -6,7 +6,7 @@ from starlette.routing import Route
 
 from openims import clock
 from openims.console import routes_signin
-from openims.console.routes_users import created_key
+from openims.console.routes_users import created_key, key_created_page
 from openims.console.web import Page, endpoint, url
 
 
@@ -85,6 +85,7 @@ routes = [
     Route("/me/password", password_submit, methods=["POST"]),
     Route("/access-keys", keys_page, methods=["GET"]),
     Route("/access-keys", create_key, methods=["POST"]),
+    Route("/access-keys/created", key_created_page, methods=["GET"]),
     Route("/access-keys/{key}/status", key_status, methods=["POST"]),
     Route("/access-keys/{key}/delete", key_delete, methods=["POST"]),
 ]

@@ -206,18 +206,23 @@ def _device_name(session: Session) -> str:
 
 @endpoint(stages=(sessions.BIND_MFA,))
 def bind_page(page: Page) -> Response:
-    return page.render("signin_bind_mfa.html", title="Set up MFA", device=None,
-                       pending=bool(page.session and page.session.pending_serial))
+    """The binding form; right after a device was created, also its seed and QR code, that once."""
+    assert page.session is not None
+    device = sessions.take_reveal(page.rt, page.session, "mfa-device")
+    return page.render("signin_bind_mfa.html", title="Set up MFA", device=device,
+                       pending=bool(page.session.pending_serial))
 
 
 @endpoint(stages=(sessions.BIND_MFA,))
 def bind_new(page: Page) -> Response:
-    """Create the virtual MFA device to bind; its seed and QR code are shown in this response only."""
+    """Create the virtual MFA device to bind, then show it on the binding page (post/redirect/get: a reload
+    cannot create another device)."""
     assert page.session is not None
     created = page.call("CreateVirtualMFADevice", {"VirtualMFADeviceName": _device_name(page.session)})
     device = created["VirtualMFADevice"]
     sessions.update_session(page.rt, page.session, pending_serial=device["SerialNumber"])
-    return page.render("signin_bind_mfa.html", title="Set up MFA", device=device, pending=True)
+    sessions.hold_reveal(page.rt, page.session, "mfa-device", device)
+    return page.redirect("/signin/bind-mfa")
 
 
 @endpoint(stages=(sessions.BIND_MFA,))

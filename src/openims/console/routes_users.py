@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from openims import accounts
+from openims.console import sessions
 from openims.console.web import Page, endpoint, error_page, url
 from openims.errors import ApiError
 
@@ -134,13 +135,26 @@ def create_user_key(page: Page) -> Response:
 
 
 def created_key(page: Page, params: dict[str, Any], back: str) -> Response:
-    """CreateAccessKey; the secret appears in this response only (never stored, never shown again)."""
+    """CreateAccessKey, then the one page that shows its secret (post/redirect/get: a reload cannot create
+    another key)."""
+    assert page.session is not None
     try:
         key = page.call("CreateAccessKey", params)["AccessKey"]
     except ApiError as err:
         return page.redirect(back, f"CreateAccessKey failed: {err.message} ({err.code})")
-    return page.render("key_created.html", section="keys", title="AccessKey created", key=key,
-                       owner=params.get("UserPrincipalName") or "root", back=url(back))
+    owner = params.get("UserPrincipalName") or page.session.user_name
+    sessions.hold_reveal(page.rt, page.session, "access-key", {"key": key, "owner": owner, "back": url(back)})
+    return page.redirect("/access-keys/created")
+
+
+@endpoint()
+def key_created_page(page: Page) -> Response:
+    """The new AccessKey's secret, shown once: a reload finds it gone."""
+    assert page.session is not None
+    held = sessions.take_reveal(page.rt, page.session, "access-key")
+    if held is None:
+        return page.render("key_created.html", section="keys", title="AccessKey secret already shown", key=None)
+    return page.render("key_created.html", section="keys", title="AccessKey created", **held)
 
 
 @endpoint()

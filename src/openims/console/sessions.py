@@ -7,10 +7,12 @@ deletion of the account or user (foreign keys), and a disabled user or login pro
 """
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import Connection, delete, insert, select, update
 
 from openims import clock, maintenance
@@ -145,6 +147,33 @@ def take_flash(rt: Runtime, session: Session) -> str | None:
         return None
     update_session(rt, session, flash=None)
     return session.flash
+
+
+def _reveal_context(session: Session, kind: str) -> str:
+    return f"{session.token_hash}:reveal:{kind}"
+
+
+def hold_reveal(rt: Runtime, session: Session, kind: str, secret: dict[str, Any]) -> None:
+    """Keep a just-created secret (an AccessKey, an MFA seed) for the one page that shows it: the POST that
+    created it redirects there, so reloading or going back can never repeat the creation. It is sealed to
+    this session and this kind, and `take_reveal` erases it as it reads it."""
+    update_session(rt, session, pending_sealed=rt.master_key.seal(json.dumps(secret), _reveal_context(session, kind)))
+
+
+def take_reveal(rt: Runtime, session: Session, kind: str) -> dict[str, Any] | None:
+    """The held secret of this kind, once: a second request (a reload, a concurrent tab) gets None."""
+    column = console_sessions.c.pending_sealed
+    mine = console_sessions.c.token_hash == session.token_hash
+    with rt.db.transaction() as conn:
+        sealed = conn.execute(select(column).where(mine)).scalar()
+        if not sealed or not conn.execute(update(console_sessions).where(mine, column == sealed)
+                                          .values(pending_sealed=None)).rowcount:
+            return None
+    try:
+        found: dict[str, Any] = json.loads(rt.master_key.open(sealed, _reveal_context(session, kind)))
+    except InvalidTag:  # held for another page: it is gone now as well, which only costs a new creation
+        return None
+    return found
 
 
 def destroy(rt: Runtime, session: Session) -> None:

@@ -4,8 +4,10 @@
   value, so a copy of the database does not hand out live sessions. `stage` is what the session may do:
   `mfa` (password right, a TOTP code is due), `bind_mfa` (must bind an MFA device first),
   `change_password` (must change the password first) or `active`. `pending_sealed` holds, for the `mfa`
-  stage only, the password sealed with the master key (context: the token hash) so the second step can
-  complete the sign-in; it is erased as soon as that step ends. `csrf_token` is the synchronizer token of
+  stage, the password sealed with the master key (context: the token hash) so the second step can
+  complete the sign-in; it is erased as soon as that step ends. At the other stages it holds a just-created
+  secret (AccessKey, MFA seed) between the creating POST and the page that shows it once
+  (`sessions.hold_reveal` / `take_reveal`). `csrf_token` is the synchronizer token of
   every form of the session. A session dies with its account or user (ON DELETE CASCADE), at `expires_ms`,
   or at sign-out.
 - `console_root_lockouts`: failed console sign-ins of each account's root identity within the current
