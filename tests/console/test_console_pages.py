@@ -98,3 +98,25 @@ def test_unknown_console_addresses_and_methods_get_a_console_page(acct: Account)
         assert answer.headers["x-frame-options"] == "DENY" and answer.headers["cache-control"] == "no-store"
         assert "Content-Security-Policy" in answer.headers and "<h1" in answer.text
     assert "GET" in httpx.put(acct.server.url + "/console/users").headers["allow"]
+
+
+def test_a_form_from_another_origin_or_after_the_session_ended(acct: Account) -> None:
+    root = _root(acct)
+    base = acct.server.url
+    token = csrf_of(root.get("/console/groups").text)
+    form = {"csrf_token": token, "GroupName": "ops"}
+    for origin in ("http://evil.example", base.replace("http://", "https://")):
+        refused = root.post("/console/groups", data=form, headers={"Origin": origin})
+        assert refused.status_code == 403 and f"sent from another site ({origin})" in html.unescape(refused.text)
+    assert acct.ims().list_groups(m.ListGroupsRequest()).body.groups.group == []
+    # A form sent after its session ended leads to sign-in, then back to the page it was on.
+    root.post("/console/signout", data={"csrf_token": token})
+    late = root.post("/console/groups", data=form, headers={"Origin": base, "Referer": base + "/console/groups?x=1"})
+    assert late.status_code == 303
+    target = httpx.URL(late.headers["location"])
+    assert target.path == "/console/signin" and target.params["next"] == "/console/groups?x=1"
+    assert "the form you sent was not saved" in root.get(late.headers["location"]).text
+    # From elsewhere (or with no Referer) it is the console's front page.
+    elsewhere = root.post("/console/groups", data=form, headers={"Referer": "http://evil.example/console/groups"})
+    assert httpx.URL(elsewhere.headers["location"]).params["next"] == "/console/"
+    assert acct.ims().list_groups(m.ListGroupsRequest()).body.groups.group == []

@@ -63,6 +63,8 @@ def test_root_with_mfa_signs_in_with_a_fresh_code_only(acct: Account) -> None:
     assert "errorCode" not in signin and signin["eventType"] == "ConsoleSignin"
     extra = signin["additionalEventData"]
     assert (extra["LoginResult"], extra["MFAChecked"], extra["isMFAChecked"]) == ("success", "true", "true")
+    # Both steps name the account the same way (the password step got the alias, the code step the ID).
+    assert {e["additionalEventData"]["loginAccount"] for e in _signin_events(acct)} == {acct.alias}
     identity = signin["userIdentity"]
     assert identity["type"] == "root-account" and identity["sessionContext"]["attributes"]["mfaAuthenticated"] == "true"
     # The session is MFA-authenticated: so are its console operations.

@@ -59,7 +59,10 @@ def authenticate_root(rt: Runtime, ref: str, password: str, source_ip: str, user
         mfa_checked = False
 
         def outcome(result: signin.SigninResult) -> signin.SigninResult:
-            return _record(rt, conn, acct.id, ref, result, mfa_checked, source_ip, user_agent, scheme, now)
+            # The account's own name, not what was typed: both steps of one sign-in (the password by alias
+            # or ID, the MFA code by ID) then record the same loginAccount.
+            return _record(rt, conn, acct.id, acct.alias or acct.id, result, mfa_checked, source_ip, user_agent,
+                           scheme, now)
 
         lock = conn.execute(select(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id)
                             .with_for_update()).first()

@@ -98,7 +98,10 @@ def signin_page(page: Page) -> Response:
     """The sign-in form (a signed-in browser goes straight to the console)."""
     if page.session is not None and page.session.stage == sessions.ACTIVE:
         return RedirectResponse(_local(page.q("next")), status_code=303)
-    return _signin_form(page, notice="You have signed out." if page.q("signed_out") else None)
+    notice = ("You have signed out." if page.q("signed_out") else
+              "Your console session had ended, so the form you sent was not saved. Sign in, then send it again."
+              if page.q("ended") else None)
+    return _signin_form(page, notice=notice)
 
 
 @endpoint(stages=None)

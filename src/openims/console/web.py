@@ -191,10 +191,12 @@ def _run(handler: Handler, request: Request, form: dict[str, str], stages: tuple
     page = Page(request, rt, form, session)
     if stages is not None:
         if session is None:
-            if request.method == "POST":
-                return _refused(page, "Your console session has ended. Sign in again.")
-            return RedirectResponse(url("/signin", next=_local(str(request.url.path) + (
-                "?" + request.url.query if request.url.query else ""))), status_code=303)
+            # After sign-in, back to the page asked for, or for a form to the page it was on (the POST itself
+            # is not replayed: the form is sent again by hand, once the person has seen it).
+            back = (_referring_path(request) if request.method == "POST" else
+                    str(request.url.path) + ("?" + request.url.query if request.url.query else ""))
+            return RedirectResponse(url("/signin", next=_local(back), ended="1" if request.method == "POST" else None),
+                                    status_code=303)
         if session.stage not in stages:
             return RedirectResponse(PREFIX + STAGE_PAGES.get(session.stage, "/"), status_code=303)
     if request.method == "POST":
@@ -205,7 +207,9 @@ def _run(handler: Handler, request: Request, form: dict[str, str], stages: tuple
             else:
                 assert session is not None
                 csrf.check(form.get(csrf.FIELD), session.csrf_token)
-        except (csrf.CsrfError, Refused):
+        except Refused as foreign:
+            return _refused(page, f"The form was sent from another site ({foreign}), so the request was refused.")
+        except csrf.CsrfError:
             return _refused(page, "The form's security token is missing or wrong, so the request was refused. "
                                   "Reload the page and try again.")
     try:
@@ -220,11 +224,25 @@ def _run(handler: Handler, request: Request, form: dict[str, str], stages: tuple
     return response
 
 
+def _origin(request: Request) -> str:
+    """This console's origin as a browser names it (the scheme as a trusted proxy reports it)."""
+    return f"{request.url.scheme}://{request.headers.get('host', '')}"
+
+
 def _same_origin(request: Request) -> None:
-    """A browser names the page a POST came from; one from another site is refused even with a token."""
+    """A browser names the page a POST came from; one from another site, or from this host over another
+    scheme, is refused even with a token."""
     origin = request.headers.get("origin")
-    if origin and origin != "null" and origin.split("://", 1)[-1] != request.headers.get("host", ""):
-        raise Refused(origin)
+    if origin and origin != "null" and origin != _origin(request):
+        raise Refused(origin[:200])
+
+
+def _referring_path(request: Request) -> str:
+    """The console page a form was sent from, when the browser says so and it is this console's."""
+    referer = request.headers.get("referer", "")
+    if referer.startswith(_origin(request) + PREFIX + "/"):
+        return referer[len(_origin(request)):]
+    return PREFIX + "/"
 
 
 def _refused(page: Page, message: str) -> HTMLResponse:
