@@ -16,7 +16,7 @@ from openims.store.schema import group_members, groups, users
 from openims.store.tables.policies import group_policies
 
 GROUP = "ACS::RAM::Group"
-NAME_RULE = dict(min_len=1, max_len=64, pattern=r"[A-Za-z0-9._-]+", pattern_doc="can contain only letters, digits, periods (.), hyphens (-) and underscores (_)")
+NAME_RULE = {"min_len": 1, "max_len": 64, "pattern": r"[A-Za-z0-9._-]+", "pattern_doc": "can contain only letters, digits, periods (.), hyphens (-) and underscores (_)"}
 GROUP_NAME = Str("GroupName", **NAME_RULE)  # type: ignore[arg-type]
 DISPLAY_NAME = Str("DisplayName", max_len=24)
 COMMENTS = Str("Comments", max_len=128)

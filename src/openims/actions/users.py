@@ -104,11 +104,11 @@ def insert_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if ctx.conn.execute(_USER_BY["name"], {"account_id": ctx.account_id, "value": name.lower()}).first():
         raise already_exists("User", p["UserPrincipalName"])
     user_id = ids.user_id()
-    ctx.conn.execute(_INSERT_USER, dict(
-        id=user_id, account_id=ctx.account_id, name=name, upn=p["UserPrincipalName"], display_name=p["DisplayName"],
-        email=p.get("Email") or "", mobile_phone=p.get("MobilePhone") or "", comments=p.get("Comments") or "",
-        created_ms=ctx.now_ms, updated_ms=ctx.now_ms,
-    ))
+    ctx.conn.execute(_INSERT_USER, {
+        "id": user_id, "account_id": ctx.account_id, "name": name, "upn": p["UserPrincipalName"], "display_name": p["DisplayName"],
+        "email": p.get("Email") or "", "mobile_phone": p.get("MobilePhone") or "", "comments": p.get("Comments") or "",
+        "created_ms": ctx.now_ms, "updated_ms": ctx.now_ms,
+    })
     set_tags(ctx.conn, ctx.account_id, "user", user_id, p.get("Tag") or [])
     row = ctx.conn.execute(_USER_BY["id"], {"account_id": ctx.account_id, "value": user_id}).one()
     return user_view(row, tags_of(ctx.conn, "user", [user_id])[user_id])

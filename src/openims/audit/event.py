@@ -119,21 +119,21 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
     """Insert the event (and let the in-transaction hooks queue it for trails)."""
     when = event.pop("_ms")
     identity = event["userIdentity"]
-    conn.execute(_INSERT_EVENT, dict(
-        event_id=event["eventId"],
-        account_id=event["recipientAccountId"],
-        event_ms=when,
-        event_name=event["eventName"],
-        event_rw=event["eventRW"],
-        service_name=event["serviceName"],
-        user_name=identity.get("userName", ""),
-        access_key_id=identity.get("accessKeyId", ""),
-        resource_type=event["resourceType"][:64],
-        resource_name=event["resourceName"][:255],
-        error_code=event.get("errorCode"),
-        source_ip=event["sourceIpAddress"][:64],
-        mfa_used=mfa_used(event),
-        body=json.dumps(event, ensure_ascii=False, separators=(",", ":")),
-    ))
+    conn.execute(_INSERT_EVENT, {
+        "event_id": event["eventId"],
+        "account_id": event["recipientAccountId"],
+        "event_ms": when,
+        "event_name": event["eventName"],
+        "event_rw": event["eventRW"],
+        "service_name": event["serviceName"],
+        "user_name": identity.get("userName", ""),
+        "access_key_id": identity.get("accessKeyId", ""),
+        "resource_type": event["resourceType"][:64],
+        "resource_name": event["resourceName"][:255],
+        "error_code": event.get("errorCode"),
+        "source_ip": event["sourceIpAddress"][:64],
+        "mfa_used": mfa_used(event),
+        "body": json.dumps(event, ensure_ascii=False, separators=(",", ":")),
+    })
     for hook in IN_TX_HOOKS:
         hook(conn, event)
