@@ -120,3 +120,17 @@ def test_a_form_from_another_origin_or_after_the_session_ended(acct: Account) ->
     elsewhere = root.post("/console/groups", data=form, headers={"Referer": "http://evil.example/console/groups"})
     assert httpx.URL(elsewhere.headers["location"]).params["next"] == "/console/"
     assert acct.ims().list_groups(m.ListGroupsRequest()).body.groups.group == []
+
+
+def test_the_user_filter_ignores_letter_case_like_user_names_do(acct: Account) -> None:
+    root = _root(acct)
+    upn = acct.upn("gina")
+    ims = acct.ims()
+    ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="Gina"))
+    ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=upn, password="Gina-pass-1234"))
+    http_session(acct, upn, "Gina-pass-1234")
+    for typed in (upn, upn.upper(), "gina@" + upn.split("@")[1].upper()):
+        page = root.get("/console/events", params={"range": "1h", "User": typed})
+        assert page.text.count("ConsoleSignin</a>") == 1, typed
+    assert root.get("/console/events", params={"range": "1h", "User": "ROOT", "EventName": "ConsoleSignin"}
+                    ).text.count("ConsoleSignin</a>") == 1

@@ -7,18 +7,18 @@ import io
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from xml.sax.saxutils import escape
 
 from markupsafe import Markup
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from openims import clock
 from openims.audit.event import mfa_used
 from openims.audit.lookup import WILDCARD_KEYS, Query, _condition, search
 from openims.runtime import Runtime
-from openims.store.schema import events
+from openims.store.schema import events, users
 
 HOUR_MS = 3600 * 1000
 DAY_MS = 24 * HOUR_MS
@@ -139,6 +139,19 @@ def parse_filters(args: dict[str, str], now_ms: int) -> Filters:
         if value and value in choices:
             attributes.append((key, value))
     return Filters(range_key, clock.iso(start), clock.iso(end), tuple(attributes), error)
+
+
+def with_user_as_stored(f: Filters, conn: Connection, account_id: str) -> Filters:
+    """The User filter as events record it: `root`, or the UserPrincipalName as stored, whatever its letter
+    case when typed (UPNs are case-insensitive everywhere else, the events' index is exact)."""
+    typed = f.value("User")
+    if not typed:
+        return f
+    stored = "root" if typed.lower() == "root" else conn.execute(select(users.c.upn).where(
+        users.c.account_id == account_id, func.lower(users.c.upn) == typed.lower())).scalar()
+    if not stored or stored == typed:
+        return f
+    return replace(f, attributes=tuple((k, stored if k == "User" else v) for k, v in f.attributes))
 
 
 # --- chart -----------------------------------------------------------------------------------------------

@@ -30,6 +30,13 @@ def _args(page: Page) -> dict[str, str]:
     return {k: v for k, v in page.request.query_params.items()}
 
 
+def _filters(page: Page) -> Filters:
+    assert page.session is not None
+    with page.rt.db.read() as conn:
+        return history.with_user_as_stored(history.parse_filters(_args(page), clock.now_ms()), conn,
+                                           page.session.account_id)
+
+
 def _investigations(f: Filters) -> list[tuple[str, str]]:
     """One-click questions, over the selected time range."""
     keep = {"range": f.range_key, "start": f.start, "end": f.end} if f.range_key == "custom" else {"range": f.range_key}
@@ -53,7 +60,7 @@ def _lookup(page: Page, f: Filters, max_results: int, token: str | None = None,
 @endpoint()
 def events_page(page: Page) -> Response:
     assert page.session is not None
-    f = history.parse_filters(_args(page), clock.now_ms())
+    f = _filters(page)
     token = page.q("token")
     rows: list[dict[str, Any]] = []
     next_url = None
@@ -118,7 +125,7 @@ def chart(page: Page) -> Response:
     """The count-over-time chart of a history page, loaded after the table so it never delays it. It is part
     of that page's recorded LookupEvents view, so it answers only with that view's signature."""
     assert page.session is not None
-    f = history.parse_filters(_args(page), clock.now_ms())
+    f = _filters(page)
     if not hmac.compare_digest(page.q("sig").encode(), _chart_signature(page, f).encode()):
         return HTMLResponse('<p class="muted">Reload the page to see the chart.</p>', status_code=403)
     found = history.counts(page.rt, page.session.account_id, f)
@@ -129,7 +136,7 @@ def chart(page: Page) -> Response:
 
 def _export(page: Page, fmt: str) -> Response:
     assert page.session is not None
-    f = history.parse_filters(_args(page), clock.now_ms())
+    f = _filters(page)
     # The export is one read of the history: its event names the format and the row limit.
     _lookup(page, f, 1, extra={"Export": fmt.upper(), "ExportLimit": str(history.EXPORT_LIMIT)})
     found = history.export_events(page.rt, page.session.account_id, f)
