@@ -106,7 +106,8 @@ def test_a_ram_user_sees_only_what_its_permissions_allow(acct: Account) -> None:
     upn = _member(acct, "erin")
     client = http_session(acct, upn, PASSWORD)
     home = client.get("/console/")
-    assert home.status_code == 200 and "The account summary is not available to you (NoPermission)" in home.text
+    assert home.status_code == 200 and "You are not allowed to see the account summary" in home.text
+    assert "ram:GetAccountSummary" in home.text
     users = client.get("/console/users")
     assert users.status_code == 403
     assert "Not authorized" in users.text and "ram:ListUsers" in users.text

@@ -3,10 +3,12 @@ names a screen reader hears, and the pages that do not apply to the signed-in id
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import httpx
 from alibabacloud_ims20190815 import models as m
+from alibabacloud_ram20150501 import models as rm
 
 from openims import clock
 from tests.console.conftest import ROOT_PASSWORD, csrf_of, http_session, set_root_password
@@ -134,3 +136,57 @@ def test_the_user_filter_ignores_letter_case_like_user_names_do(acct: Account) -
         assert page.text.count("ConsoleSignin</a>") == 1, typed
     assert root.get("/console/events", params={"range": "1h", "User": "ROOT", "EventName": "ConsoleSignin"}
                     ).text.count("ConsoleSignin</a>") == 1
+
+
+def test_a_denied_change_is_the_not_authorized_page_naming_the_action(acct: Account) -> None:
+    root = _root(acct)
+    target = acct.upn("target")
+    reader = acct.upn("reader")
+    ims = acct.ims()
+    ims.create_user(m.CreateUserRequest(user_principal_name=target, display_name="Target"))
+    ims.create_user(m.CreateUserRequest(user_principal_name=reader, display_name="Reader"))
+    ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=reader, password="Reader-pass-123"))
+    acct.ram().attach_policy_to_user(rm.AttachPolicyToUserRequest(
+        policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="reader"))
+    root.post("/console/groups", data={"csrf_token": csrf_of(root.get("/console/").text), "GroupName": "ops"})
+    client = http_session(acct, reader, "Reader-pass-123")
+    token = csrf_of(client.get(f"/console/users/{target}").text)
+    for path, form, action in (
+        (f"/console/users/{target}/update", {"DisplayName": "Changed"}, "ram:UpdateUser"),
+        (f"/console/users/{target}/keys", {}, "ram:CreateAccessKey"),
+        (f"/console/users/{target}/delete", {}, "ram:DeleteUser"),
+        ("/console/groups/ops/delete", {}, "ram:DeleteGroup"),
+        ("/console/groups", {"GroupName": "dev"}, "ram:CreateGroup"),
+    ):
+        denied = client.post(path, data={"csrf_token": token, **form})
+        assert denied.status_code == 403, path
+        assert "Not authorized" in denied.text and action in denied.text, path
+    assert ims.get_user(m.GetUserRequest(user_principal_name=target)).body.user.display_name == "Target"
+    assert [g.group_name for g in ims.list_groups(m.ListGroupsRequest()).body.groups.group] == ["ops"]
+
+
+def test_a_page_offers_only_the_changes_its_viewer_may_make(acct: Account) -> None:
+    root = _root(acct)
+    ims, ram = acct.ims(), acct.ram()
+    lead, dev, prod = acct.upn("lead"), acct.upn("dev-a"), acct.upn("prod-x")
+    for upn in (lead, dev, prod):
+        ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name=upn.split("@")[0]))
+    ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=lead, password="Lead-pass-1234"))
+    document = json.dumps({"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": "ram:*", "Resource": "acs:ram:*:*:user/dev-*"},
+        {"Effect": "Allow", "Action": ["ram:Get*", "ram:List*"], "Resource": "*"}]})
+    ram.create_policy(rm.CreatePolicyRequest(policy_name="DevUsers", policy_document=document))
+    ram.attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="DevUsers", policy_type="Custom", user_name="lead"))
+    client = http_session(acct, lead, "Lead-pass-1234")
+    controls = ("Save details", "Create AccessKey", f"Delete {dev}", f"Delete {prod}")
+    mine = client.get(f"/console/users/{dev}").text
+    assert all(c in mine for c in controls[:3]) and "Your permissions do not allow" not in mine
+    theirs = client.get(f"/console/users/{prod}").text
+    assert not any(f">{c}<" in theirs for c in controls)
+    for action in ("ram:UpdateUser", "ram:CreateAccessKey", "ram:DeleteUser"):
+        assert f"<code>{action}</code>" in theirs
+    # Root is offered everything; settings are read-only for a viewer who may not change them.
+    assert all(f">{c}<" in root.get(f"/console/users/{prod}").text for c in controls[:2])
+    policy = client.get("/console/settings/password-policy").text
+    assert "<fieldset class=\"bare\" disabled>" in policy and "Save password policy" not in policy
+    assert "Save password policy" in root.get("/console/settings/password-policy").text

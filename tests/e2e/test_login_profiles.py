@@ -260,3 +260,20 @@ def test_wrong_old_passwords_lock_the_password(acct: Account) -> None:
     error_of(lambda: mine.change_password(m.ChangePasswordRequest(old_password="Guess-Again-2", new_password="Frank-New-Pass-3")))
     mine.change_password(m.ChangePasswordRequest(old_password="Frank-New-Pass-2", new_password="Frank-New-Pass-3"))
     assert_never_recorded(acct, PASSWORD, "Frank-New-Pass-1", "Frank-New-Pass-2", "Guess-Number-0")
+
+
+def test_turning_the_lockout_off_lifts_the_locks_it_made(acct: Account) -> None:
+    ims = acct.ims()
+    ims.set_password_policy(m.SetPasswordPolicyRequest(max_login_attemps=2))
+    upn = user_with_profile(acct, "gwen")
+    mine = acct.ims(*user_key(acct, upn))
+    for i in range(2):
+        error_of(lambda: mine.change_password(m.ChangePasswordRequest(old_password=f"Guess-Number-{i}", new_password="Gwen-New-Pass-1")))
+    err = error_of(lambda: mine.change_password(m.ChangePasswordRequest(old_password=PASSWORD, new_password="Gwen-New-Pass-1")))
+    assert err.code == "Forbidden.LoginProfile.Locked"
+    # Another setting keeps the lock; MaxLoginAttemps 0 (no lockout) lifts it.
+    ims.set_password_policy(m.SetPasswordPolicyRequest(minimum_password_length=10))
+    err = error_of(lambda: mine.change_password(m.ChangePasswordRequest(old_password=PASSWORD, new_password="Gwen-New-Pass-1")))
+    assert err.code == "Forbidden.LoginProfile.Locked"
+    ims.set_password_policy(m.SetPasswordPolicyRequest(max_login_attemps=0))
+    mine.change_password(m.ChangePasswordRequest(old_password=PASSWORD, new_password="Gwen-New-Pass-1"))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
+
 from openims import passwords
 from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, action
 from openims.params import Bool, Int
+from openims.store.tables.credentials import login_profiles
 
 # Limits from the SDK's SetPasswordPolicy docs.
 POLICY_PARAMS = (
@@ -31,8 +34,13 @@ _FIELD_OF = {wire: field for field, wire in passwords.WIRE_NAMES.items()}
 @action("SetPasswordPolicy", rw=WRITE, params=POLICY_PARAMS)
 def set_password_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Configure the password policy of RAM users; parameters not sent keep their current value. It applies
-    to passwords set from now on, and to logons (expiry, lockout) at once."""
+    to passwords set from now on, and to logons (expiry, lockout) at once. MaxLoginAttemps 0 turns the
+    lockout off and unlocks every locked login profile."""
     changes = {_FIELD_OF[name]: value for name, value in p.items() if value is not None}
+    if p["MaxLoginAttemps"] == 0:
+        # Turning the lockout off also lifts the locks it made; a lock with no lockout rule would outlive it.
+        ctx.conn.execute(update(login_profiles).where(login_profiles.c.account_id == ctx.account_id).values(
+            failed_attempts=0, first_failed_ms=None, locked_until_ms=None))
     return {"PasswordPolicy": passwords.save_policy(ctx.conn, ctx.account_id, changes, ctx.now_ms).view()}
 
 

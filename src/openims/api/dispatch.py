@@ -72,9 +72,7 @@ def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRe
     A write and its event commit in one transaction. A read changes nothing: it runs on a read-only
     connection, outside the write lock, and only its event (with the nonce) takes a short write transaction."""
     def context(conn: Connection) -> CallContext:
-        return CallContext(conn=conn, principal=principal, runtime=rt, request_id=req.request_id,
-                           source_ip=req.source_ip, user_agent=req.user_agent, now_ms=clock.now_ms(),
-                           scheme=req.scheme, prepared=prepared)
+        return _context(rt, req, principal, conn, prepared)
 
     def execute_in(conn: Connection) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         ctx = context(conn)
@@ -114,6 +112,25 @@ def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRe
     except IntegrityError as exc:
         raise constraints.to_api_error(exc) from None
     return {"RequestId": req.request_id, **result}
+
+
+def _context(rt: Runtime, req: RpcRequest, principal: Principal, conn: Connection, prepared: Any = None) -> CallContext:
+    return CallContext(conn=conn, principal=principal, runtime=rt, request_id=req.request_id, source_ip=req.source_ip,
+                       user_agent=req.user_agent, now_ms=clock.now_ms(), scheme=req.scheme, prepared=prepared)
+
+
+def allowed(rt: Runtime, req: RpcRequest, principal: Principal) -> bool:
+    """Whether `principal` may make this call now, by the same rules as `run`, without making it (no event):
+    the console shows only the controls a user may use. The call itself is authorized again when made."""
+    action = registry.lookup(req.version, req.action)
+    if action is None:
+        return False
+    with rt.db.read() as conn:
+        try:
+            authorize(_context(rt, req, principal, conn), action, req.params)
+        except ApiError:
+            return False
+    return True
 
 
 _INSERT_NONCE = signature_nonces.insert()

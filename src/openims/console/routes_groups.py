@@ -25,12 +25,9 @@ def groups_page(page: Page) -> Response:
 @endpoint()
 def create_group(page: Page) -> Response:
     name = page.f("GroupName")
-    try:
-        page.call("CreateGroup", {"GroupName": name, "DisplayName": page.f("DisplayName") or None,
-                                  "Comments": page.f("Comments") or None})
-    except ApiError as err:
-        return page.redirect("/groups", f"CreateGroup failed: {err.message} ({err.code})")
-    return page.redirect(group_url(name), f"Group {name} created.")
+    return page.change("/groups", "CreateGroup", {"GroupName": name, "DisplayName": page.f("DisplayName") or None,
+                                                  "Comments": page.f("Comments") or None},
+                       f"Group {name} created.", done_to=group_url(name))
 
 
 @endpoint()
@@ -65,11 +62,7 @@ def remove_member(page: Page) -> Response:
 @endpoint()
 def delete_group(page: Page) -> Response:
     name = page.request.path_params["name"]
-    try:
-        page.call("DeleteGroup", {"GroupName": name})
-    except ApiError as err:
-        return page.redirect(group_url(name), f"DeleteGroup failed: {err.message} ({err.code})")
-    return page.redirect("/groups", f"Group {name} deleted.")
+    return page.change(group_url(name), "DeleteGroup", {"GroupName": name}, f"Group {name} deleted.", done_to="/groups")
 
 
 routes = [

@@ -95,16 +95,17 @@ def user_page(page: Page) -> Response:
     profile, profile_error = page.attempt("GetLoginProfile", {"UserPrincipalName": upn})
     if profile_error is not None and profile_error.code.startswith("EntityNotExist"):
         profile_error = None
-    all_groups, _ = page.attempt("ListGroups", {"MaxItems": 100})
+    all_groups, all_groups_error = page.attempt("ListGroups", {"MaxItems": 100})
     member_of = {g["GroupName"] for g in (groups or {}).get("Groups", {}).get("Group", [])}
     choices = [g["GroupName"] for g in (all_groups or {}).get("Groups", {}).get("Group", [])
-               if g["GroupName"] not in member_of]
+               if g["GroupName"] not in member_of and page.may("AddUserToGroup", UserPrincipalName=upn,
+                                                               GroupName=g["GroupName"])]
     return page.render(
         "user.html", section="users", title=user["UserPrincipalName"], user=user,
         keys=(keys or {}).get("AccessKeys", {}).get("AccessKey", []), keys_error=keys_error,
         groups=(groups or {}).get("Groups", {}).get("Group", []), groups_error=groups_error,
         mfa=mfa, mfa_error=mfa_error, profile=(profile or {}).get("LoginProfile"), profile_error=profile_error,
-        group_choices=choices, base=user_url(user["UserPrincipalName"]),
+        group_choices=choices, all_groups_error=all_groups_error, base=user_url(user["UserPrincipalName"]),
         history_url=url("/events", range="90d", User=user["UserPrincipalName"]),
     )
 
@@ -112,11 +113,8 @@ def user_page(page: Page) -> Response:
 @endpoint()
 def delete_user(page: Page) -> Response:
     upn = _upn(page)
-    try:
-        page.call("DeleteUser", {"UserPrincipalName": upn})
-    except ApiError as err:
-        return page.redirect(user_url(upn), f"DeleteUser failed: {err.message} ({err.code})")
-    return page.redirect("/users", f"User {upn} moved to the recycle bin; restore it from there.")
+    return page.change(user_url(upn), "DeleteUser", {"UserPrincipalName": upn},
+                       f"User {upn} moved to the recycle bin; restore it from there.", done_to="/users")
 
 
 @endpoint()
@@ -141,7 +139,7 @@ def created_key(page: Page, params: dict[str, Any], back: str) -> Response:
     try:
         key = page.call("CreateAccessKey", params)["AccessKey"]
     except ApiError as err:
-        return page.redirect(back, f"CreateAccessKey failed: {err.message} ({err.code})")
+        return page.failed(back, "CreateAccessKey", err)
     owner = params.get("UserPrincipalName") or page.session.user_name
     sessions.hold_reveal(page.rt, page.session, "access-key", {"key": key, "owner": owner, "back": url(back)})
     return page.redirect("/access-keys/created")

@@ -75,6 +75,8 @@ class Page:
     # (name, value, Max-Age in seconds or None for a browser-session cookie), sent with the response.
     set_cookies: list[tuple[str, str, int | None]] = field(default_factory=list)
     clear_cookies: list[str] = field(default_factory=list)
+    # What `may` found, by (action, resource parameters).
+    _may: dict[tuple[str, tuple[tuple[str, Any], ...]], bool] = field(default_factory=dict)
 
     def set_cookie(self, name: str, value: str, max_age: int | None = None) -> None:
         self.set_cookies.append((name, value, max_age))
@@ -98,19 +100,32 @@ class Page:
     def f(self, name: str, default: str = "") -> str:
         return self.form.get(name, default).strip()
 
+    def _request(self, name: str, params: dict[str, Any] | None, version: str, extra: dict[str, str] | None = None
+                 ) -> RpcRequest:
+        raw = {k: _wire(v) for k, v in (params or {}).items() if v is not None}
+        return RpcRequest(method="POST", path=self.request.url.path, raw_query="", body=b"",
+                          headers={"user-agent": self.user_agent},
+                          params={**raw, **(extra or {})}, action=name, version=version, source_ip=self.source_ip,
+                          user_agent=self.user_agent, host=self.request.headers.get("host", ""),
+                          request_id=ids.request_id(), scheme=self.scheme)
+
     def call(self, name: str, params: dict[str, Any] | None = None, version: str = registry.IMS.version,
              extra: dict[str, str] | None = None) -> dict[str, Any]:
         """Run an action as the signed-in principal, exactly like a signed API request: the same parameter
         validation, authorization and event (eventType ConsoleOperation); failures are recorded too.
         `extra` adds request parameters that the event records but the action ignores."""
         assert self.session is not None
-        raw = {k: _wire(v) for k, v in (params or {}).items() if v is not None}
-        req = RpcRequest(method="POST", path=self.request.url.path, raw_query="", body=b"",
-                         headers={"user-agent": self.user_agent},
-                         params={**raw, **(extra or {})}, action=name, version=version, source_ip=self.source_ip,
-                         user_agent=self.user_agent, host=self.request.headers.get("host", ""),
-                         request_id=ids.request_id(), scheme=self.scheme)
-        return dispatch.execute(self.rt, req, self.session.principal())
+        return dispatch.execute(self.rt, self._request(name, params, version, extra), self.session.principal())
+
+    def may(self, name: str, **params: Any) -> bool:
+        """Whether the signed-in principal may call `name` on these resources: a page offers only the
+        changes its viewer may make (the change is authorized again, and audited, when made)."""
+        assert self.session is not None
+        key = (name, tuple(sorted(params.items())))
+        if key not in self._may:
+            self._may[key] = self.session.is_root or dispatch.allowed(
+                self.rt, self._request(name, params, registry.IMS.version), self.session.principal())
+        return self._may[key]
 
     def attempt(self, name: str, params: dict[str, Any] | None = None,
                 version: str = registry.IMS.version) -> tuple[dict[str, Any] | None, ApiError | None]:
@@ -120,13 +135,21 @@ class Page:
         except ApiError as err:
             return None, err
 
-    def change(self, back: str, action: str, params: dict[str, Any], done: str) -> Response:
-        """Run one change and go back to `back` saying what happened (or why it did not)."""
+    def change(self, back: str, action: str, params: dict[str, Any], done: str, done_to: str | None = None) -> Response:
+        """Run one change, then go to `done_to` (by default back to `back`) saying what happened, or back
+        saying why it did not."""
         try:
             self.call(action, params)
         except ApiError as err:
-            return self.redirect(back, f"{action} failed: {err.message} ({err.code})")
-        return self.redirect(back, done)
+            return self.failed(back, action, err)
+        return self.redirect(done_to or back, done)
+
+    def failed(self, back: str, action: str, err: ApiError) -> Response:
+        """A refused change: a denial is the "Not authorized" page (403, naming the RAM action), any other
+        error goes back to the form's page with the reason."""
+        if err.code.startswith("NoPermission"):
+            return error_page(self, err)
+        return self.redirect(back, f"{action} failed: {err.message} ({err.code})")
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         flash = None
@@ -134,7 +157,7 @@ class Page:
             flash = sessions.take_flash(self.rt, self.session)
         body = templates.get_template(template).render(
             session=self.session, csrf_token=self.session.csrf_token if self.session else "", flash=flash,
-            request_path=self.request.url.path, **context)
+            request_path=self.request.url.path, may=self.may, **context)
         return HTMLResponse(body, status_code=status)
 
     def redirect(self, path: str, flash: str | None = None) -> RedirectResponse:
