@@ -39,6 +39,11 @@ def iso(ts_ms: int | None) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso_ms(ts_ms: int) -> str:
+    """`2026-11-24T08:00:00.250Z`: `iso` to the millisecond."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
 def parse_iso(value: str) -> int:
     """Inverse of `iso`; also accepts fractional seconds and a +00:00 offset. Returns ms."""
     text = value.strip()

@@ -47,10 +47,18 @@ def _time(value: str | None, name: str, default: int) -> int:
         raise ApiError(f"InvalidParameter.{name}", f'The parameter - "{name}" is not valid: use UTC in the form YYYY-MM-DDThh:mm:ssZ.') from None
 
 
+def last_ms(end: str) -> int:
+    """The last millisecond an EndTime includes: all of the second it names, or, when it gives milliseconds
+    (`...T09:01:17.450Z`, as the console's fixed ranges do), exactly that one."""
+    at = clock.parse_iso(end)
+    return at if "." in end else at + 999
+
+
 def window(start: str | None, end: str | None, now_ms: int) -> tuple[int, int]:
     """The [start, end] milliseconds of a lookup: by default the 7 days up to now. A given EndTime names a
     whole second, so the events within it are included."""
-    end_ms = _time(end, "EndTime", now_ms - 999) + 999
+    _time(end, "EndTime", now_ms)  # the parameter's own error for a malformed value
+    end_ms = last_ms(end) if end else now_ms
     start_ms = _time(start, "StartTime", end_ms - DEFAULT_SPAN_MS)
     if start_ms > end_ms:
         raise ApiError("InvalidParameter.StartTime", 'The parameter - "StartTime" is not valid: it must not be after EndTime.')

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, func, select
 
 from openims import clock
 from openims.audit.event import mfa_used
-from openims.audit.lookup import WILDCARD_KEYS, Query, _condition, search
+from openims.audit.lookup import WILDCARD_KEYS, Query, _condition, last_ms, search
 from openims.runtime import Runtime
 from openims.store.schema import events, users
 
@@ -66,8 +66,7 @@ class Filters:
 
     @property
     def end_ms(self) -> int:
-        # LookupEvents reads EndTime as a whole second.
-        return clock.parse_iso(self.end) + 999
+        return last_ms(self.end)
 
     def lookup_params(self) -> dict[str, str]:
         """LookupEvents parameters (without paging)."""
@@ -102,11 +101,13 @@ def _parse_input_time(text: str) -> int | None:
 
 
 def parse_filters(args: dict[str, str], now_ms: int) -> Filters:
-    """The page's filters from its query string. A quick range ends now unless a paging link fixed its
-    bounds (`start`/`end`); a custom range comes from the form's `from`/`to` (or from a paging link)."""
+    """The page's filters from its query string. A quick range ends now, to the millisecond, unless a paging
+    link fixed its bounds (`start`/`end`): its later pages, chart and exports then hold exactly the events the
+    first page could see. A custom range comes from the form's `from`/`to` (or from a paging link)."""
     range_key = args.get("range") or DEFAULT_RANGE
-    end = now_ms // 1000 * 1000
-    start = end - RANGES[DEFAULT_RANGE]
+    end = now_ms
+    start = end // 1000 * 1000 - RANGES[DEFAULT_RANGE]
+    exact = True  # `end` is a millisecond, not a whole second
     error = None
     if range_key == "custom":
         given = (args.get("from", ""), args.get("to", "")) if (args.get("from") or args.get("to")) else (
@@ -120,13 +121,13 @@ def parse_filters(args: dict[str, str], now_ms: int) -> Filters:
         elif lo > hi:
             error, range_key = "The custom time range starts after it ends.", DEFAULT_RANGE
         else:
-            start, end = lo, hi
+            start, end, exact = lo, hi, "." in given[1]
     elif range_key in RANGES:
         fixed = (_parse_input_time(args.get("start", "")), _parse_input_time(args.get("end", "")))
         if fixed[0] is not None and fixed[1] is not None and fixed[0] <= fixed[1]:
             start, end = fixed[0], fixed[1]
         else:
-            start = end - RANGES[range_key]
+            start = end // 1000 * 1000 - RANGES[range_key]
     else:
         range_key = DEFAULT_RANGE
     attributes = []
@@ -138,7 +139,8 @@ def parse_filters(args: dict[str, str], now_ms: int) -> Filters:
         value = args.get(key, "")
         if value and value in choices:
             attributes.append((key, value))
-    return Filters(range_key, clock.iso(start), clock.iso(end), tuple(attributes), error)
+    return Filters(range_key, clock.iso(start), clock.iso_ms(end) if exact else clock.iso(end), tuple(attributes),
+                   error)
 
 
 def with_user_as_stored(f: Filters, conn: Connection, account_id: str) -> Filters:

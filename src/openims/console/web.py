@@ -51,6 +51,8 @@ def _fmt_time(value: str | int | None) -> str:
     if value in (None, ""):
         return ""
     text = clock.iso(value) if isinstance(value, int) else str(value)
+    if "." in text:  # a range's exact end: shown to the second
+        text = text.split(".", 1)[0] + "Z"
     return text.replace("T", " ").replace("Z", " UTC")
 
 
