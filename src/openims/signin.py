@@ -79,8 +79,6 @@ class SigninResult:
     password_change_required: bool = False
     session_duration_s: int = 0
     enable_save_mfa_ticket: bool = False
-    # A saved MFA ticket stood in for the code (mfa_checked is then true as well).
-    mfa_ticket_used: bool = False
     # The token of the MFA ticket issued by this sign-in, for the browser only: never logged, shown or recorded.
     mfa_ticket: str | None = field(default=None, repr=False)
     event_id: str | None = None
@@ -157,6 +155,9 @@ def authenticate_password(rt: Runtime, account: str, login_name: str, password: 
         if acct is None:
             log.info("console sign-in to unknown account from %s", source_ip)
             return SigninResult(False, error_code=INVALID_CREDENTIALS, error_message=_WRONG)
+        # In line with the account's other writes: a DeleteUser or a preference turned off meanwhile either
+        # sees the ticket this sign-in issues (and deletes it) or is seen by it.
+        rt.db.serialize_account(conn, acct.id)
         attempt = _Attempt(acct.id, login_name[:128])
 
         def fail(code: str, message: str, **extra: Any) -> SigninResult:
@@ -222,7 +223,7 @@ def authenticate_password(rt: Runtime, account: str, login_name: str, password: 
             True, acct.id, user.id, user.upn, mfa_checked=attempt.mfa_checked, mfa_bind_required=bind_required,
             password_change_required=bool(expired or profile.password_reset_required),
             session_duration_s=prefs.login_session_duration * 3600, enable_save_mfa_ticket=prefs.enable_save_mfa_ticket,
-            mfa_ticket_used=attempt.mfa_ticket_used, mfa_ticket=ticket)
+            mfa_ticket=ticket)
         return _recorded(rt, conn, attempt, result, source_ip, user_agent, scheme, now)
 
 

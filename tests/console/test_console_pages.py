@@ -11,6 +11,7 @@ from alibabacloud_ims20190815 import models as m
 from alibabacloud_ram20150501 import models as rm
 
 from openims import clock
+from openims.console.history import parse_filters
 from tests.console.conftest import ROOT_PASSWORD, csrf_of, http_session, set_root_password
 from tests.support import Account
 
@@ -190,3 +191,17 @@ def test_a_page_offers_only_the_changes_its_viewer_may_make(acct: Account) -> No
     policy = client.get("/console/settings/password-policy").text
     assert "<fieldset class=\"bare\" disabled>" in policy and "Save password policy" not in policy
     assert "Save password policy" in root.get("/console/settings/password-policy").text
+
+
+def test_every_history_link_means_what_it_says(acct: Account) -> None:
+    """The overview's and the history's one-click links use only parameters the history understands."""
+    root = _root(acct)
+    links = set()
+    for page in ("/console/", "/console/events"):
+        links |= {html.unescape(h) for h in re.findall(r'href="(/console/events\?[^"]+)"', root.get(page).text)}
+    assert any("MFAUsed=false" in link for link in links)
+    for link in links:
+        query = dict(httpx.URL(link).params)
+        asked = {k for k in query if k not in ("range", "start", "end", "token", "sig")}
+        understood = {k for k, _ in parse_filters(query, clock.now_ms()).attributes}
+        assert asked == understood, link

@@ -23,3 +23,8 @@ def test_a_custom_range_and_the_api_take_whole_seconds() -> None:
     assert f.end_ms == clock.parse_iso("2026-11-02T12:30:00Z") + 999
     assert window(None, "2026-11-02T12:30:00Z", NOW)[1] == f.end_ms
     assert window(None, "2026-11-02T12:30:00.250Z", NOW)[1] == clock.parse_iso("2026-11-02T12:30:00Z") + 250
+
+
+def test_a_link_with_a_whole_second_end_keeps_all_of_that_second() -> None:
+    f = parse_filters({"range": "24h", "start": "2026-11-25T09:00:00Z", "end": "2026-11-26T09:00:00Z"}, NOW)
+    assert f.end_ms == clock.parse_iso("2026-11-26T09:00:00Z") + 999

@@ -125,7 +125,7 @@ def parse_filters(args: dict[str, str], now_ms: int) -> Filters:
     elif range_key in RANGES:
         fixed = (_parse_input_time(args.get("start", "")), _parse_input_time(args.get("end", "")))
         if fixed[0] is not None and fixed[1] is not None and fixed[0] <= fixed[1]:
-            start, end = fixed[0], fixed[1]
+            start, end, exact = fixed[0], fixed[1], "." in args["end"]
         else:
             start = end // 1000 * 1000 - RANGES[range_key]
     else:

@@ -19,7 +19,7 @@ from openims import clock, maintenance
 from openims.crypto import token_hash
 from openims.principal import RAM_USER, ROOT, Principal
 from openims.runtime import Runtime
-from openims.store.schema import users
+from openims.store.schema import accounts, users
 from openims.store.tables.console import console_sessions
 from openims.store.tables.credentials import login_profiles
 
@@ -45,6 +45,8 @@ class Session:
     flash: str | None
     created_ms: int
     expires_ms: int
+    # The account's authz_version when the session was loaded: the policy cache holds across requests.
+    authz_version: int | None = None
 
     @property
     def is_root(self) -> bool:
@@ -57,7 +59,7 @@ class Session:
                              event_type="ConsoleOperation", session_created_ms=self.created_ms)
         return Principal(self.account_id, RAM_USER, self.user_id, self.user_name, user_id=self.user_id,
                          mfa_authenticated=self.mfa_authenticated, event_type="ConsoleOperation",
-                         session_created_ms=self.created_ms)
+                         session_created_ms=self.created_ms, authz_version=self.authz_version)
 
 
 def _from_row(row: Any) -> Session:
@@ -65,8 +67,12 @@ def _from_row(row: Any) -> Session:
         token_hash=row.token_hash, account_id=row.account_id, user_id=row.user_id, user_name=row.user_name,
         stage=row.stage, mfa_authenticated=bool(row.mfa_authenticated), csrf_token=row.csrf_token,
         pending_serial=row.pending_serial, next_stages=tuple(s for s in row.next_stages.split(",") if s),
-        flash=row.flash, created_ms=row.created_ms, expires_ms=row.expires_ms,
+        flash=row.flash, created_ms=row.created_ms, expires_ms=row.expires_ms, authz_version=row.authz_version,
     )
+
+
+class AccessEnded(Exception):
+    """The user lost console access (deleted, disabled, login profile removed) while signing in."""
 
 
 def create(conn: Connection, rt: Runtime, *, account_id: str, user_id: str | None, user_name: str, stages: list[str],
@@ -74,6 +80,12 @@ def create(conn: Connection, rt: Runtime, *, account_id: str, user_id: str | Non
            created_ms: int | None = None, pending_password: str | None = None) -> str:
     """Insert a session at the first of `stages` (the rest follow in order); returns the cookie token.
     A half-finished sign-in lives only minutes, whatever the full session's lifetime."""
+    if user_id is not None:
+        # The sign-in was checked in an earlier transaction: check again, in line with the account's writes,
+        # so access taken away meanwhile (console_access.end) cannot leave this session behind.
+        rt.db.serialize_account(conn, account_id)
+        if not _user_may_sign_in(conn, user_id):
+            raise AccessEnded(user_id)
     token = secrets.token_urlsafe(32)
     digest = token_hash(token)
     now = clock.now_ms()
@@ -96,7 +108,9 @@ def load(rt: Runtime, token: str | None) -> Session | None:
         return None
     now = clock.now_ms()
     with rt.db.read() as conn:
-        row = conn.execute(select(console_sessions).where(console_sessions.c.token_hash == token_hash(token))).first()
+        row = conn.execute(select(console_sessions, accounts.c.authz_version)
+                           .join(accounts, accounts.c.id == console_sessions.c.account_id)
+                           .where(console_sessions.c.token_hash == token_hash(token))).first()
         if row is None or row.expires_ms <= now:
             return None
         if row.user_id is not None and not _user_may_sign_in(conn, row.user_id):
@@ -124,7 +138,8 @@ def advance(rt: Runtime, session: Session, lifetime_ms: int, source_ip: str, use
     """Replace the session by one at its next stage (or at `stages`), under a new token; returns the token."""
     remaining = list(stages if stages is not None else session.next_stages)
     with rt.db.transaction() as conn:
-        conn.execute(delete(console_sessions).where(console_sessions.c.token_hash == session.token_hash))
+        if not conn.execute(delete(console_sessions).where(console_sessions.c.token_hash == session.token_hash)).rowcount:
+            raise AccessEnded(session.user_id)  # ended meanwhile (sign-out, or access taken away)
         lifetime = max(lifetime_ms - (clock.now_ms() - session.created_ms), 1000)
         return create(conn, rt, account_id=session.account_id, user_id=session.user_id, user_name=session.user_name,
                       stages=remaining, created_ms=session.created_ms, lifetime_ms=lifetime,

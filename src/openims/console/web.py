@@ -241,6 +241,8 @@ def _run(handler: Handler, request: Request, form: dict[str, str], stages: tuple
         response = handler(page)
     except ApiError as err:
         response = error_page(page, err)
+    except sessions.AccessEnded:
+        response = RedirectResponse(url("/signin"), status_code=303)
     secure = page.scheme == "https"
     for name, value, max_age in page.set_cookies:
         response.set_cookie(name, value, max_age=max_age, **sessions.cookie_options(secure))
