@@ -111,6 +111,7 @@ def test_a_form_from_another_origin_or_after_the_session_ended(acct: Account) ->
     for origin in ("http://evil.example", base.replace("http://", "https://")):
         refused = root.post("/console/groups", data=form, headers={"Origin": origin})
         assert refused.status_code == 403 and f"sent from another site ({origin})" in html.unescape(refused.text)
+        assert ("OPENIMS_TRUSTED_PROXIES" in refused.text) == origin.startswith("https://")
     assert acct.ims().list_groups(m.ListGroupsRequest()).body.groups.group == []
     # A form sent after its session ended leads to sign-in, then back to the page it was on.
     root.post("/console/signout", data={"csrf_token": token})

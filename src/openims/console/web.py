@@ -233,7 +233,7 @@ def _run(handler: Handler, request: Request, form: dict[str, str], stages: tuple
                 assert session is not None
                 csrf.check(form.get(csrf.FIELD), session.csrf_token)
         except Refused as foreign:
-            return _refused(page, f"The form was sent from another site ({foreign}), so the request was refused.")
+            return _refused(page, _foreign_origin_message(request, str(foreign)))
         except csrf.CsrfError:
             return _refused(page, "The form's security token is missing or wrong, so the request was refused. "
                                   "Reload the page and try again.")
@@ -262,6 +262,15 @@ def _same_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin and origin != "null" and origin != _origin(request):
         raise Refused(origin[:200])
+
+
+def _foreign_origin_message(request: Request, origin: str) -> str:
+    message = f"The form was sent from another site ({origin}), so the request was refused."
+    if origin.split("://", 1)[-1] == request.headers.get("host", ""):
+        # The usual cause: a TLS proxy in front whose X-Forwarded-Proto is not believed.
+        message += (f" This console was reached over {request.url.scheme}: if a TLS proxy serves it, list the proxy "
+                    "in OPENIMS_TRUSTED_PROXIES.")
+    return message
 
 
 def _referring_path(request: Request) -> str:
