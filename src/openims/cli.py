@@ -12,9 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from openims import accounts, clock, config
 from openims.config import ConfigError, Settings
 from openims.runtime import Runtime, has_schema, open_runtime
+from openims.store.schema import accounts as accounts_table
 
 DEFAULT_ALIAS = "openims"
 
@@ -124,6 +127,11 @@ def _is_empty(settings: Settings) -> bool:
     return not (settings.data_dir / "openims.db").exists() and not settings.credentials_path.exists()
 
 
+def _root_without_console_password(rt: Runtime) -> bool:
+    with rt.db.read() as conn:
+        return conn.execute(select(accounts_table.c.id).where(accounts_table.c.password_hash.is_(None)).limit(1)).first() is not None
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -138,6 +146,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     else:
         rt = open_runtime(settings)
     print(f"OpenIMS serving on http://{args.host}:{args.port}/ (console: http://{args.host}:{args.port}/console)", flush=True)
+    if _root_without_console_password(rt):
+        print("The root console password is not set yet: set it with "
+              f"`openims --data-dir {settings.data_dir} account set-password`.", flush=True)
     try:
         serve(rt, args.host, args.port)
     finally:

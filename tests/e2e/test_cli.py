@@ -42,10 +42,12 @@ def test_serve_initializes_an_empty_data_dir(tmp_path: Path) -> None:
     try:
         lines = []
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any("serving on" in line for line in lines):
+        while time.monotonic() < deadline and not any("console password" in line for line in lines):
             lines.append(proc.stdout.readline())  # type: ignore[union-attr]
         text = "".join(lines)
         assert str(data / "root-credentials.json") in text, text
+        # It also says how to sign in to the console as root.
+        assert f"openims --data-dir {data} account set-password" in text, text
         creds = json.loads((data / "root-credentials.json").read_text())
         server = Server("sqlite", data, "", port, proc=proc)
         server.start = lambda: None  # type: ignore[method-assign]
