@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="create the data dir, the first account and its root AccessKey")
     init.add_argument("--alias", default=DEFAULT_ALIAS, help="account alias; users are <name>@<alias>.onaliyun.com")
     init.add_argument("--json", action="store_true", help="print {AccountId, AccessKeyId, AccessKeySecret}")
+    init.add_argument("--set-password", action="store_true",
+                      help="also set the root console password (read from a prompt or stdin, as account set-password)")
     init.set_defaults(func=cmd_init)
 
     serve = sub.add_parser("serve", help="serve the IMS and ActionTrail APIs on / and the console on /console")
@@ -111,13 +113,23 @@ def initialize(settings: Settings, alias: str) -> tuple[Runtime, accounts.NewAcc
 
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    from openims.console.root_signin import check_root_password, set_root_password
+
+    password = _new_password() if args.set_password else None
+    if password is not None:
+        check_root_password(password)  # before anything is created
     rt, new, path = initialize(settings, args.alias)
-    rt.close()
+    try:
+        if password is not None:
+            set_root_password(rt, new.account_id, password)
+    finally:
+        rt.close()
     if args.json:
         print(json.dumps({"AccountId": new.account_id, "AccessKeyId": new.access_key_id, "AccessKeySecret": new.access_key_secret}))
     else:
         print(f"Initialized {settings.data_dir}\n  account {new.account_id} (alias {new.alias}, domain {accounts.default_domain(new.alias)})\n"
-              f"  root AccessKey {new.access_key_id}; its secret is in {path} (mode 0600)")
+              f"  root AccessKey {new.access_key_id}; its secret is in {path} (mode 0600)"
+              + ("\n  root console password set" if password is not None else ""))
     return 0
 
 
@@ -178,17 +190,22 @@ def cmd_account_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_account_set_password(settings: Settings, args: argparse.Namespace) -> int:
+def _new_password() -> str:
+    """The root console password, typed twice at a prompt, or one line of stdin."""
     from getpass import getpass
-
-    from openims.console.root_signin import set_root_password
 
     if sys.stdin.isatty():
         password = getpass("New root console password: ")
         if getpass("Repeat it: ") != password:
             raise ConfigError("the two passwords differ")
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_account_set_password(settings: Settings, args: argparse.Namespace) -> int:
+    from openims.console.root_signin import set_root_password
+
+    password = _new_password()
     with _runtime(settings) as rt:
         account_id = set_root_password(rt, args.account, password)
     print(f"Set the root console password of account {account_id}.")

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from alibabacloud_ims20190815 import models as m
 
+from openims.config import Settings
+from openims.console import root_signin
+from openims.runtime import open_runtime
 from tests.support import Account, Server, free_port, sdk_config
 
 
@@ -32,6 +35,26 @@ def test_init_json_and_files(tmp_path: Path) -> None:
     assert creds["AccessKeySecret"].encode() not in (data / "openims.db").read_bytes()
     again = openims("--data-dir", str(data), "init")
     assert again.returncode != 0 and "already initialized" in again.stderr
+
+
+def test_init_can_set_the_root_console_password(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
+
+    def init(data: Path, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "openims", "--data-dir", str(data), "init", "--set-password", "--json"],
+                              input=password + "\n", capture_output=True, text=True, env=clean, timeout=60)
+
+    weak = init(tmp_path / "weak", "short")
+    assert weak.returncode != 0 and "printable ASCII" in weak.stderr and not (tmp_path / "weak").exists()
+    done = init(tmp_path / "d", "Root-console-pass-9")
+    assert done.returncode == 0, done.stderr
+    creds = json.loads(done.stdout)  # --json still prints only the credentials
+    rt = open_runtime(Settings(data_dir=tmp_path / "d", database_url=f"sqlite:///{tmp_path / 'd' / 'openims.db'}"))
+    try:
+        assert root_signin.authenticate_root(rt, creds["AccountId"], "Root-console-pass-9", "127.0.0.1", "test").success
+        assert not root_signin.authenticate_root(rt, creds["AccountId"], "Wrong-pass-12345", "127.0.0.1", "test").success
+    finally:
+        rt.close()
 
 
 def test_serve_initializes_an_empty_data_dir(tmp_path: Path) -> None:

@@ -146,13 +146,18 @@ MAX_PASSWORD = 128
 SET_PASSWORD_EVENT = "SetAccountPassword"
 
 
-def set_root_password(rt: Runtime, ref: str | None, password: str) -> str:
-    """Store the argon2id hash of the account's root console password (and lift any lockout); returns the
-    account ID. `ref` is an account ID or alias; None means the first account created."""
+def check_root_password(password: str) -> None:
+    """Refuse (ConfigError, the operator's one-line error) a root console password out of the rules."""
     from openims.config import ConfigError
 
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD or not all(" " <= ch <= "~" for ch in password):
         raise ConfigError(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} printable ASCII characters")
+
+
+def set_root_password(rt: Runtime, ref: str | None, password: str) -> str:
+    """Store the argon2id hash of the account's root console password (and lift any lockout); returns the
+    account ID. `ref` is an account ID or alias; None means the first account created."""
+    check_root_password(password)
     with rt.db.transaction() as conn:
         acct = accounts.named(conn, ref or None)
         conn.execute(update(accounts_table).where(accounts_table.c.id == acct.id)
