@@ -206,3 +206,32 @@ def test_every_history_link_means_what_it_says(acct: Account) -> None:
         asked = {k for k in query if k not in ("range", "start", "end", "token", "sig")}
         understood = {k for k, _ in parse_filters(query, clock.now_ms()).attributes}
         assert asked == understood, link
+
+
+def test_a_filter_the_history_cannot_apply_is_called_out(acct: Account) -> None:
+    root = _root(acct)
+    for query, says in (({"MFAUsed": "maybe"}, 'The MFA filter cannot be "maybe"'),
+                        ({"EventRW": "Foo"}, 'The Read/write filter cannot be "Foo"'),
+                        ({"range": "5y"}, 'There is no time range "5y"')):
+        page = html.unescape(root.get("/console/events", params=query).text)
+        assert says in page, query
+    # The investigation counts successful sign-ins only: not the password step of an MFA sign-in, nor failures.
+    http_session(acct, acct.alias, ROOT_PASSWORD)
+    bad = httpx.Client(base_url=acct.server.url)
+    bad.post("/console/signin", data={"login": acct.alias, "password": "Wrong-password-1",
+                                      "csrf_token": csrf_of(bad.get("/console/signin").text)})
+    link = html.unescape(re.search(r'href="([^"]+)">Sign-ins without MFA', root.get("/console/events").text).group(1))
+    rows = root.get(link).text
+    assert rows.count("ConsoleSignin</a>") == 2 and "InvalidCredentials" not in rows  # this test's two sign-ins
+
+
+def test_chart_bars_link_within_the_page_range(acct: Account) -> None:
+    root = _root(acct)
+    page = root.get("/console/events", params={"range": "24h"}).text
+    chart_src = html.unescape(re.search(r'data-chart-src="([^"]+)"', page).group(1))
+    f = parse_filters(dict(httpx.URL(chart_src).params), clock.now_ms())
+    chart = root.get(chart_src).text
+    slices = [parse_filters(dict(httpx.URL(html.unescape(h)).params), clock.now_ms())
+              for h in re.findall(r'<a href="(/console/events\?[^"]+)"><rect', chart)]
+    assert slices
+    assert min(s.start_ms for s in slices) == f.start_ms and max(s.end_ms for s in slices) == f.end_ms

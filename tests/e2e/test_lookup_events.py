@@ -9,6 +9,7 @@ from alibabacloud_actiontrail20200706 import models as am
 from alibabacloud_ims20190815 import models as m
 from Tea.exceptions import TeaException
 
+from openims import clock
 from tests.support import Account
 
 
@@ -79,6 +80,20 @@ def test_order_paging_and_tokens(history: Account) -> None:
     assert info.value.code == "InvalidParameter.NextToken"
 
 
+def test_result_attribute_and_an_end_time_to_the_millisecond(history: Account) -> None:
+    acct = history
+    assert names(lookup(acct, {"Result": "Failure"}).events) == ["GetUser"]
+    succeeded = lookup(acct, {"Result": "Success", "EventName": "CreateUser"}).events
+    assert len(succeeded) == 3 and all("errorCode" not in e for e in succeeded)
+    newest = lookup(acct).events[0]
+    at = newest["eventTime"]  # whole seconds
+    just_before = clock.iso_ms(clock.parse_iso(at) - 1)  # the last millisecond of the second before
+    before = lookup(acct, end_time=just_before)
+    assert before.end_time == just_before  # answered as given, so passing it back selects the same events
+    assert newest["eventId"] not in {e["eventId"] for e in before.events}
+    assert newest["eventId"] in {e["eventId"] for e in lookup(acct, end_time=at).events}
+
+
 def test_time_range_and_bad_input(history: Account) -> None:
     acct = history
     now = datetime.now(timezone.utc)
@@ -98,7 +113,7 @@ def test_time_range_and_bad_input(history: Account) -> None:
     with pytest.raises(TeaException) as info:
         lookup(acct, {"Colour": "blue"})
     assert info.value.code == "InvalidParameter.LookupAttribute.Key"
-    for key in ("EventRW", "MFAUsed"):
+    for key in ("EventRW", "MFAUsed", "Result"):
         with pytest.raises(TeaException) as info:
             lookup(acct, {key: "Maybe"})
         assert info.value.code == "InvalidParameter.LookupAttribute.Value" and info.value.statusCode == 400

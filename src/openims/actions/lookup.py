@@ -21,13 +21,17 @@ ATTRIBUTE = ObjList("LookupAttribute", fields=(Str("Key", max_len=64), Str("Valu
 def lookup_events(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Query the account's events of the last 90 days, newest first by default. Several LookupAttribute
     conditions are ANDed; EventName and ErrorCode accept a trailing `*`, and ErrorCode `*` means any failure.
-    MFAUsed (`true` or `false`) selects events whose caller had passed MFA."""
+    MFAUsed (`true` or `false`) selects events whose caller had passed MFA; Result (`Success` or `Failure`)
+    selects calls that succeeded or failed."""
     start, end = window(p["StartTime"], p["EndTime"], ctx.now_ms)
     attributes = tuple((a["Key"] or "", a["Value"] or "") for a in p["LookupAttribute"])
     query = Query(ctx.account_id, start, end, attributes, forward=p["Direction"] == "FORWARD", limit=p["MaxResults"] or 20,
                   span=(p["StartTime"] or "", p["EndTime"] or ""))
     found, token = search(ctx.conn, ctx.runtime.master_key, query, p["NextToken"])
-    out: dict[str, Any] = {"Events": found, "StartTime": clock.iso(start), "EndTime": clock.iso(end)}
+    # An EndTime given to the millisecond is answered so, so that passing it back selects the same events.
+    exact_end = "." in (p["EndTime"] or "")
+    out: dict[str, Any] = {"Events": found, "StartTime": clock.iso(start),
+                           "EndTime": clock.iso_ms(end) if exact_end else clock.iso(end)}
     if token:
         out["NextToken"] = token
     return out

@@ -15,7 +15,7 @@ from openims.crypto import MasterKey
 from openims.errors import ApiError
 from openims.store.schema import events
 
-# LookupAttribute keys -> indexed column. The last three are OpenIMS extensions.
+# LookupAttribute keys -> indexed column. The last four are OpenIMS extensions.
 ATTRIBUTES = {
     "EventName": events.c.event_name,
     "EventRW": events.c.event_rw,
@@ -28,11 +28,12 @@ ATTRIBUTES = {
     "ErrorCode": events.c.error_code,
     "SourceIpAddress": events.c.source_ip,
     "MFAUsed": events.c.mfa_used,
+    "Result": events.c.error_code,
 }
 WILDCARD_KEYS = ("EventName", "ErrorCode")
 EVENT_RW = ("Read", "Write")
 # A choice among a few values: anything else would silently match nothing, which reads as "no such events".
-CHOICES = {"EventRW": EVENT_RW, "MFAUsed": ("true", "false")}
+CHOICES = {"EventRW": EVENT_RW, "MFAUsed": ("true", "false"), "Result": ("Success", "Failure")}
 
 
 DEFAULT_SPAN_MS = 7 * 24 * 3600 * 1000
@@ -92,6 +93,8 @@ def _condition(key: str, value: str) -> Any:
     if key == "MFAUsed":
         # The literal `= true` (not a bound parameter) lets both databases use the partial index.
         return column == true() if value == "true" else column == false()
+    if key == "Result":
+        return column.is_(None) if value == "Success" else column.is_not(None)
     if key == "ErrorCode" and value == "*":
         return column.is_not(None)
     if key in WILDCARD_KEYS and value.endswith("*"):

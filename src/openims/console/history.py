@@ -36,9 +36,10 @@ FILTERS = (
     ("ErrorCode", "Error code", "* for any failure, or NoPermission*"),
     ("SourceIpAddress", "Source IP", "203.0.113.7"),
 )
-# The two choice filters: LookupAttribute key -> {value: label}.
-CHOICE_FILTERS = {"EventRW": {"": "Any", "Read": "Read", "Write": "Write"},
-                  "MFAUsed": {"": "Any", "true": "MFA used", "false": "No MFA"}}
+# The choice filters: LookupAttribute key -> (label, {value: text}).
+CHOICE_FILTERS = {"EventRW": ("Read/write", {"": "Any", "Read": "Read", "Write": "Write"}),
+                  "MFAUsed": ("MFA", {"": "Any", "true": "MFA used", "false": "No MFA"}),
+                  "Result": ("Result", {"": "Any", "Success": "Succeeded", "Failure": "Failed"})}
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000
 EXPORT_BATCH = 1000
@@ -129,16 +130,20 @@ def parse_filters(args: dict[str, str], now_ms: int) -> Filters:
         else:
             start = end // 1000 * 1000 - RANGES[range_key]
     else:
+        error = error or f'There is no time range "{range_key[:40]}": showing the last 24 hours.'
         range_key = DEFAULT_RANGE
     attributes = []
     for key, _, _ in FILTERS:
         value = args.get(key, "").strip()
         if value:
             attributes.append((key, value[:512]))
-    for key, choices in CHOICE_FILTERS.items():
+    for key, (label, choices) in CHOICE_FILTERS.items():
         value = args.get(key, "")
-        if value and value in choices:
-            attributes.append((key, value))
+        if value in choices:
+            if value:
+                attributes.append((key, value))
+        else:  # an edited or mistyped link: say so, rather than show everything as if it were filtered
+            error = error or f'The {label} filter cannot be "{value[:40]}": it is not applied.'
     return Filters(range_key, clock.iso(start), clock.iso_ms(end) if exact else clock.iso(end), tuple(attributes),
                    error)
 

@@ -45,8 +45,8 @@ def _investigations(f: Filters) -> list[tuple[str, str]]:
         ("All denied calls", url("/events", **keep, ErrorCode="NoPermission*")),
         ("All deletions", url("/events", **keep, EventName="Delete*")),
         ("All sign-ins", url("/events", **keep, EventName="ConsoleSignin")),
-        ("Failed sign-ins", url("/events", **keep, EventName="ConsoleSignin", ErrorCode="*")),
-        ("Sign-ins without MFA", url("/events", **keep, EventName="ConsoleSignin", MFAUsed="false")),
+        ("Failed sign-ins", url("/events", **keep, EventName="ConsoleSignin", Result="Failure")),
+        ("Sign-ins without MFA", url("/events", **keep, EventName="ConsoleSignin", MFAUsed="false", Result="Success")),
         ("All writes", url("/events", **keep, EventRW="Write")),
     ]
 
@@ -129,8 +129,9 @@ def chart(page: Page) -> Response:
     if not hmac.compare_digest(page.q("sig").encode(), _chart_signature(page, f).encode()):
         return HTMLResponse('<p class="muted">Reload the page to see the chart.</p>', status_code=403)
     found = history.counts(page.rt, page.session.account_id, f)
-    svg = history.chart_svg(found, lambda lo, hi: url(
-        "/events", **f.query_args(range="custom", start=clock.iso(lo), end=clock.iso(hi))))
+    # A bar's slice, within the page's range (the first and last buckets reach beyond it).
+    svg = history.chart_svg(found, lambda lo, hi: url("/events", **f.query_args(
+        range="custom", start=clock.iso(max(lo, f.start_ms)), end=f.end if hi >= f.end_ms else clock.iso(hi))))
     return page.render("_chart.html", chart=found, svg=svg, budget=history.CHART_BUDGET_S)
 
 
