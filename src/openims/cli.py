@@ -22,6 +22,9 @@ from openims.store.schema import accounts as accounts_table
 DEFAULT_ALIAS = "openims"
 
 
+DATA_DIR_HELP = f"data directory (default {config.DEFAULT_DATA_DIR}, or $OPENIMS_DATA_DIR)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -31,11 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"openims: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`openims events lookup | head`): stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openims", description="Self-hosted IMS and ActionTrail API server.")
-    parser.add_argument("--data-dir", default=None, help=f"data directory (default {config.DEFAULT_DATA_DIR}, or $OPENIMS_DATA_DIR)")
+    parser.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     init = sub.add_parser("init", help="create the data dir, the first account and its root AccessKey")
@@ -84,7 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     from openims import trail_cli
 
     trail_cli.add_commands(sub)
+    _data_dir_anywhere(parser)
     return parser
+
+
+def _data_dir_anywhere(parser: argparse.ArgumentParser) -> None:
+    """Let every command take --data-dir after its name too (`openims serve --data-dir X`), not only before."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.add_argument("--data-dir", default=argparse.SUPPRESS, help=DATA_DIR_HELP)
+                _data_dir_anywhere(command)
 
 
 def _write_credentials(settings: Settings, new: accounts.NewAccount) -> Path:
@@ -139,6 +156,11 @@ def _is_empty(settings: Settings) -> bool:
     return not (settings.data_dir / "openims.db").exists() and not settings.credentials_path.exists()
 
 
+def _invocation() -> str:
+    """This command as it was typed (`.venv/bin/openims`), so that a printed command line works as shown."""
+    return "python -m openims" if sys.argv[0].endswith("__main__.py") else sys.argv[0]
+
+
 def _root_without_console_password(rt: Runtime) -> bool:
     with rt.db.read() as conn:
         return conn.execute(select(accounts_table.c.id).where(accounts_table.c.password_hash.is_(None)).limit(1)).first() is not None
@@ -160,7 +182,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     print(f"OpenIMS serving on http://{args.host}:{args.port}/ (console: http://{args.host}:{args.port}/console)", flush=True)
     if _root_without_console_password(rt):
         print("The root console password is not set yet: set it with "
-              f"`openims --data-dir {settings.data_dir} account set-password`.", flush=True)
+              f"`{_invocation()} --data-dir {settings.data_dir} account set-password`.", flush=True)
     try:
         serve(rt, args.host, args.port)
     finally:

@@ -33,7 +33,7 @@ def test_init_json_and_files(tmp_path: Path) -> None:
     for name in ("root-credentials.json", "master.key"):
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
     assert creds["AccessKeySecret"].encode() not in (data / "openims.db").read_bytes()
-    again = openims("--data-dir", str(data), "init")
+    again = openims("init", "--data-dir", str(data))  # the option may also follow the command
     assert again.returncode != 0 and "already initialized" in again.stderr
 
 
@@ -111,6 +111,16 @@ def test_accounts_and_events_lookup(acct: Account) -> None:
     assert [e["eventName"] for e in events] == ["CreateUser"] and events[0]["recipientAccountId"] == new["AccountId"]
     bad = openims("--data-dir", data, "events", "lookup", "--account", new["AccountId"], "--attr", "Nope=1", env=env)
     assert bad.returncode == 2 and "not supported" in bad.stderr
+    # A reader that stops early (`| head`) ends the command quietly, even with more output than one buffer.
+    for _ in range(20):
+        acct.ims().get_account_summary()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
+    piped = subprocess.Popen([sys.executable, "-m", "openims", "--data-dir", data, "events", "lookup", "--json",
+                              "--account", acct.account_id],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**clean, **env})
+    assert piped.stdout is not None and piped.stderr is not None
+    piped.stdout.close()
+    assert "Traceback" not in piped.stderr.read() and piped.wait(timeout=60) == 1
 
 
 def test_clear_messages_for_missing_or_corrupt_data_dir(tmp_path: Path) -> None:

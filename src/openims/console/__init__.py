@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.staticfiles import StaticFiles
 
 from openims.runtime import Runtime
@@ -49,8 +49,10 @@ async def _no_such_page(request: Request, exc: Exception) -> Response:
         session=None, csrf_token="", flash=None, request_path=request.url.path,
         title="Page not found" if status == 404 else "Method not allowed", message=message)
     headers = dict(SECURITY_HEADERS)
-    if isinstance(exc, HTTPException) and exc.headers:
-        headers.update(exc.headers)  # 405 names the methods allowed (Allow)
+    if status == 405:  # every method some route of this path takes (Starlette names only the first route's)
+        headers["Allow"] = ", ".join(sorted({method for route in request.app.routes if isinstance(route, Route)
+                                             and route.matches(request.scope)[0] != Match.NONE
+                                             for method in route.methods or ()}))
     return HTMLResponse(body, status_code=status, headers=headers)
 
 
