@@ -108,6 +108,7 @@ def test_user_lifecycle_mfa_password_history_and_export(page, acct: Account) -> 
     shoot(page, f"bind-mfa-{_backend(acct)}")
     page.reload()  # the key is not shown twice, and no other device is created
     assert seed not in page.content() and page.get_by_role("button", name="Bind MFA device").is_visible()
+    assert "were shown once" in page.get_by_role("status").inner_text()
     step = totp.current_step()
     page.get_by_label("First code").fill(totp.code_at(seed, step - 1))
     page.get_by_label("Second code").fill(totp.code_at(seed, step))

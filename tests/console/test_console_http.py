@@ -106,8 +106,12 @@ def test_a_ram_user_sees_only_what_its_permissions_allow(acct: Account) -> None:
     upn = _member(acct, "erin")
     client = http_session(acct, upn, PASSWORD)
     home = client.get("/console/")
-    assert home.status_code == 200 and "You are not allowed to see the account summary" in home.text
-    assert "ram:GetAccountSummary" in home.text
+    assert home.status_code == 200 and "Your permissions do not allow reading the account summary" in home.text
+    assert "<code>ram:GetAccountSummary</code>" in home.text
+    # Its menu offers only its own account's pages, and landing on the overview logged no denial.
+    menu = home.text.split('aria-label="Main"')[1].split("</nav>")[0]
+    assert ">Overview<" in menu and ">Users<" not in menu and ">Event history<" not in menu
+    assert acct.events(EventName="GetAccountSummary", User=upn) == []
     users = client.get("/console/users")
     assert users.status_code == 403
     assert "Not authorized" in users.text and "ram:ListUsers" in users.text

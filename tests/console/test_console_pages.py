@@ -189,6 +189,10 @@ def test_a_page_offers_only_the_changes_its_viewer_may_make(acct: Account) -> No
         assert f"<code>{action}</code>" in theirs
     # Root is offered everything; settings are read-only for a viewer who may not change them.
     assert all(f">{c}<" in root.get(f"/console/users/{prod}").text for c in controls[:2])
+    ims.create_group(m.CreateGroupRequest(group_name="ops"))
+    assert ">Add member<" not in client.get("/console/groups/ops").text
+    assert "<code>ram:AddUserToGroup</code>" in client.get("/console/groups/ops").text
+    assert ">Add member<" in root.get("/console/groups/ops").text
     policy = client.get("/console/settings/password-policy").text
     assert "<fieldset class=\"bare\" disabled>" in policy and "Save password policy" not in policy
     assert "Save password policy" in root.get("/console/settings/password-policy").text

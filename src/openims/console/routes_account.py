@@ -13,7 +13,8 @@ from openims.console.web import Page, endpoint, url
 @endpoint()
 def home(page: Page) -> Response:
     assert page.session is not None
-    summary, summary_error = page.attempt("GetAccountSummary")
+    # Asked only of a viewer who may read it: the landing page must not log a denial at every sign-in.
+    summary, summary_error = page.attempt("GetAccountSummary") if page.may("GetAccountSummary") else (None, None)
     return page.render("home.html", section="home", title="Overview", summary=(summary or {}).get("SummaryMap"),
                        summary_error=summary_error, expires=clock.iso(page.session.expires_ms),
                        signed_in=clock.iso(page.session.created_ms),

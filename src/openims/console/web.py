@@ -35,6 +35,12 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+# The main menu: (section, label, path, the action that lists it, its API version).
+NAV = (("home", "Overview", "/", None, ""), ("users", "Users", "/users", "ListUsers", registry.IMS.version),
+       ("groups", "Groups", "/groups", "ListGroups", registry.IMS.version),
+       ("keys", "AccessKeys", "/access-keys", "ListAccessKeys", registry.IMS.version),
+       ("events", "Event history", "/events", "LookupEvents", registry.ACTIONTRAIL.version),
+       ("settings", "Settings", "/settings/security", "GetSecurityPreference", registry.IMS.version))
 # Where a session that may not do everything yet is sent.
 STAGE_PAGES = {sessions.MFA: "/signin/mfa", sessions.BIND_MFA: "/signin/bind-mfa",
                sessions.CHANGE_PASSWORD: "/signin/change-password"}
@@ -119,14 +125,21 @@ class Page:
         assert self.session is not None
         return dispatch.execute(self.rt, self._request(name, params, version, extra), self.session.principal())
 
-    def may(self, name: str, **params: Any) -> bool:
+    def _nav(self) -> list[tuple[str, str, str]]:
+        """The main menu: the sections whose list the signed-in principal may read."""
+        if self.session is None or self.session.stage != sessions.ACTIVE:
+            return []
+        return [(key, label, path) for key, label, path, action, version in NAV
+                if action is None or self.may(action, _version=version)]
+
+    def may(self, name: str, _version: str = registry.IMS.version, **params: Any) -> bool:
         """Whether the signed-in principal may call `name` on these resources: a page offers only the
         changes its viewer may make (the change is authorized again, and audited, when made)."""
         assert self.session is not None
         key = (name, tuple(sorted(params.items())))
         if key not in self._may:
             self._may[key] = self.session.is_root or dispatch.allowed(
-                self.rt, self._request(name, params, registry.IMS.version), self.session.principal())
+                self.rt, self._request(name, params, _version), self.session.principal())
         return self._may[key]
 
     def attempt(self, name: str, params: dict[str, Any] | None = None,
@@ -159,7 +172,7 @@ class Page:
             flash = sessions.take_flash(self.rt, self.session)
         body = templates.get_template(template).render(
             session=self.session, csrf_token=self.session.csrf_token if self.session else "", flash=flash,
-            request_path=self.request.url.path, may=self.may, **context)
+            request_path=self.request.url.path, may=self.may, nav=self._nav(), **context)
         return HTMLResponse(body, status_code=status)
 
     def redirect(self, path: str, flash: str | None = None) -> RedirectResponse:
