@@ -53,6 +53,14 @@ def test_root_signs_in_and_sees_the_console(page, acct: Account) -> None:  # typ
     shoot(page, f"csrf-refused-{_backend(acct)}")
     assert acct.upn("forged") not in {u.user_principal_name for u in acct.ims().list_users(
         m.ListUsersRequest()).body.users.user or []}
+    # On a phone-sized screen no page scrolls sideways: wide tables scroll inside their own box.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/", "/users", "/groups", "/access-keys", "/events", "/settings/security",
+                 "/settings/password-policy", "/recycle-bin", "/me"):
+        page.goto(console_url(acct, path))
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+    shoot(page, f"events-narrow-{_backend(acct)}")
+    page.set_viewport_size({"width": 1360, "height": 900})
     # Both sign-ins are ConsoleSignin events of the root identity: one failed, one not.
     signins = acct.events(EventName="ConsoleSignin")
     assert [e.get("errorCode") for e in signins][:2] == [None, "InvalidCredentials"]
