@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 # Each returns True (allowed), False (explicitly denied) or None (no opinion).
 Decider = Callable[["CallContext", "Action", dict[str, Any]], "bool | None"]
 DECIDERS: list[Decider] = []
-# Whether self-service may be used for this action (security preferences can switch it off).
-SELF_SERVICE_GATES: list[Callable[[CallContext, Action], bool]] = []
+# Whether self-service may be used for this action: None if so, else the security preference that switches
+# it off (named in the denial, since no policy is at fault).
+SELF_SERVICE_GATES: list[Callable[[CallContext, Action], str | None]] = []
 # Extra AccessDeniedDetail fields for a denial (PolicyType, EncodedDiagnosticMessage): (ctx, action, params, reason).
 DENIAL_DETAILS: list[Callable[[CallContext, Action, dict[str, Any], str], dict[str, Any]]] = []
 
@@ -33,9 +34,12 @@ def authorize(ctx: CallContext, action: Action, params: dict[str, Any]) -> None:
         raise denied(action, ctx, "ExplicitDeny", params=params)
     if True in verdicts:
         return
-    if action.self_service and targets_self(ctx, params) and all(gate(ctx, action) for gate in SELF_SERVICE_GATES):
-        return
-    raise denied(action, ctx, "ImplicitDeny", params=params)
+    closed_by = None
+    if action.self_service and targets_self(ctx, params):
+        closed_by = next((why for gate in SELF_SERVICE_GATES if (why := gate(ctx, action))), None)
+        if closed_by is None:
+            return
+    raise denied(action, ctx, "ImplicitDeny", params=params, closed_by=closed_by)
 
 
 def targets_self(ctx: CallContext, params: dict[str, Any]) -> bool:
@@ -57,7 +61,7 @@ def targets_self(ctx: CallContext, params: dict[str, Any]) -> bool:
 
 
 def denied(action: Action, ctx: CallContext, reason: str, policy_type: str = "",
-           params: dict[str, Any] | None = None) -> ApiError:
+           params: dict[str, Any] | None = None, closed_by: str | None = None) -> ApiError:
     detail = {
         "AuthAction": action.ram_action,
         "AuthPrincipalType": "SubUser",
@@ -71,5 +75,8 @@ def denied(action: Action, ctx: CallContext, reason: str, policy_type: str = "",
     for describe in DENIAL_DETAILS:
         detail.update(describe(ctx, action, params or {}, reason))
     why = "an explicit deny" if reason == "ExplicitDeny" else "no policy allows it"
+    if closed_by:
+        why += (f", and the security preference {closed_by} does not let RAM users do it for themselves "
+                "(an administrator can turn it on with SetSecurityPreference)")
     return ApiError("NoPermission", f"You are not authorized to do action {action.ram_action}: {why}.",
                     AccessDeniedDetail=detail)

@@ -17,8 +17,10 @@ from openims.store.schema import access_keys
 def gate_like_access_keys(*names: str) -> None:
     """RAM users may call these on their own keys only while AllowUserToManageAccessKeys is on, like the
     other AccessKey actions (see actions/security_preference.py)."""
-    def gate(ctx: CallContext, act: Action) -> bool:
-        return act.name not in names or security_preference.load_preferences(ctx.conn, ctx.account_id).allow_user_to_manage_access_keys
+    def gate(ctx: CallContext, act: Action) -> str | None:
+        if act.name not in names or security_preference.load_preferences(ctx.conn, ctx.account_id).allow_user_to_manage_access_keys:
+            return None
+        return "AllowUserToManageAccessKeys"
 
     authz.SELF_SERVICE_GATES.append(gate)
 

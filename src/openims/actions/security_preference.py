@@ -218,14 +218,17 @@ def _must_change_password(conn: Connection, ctx: CallContext) -> bool:
     return row.password_reset_required or passwords.is_expired(policy, row.password_set_ms, ctx.now_ms)
 
 
-def self_service_gate(ctx: CallContext, act: Action) -> bool:
-    """False when the account's security preferences switch off this self-service action."""
+_PARAM_OF = {field: name for name, field in BOOL_PARAMS.items()}
+
+
+def self_service_gate(ctx: CallContext, act: Action) -> str | None:
+    """The security preference that switches off this self-service action, or None when it is on."""
     field = GATED.get(act.name)
-    if field is None:
-        return True
-    if getattr(load_preferences(ctx.conn, ctx.account_id), field):
-        return True
-    return act.name == "ChangePassword" and _must_change_password(ctx.conn, ctx)
+    if field is None or getattr(load_preferences(ctx.conn, ctx.account_id), field):
+        return None
+    if act.name == "ChangePassword" and _must_change_password(ctx.conn, ctx):
+        return None
+    return _PARAM_OF[field]
 
 
 authz.SELF_SERVICE_GATES.append(self_service_gate)
