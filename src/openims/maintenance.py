@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import delete
+from sqlalchemy import Column, delete
 
 from openims import clock
 from openims.runtime import Runtime
@@ -16,6 +16,16 @@ BATCH = 10_000
 
 # Families with their own retention (recycle bin, delivered outbox rows) add purge(rt) -> rows removed.
 PURGERS: dict[str, Callable[[Runtime], int]] = {}
+
+
+def purge_expired(name: str, expires_ms: Column[int]) -> Callable[[Runtime], int]:
+    """Register (and return) the housekeeping of a table whose rows live until their `expires_ms`."""
+    def purge_table(rt: Runtime) -> int:
+        with rt.db.transaction() as conn:
+            return conn.execute(delete(expires_ms.table).where(expires_ms <= clock.now_ms())).rowcount or 0
+
+    PURGERS[name] = purge_table
+    return purge_table
 
 
 def purge(rt: Runtime) -> dict[str, int]:

@@ -16,9 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select
 
-from openims import clock, maintenance
+from openims import maintenance
 from openims.crypto import token_hash
-from openims.runtime import Runtime
 from openims.store.tables.console import console_mfa_tickets
 
 LIFETIME_DAYS = 7
@@ -57,11 +56,5 @@ def revoke_account(conn: Connection, account_id: str) -> None:
     conn.execute(delete(console_mfa_tickets).where(console_mfa_tickets.c.account_id == account_id))
 
 
-def purge(rt: Runtime) -> int:
-    """Delete expired tickets (housekeeping); voided ones whose device changed go the same way in time."""
-    with rt.db.transaction() as conn:
-        done = conn.execute(delete(console_mfa_tickets).where(console_mfa_tickets.c.expires_ms <= clock.now_ms()))
-        return done.rowcount or 0
-
-
-maintenance.PURGERS["console_mfa_tickets"] = purge
+# Housekeeping deletes expired tickets; voided ones whose device changed go the same way in time.
+purge = maintenance.purge_expired("console_mfa_tickets", console_mfa_tickets.c.expires_ms)

@@ -196,16 +196,9 @@ def destroy(rt: Runtime, session: Session) -> None:
         conn.execute(delete(console_sessions).where(console_sessions.c.token_hash == session.token_hash))
 
 
-def purge(rt: Runtime) -> int:
-    """Delete expired sessions (housekeeping)."""
-    with rt.db.transaction() as conn:
-        done = conn.execute(delete(console_sessions).where(console_sessions.c.expires_ms < clock.now_ms()))
-        return done.rowcount or 0
-
-
 def cookie_options(secure: bool) -> dict[str, Any]:
     """HttpOnly (no script reads it), SameSite=Lax (not sent on cross-site POSTs), Secure over HTTPS."""
     return {"httponly": True, "samesite": "lax", "secure": secure, "path": PATH}
 
 
-maintenance.PURGERS["console_sessions"] = purge
+maintenance.purge_expired("console_sessions", console_sessions.c.expires_ms)
