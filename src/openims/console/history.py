@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, func, select
 
 from openims import clock
 from openims.audit.event import mfa_used
-from openims.audit.lookup import WILDCARD_KEYS, Query, _condition, last_ms, search
+from openims.audit.lookup import CHOICES, WILDCARD_KEYS, Query, _condition, last_ms, search
 from openims.runtime import Runtime
 from openims.store.schema import events, users
 
@@ -36,10 +36,11 @@ FILTERS = (
     ("ErrorCode", "Error code", "* for any failure, or NoPermission*"),
     ("SourceIpAddress", "Source IP", "203.0.113.7"),
 )
-# The choice filters: LookupAttribute key -> (label, {value: text}).
-CHOICE_FILTERS = {"EventRW": ("Read/write", {"": "Any", "Read": "Read", "Write": "Write"}),
-                  "MFAUsed": ("MFA", {"": "Any", "true": "MFA used", "false": "No MFA"}),
-                  "Result": ("Result", {"": "Any", "Success": "Succeeded", "Failure": "Failed"})}
+# The choice filters: LookupAttribute key -> (label, {value: text}), the values those LookupEvents accepts.
+_CHOICE_TEXTS = {"EventRW": ("Read/write", ("Read", "Write")), "MFAUsed": ("MFA", ("MFA used", "No MFA")),
+                 "Result": ("Result", ("Succeeded", "Failed"))}
+CHOICE_FILTERS = {key: (label, {"": "Any", **dict(zip(CHOICES[key], texts, strict=True))})
+                  for key, (label, texts) in _CHOICE_TEXTS.items()}
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000
 EXPORT_BATCH = 1000
