@@ -6,6 +6,7 @@ server doing at least this much per request can be faster under the same uvicorn
 
     CEILING_DB=/tmp/c.db CEILING_AK=... CEILING_SECRET=... uvicorn bench.ceiling_app:app --port 8999
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,10 @@ SECRET = os.environ.get("CEILING_SECRET", "s" * 30).encode()
 db = sqlite3.connect(os.environ.get("CEILING_DB", "ceiling.db"), isolation_level=None, check_same_thread=False)
 db.execute("PRAGMA journal_mode=WAL")
 db.execute("PRAGMA synchronous=NORMAL")
-db.execute("CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, event_id TEXT UNIQUE NOT NULL,"
-           " event_ms INTEGER NOT NULL, event_name TEXT NOT NULL, body TEXT NOT NULL)")
+db.execute(
+    "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, event_id TEXT UNIQUE NOT NULL,"
+    " event_ms INTEGER NOT NULL, event_name TEXT NOT NULL, body TEXT NOT NULL)"
+)
 
 
 def verify(method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> bool:
@@ -61,14 +64,26 @@ async def handle(request: Request) -> Response:
     action = headers.get("x-acs-action", "")
     params = dict(parse_qsl(request.url.query))
     now = int(time.time() * 1000)
-    event = {"eventId": request_id, "eventVersion": 1, "eventName": action, "eventSource": headers.get("host", ""),
-             "eventType": "ApiCall", "eventRW": "Write",
-             "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-             "acsRegion": "cn-hangzhou", "apiVersion": headers.get("x-acs-version", ""), "requestId": request_id,
-             "serviceName": "Ims", "userAgent": headers.get("user-agent", ""), "requestParameters": params,
-             "userIdentity": {"type": "root-account", "accessKeyId": AK, "userName": "root"}}
-    db.execute("INSERT INTO events (event_id, event_ms, event_name, body) VALUES (?, ?, ?, ?)",
-               (request_id, now, action, json.dumps(event)))  # autocommit: one commit per request
+    event = {
+        "eventId": request_id,
+        "eventVersion": 1,
+        "eventName": action,
+        "eventSource": headers.get("host", ""),
+        "eventType": "ApiCall",
+        "eventRW": "Write",
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "acsRegion": "cn-hangzhou",
+        "apiVersion": headers.get("x-acs-version", ""),
+        "requestId": request_id,
+        "serviceName": "Ims",
+        "userAgent": headers.get("user-agent", ""),
+        "requestParameters": params,
+        "userIdentity": {"type": "root-account", "accessKeyId": AK, "userName": "root"},
+    }
+    db.execute(
+        "INSERT INTO events (event_id, event_ms, event_name, body) VALUES (?, ?, ?, ?)",
+        (request_id, now, action, json.dumps(event)),
+    )  # autocommit: one commit per request
     return JSONResponse({"RequestId": request_id, "Action": action})
 
 

@@ -16,6 +16,7 @@ pages, and the HTML) from the client. Each query is requested once untimed, then
 With `--postgres URL` the server runs on a new database created next to URL's (dropped at the end): the
 events are seeded into a scratch SQLite file as above, then copied with COPY, then VACUUM ANALYZE.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,21 +78,37 @@ def _ms(client: httpx.Client, path: str, params: dict[str, str] | None, repeat: 
     return times
 
 
-def timed(client: httpx.Client, params: dict[str, str],
-          repeat: int) -> tuple[list[float], int, str | None, str | None]:
+def timed(client: httpx.Client, params: dict[str, str], repeat: int) -> tuple[list[float], int, str | None, str | None]:
     """Milliseconds per page request, rows on the page, and its next-page and chart links."""
     first = client.get("/console/events", params=params)
     assert first.status_code == 200, first.text[-500:]
     rows = first.text.count('<a href="/console/events/')
     found = re.search(r'href="(/console/events\?[^"]*token=[^"]+)" rel="next"', first.text)
     chart = re.search(r'data-chart-src="([^"]+)"', first.text)
-    return (_ms(client, "/console/events", params, repeat), rows,
-            found.group(1).replace("&amp;", "&") if found else None,
-            chart.group(1).replace("&amp;", "&") if chart else None)
+    return (
+        _ms(client, "/console/events", params, repeat),
+        rows,
+        found.group(1).replace("&amp;", "&") if found else None,
+        chart.group(1).replace("&amp;", "&") if chart else None,
+    )
 
 
-COLUMNS = ("event_id", "account_id", "event_ms", "event_name", "event_rw", "service_name", "user_name", "access_key_id",
-           "resource_type", "resource_name", "error_code", "source_ip", "mfa_used", "body")
+COLUMNS = (
+    "event_id",
+    "account_id",
+    "event_ms",
+    "event_name",
+    "event_rw",
+    "service_name",
+    "user_name",
+    "access_key_id",
+    "resource_type",
+    "resource_name",
+    "error_code",
+    "source_ip",
+    "mfa_used",
+    "body",
+)
 
 
 def seed_postgres(url: str, work: Path, root: dict[str, str], alias: str, count: int) -> float:
@@ -113,8 +130,9 @@ def seed_postgres(url: str, work: Path, root: dict[str, str], alias: str, count:
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     lite = sqlite3.connect(db)
     with psycopg.connect(plain) as pg:
-        rows = lite.execute(f"SELECT {', '.join(COLUMNS)} FROM events WHERE account_id = ? ORDER BY seq",
-                            (root["AccountId"],))
+        rows = lite.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM events WHERE account_id = ? ORDER BY seq", (root["AccountId"],)
+        )
         with pg.cursor() as cur, cur.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -202,8 +220,10 @@ def measure(args: argparse.Namespace, work: Path, data: Path, env: dict[str, str
                 line += f" {statistics.median(drawn):>10.1f} {_p95(drawn):>10.1f}"
             print(line, flush=True)
         verdict = "within" if worst < GOAL_MS else "OVER"
-        print(f"\nslowest median page {worst:.1f} ms: {verdict} the {GOAL_MS:.0f} ms goal "
-              f"({args.events:,} events seeded; {'PostgreSQL' if args.postgres else 'SQLite'}; {os.cpu_count()} CPUs)")
+        print(
+            f"\nslowest median page {worst:.1f} ms: {verdict} the {GOAL_MS:.0f} ms goal "
+            f"({args.events:,} events seeded; {'PostgreSQL' if args.postgres else 'SQLite'}; {os.cpu_count()} CPUs)"
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)

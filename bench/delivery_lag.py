@@ -2,7 +2,8 @@
 
 Starts `moto_server` (S3) and `openims serve` (SQLite by default, or `--database-url`) on loopback ports, creates
 a bucket and a logging trail (EventRW All) delivering to it, then sends signed API calls at a steady open-loop
-rate (default 200/s: UpdateUser and GetUser of one user, alternately) for `--duration` seconds. A poller lists the bucket
+rate (default 200/s: UpdateUser and GetUser of one user, alternately) for `--duration` seconds.
+A poller lists the bucket
 every `--poll` seconds, reads each new object and notes when each requestId first became visible.
 lag = visible time - response time; reported as p50/p90/p99/max (the poll interval bounds the resolution).
 
@@ -10,6 +11,7 @@ lag = visible time - response time; reported as p50/p90/p99/max (the poll interv
     python bench/delivery_lag.py                      # 200 events/s for 30 s on SQLite
     python bench/delivery_lag.py --rate 200 --duration 60 --database-url postgresql://postgres@127.0.0.1:5432/test
 """
+
 from __future__ import annotations
 
 import argparse
@@ -104,23 +106,54 @@ def main() -> int:
     with open(work / "moto.log", "wb") as moto_log, open(work / "server.log", "wb") as server_log:
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            procs.append(subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
-                                          stdout=moto_log, stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
+                    stdout=moto_log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
             wait_port(s3_port, procs[-1], "moto_server")
             endpoint = f"http://127.0.0.1:{s3_port}"
-            s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
-                              region_name="us-east-1")
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench",
+                region_name="us-east-1",
+            )
             bucket = "lag-bench"
             s3.create_bucket(Bucket=bucket)
 
             data = work / "data"
-            init = subprocess.run([sys.executable, "-m", "openims", "--data-dir", str(data), "init", "--json"], env=env,
-                                  capture_output=True, text=True, check=True)
+            init = subprocess.run(
+                [sys.executable, "-m", "openims", "--data-dir", str(data), "init", "--json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             creds = json.loads(init.stdout)
-            (data / "oss-buckets.json").write_text(json.dumps({bucket: {
-                "endpoint_url": endpoint, "access_key_id": "bench", "secret_access_key": "bench", "region": "us-east-1"}}))
-            procs.append(subprocess.Popen([sys.executable, "-m", "openims", "--data-dir", str(data), "serve", "--port",
-                                           str(api_port)], env=env, stdout=server_log, stderr=subprocess.STDOUT))
+            (data / "oss-buckets.json").write_text(
+                json.dumps(
+                    {
+                        bucket: {
+                            "endpoint_url": endpoint,
+                            "access_key_id": "bench",
+                            "secret_access_key": "bench",
+                            "region": "us-east-1",
+                        }
+                    }
+                )
+            )
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "openims", "--data-dir", str(data), "serve", "--port", str(api_port)],
+                    env=env,
+                    stdout=server_log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
             wait_port(api_port, procs[-1], "openims serve")
 
             api = Api(api_port, creds["AccessKeyId"], creds["AccessKeySecret"])
@@ -172,7 +205,9 @@ def main() -> int:
                         late[0] += 1
                     try:
                         if n % 2 == 0:
-                            body = api.call("UpdateUser", IMS, {"UserPrincipalName": upn, "NewDisplayName": f"bench {n}"})
+                            body = api.call(
+                                "UpdateUser", IMS, {"UserPrincipalName": upn, "NewDisplayName": f"bench {n}"}
+                            )
                         else:
                             body = api.call("GetUser", IMS, {"UserPrincipalName": upn})
                         responded[body["RequestId"]] = time.time()
@@ -193,13 +228,18 @@ def main() -> int:
 
             lags = [seen[r] - t for r, t in responded.items() if r in seen]
             missing = len(set(responded) - set(seen))
-            print(f"sent {len(responded)} calls in {sent_s:.1f} s ({len(responded) / sent_s:.0f}/s, {late[0]} sent >50 ms late), "
-                  f"errors {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
+            print(
+                f"sent {len(responded)} calls in {sent_s:.1f} s ({len(responded) / sent_s:.0f}/s, {late[0]} sent >50 "
+                "ms late), "
+                f"errors {len(errors)}" + (f" (first: {errors[0]})" if errors else "")
+            )
             print(f"delivered {len(lags)}; missing after 60 s: {missing}")
             if lags:
-                print(f"lag (response -> object visible in S3; poll every {args.poll * 1000:.0f} ms): "
-                      f"p50 {percentile(lags, 50):.2f} s  p90 {percentile(lags, 90):.2f} s  "
-                      f"p99 {percentile(lags, 99):.2f} s  max {max(lags):.2f} s")
+                print(
+                    f"lag (response -> object visible in S3; poll every {args.poll * 1000:.0f} ms): "
+                    f"p50 {percentile(lags, 50):.2f} s  p90 {percentile(lags, 90):.2f} s  "
+                    f"p99 {percentile(lags, 99):.2f} s  max {max(lags):.2f} s"
+                )
             return 0 if lags and not missing else 1
         finally:
             for proc in reversed(procs):

@@ -8,6 +8,7 @@ rate. `client="httpx"` (httpx.AsyncClient) is kept for comparison; see bench/REA
 Requests are built by a factory `make(n) -> (path_and_query, headers, body)` called once per request,
 so every request carries a fresh signature, nonce and timestamp.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -133,7 +134,7 @@ class _Conn:
         if b"transfer-encoding: chunked" in lower:
             body = await self._chunked()
         elif (i := lower.find(b"content-length:")) >= 0:
-            body = await self.reader.readexactly(int(lower[i + 15:lower.index(b"\r\n", i)]))
+            body = await self.reader.readexactly(int(lower[i + 15 : lower.index(b"\r\n", i)]))
         else:  # no length: the body runs to the end of the connection
             body = await self.reader.read()
             self.close()
@@ -160,9 +161,19 @@ class _Conn:
         self.reader = self.writer = None
 
 
-async def run_load(name: str, host: str, port: int, make: RequestFactory, *, concurrency: int = 16,
-                   duration: float | None = 10.0, count: int | None = None, warmup: float = 1.0,
-                   server_pid: int | None = None, client: str = "raw") -> Result:
+async def run_load(
+    name: str,
+    host: str,
+    port: int,
+    make: RequestFactory,
+    *,
+    concurrency: int = 16,
+    duration: float | None = 10.0,
+    count: int | None = None,
+    warmup: float = 1.0,
+    server_pid: int | None = None,
+    client: str = "raw",
+) -> Result:
     """Run `concurrency` workers for `duration` seconds (after `warmup` seconds not recorded), or until
     `count` requests are done (then nothing is warm-up). Request numbers start at 0 and never repeat."""
     if count is not None:
@@ -219,8 +230,12 @@ async def run_load(name: str, host: str, port: int, make: RequestFactory, *, con
         if warmup > 0:
             await asyncio.sleep(warmup)
             state["recording"] = True
-        marks.update(t0=time.perf_counter(), cpu0=_self_cpu(), all0=machine_busy_cpu(),
-                     srv0=process_tree_cpu(server_pid) if server_pid else 0.0)
+        marks.update(
+            t0=time.perf_counter(),
+            cpu0=_self_cpu(),
+            all0=machine_busy_cpu(),
+            srv0=process_tree_cpu(server_pid) if server_pid else 0.0,
+        )
         if duration is not None:
             await asyncio.sleep(duration)
             state["stop"] = True

@@ -6,6 +6,7 @@ record shape in src/openims/audit/event.py: a skewed mix of IMS event names (rea
 real account), root and RAM-user callers, 3% of them console operations in MFA-authenticated sessions, times
 spread over the last 30 days, a compact ~1 KB JSON body.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,13 +21,26 @@ from pathlib import Path
 EVENT_NAMES_TSV = Path("/work/shared/reference/ims-events.tsv")
 # Relative frequency of the common calls; every other IMS event name gets weight 0.3. GetUser is
 # about 13% of rows, so a LookupEvents on EventName=GetUser has ~130k candidates over 1M events.
-HOT = {"GetUser": 12, "ListUsers": 10, "ListAccessKeys": 8, "GetAccessKeyLastUsed": 6, "ListGroupsForUser": 5,
-       "GetLoginProfile": 4, "GetAccountSummary": 3, "ListGroups": 3, "UpdateUser": 2, "CreateUser": 2,
-       "CreateAccessKey": 1.5, "AddUserToGroup": 1.5, "DeleteUser": 0.5, "LookupEvents": 4, "DescribeTrails": 1}
+HOT = {
+    "GetUser": 12,
+    "ListUsers": 10,
+    "ListAccessKeys": 8,
+    "GetAccessKeyLastUsed": 6,
+    "ListGroupsForUser": 5,
+    "GetLoginProfile": 4,
+    "GetAccountSummary": 3,
+    "ListGroups": 3,
+    "UpdateUser": 2,
+    "CreateUser": 2,
+    "CreateAccessKey": 1.5,
+    "AddUserToGroup": 1.5,
+    "DeleteUser": 0.5,
+    "LookupEvents": 4,
+    "DescribeTrails": 1,
+}
 READ_PREFIXES = ("Get", "List", "Check", "Lookup", "Describe", "Query")
 IPS = ["203.0.113.7", "198.51.100.23", "192.0.2.44", "10.12.0.8", "10.12.3.91", "172.16.5.17"]
-USER_AGENT = ("AlibabaCloud (Linux; x86_64) Python/3.11.7 Core/2.13.3 TeaDSL/1 "
-              "alibabacloud-ims20190815/3.5.0")
+USER_AGENT = "AlibabaCloud (Linux; x86_64) Python/3.11.7 Core/2.13.3 TeaDSL/1 alibabacloud-ims20190815/3.5.0"
 
 
 def _event_names() -> tuple[list[str], list[float]]:
@@ -36,16 +50,22 @@ def _event_names() -> tuple[list[str], list[float]]:
 
 
 def _resource_type(name: str) -> str:
-    for word, rtype in (("Group", "ACS::RAM::Group"), ("AccessKey", "ACS::RAM::AccessKey"),
-                        ("OIDC", "ACS::RAM::OIDCProvider"), ("SAML", "ACS::RAM::SAMLProvider"),
-                        ("Application", "ACS::RAM::Application"), ("Trail", "ACS::ActionTrail::Trail")):
+    for word, rtype in (
+        ("Group", "ACS::RAM::Group"),
+        ("AccessKey", "ACS::RAM::AccessKey"),
+        ("OIDC", "ACS::RAM::OIDCProvider"),
+        ("SAML", "ACS::RAM::SAMLProvider"),
+        ("Application", "ACS::RAM::Application"),
+        ("Trail", "ACS::ActionTrail::Trail"),
+    ):
         if word in name:
             return rtype
     return "ACS::RAM::User"
 
 
-def seed_events(db_path: Path, account_id: str, root_key_id: str, count: int, *, days: int = 30,
-                batch: int = 50_000, seed: int = 1) -> float:
+def seed_events(
+    db_path: Path, account_id: str, root_key_id: str, count: int, *, days: int = 30, batch: int = 50_000, seed: int = 1
+) -> float:
     """Insert `count` events for `account_id`; returns seconds taken. The secondary indexes of `events`
     are dropped during the load and rebuilt from their stored SQL, which is much faster than updating
     ten B-trees row by row; the resulting schema is identical."""
@@ -57,8 +77,14 @@ def seed_events(db_path: Path, account_id: str, root_key_id: str, count: int, *,
     domain = f"{alias[0] if alias else 'bench'}.onaliyun.com"
     # 200 RAM users with their own keys, plus root (a third of calls, as in a small team's account).
     callers = [("root", root_key_id, "root-account", account_id)] + [
-        (f"dev{i}@{domain}", "LTAI" + uuid.UUID(int=rng.getrandbits(128)).hex[:20], "ram-user",
-         str(10**17 + rng.getrandbits(48))) for i in range(200)]
+        (
+            f"dev{i}@{domain}",
+            "LTAI" + uuid.UUID(int=rng.getrandbits(128)).hex[:20],
+            "ram-user",
+            str(10**17 + rng.getrandbits(48)),
+        )
+        for i in range(200)
+    ]
     caller_weights = [100] + [1] * 200
     targets = [f"user{i}@{domain}" for i in range(2000)]
 
@@ -66,16 +92,19 @@ def seed_events(db_path: Path, account_id: str, root_key_id: str, count: int, *,
     db.execute("PRAGMA journal_mode=OFF")  # a failed seed means a thrown-away data dir anyway
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA cache_size=-512000")  # 512 MB: the event_id unique index takes random inserts
-    indexes = db.execute("SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name='events' "
-                         "AND sql IS NOT NULL").fetchall()
+    indexes = db.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name='events' AND sql IS NOT NULL"
+    ).fetchall()
     for name, _ in indexes:
         db.execute(f'DROP INDEX "{name}"')
     try:
         now_ms = int(time.time() * 1000) - 60_000  # end a minute ago: nothing in the future
         span = days * 86_400_000
-        sql = ("INSERT INTO events (event_id, account_id, event_ms, event_name, event_rw, service_name, user_name,"
-               " access_key_id, resource_type, resource_name, error_code, source_ip, mfa_used, body)"
-               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+        sql = (
+            "INSERT INTO events (event_id, account_id, event_ms, event_name, event_rw, service_name, user_name,"
+            " access_key_id, resource_type, resource_name, error_code, source_ip, mfa_used, body)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        )
 
         def produce() -> None:
             for lo in range(0, count, batch):
@@ -106,8 +135,9 @@ def seed_events(db_path: Path, account_id: str, root_key_id: str, count: int, *,
     return time.perf_counter() - start
 
 
-def _row(rng: random.Random, account_id: str, ms: int, name: str, caller: tuple[str, str, str, str],
-         target: str) -> tuple:
+def _row(
+    rng: random.Random, account_id: str, ms: int, name: str, caller: tuple[str, str, str, str], target: str
+) -> tuple:
     user_name, key_id, kind, principal_id = caller
     console = rng.random() < 0.03
     if console:
@@ -120,26 +150,58 @@ def _row(rng: random.Random, account_id: str, ms: int, name: str, caller: tuple[
     error = ("EntityNotExist.User", "The user does not exist.") if rng.random() < 0.02 else None
     params = {"UserPrincipalName": target} if rtype == "ACS::RAM::User" else {"Name": target.split("@")[0]}
     event = {
-        "eventId": event_id, "eventVersion": 1, "eventName": name,
+        "eventId": event_id,
+        "eventVersion": 1,
+        "eventName": name,
         "eventSource": "actiontrail.cn-hangzhou.aliyuncs.com" if service == "Actiontrail" else "ims.aliyuncs.com",
-        "eventType": "ConsoleOperation" if console else "ApiCall", "eventCategory": "Management", "eventRW": rw,
-        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000)), "acsRegion": "cn-hangzhou",
-        "isGlobal": True, "apiVersion": "2020-07-06" if service == "Actiontrail" else "2019-08-15",
-        "requestId": event_id[::-1], "serviceName": service, "sourceIpAddress": ip, "userAgent": USER_AGENT,
-        "userIdentity": {"type": kind, "principalId": principal_id, "accountId": account_id,
-                         "accessKeyId": key_id, "userName": user_name},
+        "eventType": "ConsoleOperation" if console else "ApiCall",
+        "eventCategory": "Management",
+        "eventRW": rw,
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000)),
+        "acsRegion": "cn-hangzhou",
+        "isGlobal": True,
+        "apiVersion": "2020-07-06" if service == "Actiontrail" else "2019-08-15",
+        "requestId": event_id[::-1],
+        "serviceName": service,
+        "sourceIpAddress": ip,
+        "userAgent": USER_AGENT,
+        "userIdentity": {
+            "type": kind,
+            "principalId": principal_id,
+            "accountId": account_id,
+            "accessKeyId": key_id,
+            "userName": user_name,
+        },
         "requestParameters": params,
         "requestParameterJson": json.dumps(params, sort_keys=True),
-        "resourceType": rtype, "resourceName": target,
+        "resourceType": rtype,
+        "resourceName": target,
         "referencedResources": {rtype: [target]},
-        "recipientAccountId": account_id, "additionalEventData": {"scheme": "http"},
+        "recipientAccountId": account_id,
+        "additionalEventData": {"scheme": "http"},
     }
     if console:
         event["userIdentity"]["sessionContext"] = {"attributes": {"mfaAuthenticated": "true"}}
     if rw == "Write":
-        event["responseElements"] = {"RequestId": event["requestId"], "User": {
-            "UserPrincipalName": target, "DisplayName": target.split("@")[0], "UserId": principal_id}}
+        event["responseElements"] = {
+            "RequestId": event["requestId"],
+            "User": {"UserPrincipalName": target, "DisplayName": target.split("@")[0], "UserId": principal_id},
+        }
     if error:
         event["errorCode"], event["errorMessage"] = error
-    return (event_id, account_id, ms, name, rw, service, user_name, key_id, rtype, target,
-            error[0] if error else None, ip, int(console), json.dumps(event, separators=(",", ":")))
+    return (
+        event_id,
+        account_id,
+        ms,
+        name,
+        rw,
+        service,
+        user_name,
+        key_id,
+        rtype,
+        target,
+        error[0] if error else None,
+        ip,
+        int(console),
+        json.dumps(event, separators=(",", ":")),
+    )

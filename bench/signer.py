@@ -4,6 +4,7 @@ default) and AWS SigV4 for the moto reference.
 `python bench/signer.py` runs the self-test: requests signed here must pass the reference verifier in
 /work/shared/reference/verify_signatures.py (imported, not copied), and a tampered one must fail.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,8 +26,17 @@ def canonical_query(params: dict[str, str]) -> str:
     return "&".join(f"{quote(k, safe='~')}={quote(str(v), safe='~')}" for k, v in sorted(params.items()))
 
 
-def sign_v3(access_key_id: str, secret: str, host: str, action: str, version: str,
-            params: dict[str, str], *, date: str | None = None, nonce: str | None = None) -> tuple[str, dict[str, str]]:
+def sign_v3(
+    access_key_id: str,
+    secret: str,
+    host: str,
+    action: str,
+    version: str,
+    params: dict[str, str],
+    *,
+    date: str | None = None,
+    nonce: str | None = None,
+) -> tuple[str, dict[str, str]]:
     """Sign `POST /?<params>` with an empty body. Returns (query string, headers to send).
 
     A fresh nonce and the current time are used unless given, so every request is a new, unreplayed one.
@@ -46,21 +56,32 @@ def sign_v3(access_key_id: str, secret: str, host: str, action: str, version: st
     canonical = f"POST\n/\n{query}\n{canon_headers}\n{signed}\n{EMPTY_SHA256}"
     to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical.encode()).hexdigest()
     signature = hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
-    headers["authorization"] = (f"ACS3-HMAC-SHA256 Credential={access_key_id},SignedHeaders={signed},"
-                                f"Signature={signature}")
+    headers["authorization"] = (
+        f"ACS3-HMAC-SHA256 Credential={access_key_id},SignedHeaders={signed},Signature={signature}"
+    )
     return query, headers
 
 
-def sign_sigv4_form(host: str, body: bytes, region: str = "us-east-1", service: str = "iam",
-                    access_key: str = "testing", secret: str = "testing") -> dict[str, str]:
+def sign_sigv4_form(
+    host: str,
+    body: bytes,
+    region: str = "us-east-1",
+    service: str = "iam",
+    access_key: str = "testing",
+    secret: str = "testing",
+) -> dict[str, str]:
     """Headers for an AWS query-API POST / (form body) signed with botocore's SigV4Auth.
     moto does not verify signatures; we sign anyway so the client does comparable work per request."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    req = AWSRequest(method="POST", url=f"http://{host}/", data=body,
-                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    req = AWSRequest(
+        method="POST",
+        url=f"http://{host}/",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
     SigV4Auth(Credentials(access_key, secret), service, region).add_auth(req)
     return {k.lower(): v for k, v in req.headers.items()}
 
@@ -75,12 +96,23 @@ def self_test() -> None:
     from urllib.parse import urlsplit
 
     cases: list[tuple[str, str, dict[str, str]]] = [
-        ("CreateUser", "2019-08-15", {"UserPrincipalName": "alice+test@example.onaliyun.com",
-                                      "DisplayName": "Alice / Ops ~ é", "Comments": "a b*c",
-                                      "Tag.1.Key": "team", "Tag.1.Value": "sre & sec"}),
+        (
+            "CreateUser",
+            "2019-08-15",
+            {
+                "UserPrincipalName": "alice+test@example.onaliyun.com",
+                "DisplayName": "Alice / Ops ~ é",
+                "Comments": "a b*c",
+                "Tag.1.Key": "team",
+                "Tag.1.Value": "sre & sec",
+            },
+        ),
         ("GetAccountSummary", "2019-08-15", {}),
-        ("LookupEvents", "2020-07-06", {"LookupAttribute.1.Key": "EventName",
-                                        "LookupAttribute.1.Value": "GetUser", "MaxResults": "50"}),
+        (
+            "LookupEvents",
+            "2020-07-06",
+            {"LookupAttribute.1.Key": "EventName", "LookupAttribute.1.Value": "GetUser", "MaxResults": "50"},
+        ),
     ]
     for action, version, params in cases:
         query, headers = sign_v3(ref.AK, ref.SECRET, "127.0.0.1:8470", action, version, params)

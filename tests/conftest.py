@@ -1,8 +1,9 @@
 """Fixtures shared by every test directory. `server` runs each test on SQLite and on PostgreSQL."""
+
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,7 +18,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if os.environ.get("OPENIMS_TEST_DATABASE_URL"):
         return
     if os.environ.get("CI") == "true":
-        raise pytest.UsageError("CI=true needs OPENIMS_TEST_DATABASE_URL (PostgreSQL): the suite must run on both databases")
+        raise pytest.UsageError(
+            "CI=true needs OPENIMS_TEST_DATABASE_URL (PostgreSQL): the suite must run on both databases"
+        )
     skip = pytest.mark.skip(reason="set OPENIMS_TEST_DATABASE_URL to run the PostgreSQL variant")
     for item in items:
         if "[postgresql" in item.nodeid:

@@ -3,19 +3,21 @@
 `records[name]` is a list of TXT values, or "SERVFAIL"; unknown names get NXDOMAIN. An answer too big for
 512 bytes goes out over UDP truncated (TC bit, no answers), as real servers do, so clients must retry on TCP.
 """
+
 from __future__ import annotations
 
 import socket
 import socketserver
 import struct
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 
 def _question(msg: bytes) -> tuple[str, int]:
     labels, pos = [], 12
     while msg[pos]:
-        labels.append(msg[pos + 1:pos + 1 + msg[pos]].decode())
+        labels.append(msg[pos + 1 : pos + 1 + msg[pos]].decode())
         pos += 1 + msg[pos]
     return ".".join(labels).lower(), pos + 5
 
@@ -30,7 +32,7 @@ def answer(records: dict[str, Any], query: bytes, udp: bool) -> bytes:
     rrs = b""
     for value in found:
         raw = value.encode()
-        chunks = b"".join(bytes([len(raw[i:i + 255])]) + raw[i:i + 255] for i in range(0, max(len(raw), 1), 255))
+        chunks = b"".join(bytes([len(raw[i : i + 255])]) + raw[i : i + 255] for i in range(0, max(len(raw), 1), 255))
         rrs += b"\xc0\x0c" + struct.pack("!HHIH", 16, 1, 60, len(chunks)) + chunks
     full = struct.pack("!HHHHHH", qid, 0x8180, 1, len(found), 0, 0) + query[12:end] + rrs
     if udp and len(full) > 512:
@@ -98,9 +100,15 @@ class DnsServer:
 
         self.dns = FakeDns()
         self.txt_file = tmp / "txt-overrides.json"
-        self.server, self._cleanup = start_server(tmp, backend, extra_env={
-            "OPENIMS_DNS_TXT_OVERRIDES_FILE": str(self.txt_file), "OPENIMS_DNS_SERVER": self.dns.address,
-            "OPENIMS_DNS_TIMEOUT_SECONDS": "2"})
+        self.server, self._cleanup = start_server(
+            tmp,
+            backend,
+            extra_env={
+                "OPENIMS_DNS_TXT_OVERRIDES_FILE": str(self.txt_file),
+                "OPENIMS_DNS_SERVER": self.dns.address,
+                "OPENIMS_DNS_TIMEOUT_SECONDS": "2",
+            },
+        )
 
     def publish_in_file(self, name: str, values: list[str]) -> None:
         """Answer `name` from the override file (read by the server at each lookup)."""

@@ -1,5 +1,6 @@
 """`openims account set-mfa` driven as an operator would: read the key it prints, answer with two
 consecutive codes an authenticator app (pyotp) computes from it."""
+
 from __future__ import annotations
 
 import re
@@ -48,8 +49,9 @@ def set_mfa(server: Server, account: str | None, right_codes: bool = True) -> Se
     command = [sys.executable, "-m", "openims", "--data-dir", str(server.data_dir), "account", "set-mfa"]
     if account is not None:
         command += ["--account", account]
-    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=server.env)
+    proc = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=server.env
+    )
     assert proc.stdout is not None
     printed = ""
     while "Then enter" not in printed:
@@ -65,13 +67,31 @@ def set_mfa(server: Server, account: str | None, right_codes: bool = True) -> Se
     qr_path = Path(qr.group(1))
     qr_mode = stat.S_IMODE(qr_path.stat().st_mode)
     step = current_step()
-    answer = (f"{code(seed.group(1), step - 1)}\n{code(seed.group(1), step)}\n" if right_codes
-              else f"{wrong_code(seed.group(1), step)}\n{wrong_code(seed.group(1), step)}\n")
+    answer = (
+        f"{code(seed.group(1), step - 1)}\n{code(seed.group(1), step)}\n"
+        if right_codes
+        else f"{wrong_code(seed.group(1), step)}\n{wrong_code(seed.group(1), step)}\n"
+    )
     out, err = proc.communicate(answer, timeout=60)
     return SetMfa(proc.returncode, printed + out, err, seed.group(1), uri.group(1), qr_path, qr_mode, step)
 
 
 def unset_mfa(server: Server, account: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "openims", "--data-dir", str(server.data_dir), "account", "unset-mfa",
-                           "--account", account], capture_output=True, text=True, env=server.env, timeout=60,
-                          check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openims",
+            "--data-dir",
+            str(server.data_dir),
+            "account",
+            "unset-mfa",
+            "--account",
+            account,
+        ],
+        capture_output=True,
+        text=True,
+        env=server.env,
+        timeout=60,
+        check=False,
+    )

@@ -1,4 +1,5 @@
 """Decoders for what the delivery sinks put on the wire, shared by the sink unit tests and the delivery e2e tests."""
+
 from __future__ import annotations
 
 import http.client
@@ -17,13 +18,14 @@ def parse_octet_counted(stream: bytes) -> list[bytes]:
         length, _, rest = stream.partition(b" ")
         assert length.isdigit(), stream[:40]
         frames.append(rest[: int(length)])
-        stream = rest[int(length):]
+        stream = rest[int(length) :]
     return frames
 
 
 SYSLOG_HEADER = re.compile(
     rb"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<sd>-) "
-    rb"(?P<msg>.*)$", re.S
+    rb"(?P<msg>.*)$",
+    re.DOTALL,
 )
 
 

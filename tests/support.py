@@ -1,5 +1,6 @@
 """Test support: a real `openims serve` process per database backend, SDK clients pointed at it, and a
 fresh isolated account per test (so tests never see each other's users or events)."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,14 @@ def free_port() -> int:
 
 
 def sdk_config(endpoint: str, key_id: str, secret: str, v2: bool = False) -> open_api.Config:
-    cfg = open_api.Config(access_key_id=key_id, access_key_secret=secret, endpoint=endpoint, protocol="http",
-                          read_timeout=30000, connect_timeout=5000)
+    cfg = open_api.Config(
+        access_key_id=key_id,
+        access_key_secret=secret,
+        endpoint=endpoint,
+        protocol="http",
+        read_timeout=30000,
+        connect_timeout=5000,
+    )
     if v2:
         cfg.signature_algorithm = "v2"
     return cfg
@@ -67,15 +74,33 @@ class Account:
     def ram(self, key_id: str | None = None, secret: str | None = None, v2: bool = False) -> RamClient:
         return RamClient(sdk_config(self.server.endpoint, key_id or self.key_id, secret or self.secret, v2))
 
-    def call(self, action: str, params: dict[str, Any] | None = None, version: str = "2019-08-15",
-             key_id: str | None = None, secret: str | None = None, v2: bool = False,
-             headers: dict[str, str] | None = None) -> dict[str, Any]:
+    def call(
+        self,
+        action: str,
+        params: dict[str, Any] | None = None,
+        version: str = "2019-08-15",
+        key_id: str | None = None,
+        secret: str | None = None,
+        v2: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """A signed RPC call through the official SDK runtime's generic caller (for actions the SDK lacks)."""
         client = OpenApiClient(sdk_config(self.server.endpoint, key_id or self.key_id, secret or self.secret, v2))
-        spec = open_api.Params(action=action, version=version, protocol="HTTP", pathname="/", method="POST",
-                               auth_type="AK", style="RPC", req_body_type="formData", body_type="json")
+        spec = open_api.Params(
+            action=action,
+            version=version,
+            protocol="HTTP",
+            pathname="/",
+            method="POST",
+            auth_type="AK",
+            style="RPC",
+            req_body_type="formData",
+            body_type="json",
+        )
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        return client.call_api(spec, open_api.OpenApiRequest(query=query, headers=headers or {}), RuntimeOptions())["body"]
+        return client.call_api(spec, open_api.OpenApiRequest(query=query, headers=headers or {}), RuntimeOptions())[
+            "body"
+        ]
 
     def events(self, **attributes: str) -> list[dict[str, Any]]:
         """Every event (newest first) of this account matching LookupAttribute key=value pairs, all pages."""
@@ -84,7 +109,9 @@ class Account:
         token = None
         client = self.trail()
         while True:
-            body = client.lookup_events(at_models.LookupEventsRequest(lookup_attribute=attrs, max_results="50", next_token=token)).body
+            body = client.lookup_events(
+                at_models.LookupEventsRequest(lookup_attribute=attrs, max_results="50", next_token=token)
+            ).body
             found += body.events or []
             token = body.next_token
             if not token:
@@ -129,7 +156,10 @@ class Server:
         with open(self.data_dir.parent / f"server-{self.port}.log", "ab") as log:  # the child keeps its own copy
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "openims", "--data-dir", str(self.data_dir), "serve", "--port", str(self.port)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -197,8 +227,13 @@ def start_server(tmp: Path, backend: str, extra_env: dict[str, str] | None = Non
         env["OPENIMS_DATABASE_URL"] = url
     else:
         url = f"sqlite:///{data_dir / 'openims.db'}"
-    out = subprocess.run([sys.executable, "-m", "openims", "--data-dir", str(data_dir), "init", "--json"],
-                         env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "openims", "--data-dir", str(data_dir), "init", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     json.loads(out.stdout)
     server = Server(backend, data_dir, url, free_port(), env=env)
     server.start()

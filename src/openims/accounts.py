@@ -1,4 +1,5 @@
 """Accounts: creation (with the root AccessKey), listing, and the account's user domains."""
+
 from __future__ import annotations
 
 import re
@@ -32,12 +33,15 @@ def default_domain(alias: str) -> str:
 def create_account(rt: Runtime, alias: str) -> NewAccount:
     """A new, isolated account with one root AccessKey."""
     if not ALIAS_RULE.fullmatch(alias):
-        raise ConfigError("the alias must be 3 to 32 lowercase letters, digits or hyphens, not starting or ending with a hyphen")
+        raise ConfigError(
+            "the alias must be 3 to 32 lowercase letters, digits or hyphens, not starting or ending with a hyphen"
+        )
     with rt.db.transaction() as conn:
         if conn.execute(select(accounts.c.id).where(accounts.c.alias == alias)).first():
             raise ConfigError(f"an account with alias {alias!r} already exists")
-        if conn.execute(select(domains.c.account_id).where(domains.c.name == default_domain(alias),
-                                                           domains.c.status == "Verified")).first():
+        if conn.execute(
+            select(domains.c.account_id).where(domains.c.name == default_domain(alias), domains.c.status == "Verified")
+        ).first():
             raise ConfigError(f"the domain {default_domain(alias)} is already another account's default domain")
         account_id = ids.account_id()
         now = clock.now_ms()
@@ -49,18 +53,32 @@ def create_account(rt: Runtime, alias: str) -> NewAccount:
 def new_access_key(conn: Connection, rt: Runtime, account_id: str, user_id: str | None, now: int) -> tuple[str, str]:
     """Insert a new Active key, its secret sealed with the master key; returns (id, plaintext secret)."""
     key_id, secret = ids.access_key_id(), ids.access_key_secret()
-    conn.execute(insert(access_keys).values(
-        id=key_id, account_id=account_id, user_id=user_id, status="Active", created_ms=now, updated_ms=now,
-        secret_sealed=rt.master_key.seal(secret, context=key_id),
-    ))
+    conn.execute(
+        insert(access_keys).values(
+            id=key_id,
+            account_id=account_id,
+            user_id=user_id,
+            status="Active",
+            created_ms=now,
+            updated_ms=now,
+            secret_sealed=rt.master_key.seal(secret, context=key_id),
+        )
+    )
     return key_id, secret
 
 
 def list_accounts(rt: Runtime) -> list[dict[str, str]]:
     with rt.db.read() as conn:
         rows = conn.execute(select(accounts).order_by(accounts.c.created_ms)).all()
-        return [{"AccountId": r.id, "Alias": r.alias, "DefaultDomain": user_domains(conn, r.id)[0],
-                 "CreateDate": clock.iso(r.created_ms)} for r in rows]
+        return [
+            {
+                "AccountId": r.id,
+                "Alias": r.alias,
+                "DefaultDomain": user_domains(conn, r.id)[0],
+                "CreateDate": clock.iso(r.created_ms),
+            }
+            for r in rows
+        ]
 
 
 def find(conn: Connection, ref: str | None) -> Row[Any] | None:
@@ -80,12 +98,15 @@ def named(conn: Connection, ref: str | None) -> Row[Any]:
 
 
 _ALIAS = select(accounts.c.alias).where(accounts.c.id == bindparam("account_id"))
-_VERIFIED_DOMAINS = select(domains.c.name, domains.c.is_default).where(
-    domains.c.account_id == bindparam("account_id"), domains.c.status == "Verified").order_by(domains.c.created_ms, domains.c.name)
+_VERIFIED_DOMAINS = (
+    select(domains.c.name, domains.c.is_default)
+    .where(domains.c.account_id == bindparam("account_id"), domains.c.status == "Verified")
+    .order_by(domains.c.created_ms, domains.c.name)
+)
 
 
 def alias_of(conn: Connection, account_id: str) -> str:
-    return conn.execute(_ALIAS, {"account_id": account_id}).scalar_one()
+    return str(conn.execute(_ALIAS, {"account_id": account_id}).scalar_one())
 
 
 def user_domains(conn: Connection, account_id: str) -> list[str]:

@@ -3,6 +3,7 @@
 Rules, in order: the root account may do anything in its own account; each decider in `DECIDERS` may
 deny (False) or allow (True); a RAM user may call a self-service action on itself.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -55,13 +56,21 @@ def targets_self(ctx: CallContext, params: dict[str, Any]) -> bool:
 
         from openims.store.schema import access_keys
 
-        owner = ctx.conn.execute(select(access_keys.c.user_id).where(access_keys.c.id == params["UserAccessKeyId"])).scalar()
+        owner = ctx.conn.execute(
+            select(access_keys.c.user_id).where(access_keys.c.id == params["UserAccessKeyId"])
+        ).scalar()
         return owner is not None and owner == ctx.principal.user_id
     return True
 
 
-def denied(action: Action, ctx: CallContext, reason: str, policy_type: str = "",
-           params: dict[str, Any] | None = None, closed_by: str | None = None) -> ApiError:
+def denied(
+    action: Action,
+    ctx: CallContext,
+    reason: str,
+    policy_type: str = "",
+    params: dict[str, Any] | None = None,
+    closed_by: str | None = None,
+) -> ApiError:
     detail = {
         "AuthAction": action.ram_action,
         "AuthPrincipalType": "SubUser",
@@ -76,7 +85,10 @@ def denied(action: Action, ctx: CallContext, reason: str, policy_type: str = "",
         detail.update(describe(ctx, action, params or {}, reason))
     why = "an explicit deny" if reason == "ExplicitDeny" else "no policy allows it"
     if closed_by:
-        why += (f", and the security preference {closed_by} does not let RAM users do it for themselves "
-                "(an administrator can turn it on with SetSecurityPreference)")
-    return ApiError("NoPermission", f"You are not authorized to do action {action.ram_action}: {why}.",
-                    AccessDeniedDetail=detail)
+        why += (
+            f", and the security preference {closed_by} does not let RAM users do it for themselves "
+            "(an administrator can turn it on with SetSecurityPreference)"
+        )
+    return ApiError(
+        "NoPermission", f"You are not authorized to do action {action.ram_action}: {why}.", AccessDeniedDetail=detail
+    )

@@ -1,5 +1,7 @@
-"""The `openims` command: init, serve, account create|list|set-password|set-mfa|unset-mfa, events lookup. Thin: it parses arguments
+"""The `openims` command: init, serve, account create|list|set-password|set-mfa|unset-mfa, events lookup.
+Thin: it parses arguments
 and calls the same functions the server uses."""
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="create the data dir, the first account and its root AccessKey")
     init.add_argument("--alias", default=DEFAULT_ALIAS, help="account alias; users are <name>@<alias>.onaliyun.com")
     init.add_argument("--json", action="store_true", help="print {AccountId, AccessKeyId, AccessKeySecret}")
-    init.add_argument("--set-password", action="store_true",
-                      help="also set the root console password (read from a prompt or stdin, as account set-password)")
+    init.add_argument(
+        "--set-password",
+        action="store_true",
+        help="also set the root console password (read from a prompt or stdin, as account set-password)",
+    )
     init.set_defaults(func=cmd_init)
 
     serve = sub.add_parser("serve", help="serve the IMS and ActionTrail APIs on / and the console on /console")
@@ -65,11 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     listing = account.add_parser("list", help="list accounts")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_account_list)
-    set_password = account.add_parser("set-password", help="set the root console password (read from a prompt or stdin)")
+    set_password = account.add_parser(
+        "set-password", help="set the root console password (read from a prompt or stdin)"
+    )
     set_password.add_argument("--account", help="account ID or alias (default: the first account created)")
     set_password.set_defaults(func=cmd_account_set_password)
-    set_mfa = account.add_parser("set-mfa", help="give the root identity a virtual MFA device: shows its key once, "
-                                                 "then binds it with two consecutive codes (prompt or two stdin lines)")
+    set_mfa = account.add_parser(
+        "set-mfa",
+        help="give the root identity a virtual MFA device: shows its key once, "
+        "then binds it with two consecutive codes (prompt or two stdin lines)",
+    )
     set_mfa.add_argument("--account", help="account ID or alias (default: the first account created)")
     set_mfa.set_defaults(func=cmd_account_set_mfa)
     unset_mfa = account.add_parser("unset-mfa", help="remove the root identity's MFA device")
@@ -81,8 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     look.add_argument("--account", help="account ID (default: the only account, or the first one created)")
     look.add_argument("--start", help="UTC start, YYYY-MM-DDThh:mm:ssZ (default 7 days ago)")
     look.add_argument("--end", help="UTC end (default now)")
-    look.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
-                      help="LookupAttribute, repeatable and ANDed: EventName=Delete*, User=..., ErrorCode=*, ...")
+    look.add_argument(
+        "--attr",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="LookupAttribute, repeatable and ANDed: EventName=Delete*, User=..., ErrorCode=*, ...",
+    )
     look.add_argument("--max", type=_positive, default=50, help="events to show (default 50)")
     look.add_argument("--forward", action="store_true", help="oldest first")
     look.add_argument("--json", action="store_true", help="one JSON event per line")
@@ -108,8 +123,16 @@ def _write_credentials(settings: Settings, new: accounts.NewAccount) -> Path:
     path = settings.credentials_path
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump({"AccountId": new.account_id, "AccountAlias": new.alias, "AccessKeyId": new.access_key_id,
-                   "AccessKeySecret": new.access_key_secret}, fh, indent=2)
+        json.dump(
+            {
+                "AccountId": new.account_id,
+                "AccountAlias": new.alias,
+                "AccessKeyId": new.access_key_id,
+                "AccessKeySecret": new.access_key_secret,
+            },
+            fh,
+            indent=2,
+        )
         fh.write("\n")
     os.chmod(path, 0o600)
     return path
@@ -119,12 +142,16 @@ def initialize(settings: Settings, alias: str) -> tuple[Runtime, accounts.NewAcc
     if settings.credentials_path.exists():
         # Never replace the only copy of a root secret (for example a PostgreSQL deployment's, when
         # OPENIMS_DATABASE_URL was forgotten and the SQLite default looks empty).
-        raise ConfigError(f"{settings.data_dir} is already initialized: its root credentials are in {settings.credentials_path} "
-                          "(if it belongs to a PostgreSQL deployment, set OPENIMS_DATABASE_URL)")
+        raise ConfigError(
+            f"{settings.data_dir} is already initialized: its root credentials are in {settings.credentials_path} "
+            "(if it belongs to a PostgreSQL deployment, set OPENIMS_DATABASE_URL)"
+        )
     rt = open_runtime(settings, create=True)
     if accounts.list_accounts(rt):
         rt.close()
-        raise ConfigError(f"{settings.data_dir} is already initialized; root credentials are in {settings.credentials_path}")
+        raise ConfigError(
+            f"{settings.data_dir} is already initialized; root credentials are in {settings.credentials_path}"
+        )
     new = accounts.create_account(rt, alias)
     return rt, new, _write_credentials(settings, new)
 
@@ -142,11 +169,22 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         rt.close()
     if args.json:
-        print(json.dumps({"AccountId": new.account_id, "AccessKeyId": new.access_key_id, "AccessKeySecret": new.access_key_secret}))
+        print(
+            json.dumps(
+                {
+                    "AccountId": new.account_id,
+                    "AccessKeyId": new.access_key_id,
+                    "AccessKeySecret": new.access_key_secret,
+                }
+            )
+        )
     else:
-        print(f"Initialized {settings.data_dir}\n  account {new.account_id} (alias {new.alias}, domain {accounts.default_domain(new.alias)})\n"
-              f"  root AccessKey {new.access_key_id}; its secret is in {path} (mode 0600)"
-              + ("\n  root console password set" if password is not None else ""))
+        print(
+            f"Initialized {settings.data_dir}\n  account {new.account_id} (alias {new.alias}, domain "
+            f"{accounts.default_domain(new.alias)})\n"
+            f"  root AccessKey {new.access_key_id}; its secret is in {path} (mode 0600)"
+            + ("\n  root console password set" if password is not None else "")
+        )
     return 0
 
 
@@ -163,7 +201,10 @@ def _invocation() -> str:
 
 def _root_without_console_password(rt: Runtime) -> bool:
     with rt.db.read() as conn:
-        return conn.execute(select(accounts_table.c.id).where(accounts_table.c.password_hash.is_(None)).limit(1)).first() is not None
+        return (
+            conn.execute(select(accounts_table.c.id).where(accounts_table.c.password_hash.is_(None)).limit(1)).first()
+            is not None
+        )
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -175,14 +216,24 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         settings = replace(settings, public_url=f"http://{args.host}:{args.port}")
     if _is_empty(settings):
         rt, new, path = initialize(settings, DEFAULT_ALIAS)
-        print(f"Initialized a new data dir {settings.data_dir}: account {new.account_id}, root AccessKey {new.access_key_id}.\n"
-              f"The root credentials are in {path} (mode 0600).", flush=True)
+        print(
+            f"Initialized a new data dir {settings.data_dir}: account {new.account_id}, root AccessKey "
+            f"{new.access_key_id}.\n"
+            f"The root credentials are in {path} (mode 0600).",
+            flush=True,
+        )
     else:
         rt = open_runtime(settings)
-    print(f"OpenIMS serving on http://{args.host}:{args.port}/ (console: http://{args.host}:{args.port}/console)", flush=True)
+    print(
+        f"OpenIMS serving on http://{args.host}:{args.port}/ (console: http://{args.host}:{args.port}/console)",
+        flush=True,
+    )
     if _root_without_console_password(rt):
-        print("The root console password is not set yet: set it with "
-              f"`{_invocation()} --data-dir {settings.data_dir} account set-password`.", flush=True)
+        print(
+            "The root console password is not set yet: set it with "
+            f"`{_invocation()} --data-dir {settings.data_dir} account set-password`.",
+            flush=True,
+        )
     try:
         serve(rt, args.host, args.port)
     finally:
@@ -197,8 +248,10 @@ def cmd_account_create(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"Created account {new.account_id} (alias {new.alias})\n  root AccessKey {new.access_key_id}\n"
-              f"  secret {new.access_key_secret}  (shown once: store it now)")
+        print(
+            f"Created account {new.account_id} (alias {new.alias})\n  root AccessKey {new.access_key_id}\n"
+            f"  secret {new.access_key_secret}  (shown once: store it now)"
+        )
     return 0
 
 
@@ -261,10 +314,13 @@ def cmd_account_set_mfa(settings: Settings, args: argparse.Namespace) -> int:
             qr = settings.data_dir / f"root-mfa-{enrollment.account_id}.png"
             _write_private(qr, enrollment.qr_png())
             # The key is shown here once: it is stored only sealed, and never printed or logged again.
-            print(f"Root MFA for account {enrollment.account_id} (alias {enrollment.alias}). Add this key to an "
-                  f"authenticator app:\n  otpauth URI: {enrollment.uri}\n  Base32 seed: {enrollment.seed}\n"
-                  f"  QR code:     {qr} (mode 0600, deleted when this command ends)\n"
-                  "Then enter two consecutive codes it shows.", flush=True)
+            print(
+                f"Root MFA for account {enrollment.account_id} (alias {enrollment.alias}). Add this key to an "
+                f"authenticator app:\n  otpauth URI: {enrollment.uri}\n  Base32 seed: {enrollment.seed}\n"
+                f"  QR code:     {qr} (mode 0600, deleted when this command ends)\n"
+                "Then enter two consecutive codes it shows.",
+                flush=True,
+            )
             code1, code2 = _read_codes()
             root_mfa.bind(rt, enrollment, code1, code2)
         finally:
@@ -299,14 +355,25 @@ def cmd_events_lookup(settings: Settings, args: argparse.Namespace) -> int:
             attrs.append((key, value))
         start, end = window(args.start, args.end, clock.now_ms())
         with rt.db.read() as conn:
-            found, _ = search(conn, rt.master_key, Query(account, start, end, tuple(attrs), args.forward, args.max), None)
+            found, _ = search(
+                conn, rt.master_key, Query(account, start, end, tuple(attrs), args.forward, args.max), None
+            )
     if args.json:
         for event in found:
             print(json.dumps(event, ensure_ascii=False))
         return 0
-    rows = [{"Time": e["eventTime"], "Event": e["eventName"], "RW": e["eventRW"], "User": e["userIdentity"].get("userName", ""),
-             "Resource": e.get("resourceName", ""), "SourceIp": e.get("sourceIpAddress", ""), "Error": e.get("errorCode", "")}
-            for e in found]
+    rows = [
+        {
+            "Time": e["eventTime"],
+            "Event": e["eventName"],
+            "RW": e["eventRW"],
+            "User": e["userIdentity"].get("userName", ""),
+            "Resource": e.get("resourceName", ""),
+            "SourceIp": e.get("sourceIpAddress", ""),
+            "Error": e.get("errorCode", ""),
+        }
+        for e in found
+    ]
     _table(rows, ["Time", "Event", "RW", "User", "Resource", "SourceIp", "Error"])
     return 0
 

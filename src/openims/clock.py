@@ -1,4 +1,5 @@
 """The one source of "now"; tests move it with `set_offset` to exercise expiry without sleeping."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """Settings from flags and environment, validated once at start."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -58,9 +59,9 @@ class Settings:
 def normalize_database_url(url: str) -> str:
     """Accept the plain `postgresql://` form users copy from psql and pick the psycopg 3 driver."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -69,7 +70,9 @@ def load(data_dir: str | os.PathLike[str] | None = None) -> Settings:
     url = os.environ.get("OPENIMS_DATABASE_URL") or f"sqlite:///{directory / 'openims.db'}"
     url = normalize_database_url(url)
     if not url.startswith(("sqlite", "postgresql")):
-        raise ConfigError(f"OPENIMS_DATABASE_URL must be a sqlite:// or postgresql:// URL, got {url.split(':')[0]}://...")
+        raise ConfigError(
+            f"OPENIMS_DATABASE_URL must be a sqlite:// or postgresql:// URL, got {url.split(':')[0]}://..."
+        )
     delivery = os.environ.get("OPENIMS_DELIVERY_BATCH_SECONDS", "1.0")
     try:
         batch = float(delivery)
@@ -94,5 +97,7 @@ def _trusted_proxies(raw: str) -> tuple[str, ...]:
         try:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
-            raise ConfigError(f"OPENIMS_TRUSTED_PROXIES holds {entry!r}, which is not an IP address or CIDR network") from None
+            raise ConfigError(
+                f"OPENIMS_TRUSTED_PROXIES holds {entry!r}, which is not an IP address or CIDR network"
+            ) from None
     return out

@@ -2,6 +2,7 @@
 saved MFA tickets are deleted in the same transaction as the change. Checking access only when a session is
 next used would let a session (or a ticket) left idle through a disable, delete or recycle come back to life
 when access is restored."""
+
 from __future__ import annotations
 
 from sqlalchemy import Connection, delete

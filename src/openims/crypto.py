@@ -1,4 +1,5 @@
 """Secrets at rest: the master key, AES-GCM sealing, argon2id password hashes, and HMAC tokens."""
+
 from __future__ import annotations
 
 import base64

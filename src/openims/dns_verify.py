@@ -5,6 +5,7 @@ a name it lists is answered from it without touching DNS (a test and offline aid
 recursive resolver in `OPENIMS_DNS_SERVER` (`host` or `host:port`), else the first `nameserver` of
 /etc/resolv.conf, over UDP (TCP when the answer is truncated), with `OPENIMS_DNS_TIMEOUT_SECONDS` (default 3).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,10 @@ def _overrides() -> dict[str, list[str]] | None:
         raise DnsError(f"cannot read OPENIMS_DNS_TXT_OVERRIDES_FILE: {exc.__class__.__name__}") from None
     if not isinstance(data, dict):
         raise DnsError("OPENIMS_DNS_TXT_OVERRIDES_FILE must hold a JSON object {name: [txt values]}")
-    return {str(k).rstrip(".").lower(): [str(v) for v in (vals if isinstance(vals, list) else [vals])] for k, vals in data.items()}
+    return {
+        str(k).rstrip(".").lower(): [str(v) for v in (vals if isinstance(vals, list) else [vals])]
+        for k, vals in data.items()
+    }
 
 
 def _server() -> tuple[str, int]:
@@ -140,16 +144,16 @@ def _parse(msg: bytes, query_id: int) -> list[str]:
         pos = _skip_name(msg, pos)
         if pos + 10 > len(msg):
             raise DnsError("malformed DNS answer")
-        rtype, rclass, _ttl, rdlength = struct.unpack("!HHIH", msg[pos:pos + 10])
+        rtype, rclass, _ttl, rdlength = struct.unpack("!HHIH", msg[pos : pos + 10])
         pos += 10
-        rdata = msg[pos:pos + rdlength]
+        rdata = msg[pos : pos + rdlength]
         pos += rdlength
         if rtype != TXT or rclass != CLASS_IN:
             continue  # e.g. the CNAME that led to the TXT records
         strings, i = [], 0
         while i < len(rdata):
             size = rdata[i]
-            strings.append(rdata[i + 1:i + 1 + size])
+            strings.append(rdata[i + 1 : i + 1 + size])
             i += 1 + size
         found.append(b"".join(strings).decode("utf-8", "replace"))
     return found

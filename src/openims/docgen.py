@@ -1,7 +1,8 @@
 """Generates docs/api.md from the action table, so the reference can never drift from the code.
 
-    python -m openims.docgen > docs/api.md
+python -m openims.docgen > docs/api.md
 """
+
 from __future__ import annotations
 
 from openims.actions import registry
@@ -10,21 +11,35 @@ from openims.actions import registry
 def render() -> str:
     registry.load()
     actions = registry.all_actions()
-    out = ["# API reference", "",
-           "Generated from the action table by `python -m openims.docgen > docs/api.md`; do not edit by hand.",
-           "Every action is `POST /` (or GET) with its parameters in the query string or a form body, signed with",
-           "ACS3-HMAC-SHA256 (V3) or HMAC-SHA1 (v2). Every call, successful or not, is recorded as an ActionTrail event.",
-           "Actions marked *OpenIMS-defined* have no official SDK method; their shape is documented in docs/extensions.md.", ""]
+    out = [
+        "# API reference",
+        "",
+        "Generated from the action table by `python -m openims.docgen > docs/api.md`; do not edit by hand.",
+        "Every action is `POST /` (or GET) with its parameters in the query string or a form body, signed with",
+        "ACS3-HMAC-SHA256 (V3) or HMAC-SHA1 (v2). Every call, successful or not, is recorded as an ActionTrail event.",
+        (
+            "Actions marked *OpenIMS-defined* have no official SDK method; their shape is documented in "
+            "docs/extensions.md."
+        ),
+        "",
+    ]
     for service in (registry.IMS, registry.ACTIONTRAIL, registry.RAM):
         mine = [a for a in actions if a.service is service]
         if not mine:
             continue
-        out += [f"## {service.name} ({service.version}, eventSource `{service.event_source}`)", "",
-                "| action | read/write | RAM action | resource type | description |", "|---|---|---|---|---|"]
+        out += [
+            f"## {service.name} ({service.version}, eventSource `{service.event_source}`)",
+            "",
+            "| action | read/write | RAM action | resource type | description |",
+            "|---|---|---|---|---|",
+        ]
         for a in mine:
             summary = " ".join(a.doc.split("\n\n")[0].split()).replace("|", "\\|")
             marker = " *OpenIMS-defined*" if a.extension else ""
-            out.append(f"| [{a.name}](#{a.name.lower()}){marker} | {a.rw} | `{a.ram_action}` | {a.resource_type or '-'} | {summary} |")
+            out.append(
+                f"| [{a.name}](#{a.name.lower()}){marker} | {a.rw} | `{a.ram_action}` | {a.resource_type or '-'} | "
+                f"{summary} |"
+            )
         out.append("")
         for a in mine:
             out += [f"### {a.name}", "", a.doc or "", ""]

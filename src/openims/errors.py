@@ -1,4 +1,5 @@
 """The one error type every layer raises, rendered as Alibaba's error envelope by the protocol layer."""
+
 from __future__ import annotations
 
 import re
@@ -42,7 +43,10 @@ def internal_error() -> ApiError:
 def missing(name: str) -> ApiError:
     """Alibaba's common code for an absent mandatory parameter; the message names it. Parameter validation
     and the actions' own checks (a parameter required only in some cases) both use it."""
-    return ApiError("MissingParameter", f'The input parameter "{name}" that is mandatory for processing this request is not supplied.')
+    return ApiError(
+        "MissingParameter",
+        f'The input parameter "{name}" that is mandatory for processing this request is not supplied.',
+    )
 
 
 def invalid(name: str, reason: str, message: str) -> ApiError:
@@ -56,11 +60,13 @@ KEEP_AS_IS = frozenset({"AccessKey"})
 def describe(entity: str) -> str:
     """An error code's entity in words: `VirtualMFADevice` -> "virtual MFA device", `User.LoginProfile` ->
     "login profile of the user"."""
+
     def words(part: str) -> str:
         if part in KEEP_AS_IS:
             return part
         found = re.findall(r"[A-Z]{2,}(?=[A-Z][a-z]|$)|[A-Z][a-z]+|[A-Z]|[a-z]+|\d+", part)
         return " ".join(w if len(w) > 1 and w.isupper() else w.lower() for w in found)
+
     *owners, last = entity.split(".")
     return " of the ".join([words(last), *(words(o) for o in reversed(owners))])
 

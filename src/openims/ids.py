@@ -1,4 +1,5 @@
 """Every identifier format in one place."""
+
 from __future__ import annotations
 
 import secrets

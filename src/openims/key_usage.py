@@ -6,6 +6,7 @@ Readers merge the stored value with this process's unflushed uses, so a figure i
 the answering server process and at most FLUSH_SECONDS behind for uses made through other processes sharing
 the database. A crash loses at most the last FLUSH_SECONDS of uses.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -72,8 +73,9 @@ recorder = PerDatabase(Recorder)
 def note_use(rt: Runtime, key: signing.KeyRecord, req: RpcRequest) -> None:
     """KEY_CHECKS hook: a verified signature is a use of its key. Memory only; never touches the database."""
     service = SERVICES.get(req.version)
-    recorder(rt).note(key.principal.access_key_id,
-                      Use(clock.now_ms(), service.name if service else "", req.source_ip[:64]))
+    recorder(rt).note(
+        key.principal.access_key_id, Use(clock.now_ms(), service.name if service else "", req.source_ip[:64])
+    )
 
 
 def flush(rt: Runtime) -> int:
@@ -86,8 +88,11 @@ def flush(rt: Runtime) -> int:
         with rt.db.transaction() as conn:
             # A key purged since its use has no row to describe; skip it rather than fail the batch.
             live = set(conn.execute(select(access_keys.c.id).where(access_keys.c.id.in_(list(batch)))).scalars())
-            rows = [{"access_key_id": k, "last_used_ms": u.ms, "service_name": u.service, "source_ip": u.source_ip}
-                    for k, u in sorted(batch.items()) if k in live]
+            rows = [
+                {"access_key_id": k, "last_used_ms": u.ms, "service_name": u.service, "source_ip": u.source_ip}
+                for k, u in sorted(batch.items())
+                if k in live
+            ]
             if rows:
                 conn.execute(_upsert(conn), rows)
     except Exception:
@@ -101,8 +106,11 @@ def _upsert(conn: Connection):  # type: ignore[no-untyped-def]
     stmt = dialect.insert(access_key_usage)
     return stmt.on_conflict_do_update(
         index_elements=[access_key_usage.c.access_key_id],
-        set_={"last_used_ms": stmt.excluded.last_used_ms, "service_name": stmt.excluded.service_name,
-              "source_ip": stmt.excluded.source_ip},
+        set_={
+            "last_used_ms": stmt.excluded.last_used_ms,
+            "service_name": stmt.excluded.service_name,
+            "source_ip": stmt.excluded.source_ip,
+        },
         # Another process may have written a newer use meanwhile.
         where=access_key_usage.c.last_used_ms < stmt.excluded.last_used_ms,
     )

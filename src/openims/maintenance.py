@@ -1,4 +1,5 @@
 """Housekeeping that keeps the store bounded: events past retention, spent signature nonces."""
+
 from __future__ import annotations
 
 import logging
@@ -20,6 +21,7 @@ PURGERS: dict[str, Callable[[Runtime], int]] = {}
 
 def purge_expired(name: str, expires_ms: Column[int]) -> Callable[[Runtime], int]:
     """Register (and return) the housekeeping of a table whose rows live until their `expires_ms`."""
+
     def purge_table(rt: Runtime) -> int:
         with rt.db.transaction() as conn:
             return conn.execute(delete(expires_ms.table).where(expires_ms <= clock.now_ms())).rowcount or 0
@@ -35,15 +37,26 @@ def purge(rt: Runtime) -> dict[str, int]:
     cutoff = now - rt.settings.event_retention_days * DAY_MS
     while True:
         with rt.db.transaction() as conn:
-            oldest = conn.execute(events.select().with_only_columns(events.c.seq)
-                                  .where(events.c.event_ms < cutoff).order_by(events.c.seq).limit(BATCH)).scalars().all()
+            oldest = (
+                conn.execute(
+                    events.select()
+                    .with_only_columns(events.c.seq)
+                    .where(events.c.event_ms < cutoff)
+                    .order_by(events.c.seq)
+                    .limit(BATCH)
+                )
+                .scalars()
+                .all()
+            )
             if oldest:
                 conn.execute(delete(events).where(events.c.seq.in_(oldest)))
         removed["events"] += len(oldest)
         if len(oldest) < BATCH:
             break
     with rt.db.transaction() as conn:
-        removed["nonces"] = conn.execute(delete(signature_nonces).where(signature_nonces.c.expires_ms < now)).rowcount or 0
+        removed["nonces"] = (
+            conn.execute(delete(signature_nonces).where(signature_nonces.c.expires_ms < now)).rowcount or 0
+        )
     for name, purger in PURGERS.items():
         removed[name] = purger(rt)
     if removed["events"]:

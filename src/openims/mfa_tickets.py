@@ -8,6 +8,7 @@ number and bind time): unbinding, re-binding, replacing or deleting the device v
 bookkeeping here. What the device cannot tell — the user moved to the recycle bin, the preference turned
 off — deletes the tickets outright, so restoring the user or turning the preference on again revives none.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -29,9 +30,17 @@ MAX_PRESENTED = 16
 def issue(conn: Connection, account_id: str, user_id: str, device: Row[Any], now_ms: int) -> str:
     """A new ticket for the user and its bound `device` (an mfa_devices row); returns the browser's token."""
     token = secrets.token_urlsafe(32)
-    conn.execute(insert(console_mfa_tickets).values(
-        token_hash=token_hash(token), account_id=account_id, user_id=user_id, serial_number=device.serial_number,
-        device_bound_ms=device.bound_ms, created_ms=now_ms, expires_ms=now_ms + LIFETIME_MS))
+    conn.execute(
+        insert(console_mfa_tickets).values(
+            token_hash=token_hash(token),
+            account_id=account_id,
+            user_id=user_id,
+            serial_number=device.serial_number,
+            device_bound_ms=device.bound_ms,
+            created_ms=now_ms,
+            expires_ms=now_ms + LIFETIME_MS,
+        )
+    )
     return token
 
 
@@ -40,11 +49,15 @@ def holds(conn: Connection, presented: Collection[str], user_id: str, device: Ro
     hashes = [token_hash(t) for t in list(presented)[:MAX_PRESENTED] if t and len(t) <= 128]
     if not hashes:
         return False
-    found = conn.execute(select(console_mfa_tickets.c.token_hash).where(
-        console_mfa_tickets.c.token_hash.in_(hashes), console_mfa_tickets.c.user_id == user_id,
-        console_mfa_tickets.c.serial_number == device.serial_number,
-        console_mfa_tickets.c.device_bound_ms == device.bound_ms,
-        console_mfa_tickets.c.expires_ms > now_ms)).first()
+    found = conn.execute(
+        select(console_mfa_tickets.c.token_hash).where(
+            console_mfa_tickets.c.token_hash.in_(hashes),
+            console_mfa_tickets.c.user_id == user_id,
+            console_mfa_tickets.c.serial_number == device.serial_number,
+            console_mfa_tickets.c.device_bound_ms == device.bound_ms,
+            console_mfa_tickets.c.expires_ms > now_ms,
+        )
+    ).first()
     return found is not None
 
 

@@ -3,6 +3,7 @@
 Errors follow Alibaba's pattern: `MissingParameter` when a required one is absent,
 `InvalidParameter.<Name>.Length` / `.InvalidChars` / `.Format` / `InvalidParameter.<Name>` otherwise.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,8 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def _invalid(name: str, why: str, reason: str | None = None, lead: str | None = None) -> ApiError:
     code = f"InvalidParameter.{name}" + (f".{reason}" if reason else "")
     lead = lead or {"Length": "beyond the length limit", "InvalidChars": "contains invalid chars"}.get(
-        reason or "", "is not valid")
+        reason or "", "is not valid"
+    )
     return ApiError(code, f'The parameter - "{name}" {lead}: it {why}.')
 
 
@@ -93,8 +95,12 @@ class Str(Param):
             raise _invalid(self.name, "must not contain control characters", "InvalidChars")
         if len(value) < self.min_len or (self.max_len is not None and len(value) > self.max_len):
             short = "is empty" if not value else "is too short"
-            raise _invalid(self.name, f"must be {self.min_len} to {self.max_len} characters in length", "Length",
-                           lead=short if len(value) < self.min_len else None)
+            raise _invalid(
+                self.name,
+                f"must be {self.min_len} to {self.max_len} characters in length",
+                "Length",
+                lead=short if len(value) < self.min_len else None,
+            )
         if self.pattern and value and not re.fullmatch(self.pattern, value):
             raise _invalid(self.name, self.pattern_doc or f"must match {self.pattern}", "InvalidChars")
         return value
@@ -176,8 +182,14 @@ class StrList(Param):
             return []
         if self.max_items is not None and len(values) > self.max_items:
             raise _invalid(self.name, f"at most {self.max_items} items", "Length")
-        item = Str(self.name, min_len=self.item.min_len, max_len=self.item.max_len, pattern=self.item.pattern,
-                   pattern_doc=self.item.pattern_doc, choices=self.item.choices)
+        item = Str(
+            self.name,
+            min_len=self.item.min_len,
+            max_len=self.item.max_len,
+            pattern=self.item.pattern,
+            pattern_doc=self.item.pattern_doc,
+            choices=self.item.choices,
+        )
         return [item.convert(v) for v in values]
 
     def _split(self, single: str) -> list[str]:
@@ -214,7 +226,7 @@ class ObjList(Param):
         for key, value in raw.items():
             if not key.startswith(prefix):
                 continue
-            index, _, sub = key[len(prefix):].partition(".")
+            index, _, sub = key[len(prefix) :].partition(".")
             if not _INDEX.fullmatch(index) or not sub:
                 raise _invalid(self.name, f"{key} is not of the form {self.name}.N.Field", "Format")
             by_index.setdefault(int(index), {})[sub] = value
@@ -233,8 +245,12 @@ class ObjList(Param):
             for sub in obj:
                 if sub not in known:
                     raise _invalid(self.name, f"unknown field {self.name}.{n}.{sub}", "Format")
-            items.append({f.name: qualified[f.name].extract({qualified[f.name].name: obj[f.name]} if f.name in obj else {})
-                          for f in self.fields})
+            items.append(
+                {
+                    f.name: qualified[f.name].extract({qualified[f.name].name: obj[f.name]} if f.name in obj else {})
+                    for f in self.fields
+                }
+            )
         return items
 
     def type_name(self) -> str:
@@ -246,8 +262,11 @@ class ObjList(Param):
 
 def _indexed(raw: Mapping[str, str], name: str) -> list[str]:
     prefix = name + "."
-    found = sorted((int(k[len(prefix):]), v) for k, v in raw.items()
-                   if k.startswith(prefix) and _INDEX.fullmatch(k[len(prefix):]))
+    found = sorted(
+        (int(k[len(prefix) :]), v)
+        for k, v in raw.items()
+        if k.startswith(prefix) and _INDEX.fullmatch(k[len(prefix) :])
+    )
     return [v for _, v in found]
 
 

@@ -4,6 +4,7 @@ PasswordReusePrevention checks, and expiry. Passwords are kept only as argon2id 
 Errors name the rule broken (`InvalidParameter.<Param>.<Rule>`, e.g. `InvalidParameter.NewPassword.Length`)
 and never echo the password.
 """
+
 from __future__ import annotations
 
 import string
@@ -20,10 +21,43 @@ DAY_MS = 24 * 3600 * 1000
 MAX_LENGTH = 32
 SYMBOLS = frozenset(string.punctuation)
 # Common passwords and the bases of their variants ("Password123!"), refused when InterceptRiskPasswordOnApi is on.
-RISKY_BASES = ("password", "passw0rd", "p@ssw0rd", "p@ssword", "qwerty", "qwertyuiop", "asdfghjkl", "1qaz2wsx",
-               "zxcvbnm", "admin", "administrator", "root", "welcome", "letmein", "iloveyou", "abc123", "abcd1234",
-               "aliyun", "alibaba", "changeme", "default", "secret", "test", "guest", "master", "dragon", "monkey",
-               "football", "baseball", "superman", "trustno1", "sunshine", "princess", "starwars", "hello")
+RISKY_BASES = (
+    "password",
+    "passw0rd",
+    "p@ssw0rd",
+    "p@ssword",
+    "qwerty",
+    "qwertyuiop",
+    "asdfghjkl",
+    "1qaz2wsx",
+    "zxcvbnm",
+    "admin",
+    "administrator",
+    "root",
+    "welcome",
+    "letmein",
+    "iloveyou",
+    "abc123",
+    "abcd1234",
+    "aliyun",
+    "alibaba",
+    "changeme",
+    "default",
+    "secret",
+    "test",
+    "guest",
+    "master",
+    "dragon",
+    "monkey",
+    "football",
+    "baseball",
+    "superman",
+    "trustno1",
+    "sunshine",
+    "princess",
+    "starwars",
+    "hello",
+)
 
 
 @dataclass(frozen=True)
@@ -71,8 +105,9 @@ def save_policy(conn: Connection, account_id: str, changes: dict[str, Any], now_
 
 
 def _broken(param: str, rule: str, why: str) -> ApiError:
-    return ApiError(f"InvalidParameter.{param}.{rule}",
-                    f'The parameter "{param}" does not meet the password policy: {why}.')
+    return ApiError(
+        f"InvalidParameter.{param}.{rule}", f'The parameter "{param}" does not meet the password policy: {why}.'
+    )
 
 
 def check_strength(policy: PasswordPolicy, password: str, user_name: str, param: str = "Password") -> None:
@@ -91,8 +126,11 @@ def check_strength(policy: PasswordPolicy, password: str, user_name: str, param:
         if required and not any(test(ch) for ch in password):
             raise _broken(param, rule, f"it must contain at least one {what}")
     if len(set(password)) < policy.minimum_password_different_character:
-        raise _broken(param, "DifferentCharacters",
-                      f"it must contain at least {policy.minimum_password_different_character} different characters")
+        raise _broken(
+            param,
+            "DifferentCharacters",
+            f"it must contain at least {policy.minimum_password_different_character} different characters",
+        )
     if policy.password_not_contain_user_name and user_name and user_name.lower() in password.lower():
         raise _broken(param, "ContainsUserName", "it must not contain the user name")
     if policy.intercept_risk_password_on_api and is_risky(password):
@@ -131,16 +169,30 @@ class Argon2Work:
 def _history(conn: Connection, policy: PasswordPolicy, user_id: str) -> list[str]:
     if policy.password_reuse_prevention <= 0:
         return []
-    return list(conn.execute(select(password_history.c.password_hash).where(password_history.c.user_id == user_id)
-                             .order_by(password_history.c.seq.desc()).limit(policy.password_reuse_prevention)).scalars())
+    return list(
+        conn.execute(
+            select(password_history.c.password_hash)
+            .where(password_history.c.user_id == user_id)
+            .order_by(password_history.c.seq.desc())
+            .limit(policy.password_reuse_prevention)
+        ).scalars()
+    )
 
 
-def check_reuse(conn: Connection, policy: PasswordPolicy, user_id: str, password: str, param: str = "Password",
-                work: Argon2Work | None = None) -> None:
+def check_reuse(
+    conn: Connection,
+    policy: PasswordPolicy,
+    user_id: str,
+    password: str,
+    param: str = "Password",
+    work: Argon2Work | None = None,
+) -> None:
     """Refuse a password among the user's last PasswordReusePrevention passwords."""
     work = work or Argon2Work()
     if any(work.verify(h, password) for h in _history(conn, policy, user_id)):
-        raise _broken(param, "Reused", f"it must differ from the last {policy.password_reuse_prevention} passwords of the user")
+        raise _broken(
+            param, "Reused", f"it must differ from the last {policy.password_reuse_prevention} passwords of the user"
+        )
 
 
 def hash_ahead(conn: Connection, policy: PasswordPolicy, user: Row[Any], password: str, work: Argon2Work) -> None:
@@ -159,14 +211,28 @@ def remember(conn: Connection, policy: PasswordPolicy, user_id: str, password_ha
     keep = max(policy.password_reuse_prevention, 0)
     if keep:
         conn.execute(insert(password_history).values(user_id=user_id, password_hash=password_hash, created_ms=now_ms))
-    newest = (select(password_history.c.seq).where(password_history.c.user_id == user_id)
-              .order_by(password_history.c.seq.desc()).limit(keep))
-    conn.execute(delete(password_history).where(password_history.c.user_id == user_id,
-                                                password_history.c.seq.not_in(newest.scalar_subquery())))
+    newest = (
+        select(password_history.c.seq)
+        .where(password_history.c.user_id == user_id)
+        .order_by(password_history.c.seq.desc())
+        .limit(keep)
+    )
+    conn.execute(
+        delete(password_history).where(
+            password_history.c.user_id == user_id, password_history.c.seq.not_in(newest.scalar_subquery())
+        )
+    )
 
 
-def new_password_hash(conn: Connection, policy: PasswordPolicy, user: Row[Any], password: str, now_ms: int,
-                      param: str = "Password", work: Argon2Work | None = None) -> str:
+def new_password_hash(
+    conn: Connection,
+    policy: PasswordPolicy,
+    user: Row[Any],
+    password: str,
+    now_ms: int,
+    param: str = "Password",
+    work: Argon2Work | None = None,
+) -> str:
     """Validate a password being set for `user` against every rule, record it in the history, return its hash."""
     work = work or Argon2Work()
     check_strength(policy, password, user.name, param)

@@ -1,4 +1,5 @@
 """Who is calling: the result of authentication, used by authorization and by the audit event."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ class Principal:
     def is_root(self) -> bool:
         return self.kind == ROOT
 
-    def identity(self) -> dict:
+    def identity(self) -> dict[str, Any]:
         """The event's `userIdentity`."""
         out: dict[str, Any] = {
             "type": self.kind,
@@ -42,8 +43,10 @@ class Principal:
         if self.session_created_ms is not None or self.mfa_authenticated:
             from openims.clock import iso
 
-            out["sessionContext"] = {"attributes": {
-                "mfaAuthenticated": "true" if self.mfa_authenticated else "false",
-                "creationDate": iso(self.session_created_ms),
-            }}
+            out["sessionContext"] = {
+                "attributes": {
+                    "mfaAuthenticated": "true" if self.mfa_authenticated else "false",
+                    "creationDate": iso(self.session_created_ms),
+                }
+            }
         return out

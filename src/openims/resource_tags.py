@@ -1,4 +1,5 @@
 """Tags on resources (users, and the other taggable types): storage, views and tag filters."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -12,8 +13,14 @@ from openims.store.schema import resource_tags
 MAX_TAGS = 20
 # Required: a tag needs a key (the SDK: "You cannot specify empty strings as tag keys"). The reserved
 # prefixes are refused in any letter case.
-TAG_KEY = Str("Key", required=True, min_len=1, max_len=128, pattern=r"(?!(?i:aliyun|acs:))[^<>]*",
-              pattern_doc="must not start with aliyun or acs:")
+TAG_KEY = Str(
+    "Key",
+    required=True,
+    min_len=1,
+    max_len=128,
+    pattern=r"(?!(?i:aliyun|acs:))[^<>]*",
+    pattern_doc="must not start with aliyun or acs:",
+)
 TAG_VALUE = Str("Value", max_len=128)
 
 
@@ -21,21 +28,38 @@ def tag_param(name: str = "Tag") -> ObjList:
     return ObjList(name, fields=(TAG_KEY, TAG_VALUE), max_items=MAX_TAGS)
 
 
-def set_tags(conn: Connection, account_id: str, resource_type: str, resource_id: str, tags: Iterable[dict[str, Any]]) -> None:
+def set_tags(
+    conn: Connection, account_id: str, resource_type: str, resource_id: str, tags: Iterable[dict[str, Any]]
+) -> None:
     """Add or overwrite tags, keeping the per-resource limit."""
     tags = [tag for tag in tags if tag.get("Key")]
     if not tags:
         return
     _no_urls(tags)
     for tag in tags:
-        conn.execute(delete(resource_tags).where(
-            resource_tags.c.resource_type == resource_type, resource_tags.c.resource_id == resource_id,
-            resource_tags.c.tag_key == tag["Key"]))
-        conn.execute(insert(resource_tags).values(
-            account_id=account_id, resource_type=resource_type, resource_id=resource_id,
-            tag_key=tag["Key"], tag_value=tag.get("Value") or ""))
-    count = len(conn.execute(select(resource_tags.c.tag_key).where(
-        resource_tags.c.resource_type == resource_type, resource_tags.c.resource_id == resource_id)).all())
+        conn.execute(
+            delete(resource_tags).where(
+                resource_tags.c.resource_type == resource_type,
+                resource_tags.c.resource_id == resource_id,
+                resource_tags.c.tag_key == tag["Key"],
+            )
+        )
+        conn.execute(
+            insert(resource_tags).values(
+                account_id=account_id,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                tag_key=tag["Key"],
+                tag_value=tag.get("Value") or "",
+            )
+        )
+    count = len(
+        conn.execute(
+            select(resource_tags.c.tag_key).where(
+                resource_tags.c.resource_type == resource_type, resource_tags.c.resource_id == resource_id
+            )
+        ).all()
+    )
     if count > MAX_TAGS:
         from openims.errors import ApiError
 
@@ -50,12 +74,19 @@ def _no_urls(tags: list[dict[str, Any]]) -> None:
         for tag in tags:
             value = (tag.get(field) or "").lower()
             if "http://" in value or "https://" in value:
-                raise invalid(f"Tag.{field}", "InvalidChars", f'The parameter - "Tag.{field}" cannot contain http:// or https://.')
+                raise invalid(
+                    f"Tag.{field}", "InvalidChars", f'The parameter - "Tag.{field}" cannot contain http:// or https://.'
+                )
 
 
-_TAGS_OF = select(resource_tags).where(
-    resource_tags.c.resource_type == bindparam("type"), resource_tags.c.resource_id.in_(bindparam("ids", expanding=True))
-).order_by(resource_tags.c.tag_key)
+_TAGS_OF = (
+    select(resource_tags)
+    .where(
+        resource_tags.c.resource_type == bindparam("type"),
+        resource_tags.c.resource_id.in_(bindparam("ids", expanding=True)),
+    )
+    .order_by(resource_tags.c.tag_key)
+)
 
 
 def tags_of(conn: Connection, resource_type: str, resource_ids: list[str]) -> dict[str, list[dict[str, str]]]:
@@ -73,8 +104,11 @@ def has_all_tags(resource_type: str, id_column: Any, tags: list[dict[str, Any]])
     """A WHERE clause: the resource carries every given tag (a tag without a Value matches any value)."""
     clauses = []
     for tag in tags:
-        cond = [resource_tags.c.resource_type == resource_type, resource_tags.c.resource_id == id_column,
-                resource_tags.c.tag_key == tag["Key"]]
+        cond = [
+            resource_tags.c.resource_type == resource_type,
+            resource_tags.c.resource_id == id_column,
+            resource_tags.c.tag_key == tag["Key"],
+        ]
         if tag.get("Value"):
             cond.append(resource_tags.c.tag_value == tag["Value"])
         clauses.append(exists().where(*cond))

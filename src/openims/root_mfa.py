@@ -12,6 +12,7 @@ Each set or unset, and each refused attempt at one, is an event in the account (
 `UnsetAccountMFA`): the root identity, eventType `ApiCall`, userAgent `openims-cli` and source `localhost`,
 as the trail commands record theirs. No seed or code is ever in an event or a log line.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,16 +70,23 @@ def bind(rt: Runtime, enrollment: Enrollment, code1: str, code2: str) -> None:
     account_id = enrollment.account_id
     try:
         with rt.db.transaction() as conn:
-            acct = conn.execute(select(accounts_table).where(accounts_table.c.id == account_id)
-                                .with_for_update()).first()
+            acct = conn.execute(
+                select(accounts_table).where(accounts_table.c.id == account_id).with_for_update()
+            ).first()
             if acct is None:
                 raise ConfigError(f"the account {account_id} no longer exists")
             if root_has_mfa(acct):
                 raise already_exists(ENTITY, account_id)
             step = binding_step(enrollment.seed, code1, code2, None)
-            conn.execute(update(accounts_table).where(accounts_table.c.id == account_id).values(
-                mfa_seed_sealed=rt.master_key.seal(enrollment.seed, _context(account_id)),
-                mfa_bound_ms=clock.now_ms(), mfa_last_step=step))
+            conn.execute(
+                update(accounts_table)
+                .where(accounts_table.c.id == account_id)
+                .values(
+                    mfa_seed_sealed=rt.master_key.seal(enrollment.seed, _context(account_id)),
+                    mfa_bound_ms=clock.now_ms(),
+                    mfa_last_step=step,
+                )
+            )
             operator_events.record(rt, conn, account_id, SET_EVENT, None)
     except ApiError as err:
         _refused(rt, account_id, SET_EVENT, err)
@@ -88,9 +96,11 @@ def unbind(rt: Runtime, ref: str | None) -> str:
     """Remove the root's MFA of the account named by ID or alias (None: the first account); returns its ID."""
     with rt.db.transaction() as conn:
         acct = accounts.named(conn, ref)
-        removed = conn.execute(update(accounts_table).where(accounts_table.c.id == acct.id,
-                                                            accounts_table.c.mfa_seed_sealed.is_not(None))
-                               .values(mfa_seed_sealed=None, mfa_bound_ms=None, mfa_last_step=None)).rowcount
+        removed = conn.execute(
+            update(accounts_table)
+            .where(accounts_table.c.id == acct.id, accounts_table.c.mfa_seed_sealed.is_not(None))
+            .values(mfa_seed_sealed=None, mfa_bound_ms=None, mfa_last_step=None)
+        ).rowcount
         if removed:
             operator_events.record(rt, conn, acct.id, UNSET_EVENT, None)
             return str(acct.id)
@@ -104,10 +114,15 @@ def check_code(conn: Connection, master_key: MasterKey, acct: Row[Any], code: st
     verdict, step = totp.verify(seed, code, acct.mfa_last_step)
     if verdict is not totp.Verdict.ACCEPTED:
         return verdict
-    moved = conn.execute(update(accounts_table).where(
-        accounts_table.c.id == acct.id, accounts_table.c.mfa_seed_sealed.is_not(None),
-        or_(accounts_table.c.mfa_last_step.is_(None), accounts_table.c.mfa_last_step < step))
-        .values(mfa_last_step=step)).rowcount
+    moved = conn.execute(
+        update(accounts_table)
+        .where(
+            accounts_table.c.id == acct.id,
+            accounts_table.c.mfa_seed_sealed.is_not(None),
+            or_(accounts_table.c.mfa_last_step.is_(None), accounts_table.c.mfa_last_step < step),
+        )
+        .values(mfa_last_step=step)
+    ).rowcount
     # Another sign-in took this step (or a later one) since the row was read: this code is spent.
     return verdict if moved == 1 else totp.Verdict.REUSED
 

@@ -1,4 +1,5 @@
 """Everything a running server (or a CLI command) shares: settings, the database and the master key."""
+
 from __future__ import annotations
 
 import threading
@@ -55,8 +56,10 @@ def open_runtime(settings: Settings, create: bool = False) -> Runtime:
         raise ConfigError(f"data dir {settings.data_dir} {what}; run `openims --data-dir {settings.data_dir} init`")
     elif settings.is_sqlite and not _sqlite_file(settings).exists():
         # Opening it would create an empty database file next to, say, a PostgreSQL deployment's credentials.
-        raise ConfigError(f"{settings.data_dir} has no SQLite database ({_sqlite_file(settings).name}); if it belongs to a "
-                          "PostgreSQL deployment, set OPENIMS_DATABASE_URL, otherwise run `openims init`")
+        raise ConfigError(
+            f"{settings.data_dir} has no SQLite database ({_sqlite_file(settings).name}); if it belongs to a "
+            "PostgreSQL deployment, set OPENIMS_DATABASE_URL, otherwise run `openims init`"
+        )
     master_key = load_master_key(settings.master_key_path, create=create)
     db = Database(settings.database_url)
     try:
@@ -87,7 +90,10 @@ def has_schema(settings: Settings) -> bool:
 
 
 def _cannot_open(settings: Settings, exc: Exception) -> ConfigError:
-    return ConfigError(f"cannot open the database ({_safe_url(settings.database_url)}): {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+    return ConfigError(
+        f"cannot open the database ({_safe_url(settings.database_url)}): {exc.__class__.__name__}: "
+        f"{str(exc).splitlines()[0]}"
+    )
 
 
 def _sqlite_file(settings: Settings) -> Path:

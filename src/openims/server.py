@@ -1,4 +1,5 @@
 """`openims serve`: the HTTP server, with housekeeping (and, when configured, trail delivery) in the background."""
+
 from __future__ import annotations
 
 import asyncio
@@ -54,5 +55,13 @@ def serve(rt: Runtime, host: str, port: int) -> None:
     # uvicorn's proxy-headers middleware puts a trusted proxy's X-Forwarded-For/-Proto into the ASGI scope
     # (client, scheme), which is all the rest of the server reads; anyone else's are ignored.
     trusted = rt.settings.trusted_proxies
-    uvicorn.run(build(rt), host=host, port=port, access_log=False, log_level="info", server_header=False,
-                proxy_headers=bool(trusted), forwarded_allow_ips=list(trusted) or None)
+    uvicorn.run(
+        build(rt),
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="info",
+        server_header=False,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=list(trusted) or None,
+    )

@@ -12,6 +12,7 @@ Lockout: MaxLoginAttemps wrong passwords or MFA codes (and wrong OldPassword in 
 one hour of the first of them lock the password for one hour (LOCKOUT_MS); a successful sign-in, a
 password change or an administrator's UpdateLoginProfile (Password or Status) resets the count.
 """
+
 from __future__ import annotations
 
 import logging
@@ -87,9 +88,16 @@ class SigninResult:
         """The principal of the console session this sign-in opens (its calls are ConsoleOperation events)."""
         if not self.success or not (self.account_id and self.user_id and self.user_principal_name):
             raise ValueError("no session: the sign-in failed")
-        return Principal(account_id=self.account_id, kind=RAM_USER, principal_id=self.user_id,
-                         user_name=self.user_principal_name, user_id=self.user_id, mfa_authenticated=self.mfa_checked,
-                         event_type="ConsoleOperation", session_created_ms=created_ms or clock.now_ms())
+        return Principal(
+            account_id=self.account_id,
+            kind=RAM_USER,
+            principal_id=self.user_id,
+            user_name=self.user_principal_name,
+            user_id=self.user_id,
+            mfa_authenticated=self.mfa_checked,
+            event_type="ConsoleOperation",
+            session_created_ms=created_ms or clock.now_ms(),
+        )
 
 
 def locked_until(profile: Row[Any], now_ms: int) -> int | None:
@@ -109,25 +117,35 @@ def record_failed_attempt(conn: Connection, account_id: str, user_id: str, now_m
         first, count = now_ms, 0
     count += 1
     if count >= policy.max_login_attemps:
-        conn.execute(update(login_profiles).where(login_profiles.c.user_id == user_id).values(
-            failed_attempts=0, first_failed_ms=None, locked_until_ms=now_ms + LOCKOUT_MS))
+        conn.execute(
+            update(login_profiles)
+            .where(login_profiles.c.user_id == user_id)
+            .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=now_ms + LOCKOUT_MS)
+        )
         return True
-    conn.execute(update(login_profiles).where(login_profiles.c.user_id == user_id).values(
-        failed_attempts=count, first_failed_ms=first))
+    conn.execute(
+        update(login_profiles)
+        .where(login_profiles.c.user_id == user_id)
+        .values(failed_attempts=count, first_failed_ms=first)
+    )
     return False
 
 
 def _account(conn: Connection, account: str) -> Row[Any] | None:
-    return conn.execute(select(accounts_table).where(or_(accounts_table.c.id == account,
-                                                         accounts_table.c.alias == account.lower()))).first()
+    return conn.execute(
+        select(accounts_table).where(or_(accounts_table.c.id == account, accounts_table.c.alias == account.lower()))
+    ).first()
 
 
 def _user(conn: Connection, account_id: str, login_name: str) -> Row[Any] | None:
     name, at, domain = login_name.partition("@")
     if at and domain.lower() not in [d.lower() for d in accounts.user_domains(conn, account_id)]:
         return None
-    return conn.execute(select(users).where(users.c.account_id == account_id, users.c.deleted_ms.is_(None),
-                                            func.lower(users.c.name) == name.lower())).first()
+    return conn.execute(
+        select(users).where(
+            users.c.account_id == account_id, users.c.deleted_ms.is_(None), func.lower(users.c.name) == name.lower()
+        )
+    ).first()
 
 
 @dataclass
@@ -141,9 +159,19 @@ class _Attempt:
     mfa_ticket_used: bool = False
 
 
-def authenticate_password(rt: Runtime, account: str, login_name: str, password: str, mfa_code: str | None,
-                          source_ip: str, user_agent: str, *, scheme: str = "https", mfa_tickets_presented:
-                          Collection[str] = (), save_mfa_ticket: bool = False) -> SigninResult:
+def authenticate_password(
+    rt: Runtime,
+    account: str,
+    login_name: str,
+    password: str,
+    mfa_code: str | None,
+    source_ip: str,
+    user_agent: str,
+    *,
+    scheme: str = "https",
+    mfa_tickets_presented: Collection[str] = (),
+    save_mfa_ticket: bool = False,
+) -> SigninResult:
     """Check a RAM user's console sign-in (account ID or alias, UserPrincipalName or bare user name) and
     record its ConsoleSignin event. Never raises for a wrong credential: the result says what happened.
     `mfa_tickets_presented`: the saved MFA tickets the browser holds (any user's); `save_mfa_ticket`: issue
@@ -161,15 +189,23 @@ def authenticate_password(rt: Runtime, account: str, login_name: str, password: 
         attempt = _Attempt(acct.id, login_name[:128])
 
         def fail(code: str, message: str, **extra: Any) -> SigninResult:
-            result = SigninResult(False, acct.id, attempt.user.id if attempt.user else None,
-                                  attempt.user.upn if attempt.user else None, code, message, **extra)
+            result = SigninResult(
+                False,
+                acct.id,
+                attempt.user.id if attempt.user else None,
+                attempt.user.upn if attempt.user else None,
+                code,
+                message,
+                **extra,
+            )
             return _recorded(rt, conn, attempt, result, source_ip, user_agent, scheme, now)
 
         attempt.user = _user(conn, acct.id, login_name)
         profile = None
         if attempt.user is not None:
-            profile = conn.execute(select(login_profiles).where(login_profiles.c.user_id == attempt.user.id)
-                                   .with_for_update()).first()
+            profile = conn.execute(
+                select(login_profiles).where(login_profiles.c.user_id == attempt.user.id).with_for_update()
+            ).first()
         prefs = load_preferences(conn, acct.id)
         if profile is None:
             return fail(INVALID_CREDENTIALS, _WRONG)
@@ -190,25 +226,38 @@ def authenticate_password(rt: Runtime, account: str, login_name: str, password: 
             return fail(USER_DISABLED, "The user is disabled.")
         last_active = user.last_login_ms or profile.created_ms
         if prefs.max_idle_days_for_users and now - last_active > prefs.max_idle_days_for_users * DAY_MS:
-            conn.execute(update(login_profiles).where(login_profiles.c.user_id == user.id)
-                         .values(status="Inactive", updated_ms=now))
-            return fail(IDLE_DISABLED, f"Console logon was disabled: no logon for over {prefs.max_idle_days_for_users} days "
-                        "(MaxIdleDaysForUsers). An administrator must enable it again.")
+            conn.execute(
+                update(login_profiles)
+                .where(login_profiles.c.user_id == user.id)
+                .values(status="Inactive", updated_ms=now)
+            )
+            return fail(
+                IDLE_DISABLED,
+                f"Console logon was disabled: no logon for over {prefs.max_idle_days_for_users} days "
+                "(MaxIdleDaysForUsers). An administrator must enable it again.",
+            )
         policy = passwords.load_policy(conn, acct.id)
         status = passwords.password_status(policy, profile.password_initial, profile.password_set_ms, now)
         if status == "InitialExpired":
-            return fail(INITIAL_EXPIRED, "The initial password has expired (InitialPasswordAge): an administrator must reset it.")
+            return fail(
+                INITIAL_EXPIRED,
+                "The initial password has expired (InitialPasswordAge): an administrator must reset it.",
+            )
         expired = passwords.is_expired(policy, profile.password_set_ms, now)
         if expired and policy.hard_expire:
-            return fail(PASSWORD_EXPIRED, "The password has expired (MaxPasswordAge, HardExpire): an administrator must reset it.")
+            return fail(
+                PASSWORD_EXPIRED,
+                "The password has expired (MaxPasswordAge, HardExpire): an administrator must reset it.",
+            )
         device = bound_device(conn, user.id)
         bind_required = False
         ticket = None
         if device is not None:
             # Turning the preference off deletes the tickets; checking it here as well closes the race with a
             # sign-in that issued one meanwhile.
-            ticket_valid = prefs.enable_save_mfa_ticket and mfa_tickets.holds(conn, mfa_tickets_presented, user.id,
-                                                                              device, now)
+            ticket_valid = prefs.enable_save_mfa_ticket and mfa_tickets.holds(
+                conn, mfa_tickets_presented, user.id, device, now
+            )
             refused = _second_factor(rt, conn, attempt, device, mfa_code, ticket_valid, now)
             if refused is not None:
                 return fail(*refused, mfa_required=True)
@@ -216,19 +265,36 @@ def authenticate_password(rt: Runtime, account: str, login_name: str, password: 
                 ticket = mfa_tickets.issue(conn, acct.id, user.id, device, now)
         else:
             bind_required = profile.mfa_bind_required or prefs.mfa_operation_for_login == "mandatory"
-        conn.execute(update(login_profiles).where(login_profiles.c.user_id == user.id).values(
-            failed_attempts=0, first_failed_ms=None, locked_until_ms=None, last_login_ms=now))
+        conn.execute(
+            update(login_profiles)
+            .where(login_profiles.c.user_id == user.id)
+            .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None, last_login_ms=now)
+        )
         conn.execute(update(users).where(users.c.id == user.id).values(last_login_ms=now))
         result = SigninResult(
-            True, acct.id, user.id, user.upn, mfa_checked=attempt.mfa_checked, mfa_bind_required=bind_required,
+            True,
+            acct.id,
+            user.id,
+            user.upn,
+            mfa_checked=attempt.mfa_checked,
+            mfa_bind_required=bind_required,
             password_change_required=bool(expired or profile.password_reset_required),
-            session_duration_s=prefs.login_session_duration * 3600, enable_save_mfa_ticket=prefs.enable_save_mfa_ticket,
-            mfa_ticket=ticket)
+            session_duration_s=prefs.login_session_duration * 3600,
+            enable_save_mfa_ticket=prefs.enable_save_mfa_ticket,
+            mfa_ticket=ticket,
+        )
         return _recorded(rt, conn, attempt, result, source_ip, user_agent, scheme, now)
 
 
-def _second_factor(rt: Runtime, conn: Connection, attempt: _Attempt, device: Row[Any], mfa_code: str | None,
-                   ticket_valid: bool, now: int) -> tuple[str, str] | None:
+def _second_factor(
+    rt: Runtime,
+    conn: Connection,
+    attempt: _Attempt,
+    device: Row[Any],
+    mfa_code: str | None,
+    ticket_valid: bool,
+    now: int,
+) -> tuple[str, str] | None:
     """The MFA outcome for a user with a bound device: None when passed (a valid saved ticket, or a fresh
     code), else the refusal's (error code, message). Wrong and reused codes count toward the lockout."""
     assert attempt.user is not None
@@ -239,8 +305,9 @@ def _second_factor(rt: Runtime, conn: Connection, attempt: _Attempt, device: Row
         return MFA_REQUIRED, "The password is correct; enter the code of your MFA device."
     verdict = check_code(conn, rt.master_key, device, mfa_code)
     if verdict is Verdict.REUSED:
-        return MFA_REUSED, _wrong_attempt(conn, attempt.account_id, attempt.user.id, now,
-                                          "The MFA code was already used: wait for the next one.")
+        return MFA_REUSED, _wrong_attempt(
+            conn, attempt.account_id, attempt.user.id, now, "The MFA code was already used: wait for the next one."
+        )
     if verdict is not Verdict.ACCEPTED:
         return MFA_INVALID, _wrong_attempt(conn, attempt.account_id, attempt.user.id, now, "The MFA code is incorrect.")
     attempt.mfa_checked = True
@@ -254,8 +321,11 @@ def _verify_first(rt: Runtime, account: str, login_name: str, password: str) -> 
     with rt.db.read() as conn:
         acct = _account(conn, account)
         user = _user(conn, acct.id, login_name) if acct is not None else None
-        stored = conn.execute(select(login_profiles.c.password_hash).where(
-            login_profiles.c.user_id == user.id)).scalar() if user is not None else None
+        stored = (
+            conn.execute(select(login_profiles.c.password_hash).where(login_profiles.c.user_id == user.id)).scalar()
+            if user is not None
+            else None
+        )
     return stored, verify_password(stored or _DUMMY_HASH, password)
 
 
@@ -265,31 +335,67 @@ def _wrong_attempt(conn: Connection, account_id: str, user_id: str, now: int, me
     return message
 
 
-def _recorded(rt: Runtime, conn: Connection, attempt: _Attempt, result: SigninResult, source_ip: str, user_agent: str,
-              scheme: str, now: int) -> SigninResult:
+def _recorded(
+    rt: Runtime,
+    conn: Connection,
+    attempt: _Attempt,
+    result: SigninResult,
+    source_ip: str,
+    user_agent: str,
+    scheme: str,
+    now: int,
+) -> SigninResult:
     """Record the attempt's ConsoleSignin event in the open transaction; returns the result with its event ID."""
     user = attempt.user
-    principal = Principal(account_id=attempt.account_id, kind=RAM_USER, principal_id=user.id if user else "",
-                          user_name=user.upn if user else attempt.login_name, user_id=user.id if user else None,
-                          mfa_authenticated=attempt.mfa_checked, event_type="ConsoleSignin",
-                          session_created_ms=now if result.success else None)
+    principal = Principal(
+        account_id=attempt.account_id,
+        kind=RAM_USER,
+        principal_id=user.id if user else "",
+        user_name=user.upn if user else attempt.login_name,
+        user_id=user.id if user else None,
+        mfa_authenticated=attempt.mfa_checked,
+        event_type="ConsoleSignin",
+        session_created_ms=now if result.success else None,
+    )
     checked = "true" if attempt.mfa_checked else "false"
     outcome = "success" if result.success else ("MFARequired" if result.error_code == MFA_REQUIRED else "fail")
-    additional: dict[str, Any] = {"loginAccount": user.upn if user else attempt.login_name, "MFAChecked": checked,
-                                  "isMFAChecked": checked, "LoginResult": outcome, "loginType": "password"}
+    additional: dict[str, Any] = {
+        "loginAccount": user.upn if user else attempt.login_name,
+        "MFAChecked": checked,
+        "isMFAChecked": checked,
+        "LoginResult": outcome,
+        "loginType": "password",
+    }
     if attempt.mfa_ticket_used:
         # The second factor was a ticket saved after an earlier code, not a code typed now: say which.
         additional["MFATicket"] = "true"
     if result.success:
-        additional.update(MFABindRequired=result.mfa_bind_required, PasswordChangeRequired=result.password_change_required,
-                          SessionDuration=result.session_duration_s)
+        additional.update(
+            MFABindRequired=result.mfa_bind_required,
+            PasswordChangeRequired=result.password_change_required,
+            SessionDuration=result.session_duration_s,
+        )
     event = audit.build(
-        name="ConsoleSignin", service_name=SERVICE_NAME, event_source=EVENT_SOURCE, api_version="", rw="Write",
-        is_global=True, principal=principal, request_id=ids.request_id(), source_ip=source_ip[:64],
-        user_agent=user_agent[:512], region=rt.settings.region, raw_params={}, secret=frozenset(),
-        resource_type=USER, resources=[(USER, user.upn)] if user else [], response=None,
+        name="ConsoleSignin",
+        service_name=SERVICE_NAME,
+        event_source=EVENT_SOURCE,
+        api_version="",
+        rw="Write",
+        is_global=True,
+        principal=principal,
+        request_id=ids.request_id(),
+        source_ip=source_ip[:64],
+        user_agent=user_agent[:512],
+        region=rt.settings.region,
+        raw_params={},
+        secret=frozenset(),
+        resource_type=USER,
+        resources=[(USER, user.upn)] if user else [],
+        response=None,
         error=(result.error_code or "", result.error_message or "") if not result.success else None,
-        scheme=scheme, additional=additional, event_ms=now,
+        scheme=scheme,
+        additional=additional,
+        event_ms=now,
     )
     audit.record(conn, event)
     return replace(result, event_id=event["eventId"])

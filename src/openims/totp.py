@@ -3,6 +3,7 @@
 Verification accepts a code of the current step or one step either side (clock skew), and only of a step
 later than the last one the device accepted, so a code that worked once never works again.
 """
+
 from __future__ import annotations
 
 import base64
@@ -80,8 +81,9 @@ def verify(seed: str, code: str, last_step: int | None, at_seconds: float | None
     return (Verdict.REUSED if reused else Verdict.WRONG), None
 
 
-def verify_pair(seed: str, first: str, second: str, last_step: int | None,
-                at_seconds: float | None = None) -> tuple[Verdict, int | None]:
+def verify_pair(
+    seed: str, first: str, second: str, last_step: int | None, at_seconds: float | None = None
+) -> tuple[Verdict, int | None]:
     """Check two consecutive codes (as when binding a device); the second must be within the skew window.
     On ACCEPTED returns the second code's step."""
     if not (_well_formed(first) and _well_formed(second)):

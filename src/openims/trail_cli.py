@@ -5,6 +5,7 @@ like an API call (userAgent `openims-cli`). `openims deliver` runs trail deliver
 deployments that scale delivery apart from `openims serve` (set `OPENIMS_SERVE_DELIVERY=false` there).
 Wire into the main parser with `add_commands(subparsers)`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,9 @@ CLI_AGENT = "openims-cli"
 
 def add_commands(sub: Any) -> None:
     """Add `trail ...` and `deliver` to the `openims` subparsers."""
-    trail = sub.add_parser("trail", help="manage ActionTrail trails (delivery of events to buckets, SLS, syslog, webhooks)")
+    trail = sub.add_parser(
+        "trail", help="manage ActionTrail trails (delivery of events to buckets, SLS, syslog, webhooks)"
+    )
     tsub = trail.add_subparsers(dest="trail_command", required=True)
 
     create = tsub.add_parser("create", help="create a trail (it delivers once started: add --start)")
@@ -35,27 +38,39 @@ def add_commands(sub: Any) -> None:
 
     upd = tsub.add_parser("update", help="change a trail's filter or destinations")
     _config_args(upd, creating=False)
-    upd.add_argument("--remove", action="append", default=[], choices=("oss", "sls", "syslog", "webhook"),
-                     help="remove a destination (repeatable)")
+    upd.add_argument(
+        "--remove",
+        action="append",
+        default=[],
+        choices=("oss", "sls", "syslog", "webhook"),
+        help="remove a destination (repeatable)",
+    )
     upd.set_defaults(func=cmd_trail_update)
 
     listing = tsub.add_parser("list", help="list the account's trails")
     _account_args(listing)
     listing.set_defaults(func=cmd_trail_list)
 
-    for name, helptext, func in (("status", "show a trail's logging and delivery status", cmd_trail_status),
-                                 ("start", "start logging: deliver events from now on", cmd_trail_start),
-                                 ("stop", "stop logging", cmd_trail_stop),
-                                 ("delete", "delete a trail", cmd_trail_delete)):
+    for name, helptext, func in (
+        ("status", "show a trail's logging and delivery status", cmd_trail_status),
+        ("start", "start logging: deliver events from now on", cmd_trail_start),
+        ("stop", "stop logging", cmd_trail_stop),
+        ("delete", "delete a trail", cmd_trail_delete),
+    ):
         p = tsub.add_parser(name, help=helptext)
         p.add_argument("name")
         _account_args(p)
         p.set_defaults(func=func)
 
     deliver = sub.add_parser("deliver", help="run trail deliverers without the API server")
-    deliver.add_argument("--workers", type=int, default=None, help="batches delivered at once (default 4, or $OPENIMS_DELIVERY_WORKERS)")
-    deliver.add_argument("--once", action="store_true", help="deliver what is queued now, each batch tried once, then exit "
-                                                             "(exit status 1 if anything is left)")
+    deliver.add_argument(
+        "--workers", type=int, default=None, help="batches delivered at once (default 4, or $OPENIMS_DELIVERY_WORKERS)"
+    )
+    deliver.add_argument(
+        "--once",
+        action="store_true",
+        help="deliver what is queued now, each batch tried once, then exit (exit status 1 if anything is left)",
+    )
     deliver.set_defaults(func=cmd_deliver)
 
 
@@ -67,20 +82,35 @@ def _account_args(p: argparse.ArgumentParser) -> None:
 def _config_args(p: argparse.ArgumentParser, creating: bool) -> None:
     p.add_argument("name", help="trail name: 6 to 36 lowercase letters, digits, - and _, starting with a letter")
     _account_args(p)
-    p.add_argument("--event-rw", choices=("Read", "Write", "All"), help="events to deliver" + (" (default Write)" if creating else ""))
+    p.add_argument(
+        "--event-rw",
+        choices=("Read", "Write", "All"),
+        help="events to deliver" + (" (default Write)" if creating else ""),
+    )
     p.add_argument("--bucket", help="OSS/S3 bucket (OssBucketName)")
     p.add_argument("--prefix", help="object key prefix in the bucket (OssKeyPrefix)")
     p.add_argument("--sls-project-arn", help="acs:log:<region>:<account>:project/<name>; logstore actiontrail_<trail>")
     p.add_argument("--syslog", metavar="HOST:PORT", help="RFC 5424 syslog over TCP (OpenIMS extension)")
     p.add_argument("--syslog-tls", action="store_true", default=None, help="syslog over TLS (RFC 5425)")
     p.add_argument("--webhook", metavar="URL", help="HTTPS URL receiving signed JSON lines (OpenIMS extension)")
-    p.add_argument("--webhook-secret-file", type=Path, metavar="FILE",
-                   help="file holding the webhook's HMAC secret (16 to 256 characters)")
+    p.add_argument(
+        "--webhook-secret-file",
+        type=Path,
+        metavar="FILE",
+        help="file holding the webhook's HMAC secret (16 to 256 characters)",
+    )
 
 
 def _config_params(args: argparse.Namespace) -> dict[str, str]:
-    params = {"Name": args.name, "EventRW": args.event_rw, "OssBucketName": args.bucket, "OssKeyPrefix": args.prefix,
-              "SlsProjectArn": args.sls_project_arn, "SyslogAddress": args.syslog, "WebhookUrl": args.webhook}
+    params = {
+        "Name": args.name,
+        "EventRW": args.event_rw,
+        "OssBucketName": args.bucket,
+        "OssKeyPrefix": args.prefix,
+        "SlsProjectArn": args.sls_project_arn,
+        "SyslogAddress": args.syslog,
+        "WebhookUrl": args.webhook,
+    }
     if args.syslog_tls:
         params["SyslogTls"] = "true"
     if args.webhook_secret_file:
@@ -100,9 +130,20 @@ def call(rt: Runtime, account_id: str, action_name: str, params: dict[str, str])
 
     registry.load()
     principal = Principal(account_id=account_id, kind=ROOT, principal_id=account_id, user_name="root")
-    req = RpcRequest(method="CLI", path="", raw_query="", body=b"", headers={}, params=params, action=action_name,
-                     version=registry.ACTIONTRAIL.version, source_ip="localhost", user_agent=CLI_AGENT, host="",
-                     request_id=ids.request_id())
+    req = RpcRequest(
+        method="CLI",
+        path="",
+        raw_query="",
+        body=b"",
+        headers={},
+        params=params,
+        action=action_name,
+        version=registry.ACTIONTRAIL.version,
+        source_ip="localhost",
+        user_agent=CLI_AGENT,
+        host="",
+        request_id=ids.request_id(),
+    )
     return dispatch.execute(rt, req, principal)
 
 
@@ -131,8 +172,12 @@ def cmd_trail_create(settings: Settings, args: argparse.Namespace) -> int:
     body = _run(settings, args, "CreateTrail", _config_params(args))
     if args.start:
         _run(settings, args, "StartLogging", {"Name": args.name})
-    _print(args, body, f"Created trail {body['Name']}" + (" (logging)" if args.start else
-                                                           f"; start it with `openims trail start {body['Name']}`"))
+    _print(
+        args,
+        body,
+        f"Created trail {body['Name']}"
+        + (" (logging)" if args.start else f"; start it with `openims trail start {body['Name']}`"),
+    )
     return 0
 
 
@@ -152,11 +197,23 @@ def cmd_trail_list(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     rows = []
     for t in body["TrailList"]:
-        where = [f"oss://{t['OssBucketName']}/{t['OssKeyPrefix']}" if t["OssBucketName"] else "", t["SlsProjectArn"],
-                 ("syslog+tls://" if t.get("SyslogTls") else "syslog://") + t["SyslogAddress"] if t.get("SyslogAddress") else "",
-                 t.get("WebhookUrl", "")]
-        rows.append({"Name": t["Name"], "Status": t["Status"], "EventRW": t["EventRW"],
-                     "Destinations": " ".join(w for w in where if w), "Created": t["CreateTime"]})
+        where = [
+            f"oss://{t['OssBucketName']}/{t['OssKeyPrefix']}" if t["OssBucketName"] else "",
+            t["SlsProjectArn"],
+            ("syslog+tls://" if t.get("SyslogTls") else "syslog://") + t["SyslogAddress"]
+            if t.get("SyslogAddress")
+            else "",
+            t.get("WebhookUrl", ""),
+        ]
+        rows.append(
+            {
+                "Name": t["Name"],
+                "Status": t["Status"],
+                "EventRW": t["EventRW"],
+                "Destinations": " ".join(w for w in where if w),
+                "Created": t["CreateTime"],
+            }
+        )
     from openims.cli import _table
 
     _table(rows, ["Name", "Status", "EventRW", "Destinations", "Created"])
@@ -165,12 +222,22 @@ def cmd_trail_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_trail_status(settings: Settings, args: argparse.Namespace) -> int:
     body = _run(settings, args, "GetTrailStatus", {"Name": args.name})
-    lines = [(f"Trail {args.name}: {'logging' if body['IsLogging'] else 'not logging'}"
-              f" (started {body['StartLoggingTime'] or '-'}, stopped {body['StopLoggingTime'] or '-'});"
-              f" {body['PendingEvents']} events waiting")]
+    lines = [
+        (
+            f"Trail {args.name}: {'logging' if body['IsLogging'] else 'not logging'}"
+            f" (started {body['StartLoggingTime'] or '-'}, stopped {body['StopLoggingTime'] or '-'});"
+            f" {body['PendingEvents']} events waiting"
+        )
+    ]
     for t in body["Targets"]:
-        lines.append(f"  {t['Target']:8} {t['Status']:8} last delivery {t['LatestDeliveryTime'] or '-'}"
-                     + (f"; last error {t['LatestDeliveryErrorTime']}: {t['LatestDeliveryError']}" if t["LatestDeliveryError"] else ""))
+        lines.append(
+            f"  {t['Target']:8} {t['Status']:8} last delivery {t['LatestDeliveryTime'] or '-'}"
+            + (
+                f"; last error {t['LatestDeliveryErrorTime']}: {t['LatestDeliveryError']}"
+                if t["LatestDeliveryError"]
+                else ""
+            )
+        )
     _print(args, body, "\n".join(lines))
     return 0
 

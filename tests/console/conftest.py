@@ -1,5 +1,6 @@
 """Console test fixtures: Debian's Chromium driven by Playwright (never a downloaded browser), a root
 console password set with the CLI as an operator would, and sign-in helpers."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,16 @@ import pytest
 from tests.support import Account
 
 CHROMIUM = os.environ.get("OPENIMS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 ROOT_PASSWORD = "Root-console-pass-1"
 
@@ -75,10 +84,20 @@ def shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
 def set_root_password(acct: Account, password: str = ROOT_PASSWORD) -> None:
     """`openims account set-password`, reading the password from stdin."""
     server = acct.server
-    command = [sys.executable, "-m", "openims", "--data-dir", str(server.data_dir), "account", "set-password",
-               "--account", acct.account_id]
-    out = subprocess.run(command, input=password + "\n", capture_output=True, text=True,
-                         env=server.env, timeout=60, check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "openims",
+        "--data-dir",
+        str(server.data_dir),
+        "account",
+        "set-password",
+        "--account",
+        acct.account_id,
+    ]
+    out = subprocess.run(
+        command, input=password + "\n", capture_output=True, text=True, env=server.env, timeout=60, check=False
+    )
     assert out.returncode == 0, out.stderr
     assert acct.account_id in out.stdout
 

@@ -1,6 +1,7 @@
 """The console in a real browser (Debian's Chromium through Playwright), as an administrator and a RAM user
 use it: root sign-in, creating a user who must bind MFA and change the password, that user's first and
 second sign-ins, finding it all in the event history, an event's JSON, the CSV export, and the lockout."""
+
 from __future__ import annotations
 
 import csv
@@ -37,8 +38,13 @@ def test_root_signs_in_and_sees_the_console(page, acct: Account) -> None:  # typ
     assert "root" in page.locator(".who").inner_text()
     shoot(page, f"overview-{_backend(acct)}")
     # Every main page opens from the navigation, by keyboard-reachable links with their names.
-    for name, heading in (("Users", "Users"), ("Groups", "Groups"), ("AccessKeys", "My AccessKeys"),
-                          ("Event history", "Event history"), ("Settings", "Settings")):
+    for name, heading in (
+        ("Users", "Users"),
+        ("Groups", "Groups"),
+        ("AccessKeys", "My AccessKeys"),
+        ("Event history", "Event history"),
+        ("Settings", "Settings"),
+    ):
         page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
         assert page.get_by_role("heading", name=heading, exact=True).is_visible()
     shoot(page, f"settings-security-{_backend(acct)}")
@@ -51,12 +57,22 @@ def test_root_signs_in_and_sees_the_console(page, acct: Account) -> None:  # typ
     assert posted.value.status == 403
     assert "security token is missing or wrong" in page.content()
     shoot(page, f"csrf-refused-{_backend(acct)}")
-    assert acct.upn("forged") not in {u.user_principal_name for u in acct.ims().list_users(
-        m.ListUsersRequest()).body.users.user or []}
+    assert acct.upn("forged") not in {
+        u.user_principal_name for u in acct.ims().list_users(m.ListUsersRequest()).body.users.user or []
+    }
     # On a phone-sized screen no page scrolls sideways: wide tables scroll inside their own box.
     page.set_viewport_size({"width": 390, "height": 844})
-    for path in ("/", "/users", "/groups", "/access-keys", "/events", "/settings/security",
-                 "/settings/password-policy", "/recycle-bin", "/me"):
+    for path in (
+        "/",
+        "/users",
+        "/groups",
+        "/access-keys",
+        "/events",
+        "/settings/security",
+        "/settings/password-policy",
+        "/recycle-bin",
+        "/me",
+    ):
         page.goto(console_url(acct, path))
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
     shoot(page, f"events-narrow-{_backend(acct)}")

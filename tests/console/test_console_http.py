@@ -1,5 +1,6 @@
 """The console over plain HTTP, for what a browser would not do on its own: forged and cross-site form
 posts, cookie attributes, stale sessions, denied pages, network masks, session lifetime, exports."""
+
 from __future__ import annotations
 
 import csv
@@ -52,8 +53,9 @@ def test_a_post_without_the_csrf_token_is_refused(acct: Account) -> None:
     assert wrong.status_code == 403
     # A right token from another site's page is refused too (the browser names the page's origin).
     token = csrf_of(client.get("/console/users/new").text)
-    cross = client.post("/console/users", data={**form, "csrf_token": token},
-                        headers={"Origin": "https://evil.example"})
+    cross = client.post(
+        "/console/users", data={**form, "csrf_token": token}, headers={"Origin": "https://evil.example"}
+    )
     assert cross.status_code == 403
     assert not _user_exists(acct, acct.upn(upn_name))
     # With its token, the same form works.
@@ -69,9 +71,15 @@ def test_session_cookie_attributes_storage_and_sign_out(acct: Account) -> None:
     # Behind a TLS-terminating proxy on this host (trusted by name), as a production console runs.
     with acct.server.sibling(OPENIMS_TRUSTED_PROXIES="127.0.0.1") as behind_proxy:
         secure = httpx.Client(base_url=behind_proxy.url, follow_redirects=False)
-        done = secure.post("/console/signin", data={"login": acct.account_id, "password": ROOT_PASSWORD,
-                                                    "csrf_token": csrf_of(secure.get("/console/signin").text)},
-                           headers={"X-Forwarded-Proto": "https"})
+        done = secure.post(
+            "/console/signin",
+            data={
+                "login": acct.account_id,
+                "password": ROOT_PASSWORD,
+                "csrf_token": csrf_of(secure.get("/console/signin").text),
+            },
+            headers={"X-Forwarded-Proto": "https"},
+        )
     cookie = done.headers["set-cookie"]
     assert done.status_code == 303 and cookie.startswith("openims_console=")
     for attribute in ("HttpOnly", "Path=/console", "SameSite=lax", "Secure"):
@@ -79,14 +87,22 @@ def test_session_cookie_attributes_storage_and_sign_out(acct: Account) -> None:
     client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
     token = csrf_of(client.get("/console/signin").text)
     # A client's own X-Forwarded-Proto, with no trusted proxy, is ignored.
-    plain = client.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": token},
-                        headers={"X-Forwarded-Proto": "https"})
+    plain = client.post(
+        "/console/signin",
+        data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": token},
+        headers={"X-Forwarded-Proto": "https"},
+    )
     assert "Secure" not in plain.headers["set-cookie"]  # over plain HTTP the browser would drop a Secure cookie
     value = client.cookies["openims_console"]
     # Only the token's hash is stored, so a copy of the database opens no session.
     with acct.server.runtime.db.read() as conn:
-        stored = conn.execute(sa.select(console_sessions.c.token_hash)
-                              .where(console_sessions.c.account_id == acct.account_id)).scalars().all()
+        stored = (
+            conn.execute(
+                sa.select(console_sessions.c.token_hash).where(console_sessions.c.account_id == acct.account_id)
+            )
+            .scalars()
+            .all()
+        )
     assert token_hash(value) in stored and value not in stored
     page = client.get("/console/")
     assert page.status_code == 200
@@ -124,21 +140,33 @@ def test_a_ram_user_sees_only_what_its_permissions_allow(acct: Account) -> None:
     assert denied["userIdentity"]["type"] == "ram-user" and denied["userIdentity"]["sessionContext"]
     # Its own password it may change (self-service).
     form = client.get("/console/me/password")
-    changed = client.post("/console/me/password", data={"csrf_token": csrf_of(form.text), "old_password": PASSWORD,
-                                                         "new_password": "Member-pass-864",
-                                                         "confirm_password": "Member-pass-864"})
+    changed = client.post(
+        "/console/me/password",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "old_password": PASSWORD,
+            "new_password": "Member-pass-864",
+            "confirm_password": "Member-pass-864",
+        },
+    )
     assert changed.status_code == 303 and changed.headers["location"] == "/console/me"
     # Removing its console access ends its session at once, and for good: giving access back (or restoring the
     # user from the recycle bin) does not revive a session left idle meanwhile.
     ims = acct.ims()
     user_id = ims.get_user(m.GetUserRequest(user_principal_name=upn)).body.user.user_id
     for take, give in (
-        (lambda: ims.update_login_profile(m.UpdateLoginProfileRequest(user_principal_name=upn, status="Inactive")),
-         lambda: ims.update_login_profile(m.UpdateLoginProfileRequest(user_principal_name=upn, status="Active"))),
-        (lambda: ims.delete_user(m.DeleteUserRequest(user_principal_name=upn)),
-         lambda: ims.restore_user_from_recycle_bin(m.RestoreUserFromRecycleBinRequest(user_id=user_id))),
-        (lambda: ims.delete_login_profile(m.DeleteLoginProfileRequest(user_principal_name=upn)),
-         lambda: ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=upn, password=PASSWORD))),
+        (
+            lambda: ims.update_login_profile(m.UpdateLoginProfileRequest(user_principal_name=upn, status="Inactive")),
+            lambda: ims.update_login_profile(m.UpdateLoginProfileRequest(user_principal_name=upn, status="Active")),
+        ),
+        (
+            lambda: ims.delete_user(m.DeleteUserRequest(user_principal_name=upn)),
+            lambda: ims.restore_user_from_recycle_bin(m.RestoreUserFromRecycleBinRequest(user_id=user_id)),
+        ),
+        (
+            lambda: ims.delete_login_profile(m.DeleteLoginProfileRequest(user_principal_name=upn)),
+            lambda: ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=upn, password=PASSWORD)),
+        ),
     ):
         client = http_session(acct, upn, "Member-pass-864")
         take()
@@ -151,25 +179,37 @@ def test_login_network_masks_and_session_duration(acct: Account) -> None:
     upn = _member(acct, "frank")
     root = _root(acct)
     page = root.get("/console/settings/security")
-    fields = {"csrf_token": csrf_of(page.text), "LoginNetworkMasks": "10.0.0.0/8", "LoginSessionDuration": "2",
-              "MFAOperationForLogin": "independent", "MaxIdleDaysForUsers": "730", "MaxIdleDaysForAccessKeys": "730",
-              "AllowUserToChangePassword": "on", "AllowUserToManageMFADevices": "on"}
+    fields = {
+        "csrf_token": csrf_of(page.text),
+        "LoginNetworkMasks": "10.0.0.0/8",
+        "LoginSessionDuration": "2",
+        "MFAOperationForLogin": "independent",
+        "MaxIdleDaysForUsers": "730",
+        "MaxIdleDaysForAccessKeys": "730",
+        "AllowUserToChangePassword": "on",
+        "AllowUserToManageMFADevices": "on",
+    }
     saved = root.post("/console/settings/security", data=fields)
     assert saved.status_code == 303
     event = acct.events(EventName="SetSecurityPreference")[0]
     assert event["eventType"] == "ConsoleOperation" and event["requestParameters"]["LoginNetworkMasks"] == "10.0.0.0/8"
     # From 127.0.0.1, outside the masks, the right password does not open a session.
     client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
-    refused = client.post("/console/signin", data={"login": upn, "password": PASSWORD,
-                                                   "csrf_token": csrf_of(client.get("/console/signin").text)})
+    refused = client.post(
+        "/console/signin",
+        data={"login": upn, "password": PASSWORD, "csrf_token": csrf_of(client.get("/console/signin").text)},
+    )
     assert refused.status_code == 401 and "not allowed from this network" in refused.text
     assert acct.events(EventName="ConsoleSignin", User=upn)[0]["errorCode"] == "LoginNetworkDenied"
     # Let the loopback in: the session lasts LoginSessionDuration hours.
     root.post("/console/settings/security", data={**fields, "LoginNetworkMasks": "127.0.0.0/8"})
     member = http_session(acct, upn, PASSWORD)
     with acct.server.runtime.db.read() as conn:
-        row = conn.execute(sa.select(console_sessions).where(
-            console_sessions.c.token_hash == token_hash(member.cookies["openims_console"]))).one()
+        row = conn.execute(
+            sa.select(console_sessions).where(
+                console_sessions.c.token_hash == token_hash(member.cookies["openims_console"])
+            )
+        ).one()
     assert row.expires_ms - row.created_ms == 2 * 3600 * 1000 and row.stage == "active"
 
 
@@ -182,12 +222,19 @@ def test_users_groups_recycle_bin_and_keys(acct: Account) -> None:
     found = root.get("/console/users", params={"q": "GRAC"})
     assert upn in found.text
     # Editing: an emptied field is cleared; an emptied display name is refused with the API's error.
-    root.post(f"/console/users/{upn}/update", data={"csrf_token": token, "DisplayName": "Grace H", "Email": "g@example.com",
-                                                     "Comments": "on call"})
-    root.post(f"/console/users/{upn}/update", data={"csrf_token": token, "DisplayName": "Grace H", "Email": "", "Comments": ""})
+    root.post(
+        f"/console/users/{upn}/update",
+        data={"csrf_token": token, "DisplayName": "Grace H", "Email": "g@example.com", "Comments": "on call"},
+    )
+    root.post(
+        f"/console/users/{upn}/update",
+        data={"csrf_token": token, "DisplayName": "Grace H", "Email": "", "Comments": ""},
+    )
     shown = acct.ims().get_user(m.GetUserRequest(user_principal_name=upn)).body.user
     assert (shown.display_name, shown.email, shown.comments) == ("Grace H", "", "")
-    refused = root.post(f"/console/users/{upn}/update", data={"csrf_token": token, "DisplayName": "", "Email": "", "Comments": ""})
+    refused = root.post(
+        f"/console/users/{upn}/update", data={"csrf_token": token, "DisplayName": "", "Email": "", "Comments": ""}
+    )
     assert "InvalidParameter.NewDisplayName.Length" in root.get(refused.headers["location"]).text
     assert upn not in root.get("/console/users", params={"q": "nobody-like-this"}).text
     # Groups and membership.
@@ -222,7 +269,7 @@ def test_users_groups_recycle_bin_and_keys(acct: Account) -> None:
     assert "moved to the recycle bin" in root.get(gone.headers["location"]).text
     assert not _user_exists(acct, upn)
     binned = root.get("/console/recycle-bin").text
-    user_id = re.search(r'/console/recycle-bin/(\d+)/restore', binned).group(1)
+    user_id = re.search(r"/console/recycle-bin/(\d+)/restore", binned).group(1)
     root.post(f"/console/recycle-bin/{user_id}/restore", data={"csrf_token": token})
     assert _user_exists(acct, upn)
     names = [e["eventName"] for e in acct.events(ResourceName=upn)]
@@ -260,10 +307,15 @@ def test_history_is_audited_filtered_and_exported(acct: Account) -> None:
     records = json.loads(exported.text)
     assert [r["eventName"] for r in records] == ["CreateLoginProfile", "CreateUser"]
     assert records[0]["requestParameters"]["Password"] == "******" and PASSWORD not in exported.text
-    rows = list(csv.DictReader(io.StringIO(root.get("/console/events/export.csv",
-                                                     params={"range": "1h", "ResourceName": upn}).text)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(root.get("/console/events/export.csv", params={"range": "1h", "ResourceName": upn}).text)
+        )
+    )
     assert [(r["eventName"], r["userName"], r["eventType"]) for r in rows] == [
-        ("CreateLoginProfile", "root", "ApiCall"), ("CreateUser", "root", "ApiCall")]
+        ("CreateLoginProfile", "root", "ApiCall"),
+        ("CreateUser", "root", "ApiCall"),
+    ]
     export_event = acct.events(EventName="LookupEvents", User="root")[0]
     assert export_event["requestParameters"]["Export"] == "CSV"
     # One event by its ID; an unknown ID is a 404 page.
@@ -278,8 +330,9 @@ def test_root_sign_in_lockout_and_safe_redirects(acct: Account) -> None:
     client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
     token = csrf_of(client.get("/console/signin").text)
     for _ in range(root_signin.MAX_ATTEMPTS):
-        bad = client.post("/console/signin",
-                          data={"login": acct.alias, "password": "not-the-password", "csrf_token": token})
+        bad = client.post(
+            "/console/signin", data={"login": acct.alias, "password": "not-the-password", "csrf_token": token}
+        )
         assert bad.status_code == 401
     assert "locked for" in bad.text
     locked = client.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": token})
@@ -287,8 +340,10 @@ def test_root_sign_in_lockout_and_safe_redirects(acct: Account) -> None:
     assert acct.events(EventName="ConsoleSignin")[0]["errorCode"] == "LoginProfile.Locked"
     # Setting the password again (the operator's way out) lifts the lockout.
     set_root_password(acct)
-    ok = client.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": token,
-                                              "next": "https://evil.example/"})
+    ok = client.post(
+        "/console/signin",
+        data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": token, "next": "https://evil.example/"},
+    )
     assert ok.status_code == 303 and ok.headers["location"] == "/console/"
 
 
@@ -297,8 +352,11 @@ def test_an_expired_password_must_be_changed_before_anything_else(acct: Account)
     acct.ims().set_password_policy(m.SetPasswordPolicyRequest(max_password_age=30))
     # White-box: age the password (as one the user chose) past MaxPasswordAge instead of waiting 31 days.
     with acct.server.runtime.db.transaction() as conn:
-        conn.execute(sa.update(login_profiles).where(login_profiles.c.account_id == acct.account_id)
-                     .values(password_set_ms=clock.now_ms() - 31 * 24 * 3600 * 1000, password_initial=False))
+        conn.execute(
+            sa.update(login_profiles)
+            .where(login_profiles.c.account_id == acct.account_id)
+            .values(password_set_ms=clock.now_ms() - 31 * 24 * 3600 * 1000, password_initial=False)
+        )
     client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
     token = csrf_of(client.get("/console/signin").text)
     signed = client.post("/console/signin", data={"login": upn, "password": PASSWORD, "csrf_token": token})
@@ -307,16 +365,35 @@ def test_an_expired_password_must_be_changed_before_anything_else(acct: Account)
     form = client.get("/console/signin/change-password")
     assert "Change your password to continue" in form.text
     session_token = csrf_of(form.text)
-    mismatch = client.post("/console/signin/change-password", data={
-        "csrf_token": session_token, "old_password": PASSWORD, "new_password": "Renewed-pass-1357",
-        "confirm_password": "Renewed-pass-1358"})
+    mismatch = client.post(
+        "/console/signin/change-password",
+        data={
+            "csrf_token": session_token,
+            "old_password": PASSWORD,
+            "new_password": "Renewed-pass-1357",
+            "confirm_password": "Renewed-pass-1358",
+        },
+    )
     assert mismatch.status_code == 400 and "differ" in mismatch.text
-    weak = client.post("/console/signin/change-password", data={
-        "csrf_token": session_token, "old_password": PASSWORD, "new_password": "short", "confirm_password": "short"})
+    weak = client.post(
+        "/console/signin/change-password",
+        data={
+            "csrf_token": session_token,
+            "old_password": PASSWORD,
+            "new_password": "short",
+            "confirm_password": "short",
+        },
+    )
     assert weak.status_code == 400 and "password policy" in weak.text
-    done = client.post("/console/signin/change-password", data={
-        "csrf_token": session_token, "old_password": PASSWORD, "new_password": "Renewed-pass-1357",
-        "confirm_password": "Renewed-pass-1357"})
+    done = client.post(
+        "/console/signin/change-password",
+        data={
+            "csrf_token": session_token,
+            "old_password": PASSWORD,
+            "new_password": "Renewed-pass-1357",
+            "confirm_password": "Renewed-pass-1357",
+        },
+    )
     assert done.status_code == 303 and done.headers["location"] == "/console/"
     assert client.get("/console/me").status_code == 200
     changed = acct.events(EventName="ChangePassword", User=upn)
@@ -325,27 +402,52 @@ def test_an_expired_password_must_be_changed_before_anything_else(acct: Account)
     # With HardExpire an expired password cannot even open that page.
     acct.ims().set_password_policy(m.SetPasswordPolicyRequest(max_password_age=30, hard_expire=True))
     with acct.server.runtime.db.transaction() as conn:
-        conn.execute(sa.update(login_profiles).where(login_profiles.c.account_id == acct.account_id)
-                     .values(password_set_ms=clock.now_ms() - 31 * 24 * 3600 * 1000))
+        conn.execute(
+            sa.update(login_profiles)
+            .where(login_profiles.c.account_id == acct.account_id)
+            .values(password_set_ms=clock.now_ms() - 31 * 24 * 3600 * 1000)
+        )
     fresh = httpx.Client(base_url=acct.server.url, follow_redirects=False)
-    refused = fresh.post("/console/signin", data={"login": upn, "password": "Renewed-pass-1357",
-                                                  "csrf_token": csrf_of(fresh.get("/console/signin").text)})
+    refused = fresh.post(
+        "/console/signin",
+        data={"login": upn, "password": "Renewed-pass-1357", "csrf_token": csrf_of(fresh.get("/console/signin").text)},
+    )
     assert refused.status_code == 401 and "has expired" in refused.text
 
 
 def test_set_password_refuses_weak_passwords_and_unknown_accounts(acct: Account) -> None:
     server = acct.server
     base = [sys.executable, "-m", "openims", "--data-dir", str(server.data_dir), "account", "set-password"]
-    short = subprocess.run([*base, "--account", acct.alias], input="short\n", capture_output=True, text=True,
-                           env=server.env, timeout=60, check=False)
+    short = subprocess.run(
+        [*base, "--account", acct.alias],
+        input="short\n",
+        capture_output=True,
+        text=True,
+        env=server.env,
+        timeout=60,
+        check=False,
+    )
     assert short.returncode == 2 and "10 to 128 printable ASCII characters" in short.stderr
-    unknown = subprocess.run([*base, "--account", "no-such-alias"], input=ROOT_PASSWORD + "\n", capture_output=True,
-                             text=True, env=server.env, timeout=60, check=False)
+    unknown = subprocess.run(
+        [*base, "--account", "no-such-alias"],
+        input=ROOT_PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        env=server.env,
+        timeout=60,
+        check=False,
+    )
     assert unknown.returncode == 2 and "no account 'no-such-alias'" in unknown.stderr
     # Without a password the root identity cannot sign in to the console, and says how to set one.
     client = httpx.Client(base_url=server.url, follow_redirects=False)
-    refused = client.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD,
-                                                   "csrf_token": csrf_of(client.get("/console/signin").text)})
+    refused = client.post(
+        "/console/signin",
+        data={
+            "login": acct.alias,
+            "password": ROOT_PASSWORD,
+            "csrf_token": csrf_of(client.get("/console/signin").text),
+        },
+    )
     assert refused.status_code == 401 and "openims account set-password" in refused.text
     query = sa.text("SELECT password_hash FROM accounts WHERE id = :id")
     with server.runtime.db.read() as conn:
@@ -357,5 +459,9 @@ def test_set_password_refuses_weak_passwords_and_unknown_accounts(acct: Account)
     assert stored.startswith("$argon2id$") and ROOT_PASSWORD not in stored
     # The account's history shows it, without the password.
     [event] = acct.events(EventName="SetAccountPassword")
-    assert (event["userIdentity"]["type"], event["userAgent"], event["eventRW"]) == ("root-account", "openims-cli", "Write")
+    assert (event["userIdentity"]["type"], event["userAgent"], event["eventRW"]) == (
+        "root-account",
+        "openims-cli",
+        "Write",
+    )
     assert ROOT_PASSWORD not in json.dumps(event)

@@ -1,5 +1,6 @@
 """Console pages as an administrator reads them: what each column and message says, what a search finds, the
 names a screen reader hears, and the pages that do not apply to the signed-in identity."""
+
 from __future__ import annotations
 
 import html
@@ -40,9 +41,17 @@ def test_the_recycle_bin_says_when_a_user_was_deleted_and_when_it_will_be_purged
 
 def test_root_is_told_where_its_password_is_set(acct: Account) -> None:
     root = _root(acct)
-    for answer in (root.get("/console/me/password"),
-                   root.post("/console/me/password", data={"csrf_token": csrf_of(root.get("/console/me").text),
-                                                           "OldPassword": ROOT_PASSWORD, "NewPassword": "Another-pass-12"})):
+    for answer in (
+        root.get("/console/me/password"),
+        root.post(
+            "/console/me/password",
+            data={
+                "csrf_token": csrf_of(root.get("/console/me").text),
+                "OldPassword": ROOT_PASSWORD,
+                "NewPassword": "Another-pass-12",
+            },
+        ),
+    ):
         assert answer.status_code == 303 and answer.headers["location"] == "/console/me"
         assert "openims account set-password" in root.get("/console/me").text
     # Nothing was attempted: no ChangePassword call by root.
@@ -93,8 +102,12 @@ def test_row_buttons_name_what_they_act_on_and_an_empty_name_is_called_empty(acc
 
 
 def test_unknown_console_addresses_and_methods_get_a_console_page(acct: Account) -> None:
-    for method, path, status in (("GET", "/console/nope", 404), ("GET", "/console/static/nope.css", 404),
-                                 ("PUT", "/console/users", 405), ("DELETE", "/console/users", 405)):
+    for method, path, status in (
+        ("GET", "/console/nope", 404),
+        ("GET", "/console/static/nope.css", 404),
+        ("PUT", "/console/users", 405),
+        ("DELETE", "/console/users", 405),
+    ):
         answer = httpx.request(method, acct.server.url + path)
         assert answer.status_code == status, (method, path)
         assert answer.headers["content-type"].startswith("text/html")
@@ -136,8 +149,12 @@ def test_the_user_filter_ignores_letter_case_like_user_names_do(acct: Account) -
     for typed in (upn, upn.upper(), "gina@" + upn.split("@")[1].upper()):
         page = root.get("/console/events", params={"range": "1h", "User": typed})
         assert page.text.count("ConsoleSignin</a>") == 1, typed
-    assert root.get("/console/events", params={"range": "1h", "User": "ROOT", "EventName": "ConsoleSignin"}
-                    ).text.count("ConsoleSignin</a>") == 1
+    assert (
+        root.get("/console/events", params={"range": "1h", "User": "ROOT", "EventName": "ConsoleSignin"}).text.count(
+            "ConsoleSignin</a>"
+        )
+        == 1
+    )
 
 
 def test_a_denied_change_is_the_not_authorized_page_naming_the_action(acct: Account) -> None:
@@ -148,8 +165,9 @@ def test_a_denied_change_is_the_not_authorized_page_naming_the_action(acct: Acco
     ims.create_user(m.CreateUserRequest(user_principal_name=target, display_name="Target"))
     ims.create_user(m.CreateUserRequest(user_principal_name=reader, display_name="Reader"))
     ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=reader, password="Reader-pass-123"))
-    acct.ram().attach_policy_to_user(rm.AttachPolicyToUserRequest(
-        policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="reader"))
+    acct.ram().attach_policy_to_user(
+        rm.AttachPolicyToUserRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="reader")
+    )
     root.post("/console/groups", data={"csrf_token": csrf_of(root.get("/console/").text), "GroupName": "ops"})
     client = http_session(acct, reader, "Reader-pass-123")
     token = csrf_of(client.get(f"/console/users/{target}").text)
@@ -174,11 +192,19 @@ def test_a_page_offers_only_the_changes_its_viewer_may_make(acct: Account) -> No
     for upn in (lead, dev, prod):
         ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name=upn.split("@")[0]))
     ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=lead, password="Lead-pass-1234"))
-    document = json.dumps({"Version": "1", "Statement": [
-        {"Effect": "Allow", "Action": "ram:*", "Resource": "acs:ram:*:*:user/dev-*"},
-        {"Effect": "Allow", "Action": ["ram:Get*", "ram:List*"], "Resource": "*"}]})
+    document = json.dumps(
+        {
+            "Version": "1",
+            "Statement": [
+                {"Effect": "Allow", "Action": "ram:*", "Resource": "acs:ram:*:*:user/dev-*"},
+                {"Effect": "Allow", "Action": ["ram:Get*", "ram:List*"], "Resource": "*"},
+            ],
+        }
+    )
     ram.create_policy(rm.CreatePolicyRequest(policy_name="DevUsers", policy_document=document))
-    ram.attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="DevUsers", policy_type="Custom", user_name="lead"))
+    ram.attach_policy_to_user(
+        rm.AttachPolicyToUserRequest(policy_name="DevUsers", policy_type="Custom", user_name="lead")
+    )
     client = http_session(acct, lead, "Lead-pass-1234")
     controls = ("Save details", "Create AccessKey", f"Delete {dev}", f"Delete {prod}")
     mine = client.get(f"/console/users/{dev}").text
@@ -194,7 +220,7 @@ def test_a_page_offers_only_the_changes_its_viewer_may_make(acct: Account) -> No
     assert "<code>ram:AddUserToGroup</code>" in client.get("/console/groups/ops").text
     assert ">Add member<" in root.get("/console/groups/ops").text
     policy = client.get("/console/settings/password-policy").text
-    assert "<fieldset class=\"bare\" disabled>" in policy and "Save password policy" not in policy
+    assert '<fieldset class="bare" disabled>' in policy and "Save password policy" not in policy
     assert "Save password policy" in root.get("/console/settings/password-policy").text
 
 
@@ -214,16 +240,24 @@ def test_every_history_link_means_what_it_says(acct: Account) -> None:
 
 def test_a_filter_the_history_cannot_apply_is_called_out(acct: Account) -> None:
     root = _root(acct)
-    for query, says in (({"MFAUsed": "maybe"}, 'The MFA filter cannot be "maybe"'),
-                        ({"EventRW": "Foo"}, 'The Read/write filter cannot be "Foo"'),
-                        ({"range": "5y"}, 'There is no time range "5y"')):
+    for query, says in (
+        ({"MFAUsed": "maybe"}, 'The MFA filter cannot be "maybe"'),
+        ({"EventRW": "Foo"}, 'The Read/write filter cannot be "Foo"'),
+        ({"range": "5y"}, 'There is no time range "5y"'),
+    ):
         page = html.unescape(root.get("/console/events", params=query).text)
         assert says in page, query
     # The investigation counts successful sign-ins only: not the password step of an MFA sign-in, nor failures.
     http_session(acct, acct.alias, ROOT_PASSWORD)
     bad = httpx.Client(base_url=acct.server.url)
-    bad.post("/console/signin", data={"login": acct.alias, "password": "Wrong-password-1",
-                                      "csrf_token": csrf_of(bad.get("/console/signin").text)})
+    bad.post(
+        "/console/signin",
+        data={
+            "login": acct.alias,
+            "password": "Wrong-password-1",
+            "csrf_token": csrf_of(bad.get("/console/signin").text),
+        },
+    )
     link = html.unescape(re.search(r'href="([^"]+)">Sign-ins without MFA', root.get("/console/events").text).group(1))
     rows = root.get(link).text
     assert rows.count("ConsoleSignin</a>") == 2 and "InvalidCredentials" not in rows  # this test's two sign-ins
@@ -235,7 +269,9 @@ def test_chart_bars_link_within_the_page_range(acct: Account) -> None:
     chart_src = html.unescape(re.search(r'data-chart-src="([^"]+)"', page).group(1))
     f = parse_filters(dict(httpx.URL(chart_src).params), clock.now_ms())
     chart = root.get(chart_src).text
-    slices = [parse_filters(dict(httpx.URL(html.unescape(h)).params), clock.now_ms())
-              for h in re.findall(r'<a href="(/console/events\?[^"]+)"><rect', chart)]
+    slices = [
+        parse_filters(dict(httpx.URL(html.unescape(h)).params), clock.now_ms())
+        for h in re.findall(r'<a href="(/console/events\?[^"]+)"><rect', chart)
+    ]
     assert slices
     assert min(s.start_ms for s in slices) == f.start_ms and max(s.end_ms for s in slices) == f.end_ms

@@ -1,6 +1,7 @@
 """Saved MFA tickets (security preference EnableSaveMFATicket) over plain HTTP: the "remember this device"
 checkbox of a RAM user's MFA step, the ticket cookie, later sign-ins without a code, and every way a ticket
 stops working (preference off, device unbound and re-bound, user deleted, expiry, tampering, another user)."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,14 @@ def _bind(acct: Account, user: MfaUser) -> None:
     while current_step() < user.last_step + 1:
         time.sleep(1)
     first, second = user.next_code(), user.next_code()
-    acct.ims().bind_mfadevice(m.BindMFADeviceRequest(user_principal_name=user.upn, serial_number=user.serial,
-                                                     authentication_code_1=first, authentication_code_2=second))
+    acct.ims().bind_mfadevice(
+        m.BindMFADeviceRequest(
+            user_principal_name=user.upn,
+            serial_number=user.serial,
+            authentication_code_1=first,
+            authentication_code_2=second,
+        )
+    )
 
 
 def _mfa_user(acct: Account, name: str) -> MfaUser:
@@ -61,8 +68,13 @@ def _mfa_user(acct: Account, name: str) -> MfaUser:
     user_id = ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name=name)).body.user.user_id
     ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=upn, password=PASSWORD))
     device = ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name=name)).body
-    user = MfaUser(upn, user_id, device.virtual_mfadevice.serial_number, device.virtual_mfadevice.base_32string_seed,
-                   _step_with_room() - 3)
+    user = MfaUser(
+        upn,
+        user_id,
+        device.virtual_mfadevice.serial_number,
+        device.virtual_mfadevice.base_32string_seed,
+        _step_with_room() - 3,
+    )
     _bind(acct, user)
     return user
 
@@ -78,12 +90,15 @@ def _browser(acct: Account) -> httpx.Client:
 def _password_step(client: httpx.Client, login: str, password: str = PASSWORD) -> httpx.Response:
     """A sign-in after the browser was closed: its session cookie is gone, the ticket cookies (Max-Age) stay."""
     client.cookies.delete("openims_console")
-    return client.post("/console/signin", data={"login": login, "password": password,
-                                                "csrf_token": csrf_of(client.get("/console/signin").text)})
+    return client.post(
+        "/console/signin",
+        data={"login": login, "password": password, "csrf_token": csrf_of(client.get("/console/signin").text)},
+    )
 
 
-def _code_step(client: httpx.Client, value: str, remember: bool,
-               headers: dict[str, str] | None = None) -> httpx.Response:
+def _code_step(
+    client: httpx.Client, value: str, remember: bool, headers: dict[str, str] | None = None
+) -> httpx.Response:
     page = client.get("/console/signin/mfa")
     assert page.status_code == 200, page.text
     form = {"csrf_token": csrf_of(page.text), "code": value, **({"remember": "on"} if remember else {})}
@@ -119,8 +134,13 @@ def _signins(acct: Account, upn: str) -> list[dict]:
 
 def _session_mfa(acct: Account, client: httpx.Client) -> bool:
     with acct.server.runtime.db.read() as conn:
-        return bool(conn.execute(sa.select(console_sessions.c.mfa_authenticated).where(
-            console_sessions.c.token_hash == token_hash(client.cookies["openims_console"]))).scalar_one())
+        return bool(
+            conn.execute(
+                sa.select(console_sessions.c.mfa_authenticated).where(
+                    console_sessions.c.token_hash == token_hash(client.cookies["openims_console"])
+                )
+            ).scalar_one()
+        )
 
 
 def test_a_remembered_device_skips_the_code_at_the_next_sign_in(acct: Account) -> None:
@@ -163,8 +183,9 @@ def test_a_remembered_device_skips_the_code_at_the_next_sign_in(acct: Account) -
 
     # The ticket replaces the code only: a wrong password is still refused, a required reset still applies.
     assert _password_step(client, user.upn, "Not-the-pass-1").status_code == 401
-    acct.ims().update_login_profile(m.UpdateLoginProfileRequest(user_principal_name=user.upn,
-                                                                password_reset_required=True))
+    acct.ims().update_login_profile(
+        m.UpdateLoginProfileRequest(user_principal_name=user.upn, password_reset_required=True)
+    )
     reset = _password_step(client, user.upn)
     assert reset.status_code == 303 and reset.headers["location"] == "/console/signin/change-password"
 
@@ -188,8 +209,14 @@ def test_without_the_preference_there_is_no_checkbox_and_tickets_are_ignored(acc
     done = _code_step(client, user.next_code(), remember=True)
     assert done.status_code == 303 and _ticket_cookie(done, user) is None
     with acct.server.runtime.db.read() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(console_mfa_tickets)
-                            .where(console_mfa_tickets.c.account_id == acct.account_id)).scalar_one() == 0
+        assert (
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(console_mfa_tickets)
+                .where(console_mfa_tickets.c.account_id == acct.account_id)
+            ).scalar_one()
+            == 0
+        )
 
     _save_tickets(acct, True)
     ticket = _remembered(acct, _browser(acct), user)
@@ -200,8 +227,10 @@ def test_without_the_preference_there_is_no_checkbox_and_tickets_are_ignored(acc
     _save_tickets(acct, False)
     signed = _password_step(browser, user.upn)
     assert signed.headers["location"] == "/console/signin/mfa"
-    assert any(c.startswith(TICKET_COOKIE_PREFIX + user.user_id + '=""') and "Max-Age=0" in c
-               for c in signed.headers.get_list("set-cookie"))
+    assert any(
+        c.startswith(TICKET_COOKIE_PREFIX + user.user_id + '=""') and "Max-Age=0" in c
+        for c in signed.headers.get_list("set-cookie")
+    )
     assert REMEMBER not in browser.get("/console/signin/mfa").text
     assert _signins(acct, user.upn)[0]["errorCode"] == "MFA.CodeRequired"
     # Turned on again, the old ticket stays dead.
@@ -269,13 +298,18 @@ def test_a_tampered_or_expired_ticket_asks_for_the_code(acct: Account) -> None:
     assert _asks_for_code(with_ticket(token_hash(ticket)), user.upn)  # what the database holds opens nothing
     # White-box: seven days have passed (the row's expiry is now), instead of waiting a week.
     with acct.server.runtime.db.transaction() as conn:
-        conn.execute(sa.update(console_mfa_tickets).where(console_mfa_tickets.c.token_hash == token_hash(ticket))
-                     .values(expires_ms=int(time.time() * 1000)))
+        conn.execute(
+            sa.update(console_mfa_tickets)
+            .where(console_mfa_tickets.c.token_hash == token_hash(ticket))
+            .values(expires_ms=int(time.time() * 1000))
+        )
     assert _asks_for_code(with_ticket(ticket), user.upn)
     assert mfa_tickets.purge(acct.server.runtime) >= 1
     with acct.server.runtime.db.read() as conn:
-        assert conn.execute(sa.select(console_mfa_tickets).where(
-            console_mfa_tickets.c.user_id == user.user_id)).first() is None
+        assert (
+            conn.execute(sa.select(console_mfa_tickets).where(console_mfa_tickets.c.user_id == user.user_id)).first()
+            is None
+        )
 
 
 def test_root_mfa_is_asked_for_at_every_sign_in(acct: Account) -> None:

@@ -1,5 +1,6 @@
 """Root console sign-in with MFA (`openims account set-mfa`), over plain HTTP: the code step after the password,
 replay refused, wrong codes locking like wrong passwords, and the ConsoleSignin events."""
+
 from __future__ import annotations
 
 import httpx
@@ -17,8 +18,14 @@ from tests.support import Account
 def _password_step(acct: Account, login: str | None = None) -> tuple[httpx.Client, str]:
     """Sign in with the root password; returns the client at the MFA step and that page's CSRF token."""
     client = httpx.Client(base_url=acct.server.url, follow_redirects=False, timeout=30)
-    signed = client.post("/console/signin", data={"login": login or acct.alias, "password": ROOT_PASSWORD,
-                                                  "csrf_token": csrf_of(client.get("/console/signin").text)})
+    signed = client.post(
+        "/console/signin",
+        data={
+            "login": login or acct.alias,
+            "password": ROOT_PASSWORD,
+            "csrf_token": csrf_of(client.get("/console/signin").text),
+        },
+    )
     assert signed.status_code == 303 and signed.headers["location"] == "/console/signin/mfa", signed.text
     page = client.get("/console/signin/mfa")
     assert page.status_code == 200 and "MFA code" in page.text and "root" in page.text
@@ -69,8 +76,11 @@ def test_root_with_mfa_signs_in_with_a_fresh_code_only(acct: Account) -> None:
     assert identity["type"] == "root-account" and identity["sessionContext"]["attributes"]["mfaAuthenticated"] == "true"
     # The session is MFA-authenticated: so are its console operations.
     with acct.server.runtime.db.read() as conn:
-        stored = conn.execute(sa.select(console_sessions.c.mfa_authenticated).where(
-            console_sessions.c.token_hash == token_hash(client.cookies["openims_console"]))).scalar()
+        stored = conn.execute(
+            sa.select(console_sessions.c.mfa_authenticated).where(
+                console_sessions.c.token_hash == token_hash(client.cookies["openims_console"])
+            )
+        ).scalar()
     assert stored is True
     assert client.get("/console/events", params={"range": "1h"}).status_code == 200
     viewed = acct.events(EventName="LookupEvents", User="root")[0]
@@ -83,7 +93,10 @@ def test_root_with_mfa_signs_in_with_a_fresh_code_only(acct: Account) -> None:
     assert acct.events(MFAUsed="true") == [e for e in everything if mfa_used(e)]
     assert [e["eventName"] for e in acct.events(MFAUsed="true", EventName="ConsoleSignin")] == ["ConsoleSignin"]
     assert [e.get("errorCode") for e in acct.events(MFAUsed="false", EventName="ConsoleSignin")] == [
-        "MFA.CodeReused", "MFA.InvalidCode", "MFA.CodeRequired"]
+        "MFA.CodeReused",
+        "MFA.InvalidCode",
+        "MFA.CodeRequired",
+    ]
 
     # A code used once is refused in another sign-in too (by the account ID this time).
     other, other_token = _password_step(acct, acct.account_id)
@@ -93,8 +106,10 @@ def test_root_with_mfa_signs_in_with_a_fresh_code_only(acct: Account) -> None:
     # Without root MFA, the password alone signs in again.
     assert unset_mfa(acct.server, acct.alias).returncode == 0
     plain = httpx.Client(base_url=acct.server.url, follow_redirects=False)
-    opened = plain.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD,
-                                                 "csrf_token": csrf_of(plain.get("/console/signin").text)})
+    opened = plain.post(
+        "/console/signin",
+        data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": csrf_of(plain.get("/console/signin").text)},
+    )
     assert opened.status_code == 303 and opened.headers["location"] == "/console/"
     assert _signin_events(acct)[0]["additionalEventData"]["MFAChecked"] == "false"
 
@@ -106,8 +121,14 @@ def test_wrong_root_mfa_codes_lock_sign_in_like_wrong_passwords(acct: Account) -
     seed, step = bound.seed, bound.step
     # One wrong password and MAX_ATTEMPTS - 1 wrong codes: one count, and the last of them locks.
     probe = httpx.Client(base_url=acct.server.url, follow_redirects=False)
-    bad = probe.post("/console/signin", data={"login": acct.alias, "password": "not-the-password",
-                                              "csrf_token": csrf_of(probe.get("/console/signin").text)})
+    bad = probe.post(
+        "/console/signin",
+        data={
+            "login": acct.alias,
+            "password": "not-the-password",
+            "csrf_token": csrf_of(probe.get("/console/signin").text),
+        },
+    )
     assert bad.status_code == 401
     client, token = _password_step(acct)
     for attempt in range(root_signin.MAX_ATTEMPTS - 1):
@@ -119,8 +140,10 @@ def test_wrong_root_mfa_codes_lock_sign_in_like_wrong_passwords(acct: Account) -
     assert locked.status_code == 401 and "locked until" in locked.text
     assert _signin_events(acct)[0]["errorCode"] == "LoginProfile.Locked"
     fresh = httpx.Client(base_url=acct.server.url, follow_redirects=False)
-    still = fresh.post("/console/signin", data={"login": acct.alias, "password": ROOT_PASSWORD,
-                                                "csrf_token": csrf_of(fresh.get("/console/signin").text)})
+    still = fresh.post(
+        "/console/signin",
+        data={"login": acct.alias, "password": ROOT_PASSWORD, "csrf_token": csrf_of(fresh.get("/console/signin").text)},
+    )
     assert still.status_code == 401 and "locked until" in still.text
     # The operator's way out is the same: setting the password again lifts the lockout.
     set_root_password(acct)

@@ -1,4 +1,5 @@
 """AccessKey last use (GetAccessKeyLastUsed, GetAccessKeysLastUsed) through the official SDKs."""
+
 from __future__ import annotations
 
 import json
@@ -36,13 +37,17 @@ def last_used(acct: Account, upn: str | None, key_id: str) -> dict[str, str]:
 def test_last_use_is_reported_after_a_call(acct: Account) -> None:
     ims = acct.ims()
     upn, key_id, secret = user_with_key(acct, "alice")
-    never = ims.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_principal_name=upn, user_access_key_id=key_id)).body
+    never = ims.get_access_key_last_used(
+        m.GetAccessKeyLastUsedRequest(user_principal_name=upn, user_access_key_id=key_id)
+    ).body
     assert (never.access_key_last_used.last_used_date, never.access_key_last_used.service_name) == ("", "")
 
     before = int(time.time()) - 1
     acct.ims(key_id, secret).get_user(m.GetUserRequest())
     after = int(time.time()) + 1
-    got = ims.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_principal_name=upn, user_access_key_id=key_id)).body
+    got = ims.get_access_key_last_used(
+        m.GetAccessKeyLastUsedRequest(user_principal_name=upn, user_access_key_id=key_id)
+    ).body
     used_s = clock.parse_iso(got.access_key_last_used.last_used_date) // 1000
     assert before <= used_s <= after
     assert got.access_key_last_used.service_name == "Ims"
@@ -50,7 +55,11 @@ def test_last_use_is_reported_after_a_call(acct: Account) -> None:
 
     event = acct.event_for(got.request_id)
     assert (event["eventName"], event["eventRW"], event["resourceType"], event["resourceName"]) == (
-        "GetAccessKeyLastUsed", "Read", "ACS::RAM::AccessKey", key_id)
+        "GetAccessKeyLastUsed",
+        "Read",
+        "ACS::RAM::AccessKey",
+        key_id,
+    )
     assert event["referencedResources"]["ACS::RAM::User"] == [upn] and "errorCode" not in event
 
     # Another service, with the legacy signature, is the newer use (denied, but authenticated).
@@ -71,22 +80,29 @@ def test_refused_signature_is_not_a_use(acct: Account) -> None:
 
 
 def test_own_keys_and_the_root_key(acct: Account) -> None:
-    upn, key_id, secret = user_with_key(acct, "carol")
+    _upn, key_id, secret = user_with_key(acct, "carol")
     other, other_key, _ = user_with_key(acct, "dave")
     as_carol = acct.ims(key_id, secret)
     # RAM users see their own keys only where the account lets them manage their keys.
-    for call in (lambda: as_carol.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_access_key_id=key_id)),
-                 lambda: acct.call("GetAccessKeysLastUsed", key_id=key_id, secret=secret)):
+    for call in (
+        lambda: as_carol.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_access_key_id=key_id)),
+        lambda: acct.call("GetAccessKeysLastUsed", key_id=key_id, secret=secret),
+    ):
         err = error_of(call)
         assert err.code == "NoPermission" and err.statusCode == 403
     acct.ims().set_security_preference(m.SetSecurityPreferenceRequest(allow_user_to_manage_access_keys=True))
     mine = as_carol.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_access_key_id=key_id)).body
     assert mine.access_key_last_used.service_name == "Ims"
-    err = error_of(lambda: as_carol.get_access_key_last_used(
-        m.GetAccessKeyLastUsedRequest(user_principal_name=other, user_access_key_id=other_key)))
+    err = error_of(
+        lambda: as_carol.get_access_key_last_used(
+            m.GetAccessKeyLastUsedRequest(user_principal_name=other, user_access_key_id=other_key)
+        )
+    )
     assert err.code == "NoPermission" and err.statusCode == 403
     # Without a user name, another user's key is still not the caller's own.
-    err = error_of(lambda: as_carol.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_access_key_id=other_key)))
+    err = error_of(
+        lambda: as_carol.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_access_key_id=other_key))
+    )
     assert err.code == "NoPermission" and err.statusCode == 403
 
     root = acct.ims().get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_access_key_id=acct.key_id)).body
@@ -104,10 +120,17 @@ def test_all_keys_of_a_user(acct: Account) -> None:
     assert listed[1] == {"AccessKeyId": k2, "LastUsedDate": "", "ServiceName": "", "SourceIp": ""}
     event = acct.event_for(body["RequestId"])
     assert (event["eventName"], event["eventRW"], event["resourceType"], event["resourceName"]) == (
-        "GetAccessKeysLastUsed", "Read", "ACS::RAM::User", upn)
+        "GetAccessKeysLastUsed",
+        "Read",
+        "ACS::RAM::User",
+        upn,
+    )
     # A RAM user may read its own (where allowed); the root account without a user gets its own keys.
     acct.ims().set_security_preference(m.SetSecurityPreferenceRequest(allow_user_to_manage_access_keys=True))
-    assert [i["AccessKeyId"] for i in acct.call("GetAccessKeysLastUsed", key_id=k1, secret=s1)["AccessKeysLastUsed"]["AccessKeyLastUsed"]] == [k1, k2]
+    assert [
+        i["AccessKeyId"]
+        for i in acct.call("GetAccessKeysLastUsed", key_id=k1, secret=s1)["AccessKeysLastUsed"]["AccessKeyLastUsed"]
+    ] == [k1, k2]
     root = acct.call("GetAccessKeysLastUsed")["AccessKeysLastUsed"]["AccessKeyLastUsed"]
     assert [i["AccessKeyId"] for i in root] == [acct.key_id] and root[0]["ServiceName"] == "Ims"
 
@@ -116,20 +139,46 @@ def test_invalid_requests(acct: Account) -> None:
     ims = acct.ims()
     upn, key_id, _ = user_with_key(acct, "frank")
     cases = [
-        (lambda: ims.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_principal_name=upn)), "MissingParameter", 400),
-        (lambda: ims.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_principal_name=upn, user_access_key_id="LTAInope")),
-         "EntityNotExist.User.AccessKey", 404),
-        (lambda: ims.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_principal_name=acct.upn("nobody"), user_access_key_id=key_id)),
-         "EntityNotExist.User", 404),
-        (lambda: acct.call("GetAccessKeysLastUsed", {"UserPrincipalName": acct.upn("nobody")}), "EntityNotExist.User", 404),
-        (lambda: acct.call("GetAccessKeysLastUsed", {"UserPrincipalName": "bad name"}), "InvalidParameter.UserPrincipalName.InvalidChars", 400),
+        (
+            lambda: ims.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_principal_name=upn)),
+            "MissingParameter",
+            400,
+        ),
+        (
+            lambda: ims.get_access_key_last_used(
+                m.GetAccessKeyLastUsedRequest(user_principal_name=upn, user_access_key_id="LTAInope")
+            ),
+            "EntityNotExist.User.AccessKey",
+            404,
+        ),
+        (
+            lambda: ims.get_access_key_last_used(
+                m.GetAccessKeyLastUsedRequest(user_principal_name=acct.upn("nobody"), user_access_key_id=key_id)
+            ),
+            "EntityNotExist.User",
+            404,
+        ),
+        (
+            lambda: acct.call("GetAccessKeysLastUsed", {"UserPrincipalName": acct.upn("nobody")}),
+            "EntityNotExist.User",
+            404,
+        ),
+        (
+            lambda: acct.call("GetAccessKeysLastUsed", {"UserPrincipalName": "bad name"}),
+            "InvalidParameter.UserPrincipalName.InvalidChars",
+            400,
+        ),
     ]
     for call, code, status in cases:
         err = error_of(call)
         assert (err.code, err.statusCode) == (code, status), (code, err.code)
     # A deleted key has no last use to report.
     ims.delete_access_key(m.DeleteAccessKeyRequest(user_principal_name=upn, user_access_key_id=key_id))
-    err = error_of(lambda: ims.get_access_key_last_used(m.GetAccessKeyLastUsedRequest(user_principal_name=upn, user_access_key_id=key_id)))
+    err = error_of(
+        lambda: ims.get_access_key_last_used(
+            m.GetAccessKeyLastUsedRequest(user_principal_name=upn, user_access_key_id=key_id)
+        )
+    )
     assert err.code == "EntityNotExist.User.AccessKey"
 
 

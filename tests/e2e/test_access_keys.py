@@ -1,4 +1,5 @@
 """AccessKeys of RAM users and of the root account: a created key signs requests that the server accepts."""
+
 from __future__ import annotations
 
 import json
@@ -22,16 +23,26 @@ def test_rotate_a_users_key_and_audit_without_secret(acct: Account) -> None:
     with pytest.raises(TeaException) as info:
         ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=upn))
     assert (info.value.code, info.value.statusCode) == ("LimitExceeded.User.AccessKey", 409)
-    assert acct.ims(new.access_key_id, new.access_key_secret).get_user(m.GetUserRequest()).body.user.user_principal_name == upn
-    ims.update_access_key(m.UpdateAccessKeyRequest(user_principal_name=upn, user_access_key_id=old.access_key_id, status="Inactive"))
-    listed = {k.access_key_id: k.status for k in ims.list_access_keys(m.ListAccessKeysRequest(user_principal_name=upn)).body.access_keys.access_key}
+    assert (
+        acct.ims(new.access_key_id, new.access_key_secret).get_user(m.GetUserRequest()).body.user.user_principal_name
+        == upn
+    )
+    ims.update_access_key(
+        m.UpdateAccessKeyRequest(user_principal_name=upn, user_access_key_id=old.access_key_id, status="Inactive")
+    )
+    listed = {
+        k.access_key_id: k.status
+        for k in ims.list_access_keys(m.ListAccessKeysRequest(user_principal_name=upn)).body.access_keys.access_key
+    }
     assert listed == {old.access_key_id: "Inactive", new.access_key_id: "Active"}
     ims.delete_access_key(m.DeleteAccessKeyRequest(user_principal_name=upn, user_access_key_id=old.access_key_id))
     with pytest.raises(TeaException) as info:
         ims.delete_access_key(m.DeleteAccessKeyRequest(user_principal_name=upn, user_access_key_id=old.access_key_id))
     assert (info.value.code, info.value.statusCode) == ("EntityNotExist.User.AccessKey", 404)
     with pytest.raises(TeaException) as info:
-        ims.update_access_key(m.UpdateAccessKeyRequest(user_principal_name=upn, user_access_key_id=new.access_key_id, status="Paused"))
+        ims.update_access_key(
+            m.UpdateAccessKeyRequest(user_principal_name=upn, user_access_key_id=new.access_key_id, status="Paused")
+        )
     assert info.value.code == "InvalidParameter.Status"
 
     event = acct.event_for(created.request_id)

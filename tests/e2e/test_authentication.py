@@ -1,4 +1,5 @@
 """Every way a request can fail authentication gets Alibaba's code, and is audited when the key is known."""
+
 from __future__ import annotations
 
 import pytest
@@ -63,8 +64,14 @@ def test_failed_call_spends_its_nonce(acct: Account) -> None:
     ims = acct.ims()
     upn = acct.upn("replayme")
     ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="r"))
-    request = v3_request(acct.server.url, acct.key_id, acct.secret, "CreateUser",
-                         {"UserPrincipalName": upn, "DisplayName": "r"}, nonce="failing-nonce")
+    request = v3_request(
+        acct.server.url,
+        acct.key_id,
+        acct.secret,
+        "CreateUser",
+        {"UserPrincipalName": upn, "DisplayName": "r"},
+        nonce="failing-nonce",
+    )
     assert code_of(send(request)) == "EntityAlreadyExists.User"
     ims.delete_user(m.DeleteUserRequest(user_principal_name=upn))
     assert code_of(send(request)) == "SignatureNonceUsed"
@@ -107,7 +114,9 @@ def test_inactive_deleted_and_deleted_users_keys(acct: Account) -> None:
     ims = acct.ims()
     upn, key_id, secret = create_ram_user_with_key(acct, "keyholder")
     assert acct.ims(key_id, secret).get_user(m.GetUserRequest()).body.user.user_principal_name == upn
-    ims.update_access_key(m.UpdateAccessKeyRequest(user_principal_name=upn, user_access_key_id=key_id, status="Inactive"))
+    ims.update_access_key(
+        m.UpdateAccessKeyRequest(user_principal_name=upn, user_access_key_id=key_id, status="Inactive")
+    )
     with pytest.raises(TeaException) as info:
         acct.ims(key_id, secret).get_user(m.GetUserRequest())
     assert info.value.code == "InvalidAccessKeyId.Inactive" and info.value.statusCode == 403
@@ -141,19 +150,29 @@ def test_ram_user_is_denied_by_default_and_audited(acct: Account) -> None:
     listed = mine.list_access_keys(m.ListAccessKeysRequest()).body.access_keys.access_key
     assert {k.access_key_id for k in listed} == {key_id, extra.access_key_id}
     mine.delete_access_key(m.DeleteAccessKeyRequest(user_access_key_id=extra.access_key_id))
-    for call in (lambda: mine.create_user(m.CreateUserRequest(user_principal_name=acct.upn("x"), display_name="x")),
-                 lambda: mine.list_users(m.ListUsersRequest()),
-                 lambda: mine.get_user(m.GetUserRequest(user_principal_name=acct.upn("someoneelse"))),
-                 lambda: mine.create_access_key(m.CreateAccessKeyRequest(user_principal_name=acct.upn("someoneelse")))):
+    for call in (
+        lambda: mine.create_user(m.CreateUserRequest(user_principal_name=acct.upn("x"), display_name="x")),
+        lambda: mine.list_users(m.ListUsersRequest()),
+        lambda: mine.get_user(m.GetUserRequest(user_principal_name=acct.upn("someoneelse"))),
+        lambda: mine.create_access_key(m.CreateAccessKeyRequest(user_principal_name=acct.upn("someoneelse"))),
+    ):
         with pytest.raises(TeaException) as info:
             call()
         assert info.value.code == "NoPermission" and info.value.statusCode == 403
         assert info.value.data["AccessDeniedDetail"]["NoPermissionType"] == "ImplicitDeny"
     denied = acct.events(ErrorCode="NoPermission")
-    assert sorted(e["eventName"] for e in denied) == ["CreateAccessKey", "CreateAccessKey", "CreateUser", "GetUser", "ListUsers"]
+    assert sorted(e["eventName"] for e in denied) == [
+        "CreateAccessKey",
+        "CreateAccessKey",
+        "CreateUser",
+        "GetUser",
+        "ListUsers",
+    ]
     assert all(e["userIdentity"]["type"] == "ram-user" and e["userIdentity"]["userName"] == upn for e in denied)
     with pytest.raises(TeaException) as info:
-        acct.trail(key_id, secret).lookup_events(__import__("alibabacloud_actiontrail20200706.models", fromlist=["x"]).LookupEventsRequest())
+        acct.trail(key_id, secret).lookup_events(
+            __import__("alibabacloud_actiontrail20200706.models", fromlist=["x"]).LookupEventsRequest()
+        )
     assert info.value.code == "NoPermission"
 
 
@@ -170,5 +189,10 @@ def test_accounts_are_isolated(acct: Account) -> None:
     assert info.value.code == "InvalidParameter.UserPrincipalName.Domain"
     assert other.ims().list_users(m.ListUsersRequest()).body.users.user == []
     assert all(e["recipientAccountId"] == other.account_id for e in other.events())
-    assert not [e for e in other.events() if e["requestParameters"].get("UserPrincipalName") == upn and e["eventName"] == "CreateUser"
-                and "errorCode" not in e]
+    assert not [
+        e
+        for e in other.events()
+        if e["requestParameters"].get("UserPrincipalName") == upn
+        and e["eventName"] == "CreateUser"
+        and "errorCode" not in e
+    ]

@@ -1,6 +1,7 @@
 """RAM policies decide every IMS, ActionTrail and RAM call of a RAM user: system and custom policies,
 user and group attachments, explicit deny, conditions, denial details, and changes seen at once by every
 server process on the database."""
+
 from __future__ import annotations
 
 import base64
@@ -25,7 +26,9 @@ class Caller:
         self.name = name
         self.upn = acct.upn(name)
         ims = acct.ims()
-        self.user_id = ims.create_user(m.CreateUserRequest(user_principal_name=self.upn, display_name=name)).body.user.user_id
+        self.user_id = ims.create_user(
+            m.CreateUserRequest(user_principal_name=self.upn, display_name=name)
+        ).body.user.user_id
         key = ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=self.upn)).body.access_key
         self.key_id, self.secret = key.access_key_id, key.access_key_secret
 
@@ -39,12 +42,18 @@ class Caller:
         return self.acct.trail(self.key_id, self.secret)
 
     def attach(self, policy: str, policy_type: str = "System") -> None:
-        self.acct.ram().attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name=policy, policy_type=policy_type, user_name=self.name))
+        self.acct.ram().attach_policy_to_user(
+            rm.AttachPolicyToUserRequest(policy_name=policy, policy_type=policy_type, user_name=self.name)
+        )
 
     def detach(self, policy: str, policy_type: str = "System") -> None:
-        self.acct.ram().detach_policy_from_user(rm.DetachPolicyFromUserRequest(policy_name=policy, policy_type=policy_type, user_name=self.name))
+        self.acct.ram().detach_policy_from_user(
+            rm.DetachPolicyFromUserRequest(policy_name=policy, policy_type=policy_type, user_name=self.name)
+        )
 
-    def call(self, action: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    def call(
+        self, action: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """An IMS call through the SDK runtime, with extra HTTP headers."""
         return self.acct.call(action, params, key_id=self.key_id, secret=self.secret, headers=headers)
 
@@ -86,17 +95,34 @@ def test_read_only_user_can_list_but_not_create(acct: Account) -> None:
     assert ims.get_user(m.GetUserRequest(user_principal_name=other)).body.user.user_principal_name == other
     assert ims.list_groups(m.ListGroupsRequest()).body.groups.group == []
     assert ims.get_account_summary().body.summary_map.users == 2
-    assert any(p.policy_name == "AliyunRAMReadOnlyAccess" for p in ram.list_policies(rm.ListPoliciesRequest()).body.policies.policy)
-    assert ram.list_policies_for_user(rm.ListPoliciesForUserRequest(user_name="auditor")).body.policies.policy[0].policy_name == "AliyunRAMReadOnlyAccess"
+    assert any(
+        p.policy_name == "AliyunRAMReadOnlyAccess"
+        for p in ram.list_policies(rm.ListPoliciesRequest()).body.policies.policy
+    )
+    assert (
+        ram.list_policies_for_user(rm.ListPoliciesForUserRequest(user_name="auditor"))
+        .body.policies.policy[0]
+        .policy_name
+        == "AliyunRAMReadOnlyAccess"
+    )
 
     err = denied(lambda: ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn("new"), display_name="n")))
     detail = err.data["AccessDeniedDetail"]
     assert detail["AuthAction"] == "ram:CreateUser" and detail["AuthPrincipalType"] == "SubUser"
     assert detail["AuthPrincipalOwnerId"] == acct.account_id and detail["AuthPrincipalDisplayName"] == auditor.user_id
     assert detail["PolicyType"] == "AccountLevelIdentityBasedPolicy" and detail["EncodedDiagnosticMessage"]
-    denied(lambda: ram.create_policy(rm.CreatePolicyRequest(policy_name="Mine", policy_document=json.dumps(
-        {"Version": "1", "Statement": [statement("Allow", "*")]}))))
-    denied(lambda: ram.attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="AdministratorAccess", policy_type="System", user_name="auditor")))
+    denied(
+        lambda: ram.create_policy(
+            rm.CreatePolicyRequest(
+                policy_name="Mine", policy_document=json.dumps({"Version": "1", "Statement": [statement("Allow", "*")]})
+            )
+        )
+    )
+    denied(
+        lambda: ram.attach_policy_to_user(
+            rm.AttachPolicyToUserRequest(policy_name="AdministratorAccess", policy_type="System", user_name="auditor")
+        )
+    )
     denied(lambda: auditor.trail().lookup_events(at.LookupEventsRequest()))
     events = acct.events(ErrorCode="NoPermission")
     assert {e["eventName"] for e in events} == {"CreateUser", "CreatePolicy", "AttachPolicyToUser", "LookupEvents"}
@@ -109,16 +135,23 @@ def test_custom_policy_scoped_to_user_names(acct: Account) -> None:
     ims_root = acct.ims()
     dev1_id = ims_root.get_user(m.GetUserRequest(user_principal_name=dev1)).body.user.user_id
     ops1_id = ims_root.get_user(m.GetUserRequest(user_principal_name=ops1)).body.user.user_id
-    ops_key = ims_root.create_access_key(m.CreateAccessKeyRequest(user_principal_name=ops1)).body.access_key.access_key_id
+    ops_key = ims_root.create_access_key(
+        m.CreateAccessKeyRequest(user_principal_name=ops1)
+    ).body.access_key.access_key_id
     policy(acct, "DevUsers", statement("Allow", "ram:*", "acs:ram:*:*:user/dev-*"))
     lead = Caller(acct, "lead")
     lead.attach("DevUsers", "Custom")
     ims = lead.ims()
 
     assert ims.get_user(m.GetUserRequest(user_principal_name=dev1)).body.user.user_id == dev1_id
-    assert ims.update_user(m.UpdateUserRequest(user_principal_name=dev1, new_display_name="Dev 1")).body.user.display_name == "Dev 1"
+    assert (
+        ims.update_user(m.UpdateUserRequest(user_principal_name=dev1, new_display_name="Dev 1")).body.user.display_name
+        == "Dev 1"
+    )
     assert ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=dev1)).body.access_key.access_key_id
-    assert ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn("dev-2"), display_name="d")).body.user.user_principal_name == acct.upn("dev-2")
+    assert ims.create_user(
+        m.CreateUserRequest(user_principal_name=acct.upn("dev-2"), display_name="d")
+    ).body.user.user_principal_name == acct.upn("dev-2")
     assert ims.get_user(m.GetUserRequest(user_id=dev1_id)).body.user.user_principal_name == dev1
 
     err = denied(lambda: ims.get_user(m.GetUserRequest(user_principal_name=ops1)))
@@ -139,32 +172,54 @@ def test_custom_policy_scoped_to_user_names(acct: Account) -> None:
 
 def test_explicit_deny_overrides_administrator_access_and_self_service(acct: Account) -> None:
     protected = new_user(acct, "protected-1")
-    policy(acct, "Guardrails", statement("Deny", "ram:DeleteUser"),
-           statement("Deny", "ram:*", "acs:ram:*:*:user/protected-*"))
+    policy(
+        acct,
+        "Guardrails",
+        statement("Deny", "ram:DeleteUser"),
+        statement("Deny", "ram:*", "acs:ram:*:*:user/protected-*"),
+    )
     admin = Caller(acct, "admin")
     admin.attach("AdministratorAccess")
     admin.attach("Guardrails", "Custom")
     ims = admin.ims()
     created = new_user(acct, "temp")
-    assert ims.update_user(m.UpdateUserRequest(user_principal_name=created, new_display_name="t")).body.user.display_name == "t"
-    assert admin.ram().list_policies(rm.ListPoliciesRequest(policy_type="Custom")).body.policies.policy[0].policy_name == "Guardrails"
+    assert (
+        ims.update_user(m.UpdateUserRequest(user_principal_name=created, new_display_name="t")).body.user.display_name
+        == "t"
+    )
+    assert (
+        admin.ram().list_policies(rm.ListPoliciesRequest(policy_type="Custom")).body.policies.policy[0].policy_name
+        == "Guardrails"
+    )
     err = denied(lambda: ims.delete_user(m.DeleteUserRequest(user_principal_name=created)), "ExplicitDeny")
     assert err.data["AccessDeniedDetail"]["PolicyType"] == "AccountLevelIdentityBasedPolicy"
     denied(lambda: ims.get_user(m.GetUserRequest(user_principal_name=protected)), "ExplicitDeny")
 
-    decoded = acct.ram().decode_diagnostic_message(rm.DecodeDiagnosticMessageRequest(
-        encoded_diagnostic_message=err.data["AccessDeniedDetail"]["EncodedDiagnosticMessage"])).body.decoded_diagnostic_message
+    decoded = (
+        acct.ram()
+        .decode_diagnostic_message(
+            rm.DecodeDiagnosticMessageRequest(
+                encoded_diagnostic_message=err.data["AccessDeniedDetail"]["EncodedDiagnosticMessage"]
+            )
+        )
+        .body.decoded_diagnostic_message
+    )
     assert decoded.auth_action == "ram:DeleteUser" and decoded.explicit_deny is True
     assert decoded.auth_resource == f"acs:ram:*:{acct.account_id}:user/temp"
     assert decoded.auth_principal.auth_principal_display_name == admin.user_id
     assert decoded.auth_principal.auth_principal_owner_id == acct.account_id
-    assert [(p.policy_identifier, p.policy_type, p.policy_version, p.attached_entity_type, p.effect) for p in decoded.matched_policies] == [
-        ("Guardrails", "Custom", "v1", "User", "Deny")]
+    assert [
+        (p.policy_identifier, p.policy_type, p.policy_version, p.attached_entity_type, p.effect)
+        for p in decoded.matched_policies
+    ] == [("Guardrails", "Custom", "v1", "User", "Deny")]
     assert {c.condition_key: c.condition_values for c in decoded.auth_conditions}["acs:SourceIp"] == ["127.0.0.1"]
     # Another account cannot read this account's diagnostic messages.
     with pytest.raises(TeaException) as info:
-        acct.server.new_account().ram().decode_diagnostic_message(rm.DecodeDiagnosticMessageRequest(
-            encoded_diagnostic_message=err.data["AccessDeniedDetail"]["EncodedDiagnosticMessage"]))
+        acct.server.new_account().ram().decode_diagnostic_message(
+            rm.DecodeDiagnosticMessageRequest(
+                encoded_diagnostic_message=err.data["AccessDeniedDetail"]["EncodedDiagnosticMessage"]
+            )
+        )
     assert info.value.code == "InvalidParameter.EncodedDiagnosticMessage"
 
     # A Deny also overrides self-service (switched on by the security preferences): this user may still
@@ -189,9 +244,14 @@ def test_source_ip_mfa_transport_and_time_conditions(acct: Account) -> None:
 
     def switch(*statements: dict[str, Any]) -> None:
         text = json.dumps({"Version": "1", "Statement": list(statements)})
-        ram.create_policy_version(rm.CreatePolicyVersionRequest(
-            policy_name=name, policy_document=text, set_as_default=True,
-            rotate_strategy="DeleteOldestNonDefaultVersionWhenLimitExceeded"))
+        ram.create_policy_version(
+            rm.CreatePolicyVersionRequest(
+                policy_name=name,
+                policy_document=text,
+                set_as_default=True,
+                rotate_strategy="DeleteOldestNonDefaultVersionWhenLimitExceeded",
+            )
+        )
 
     switch(statement("Allow", "ram:ListUsers", IpAddress={"acs:SourceIp": "10.0.0.0/8"}))
     denied(lambda: ims.list_users(m.ListUsersRequest()))
@@ -209,13 +269,20 @@ def test_source_ip_mfa_transport_and_time_conditions(acct: Account) -> None:
     denied(lambda: user.call("ListUsers", headers={"x-forwarded-proto": "https"}))  # no proxy is trusted by default
     with acct.server.sibling(OPENIMS_TRUSTED_PROXIES="127.0.0.1") as behind_proxy:
         proxied = Account(behind_proxy, acct.account_id, acct.alias, acct.key_id, acct.secret)
-        assert proxied.call("ListUsers", key_id=user.key_id, secret=user.secret,
-                            headers={"x-forwarded-proto": "https"})["Users"]["User"]
+        assert proxied.call(
+            "ListUsers", key_id=user.key_id, secret=user.secret, headers={"x-forwarded-proto": "https"}
+        )["Users"]["User"]
 
     switch(statement("Allow", "ram:ListUsers", DateLessThan={"acs:CurrentTime": "2001-01-01T00:00:00+08:00"}))
     denied(lambda: ims.list_users(m.ListUsersRequest()))
-    switch(statement("Allow", "ram:ListUsers", DateGreaterThan={"acs:CurrentTime": "2001-01-01T00:00:00Z"},
-                     StringLike={"acs:SourceIp": "127.*"}))
+    switch(
+        statement(
+            "Allow",
+            "ram:ListUsers",
+            DateGreaterThan={"acs:CurrentTime": "2001-01-01T00:00:00Z"},
+            StringLike={"acs:SourceIp": "127.*"},
+        )
+    )
     assert ims.list_users(m.ListUsersRequest()).body.users.user
 
 
@@ -223,9 +290,13 @@ def test_group_policies_apply_to_members(acct: Account) -> None:
     ims, ram = acct.ims(), acct.ram()
     member, outsider = Caller(acct, "member"), Caller(acct, "outsider")
     ims.create_group(m.CreateGroupRequest(group_name="admins"))
-    ram.attach_policy_to_group(rm.AttachPolicyToGroupRequest(policy_name="AliyunRAMFullAccess", policy_type="System", group_name="admins"))
+    ram.attach_policy_to_group(
+        rm.AttachPolicyToGroupRequest(policy_name="AliyunRAMFullAccess", policy_type="System", group_name="admins")
+    )
     ims.add_user_to_group(m.AddUserToGroupRequest(group_name="admins", user_principal_name=member.upn))
-    created = member.ims().create_user(m.CreateUserRequest(user_principal_name=acct.upn("by-member"), display_name="b")).body
+    created = (
+        member.ims().create_user(m.CreateUserRequest(user_principal_name=acct.upn("by-member"), display_name="b")).body
+    )
     assert created.user.user_principal_name == acct.upn("by-member")
     denied(lambda: outsider.ims().list_users(m.ListUsersRequest()))
     # A Deny on the user itself beats the group's Allow.
@@ -238,9 +309,13 @@ def test_group_policies_apply_to_members(acct: Account) -> None:
     ims.remove_user_from_group(m.RemoveUserFromGroupRequest(group_name="admins", user_principal_name=member.upn))
     denied(lambda: member.ims().list_users(m.ListUsersRequest()))
     ims.add_user_to_group(m.AddUserToGroupRequest(group_name="more", user_principal_name=member.upn))
-    ram.attach_policy_to_group(rm.AttachPolicyToGroupRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", group_name="more"))
+    ram.attach_policy_to_group(
+        rm.AttachPolicyToGroupRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", group_name="more")
+    )
     assert member.ims().list_users(m.ListUsersRequest()).body.users.user
-    ram.detach_policy_from_group(rm.DetachPolicyFromGroupRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", group_name="more"))
+    ram.detach_policy_from_group(
+        rm.DetachPolicyFromGroupRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", group_name="more")
+    )
     denied(lambda: member.ims().list_users(m.ListUsersRequest()))
 
 
@@ -270,7 +345,9 @@ def test_changes_take_effect_on_the_next_call_on_every_server(acct: Account, twi
     user.detach("AliyunRAMReadOnlyAccess")
     denied(lambda: user.ims(there).list_users(m.ListUsersRequest()))
     # Attached through the other server: this one sees it at once.
-    there.ram().attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="roamer"))
+    there.ram().attach_policy_to_user(
+        rm.AttachPolicyToUserRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="roamer")
+    )
     assert user.ims().list_users(m.ListUsersRequest()).body.users.user
 
     # A new default version, set on one server, replaces the compiled version both servers have cached.
@@ -280,8 +357,13 @@ def test_changes_take_effect_on_the_next_call_on_every_server(acct: Account, twi
     for client in (user.ims(), user.ims(there)):
         client.get_group(m.GetGroupRequest(group_name="g1"))
     user.detach("AliyunRAMReadOnlyAccess")
-    acct.ram().create_policy_version(rm.CreatePolicyVersionRequest(policy_name="Switchable", set_as_default=True, policy_document=json.dumps(
-        {"Version": "1", "Statement": [statement("Deny", "ram:GetGroup")]})))
+    acct.ram().create_policy_version(
+        rm.CreatePolicyVersionRequest(
+            policy_name="Switchable",
+            set_as_default=True,
+            policy_document=json.dumps({"Version": "1", "Statement": [statement("Deny", "ram:GetGroup")]}),
+        )
+    )
     for client in (user.ims(), user.ims(there)):
         denied(lambda c=client: c.get_group(m.GetGroupRequest(group_name="g1")), "ExplicitDeny")
     there.ram().set_default_policy_version(rm.SetDefaultPolicyVersionRequest(policy_name="Switchable", version_id="v1"))
@@ -292,18 +374,41 @@ def test_changes_take_effect_on_the_next_call_on_every_server(acct: Account, twi
 def test_policy_actions_are_authorized_on_policy_and_user(acct: Account) -> None:
     new_user(acct, "dev-7")
     new_user(acct, "ops-7")
-    policy(acct, "Delegate",
-           statement("Allow", ["ram:AttachPolicyToUser", "ram:DetachPolicyFromUser", "ram:GetPolicy"],
-                     ["acs:ram:*:*:policy/AliyunRAMReadOnlyAccess", "acs:ram:*:*:user/dev-*"]))
+    policy(
+        acct,
+        "Delegate",
+        statement(
+            "Allow",
+            ["ram:AttachPolicyToUser", "ram:DetachPolicyFromUser", "ram:GetPolicy"],
+            ["acs:ram:*:*:policy/AliyunRAMReadOnlyAccess", "acs:ram:*:*:user/dev-*"],
+        ),
+    )
     delegate = Caller(acct, "delegate")
     delegate.attach("Delegate", "Custom")
     ram = delegate.ram()
-    ram.attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="dev-7"))
-    ram.detach_policy_from_user(rm.DetachPolicyFromUserRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="dev-7"))
-    assert ram.get_policy(rm.GetPolicyRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System")).body.policy.policy_type == "System"
-    err = denied(lambda: ram.attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="ops-7")))
+    ram.attach_policy_to_user(
+        rm.AttachPolicyToUserRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="dev-7")
+    )
+    ram.detach_policy_from_user(
+        rm.DetachPolicyFromUserRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="dev-7")
+    )
+    assert (
+        ram.get_policy(
+            rm.GetPolicyRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System")
+        ).body.policy.policy_type
+        == "System"
+    )
+    err = denied(
+        lambda: ram.attach_policy_to_user(
+            rm.AttachPolicyToUserRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="ops-7")
+        )
+    )
     assert err.data["AccessDeniedDetail"]["AuthAction"] == "ram:AttachPolicyToUser"
-    denied(lambda: ram.attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="AdministratorAccess", policy_type="System", user_name="dev-7")))
+    denied(
+        lambda: ram.attach_policy_to_user(
+            rm.AttachPolicyToUserRequest(policy_name="AdministratorAccess", policy_type="System", user_name="dev-7")
+        )
+    )
     denied(lambda: ram.get_policy(rm.GetPolicyRequest(policy_name="Delegate", policy_type="Custom")))
     # The encoded diagnostic message is opaque to the caller.
     assert b"AttachPolicyToUser" not in base64.b64decode(err.data["AccessDeniedDetail"]["EncodedDiagnosticMessage"])
@@ -316,11 +421,21 @@ def test_account_wide_lists_and_self_service_use_user_and_group_arns(acct: Accou
     admin = Caller(acct, "useradmin")
     admin.attach("UserAdmin", "Custom")
     ims = admin.ims()
-    assert {u.user_principal_name for u in ims.list_users(m.ListUsersRequest()).body.users.user} == {acct.upn("dev-3"), admin.upn}
+    assert {u.user_principal_name for u in ims.list_users(m.ListUsersRequest()).body.users.user} == {
+        acct.upn("dev-3"),
+        admin.upn,
+    }
     assert len(ims.list_user_basic_infos(m.ListUserBasicInfosRequest()).body.user_basic_infos.user_basic_info) == 2
     err = denied(lambda: ims.list_groups(m.ListGroupsRequest()))
-    decoded = acct.ram().decode_diagnostic_message(rm.DecodeDiagnosticMessageRequest(
-        encoded_diagnostic_message=err.data["AccessDeniedDetail"]["EncodedDiagnosticMessage"])).body.decoded_diagnostic_message
+    decoded = (
+        acct.ram()
+        .decode_diagnostic_message(
+            rm.DecodeDiagnosticMessageRequest(
+                encoded_diagnostic_message=err.data["AccessDeniedDetail"]["EncodedDiagnosticMessage"]
+            )
+        )
+        .body.decoded_diagnostic_message
+    )
     assert decoded.auth_resource == f"acs:ram:*:{acct.account_id}:group/*" and decoded.explicit_deny is False
 
     # ChangePassword is about the caller's own user: a Deny on that user's ARN stops it.
@@ -330,8 +445,12 @@ def test_account_wide_lists_and_self_service_use_user_and_group_arns(acct: Accou
     changer.ims().change_password(m.ChangePasswordRequest(old_password=password, new_password="Second-Pass-5678"))
     policy(acct, "FrozenPassword", statement("Deny", "ram:ChangePassword", "acs:ram:*:*:user/changer"))
     changer.attach("FrozenPassword", "Custom")
-    denied(lambda: changer.ims().change_password(m.ChangePasswordRequest(old_password="Second-Pass-5678", new_password="Third-Pass-9012")),
-           "ExplicitDeny")
+    denied(
+        lambda: changer.ims().change_password(
+            m.ChangePasswordRequest(old_password="Second-Pass-5678", new_password="Third-Pass-9012")
+        ),
+        "ExplicitDeny",
+    )
 
 
 def test_resources_are_named_as_ram_names_them(acct: Account) -> None:
@@ -344,10 +463,17 @@ def test_resources_are_named_as_ram_names_them(acct: Account) -> None:
     bob.attach("AttachCustom", "Custom")
     escalate = rm.AttachPolicyToUserRequest(policy_name="AdministratorAccess", policy_type="System", user_name="bob")
     denied(lambda: bob.ram().attach_policy_to_user(escalate))
-    policy(acct, "AttachReadOnly", statement("Allow", "ram:AttachPolicyToUser",
-                                             ["acs:ram:*:system:policy/AliyunRAMReadOnlyAccess", f"{mine}:user/*"]))
+    policy(
+        acct,
+        "AttachReadOnly",
+        statement(
+            "Allow", "ram:AttachPolicyToUser", ["acs:ram:*:system:policy/AliyunRAMReadOnlyAccess", f"{mine}:user/*"]
+        ),
+    )
     bob.attach("AttachReadOnly", "Custom")
-    bob.ram().attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="bob"))
+    bob.ram().attach_policy_to_user(
+        rm.AttachPolicyToUserRequest(policy_name="AliyunRAMReadOnlyAccess", policy_type="System", user_name="bob")
+    )
 
     acct.ims().create_group(m.CreateGroupRequest(group_name="team"))
     carol = Caller(acct, "carol")
@@ -359,11 +485,22 @@ def test_resources_are_named_as_ram_names_them(acct: Account) -> None:
     carol.attach("GroupAndUsers", "Custom")
     carol.ims().add_user_to_group(join)
 
-    policy(acct, "MfaOnly", statement("Allow", ["ram:ListVirtualMFADevices", "ram:DeleteVirtualMFADevice"], f"{mine}:mfa/*"))
+    policy(
+        acct,
+        "MfaOnly",
+        statement("Allow", ["ram:ListVirtualMFADevices", "ram:DeleteVirtualMFADevice"], f"{mine}:mfa/*"),
+    )
     carol.attach("MfaOnly", "Custom")
     device = acct.ims().create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="spare")).body
     carol.ims().list_virtual_mfadevices(m.ListVirtualMFADevicesRequest())
-    carol.ims().delete_virtual_mfadevice(m.DeleteVirtualMFADeviceRequest(serial_number=device.virtual_mfadevice.serial_number))
+    carol.ims().delete_virtual_mfadevice(
+        m.DeleteVirtualMFADeviceRequest(serial_number=device.virtual_mfadevice.serial_number)
+    )
 
     login, domain = carol.upn.split("@")
-    assert carol.ims().get_user(m.GetUserRequest(user_principal_name=f"{login.upper()}@{domain.upper()}")).body.user.user_id == carol.user_id
+    assert (
+        carol.ims()
+        .get_user(m.GetUserRequest(user_principal_name=f"{login.upper()}@{domain.upper()}"))
+        .body.user.user_id
+        == carol.user_id
+    )

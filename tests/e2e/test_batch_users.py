@@ -1,4 +1,5 @@
 """BatchCreateUser (OpenIMS-defined, called through the official SDK runtime): all or nothing, one event."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,13 @@ def live_users(acct: Account) -> list[str]:
 
 def test_many_users_in_one_call_and_one_event(acct: Account) -> None:
     wanted = [
-        {"UserPrincipalName": acct.upn("ann"), "DisplayName": "Ann", "Email": "ann@example.com", "MobilePhone": "86-18600008888",
-         "Comments": "first"},
+        {
+            "UserPrincipalName": acct.upn("ann"),
+            "DisplayName": "Ann",
+            "Email": "ann@example.com",
+            "MobilePhone": "86-18600008888",
+            "Comments": "first",
+        },
         {"UserPrincipalName": acct.upn("ben"), "DisplayName": "Ben"},
         {"UserPrincipalName": acct.upn("cat"), "DisplayName": "Cat", "Comments": "third"},
     ]
@@ -41,7 +47,11 @@ def test_many_users_in_one_call_and_one_event(acct: Account) -> None:
     assert [u["UserPrincipalName"] for u in made] == [w["UserPrincipalName"] for w in wanted]
     assert all(u["UserId"].isdigit() and u["CreateDate"] for u in made)
     assert (made[0]["Email"], made[0]["MobilePhone"], made[0]["Comments"], made[1]["Email"]) == (
-        "ann@example.com", "86-18600008888", "first", "")
+        "ann@example.com",
+        "86-18600008888",
+        "first",
+        "",
+    )
     assert live_users(acct) == sorted(w["UserPrincipalName"] for w in wanted)
     got = acct.ims().get_user(m.GetUserRequest(user_principal_name=acct.upn("cat"))).body.user
     assert (got.user_id, got.display_name, got.comments) == (made[2]["UserId"], "Cat", "third")
@@ -56,22 +66,38 @@ def test_many_users_in_one_call_and_one_event(acct: Account) -> None:
     assert acct.secret not in json.dumps(event)
 
 
-@pytest.mark.parametrize("bad, code, status", [
-    ({"UserPrincipalName": "b@d name", "DisplayName": "x"}, "InvalidParameter.UserPrincipalName.InvalidChars", 400),
-    ({"UserPrincipalName": "bob@elsewhere.example.com", "DisplayName": "x"}, "InvalidParameter.UserPrincipalName.Domain", 400),
-    ({"UserPrincipalName": "{upn}", "DisplayName": "x" * 25}, "InvalidParameter.DisplayName.Length", 400),
-    ({"UserPrincipalName": "{upn}"}, "MissingParameter", 400),
-    ({"UserPrincipalName": "{upn}", "DisplayName": "x", "Email": "not-an-email"}, "InvalidParameter.Email.InvalidChars", 400),
-    ({"UserPrincipalName": "{existing}", "DisplayName": "again"}, "EntityAlreadyExists.User", 409),
-    ({"UserPrincipalName": "{first_upper}", "DisplayName": "twin"}, "EntityAlreadyExists.User", 409),
-], ids=["chars", "domain", "display-name", "missing", "email", "existing", "duplicate-in-batch"])
+@pytest.mark.parametrize(
+    "bad, code, status",
+    [
+        ({"UserPrincipalName": "b@d name", "DisplayName": "x"}, "InvalidParameter.UserPrincipalName.InvalidChars", 400),
+        (
+            {"UserPrincipalName": "bob@elsewhere.example.com", "DisplayName": "x"},
+            "InvalidParameter.UserPrincipalName.Domain",
+            400,
+        ),
+        ({"UserPrincipalName": "{upn}", "DisplayName": "x" * 25}, "InvalidParameter.DisplayName.Length", 400),
+        ({"UserPrincipalName": "{upn}"}, "MissingParameter", 400),
+        (
+            {"UserPrincipalName": "{upn}", "DisplayName": "x", "Email": "not-an-email"},
+            "InvalidParameter.Email.InvalidChars",
+            400,
+        ),
+        ({"UserPrincipalName": "{existing}", "DisplayName": "again"}, "EntityAlreadyExists.User", 409),
+        ({"UserPrincipalName": "{first_upper}", "DisplayName": "twin"}, "EntityAlreadyExists.User", 409),
+    ],
+    ids=["chars", "domain", "display-name", "missing", "email", "existing", "duplicate-in-batch"],
+)
 def test_one_bad_user_means_none_is_created(acct: Account, bad: dict[str, str], code: str, status: int) -> None:
     existing = acct.upn("old")
     acct.ims().create_user(m.CreateUserRequest(user_principal_name=existing, display_name="Old"))
     first = acct.upn("first")
     names = {"upn": acct.upn("second"), "existing": existing, "first_upper": acct.upn("FIRST")}
     bad = {k: v.format(**names) for k, v in bad.items()}
-    users = [{"UserPrincipalName": first, "DisplayName": "First"}, bad, {"UserPrincipalName": acct.upn("third"), "DisplayName": "Third"}]
+    users = [
+        {"UserPrincipalName": first, "DisplayName": "First"},
+        bad,
+        {"UserPrincipalName": acct.upn("third"), "DisplayName": "Third"},
+    ]
     err = error_of(lambda: batch(acct, users))
     assert (err.code, err.statusCode) == (code, status)
     assert "User 2 of the batch" in err.message
@@ -85,9 +111,19 @@ def test_request_shape_and_limits(acct: Account) -> None:
     cases = [
         (lambda: acct.call("BatchCreateUser", {}), "MissingParameter", 400),
         (lambda: batch(acct, too_many), "InvalidParameter.User.Length", 400),
-        (lambda: acct.call("BatchCreateUser", {"User.1.UserPrincipalName": acct.upn("x"), "User.1.DisplayName": "X", "User.1.Tag": "t"}),
-         "InvalidParameter.User.Format", 400),
-        (lambda: acct.call("BatchCreateUser", {"User.one.UserPrincipalName": acct.upn("x")}), "InvalidParameter.User.Format", 400),
+        (
+            lambda: acct.call(
+                "BatchCreateUser",
+                {"User.1.UserPrincipalName": acct.upn("x"), "User.1.DisplayName": "X", "User.1.Tag": "t"},
+            ),
+            "InvalidParameter.User.Format",
+            400,
+        ),
+        (
+            lambda: acct.call("BatchCreateUser", {"User.one.UserPrincipalName": acct.upn("x")}),
+            "InvalidParameter.User.Format",
+            400,
+        ),
     ]
     for call, code, status in cases:
         err = error_of(call)
@@ -110,7 +146,13 @@ def test_ram_user_needs_permission(acct: Account) -> None:
     upn = acct.upn("plain")
     ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="Plain"))
     key = ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=upn)).body.access_key
-    err = error_of(lambda: batch(acct, [{"UserPrincipalName": acct.upn("sneaky"), "DisplayName": "S"}],
-                                 key_id=key.access_key_id, secret=key.access_key_secret))
+    err = error_of(
+        lambda: batch(
+            acct,
+            [{"UserPrincipalName": acct.upn("sneaky"), "DisplayName": "S"}],
+            key_id=key.access_key_id,
+            secret=key.access_key_secret,
+        )
+    )
     assert err.code == "NoPermission" and err.statusCode == 403
     assert live_users(acct) == [upn]

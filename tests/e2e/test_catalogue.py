@@ -3,6 +3,7 @@ call with valid parameters, on a fresh account set up by earlier calls, records 
 
 A name whose action is not registered yet is an expected failure (non-strict), so it turns into a hard pass as
 soon as its action lands."""
+
 from __future__ import annotations
 
 import csv
@@ -30,6 +31,7 @@ CATALOGUE = SHARED if SHARED.exists() else HERE.parents[1] / "data" / "ims-event
 NAMES = [row["event_name"] for row in csv.DictReader(CATALOGUE.open(), delimiter="\t")]
 PASSWORD = "Catalogue-Passw0rd!1"
 
+
 @pytest.fixture(scope="module", params=backends())
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from dns_backed_server(request, tmp_path_factory, "catalogue")
@@ -52,7 +54,9 @@ class Setup:
     def user(self) -> str:
         if "user" not in self.made:
             upn = self.acct.upn("catalogue")
-            self.made["user_id"] = self.call("CreateUser", {"UserPrincipalName": upn, "DisplayName": "Catalogue"})["User"]["UserId"]
+            self.made["user_id"] = self.call("CreateUser", {"UserPrincipalName": upn, "DisplayName": "Catalogue"})[
+                "User"
+            ]["UserId"]
             self.made["user"] = upn
         return self.made["user"]
 
@@ -88,12 +92,17 @@ class Setup:
         return params
 
     def login_profile(self) -> str:
-        self.call("CreateLoginProfile", {"UserPrincipalName": self.user(), "Password": PASSWORD, "PasswordResetRequired": "false"})
+        self.call(
+            "CreateLoginProfile",
+            {"UserPrincipalName": self.user(), "Password": PASSWORD, "PasswordResetRequired": "false"},
+        )
         return self.user()
 
     def app(self) -> str:
         if "app" not in self.made:
-            body = self.call("CreateApplication", {"AppName": "catalogue", "DisplayName": "Catalogue", "AppType": "WebApp"})
+            body = self.call(
+                "CreateApplication", {"AppName": "catalogue", "DisplayName": "Catalogue", "AppType": "WebApp"}
+            )
             self.made["app"] = body["Application"]["AppId"]
         return self.made["app"]
 
@@ -108,16 +117,27 @@ class Setup:
     def bind_codes(self) -> dict[str, str]:
         serial, seed = self.mfa_device()
         totp, now = pyotp.TOTP(seed), time.time()
-        return {"UserPrincipalName": self.user(), "SerialNumber": serial,
-                "AuthenticationCode1": totp.at(now - 30), "AuthenticationCode2": totp.at(now)}
+        return {
+            "UserPrincipalName": self.user(),
+            "SerialNumber": serial,
+            "AuthenticationCode1": totp.at(now - 30),
+            "AuthenticationCode2": totp.at(now),
+        }
 
     def bound_user(self) -> str:
         self.call("BindMFADevice", self.bind_codes())
         return self.user()
 
     def oidc(self) -> str:
-        self.call("CreateOIDCProvider", {"OIDCProviderName": "catalogue", "IssuerUrl": "https://issuer.example.com",
-                                         "ClientIds": "client-1,client-2", "Fingerprints": f"{'a' * 40},{'b' * 40}"})
+        self.call(
+            "CreateOIDCProvider",
+            {
+                "OIDCProviderName": "catalogue",
+                "IssuerUrl": "https://issuer.example.com",
+                "ClientIds": "client-1,client-2",
+                "Fingerprints": f"{'a' * 40},{'b' * 40}",
+            },
+        )
         return "catalogue"
 
     def saml_metadata(self) -> str:
@@ -126,7 +146,9 @@ class Setup:
         return encode(idp_metadata("https://idp.example.com/metadata", make_cert("idp-signing")[0]))
 
     def saml(self) -> str:
-        self.call("CreateSAMLProvider", {"SAMLProviderName": "catalogue", "EncodedSAMLMetadataDocument": self.saml_metadata()})
+        self.call(
+            "CreateSAMLProvider", {"SAMLProviderName": "catalogue", "EncodedSAMLMetadataDocument": self.saml_metadata()}
+        )
         return "catalogue"
 
     def tls_issuer(self) -> str:
@@ -144,7 +166,9 @@ class Setup:
 
     def verifiable_domain(self) -> str:
         name = self.domain()
-        record = self.call("GetDomainVerificationRecords", {"DomainName": name})["VerificationRecords"]["VerificationRecord"][0]
+        record = self.call("GetDomainVerificationRecords", {"DomainName": name})["VerificationRecords"][
+            "VerificationRecord"
+        ][0]
         self.dns.dns.records[name] = [record["RecordValue"]]
         return name
 
@@ -175,8 +199,12 @@ CALLS: dict[str, Callable[[Setup], dict[str, str]]] = {
     "AddFingerprintToOIDCProvider": lambda s: {"OIDCProviderName": s.oidc(), "Fingerprint": "c" * 40},
     "AddUserToGroup": lambda s: {"GroupName": s.group(), "UserPrincipalName": s.user()},
     "AddUserToUserGroup": lambda s: {"GroupName": s.group(), "UserPrincipalName": s.user()},
-    "BatchCreateUser": lambda s: {"User.1.UserPrincipalName": s.acct.upn("batch1"), "User.1.DisplayName": "Batch 1",
-                                  "User.2.UserPrincipalName": s.acct.upn("batch2"), "User.2.DisplayName": "Batch 2"},
+    "BatchCreateUser": lambda s: {
+        "User.1.UserPrincipalName": s.acct.upn("batch1"),
+        "User.1.DisplayName": "Batch 1",
+        "User.2.UserPrincipalName": s.acct.upn("batch2"),
+        "User.2.DisplayName": "Batch 2",
+    },
     "BindMFADevice": S.bind_codes,
     "ChangePassword": S.as_user_with_password,
     "CheckDirectoryEnabled": lambda s: {},
@@ -187,8 +215,12 @@ CALLS: dict[str, Callable[[Setup], dict[str, str]]] = {
     "CreateAppSecret": lambda s: {"AppId": s.app()},
     "CreateGroup": lambda s: {"GroupName": "created"},
     "CreateLoginProfile": lambda s: {"UserPrincipalName": s.user(), "Password": PASSWORD},
-    "CreateOIDCProvider": lambda s: {"OIDCProviderName": "created", "IssuerUrl": "https://login.example.com",
-                                     "ClientIds": "client-1", "Fingerprints": "a" * 40},
+    "CreateOIDCProvider": lambda s: {
+        "OIDCProviderName": "created",
+        "IssuerUrl": "https://login.example.com",
+        "ClientIds": "client-1",
+        "Fingerprints": "a" * 40,
+    },
     "CreateSAMLProvider": lambda s: {"SAMLProviderName": "created", "EncodedSAMLMetadataDocument": s.saml_metadata()},
     "CreateUser": lambda s: {"UserPrincipalName": s.acct.upn("created"), "DisplayName": "Created"},
     "CreateUserGroup": lambda s: {"GroupName": "created"},
@@ -280,8 +312,13 @@ def _cases() -> list[Any]:
     cases = []
     for name in NAMES:
         pending = registry.lookup(registry.IMS.version, name) is None
-        cases.append(pytest.param(name, id=name, marks=pytest.mark.xfail(
-            pending, reason=f"{name} is not a registered action yet", strict=False)))
+        cases.append(
+            pytest.param(
+                name,
+                id=name,
+                marks=pytest.mark.xfail(pending, reason=f"{name} is not a registered action yet", strict=False),
+            )
+        )
     return cases
 
 
@@ -302,7 +339,9 @@ def test_extensions_index_lists_every_openims_defined_action() -> None:
     rows = re.findall(r"^\| (\w+) \| (Read|Write) \|", index, re.MULTILINE)
     declared = {a.name: a.rw for a in registry.all_actions() if a.extension}
     assert dict(rows) == declared, "docs/extensions.md must list exactly the actions declared extension=True"
-    sdk_less = {row["event_name"] for row in csv.DictReader(CATALOGUE.open(), delimiter="\t") if row["in_official_sdk"] == "no"}
+    sdk_less = {
+        row["event_name"] for row in csv.DictReader(CATALOGUE.open(), delimiter="\t") if row["in_official_sdk"] == "no"
+    }
     assert {n for n in sdk_less if registry.lookup(registry.IMS.version, n)} <= set(declared)
     for target, anchor in re.findall(r"\]\(([\w.-]+\.md)?#([\w-]+)\)", index):
         text = (docs / target).read_text() if target else index

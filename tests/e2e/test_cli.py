@@ -1,4 +1,5 @@
 """The `openims` command as an operator uses it."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,14 @@ from tests.support import Account, Server, free_port, sdk_config
 
 def openims(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
-    return subprocess.run([sys.executable, "-m", "openims", *args], capture_output=True, text=True, env={**clean, **(env or {})}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "openims", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+        timeout=60,
+        check=False,
+    )
 
 
 def test_init_json_and_files(tmp_path: Path) -> None:
@@ -29,7 +37,11 @@ def test_init_json_and_files(tmp_path: Path) -> None:
     creds = json.loads(out.stdout)
     assert set(creds) == {"AccountId", "AccessKeyId", "AccessKeySecret"}
     assert len(creds["AccountId"]) == 16 and creds["AccountId"].isdigit()
-    assert creds["AccessKeyId"].startswith("LTAI") and len(creds["AccessKeyId"]) == 24 and len(creds["AccessKeySecret"]) == 30
+    assert (
+        creds["AccessKeyId"].startswith("LTAI")
+        and len(creds["AccessKeyId"]) == 24
+        and len(creds["AccessKeySecret"]) == 30
+    )
     for name in ("root-credentials.json", "master.key"):
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
     assert creds["AccessKeySecret"].encode() not in (data / "openims.db").read_bytes()
@@ -41,8 +53,15 @@ def test_init_can_set_the_root_console_password(tmp_path: Path) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
 
     def init(data: Path, password: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "openims", "--data-dir", str(data), "init", "--set-password", "--json"],
-                              input=password + "\n", capture_output=True, text=True, env=clean, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "openims", "--data-dir", str(data), "init", "--set-password", "--json"],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            env=clean,
+            check=False,
+            timeout=60,
+        )
 
     weak = init(tmp_path / "weak", "short")
     assert weak.returncode != 0 and "printable ASCII" in weak.stderr and not (tmp_path / "weak").exists()
@@ -52,7 +71,9 @@ def test_init_can_set_the_root_console_password(tmp_path: Path) -> None:
     rt = open_runtime(Settings(data_dir=tmp_path / "d", database_url=f"sqlite:///{tmp_path / 'd' / 'openims.db'}"))
     try:
         assert root_signin.authenticate_root(rt, creds["AccountId"], "Root-console-pass-9", "127.0.0.1", "test").success
-        assert not root_signin.authenticate_root(rt, creds["AccountId"], "Wrong-pass-12345", "127.0.0.1", "test").success
+        assert not root_signin.authenticate_root(
+            rt, creds["AccountId"], "Wrong-pass-12345", "127.0.0.1", "test"
+        ).success
     finally:
         rt.close()
 
@@ -60,8 +81,13 @@ def test_init_can_set_the_root_console_password(tmp_path: Path) -> None:
 def test_serve_initializes_an_empty_data_dir(tmp_path: Path) -> None:
     data, port = tmp_path / "fresh", free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
-    proc = subprocess.Popen([sys.executable, "-m", "openims", "--data-dir", str(data), "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openims", "--data-dir", str(data), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=clean,
+    )
     try:
         lines = []
         deadline = time.monotonic() + 30
@@ -74,12 +100,14 @@ def test_serve_initializes_an_empty_data_dir(tmp_path: Path) -> None:
         creds = json.loads((data / "root-credentials.json").read_text())
         server = Server("sqlite", data, "", port, proc=proc)
         server.start = lambda: None  # type: ignore[method-assign]
-        acct = Account(server, creds["AccountId"], creds["AccountAlias"], creds["AccessKeyId"], creds["AccessKeySecret"])
+        acct = Account(
+            server, creds["AccountId"], creds["AccountAlias"], creds["AccessKeyId"], creds["AccessKeySecret"]
+        )
         for _ in range(50):
             try:
                 assert acct.ims().get_default_domain().body.default_domain_name == "openims.onaliyun.com"
                 break
-            except Exception:
+            except Exception:  # noqa: BLE001 - whatever the SDK raises while the server is still starting
                 time.sleep(0.1)
         else:
             raise AssertionError("server never answered")
@@ -98,12 +126,16 @@ def test_accounts_and_events_lookup(acct: Account) -> None:
     assert {"team-b", acct.alias} <= {a["Alias"] for a in listed}
     dup = openims("--data-dir", data, "account", "create", "--alias", "team-b", env=env)
     assert dup.returncode == 2 and "already exists" in dup.stderr
-    from openims.accounts import default_domain
     from alibabacloud_ims20190815.client import Client
 
+    from openims.accounts import default_domain
+
     Client(sdk_config(acct.server.endpoint, new["AccessKeyId"], new["AccessKeySecret"])).create_user(
-        m.CreateUserRequest(user_principal_name="zed@" + default_domain("team-b"), display_name="Zed"))
-    table = openims("--data-dir", data, "events", "lookup", "--account", new["AccountId"], "--attr", "EventName=Create*", env=env)
+        m.CreateUserRequest(user_principal_name="zed@" + default_domain("team-b"), display_name="Zed")
+    )
+    table = openims(
+        "--data-dir", data, "events", "lookup", "--account", new["AccountId"], "--attr", "EventName=Create*", env=env
+    )
     assert table.returncode == 0, table.stderr
     assert "CreateUser" in table.stdout and "zed@team-b.onaliyun.com" in table.stdout
     as_json = openims("--data-dir", data, "events", "lookup", "--account", new["AccountId"], "--json", env=env)
@@ -115,9 +147,24 @@ def test_accounts_and_events_lookup(acct: Account) -> None:
     for _ in range(20):
         acct.ims().get_account_summary()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
-    piped = subprocess.Popen([sys.executable, "-m", "openims", "--data-dir", data, "events", "lookup", "--json",
-                              "--account", acct.account_id],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**clean, **env})
+    piped = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openims",
+            "--data-dir",
+            data,
+            "events",
+            "lookup",
+            "--json",
+            "--account",
+            acct.account_id,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**clean, **env},
+    )
     assert piped.stdout is not None and piped.stderr is not None
     piped.stdout.close()
     assert "Traceback" not in piped.stderr.read() and piped.wait(timeout=60) == 1
@@ -134,7 +181,9 @@ def test_clear_messages_for_missing_or_corrupt_data_dir(tmp_path: Path) -> None:
     assert out.returncode == 2 and "Traceback" not in out.stderr and "master key" in out.stderr
     (broken / "master.key").write_text("a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U=\n")
     out = openims("--data-dir", str(broken), "account", "list")
-    assert out.returncode == 2 and "Traceback" not in out.stderr and "cannot open the database" in out.stderr, out.stderr
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "cannot open the database" in out.stderr, (
+        out.stderr
+    )
 
 
 def test_a_data_dir_without_its_database_is_never_reinitialized(tmp_path: Path) -> None:
@@ -163,9 +212,17 @@ def test_bad_lookup_flags_and_an_unreachable_database_get_one_clear_line(tmp_pat
     for bad in ("0", "-5", "many"):
         out = openims("--data-dir", str(data), "events", "lookup", "--max", bad)
         assert out.returncode != 0 and "--max" in out.stderr
-    backwards = openims("--data-dir", str(data), "events", "lookup", "--start", "2026-01-02T00:00:00Z", "--end", "2026-01-01T00:00:00Z")
+    backwards = openims(
+        "--data-dir", str(data), "events", "lookup", "--start", "2026-01-02T00:00:00Z", "--end", "2026-01-01T00:00:00Z"
+    )
     assert backwards.returncode != 0 and "StartTime" in backwards.stderr
-    unreachable = openims("--data-dir", str(tmp_path / "other"), "serve", "--port", str(free_port()),
-                          env={"OPENIMS_DATABASE_URL": f"postgresql://nobody:pw@127.0.0.1:{free_port()}/none"})
+    unreachable = openims(
+        "--data-dir",
+        str(tmp_path / "other"),
+        "serve",
+        "--port",
+        str(free_port()),
+        env={"OPENIMS_DATABASE_URL": f"postgresql://nobody:pw@127.0.0.1:{free_port()}/none"},
+    )
     assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr
     assert "cannot open the database" in unreachable.stderr and ":pw@" not in unreachable.stderr

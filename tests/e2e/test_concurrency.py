@@ -1,4 +1,5 @@
 """Concurrent writers: the schema, not only Python, keeps names unique, and every attempt is audited."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -46,6 +47,7 @@ def test_concurrent_group_creates(acct: Account) -> None:
 
 def _race(accounts: list[Account], attempts: int, make: Callable[[Account, int], object]) -> list[str]:
     """`attempts` calls of `make` at once, spread over the given server processes; each call's outcome."""
+
     def attempt(n: int) -> str:
         try:
             make(accounts[n % len(accounts)], n)
@@ -65,10 +67,24 @@ def test_quotas_hold_for_concurrent_creates_on_two_servers(acct: Account) -> Non
         domain = acct.upn("x").split("@", 1)[1]
         for start in range(0, quotas.USERS - 6, 100):
             batch = range(start, min(start + 100, quotas.USERS - 6))
-            acct.call("BatchCreateUser", {k: v for n in batch for k, v in (
-                (f"User.{n - start + 1}.UserPrincipalName", f"fill{n}@{domain}"), (f"User.{n - start + 1}.DisplayName", "f"))})
-        users = _race(both, 16, lambda a, n: a.ims().create_user(m.CreateUserRequest(
-            user_principal_name=f"race{n}@{domain}", display_name="r")))
+            acct.call(
+                "BatchCreateUser",
+                {
+                    k: v
+                    for n in batch
+                    for k, v in (
+                        (f"User.{n - start + 1}.UserPrincipalName", f"fill{n}@{domain}"),
+                        (f"User.{n - start + 1}.DisplayName", "f"),
+                    )
+                },
+            )
+        users = _race(
+            both,
+            16,
+            lambda a, n: a.ims().create_user(
+                m.CreateUserRequest(user_principal_name=f"race{n}@{domain}", display_name="r")
+            ),
+        )
         assert users.count("ok") == 6 and set(users) == {"ok", "LimitExceeded.User"}
         assert acct.ims().get_account_summary().body.summary_map.users == quotas.USERS
 
@@ -77,6 +93,17 @@ def test_quotas_hold_for_concurrent_creates_on_two_servers(acct: Account) -> Non
         groups = _race(both, 10, lambda a, n: a.ims().create_group(m.CreateGroupRequest(group_name=f"race{n}")))
         assert groups.count("ok") == 3 and set(groups) == {"ok", "LimitExceeded.Group"}
 
-        keys = _race(both, 8, lambda a, n: a.ims().create_access_key(m.CreateAccessKeyRequest(user_principal_name=f"fill0@{domain}")))
-        live = len(acct.ims().list_access_keys(m.ListAccessKeysRequest(user_principal_name=f"fill0@{domain}")).body.access_keys.access_key)
-        assert keys.count("ok") == quotas.ACCESS_KEYS_PER_USER == live and set(keys) == {"ok", "LimitExceeded.User.AccessKey"}
+        keys = _race(
+            both,
+            8,
+            lambda a, n: a.ims().create_access_key(m.CreateAccessKeyRequest(user_principal_name=f"fill0@{domain}")),
+        )
+        live = len(
+            acct.ims()
+            .list_access_keys(m.ListAccessKeysRequest(user_principal_name=f"fill0@{domain}"))
+            .body.access_keys.access_key
+        )
+        assert keys.count("ok") == quotas.ACCESS_KEYS_PER_USER == live and set(keys) == {
+            "ok",
+            "LimitExceeded.User.AccessKey",
+        }

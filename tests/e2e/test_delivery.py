@@ -1,6 +1,7 @@
 """Trail delivery end to end: `openims serve` delivers every event a trail wants to a real S3 server (moto, over
 HTTP), to the directory default, to syslog over TCP and TLS, to an HTTPS webhook checking signatures, and to a
 local endpoint decoding what the official SLS SDK sends; `openims deliver` does the same on its own."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,15 +38,17 @@ from sqlalchemy import select
 from Tea.exceptions import TeaException
 
 from openims.store.schema import events
-from tests.support import Account, Server, start_server
 from tests.sink_support import SYSLOG_HEADER, decode_put_logs_body, moto_s3, parse_octet_counted
+from tests.support import Account, Server, start_server
 
 VERSION = "2020-07-06"
 S3_KEY_ID, S3_SECRET = "LTAI5tS3TestKey000000000", "s3-secret-never-in-events-0123456789"
 SLS_KEY_ID, SLS_SECRET = "LTAI5tSlsTestKey00000000", "sls-secret-never-in-events-012345678"
 HOOK_SECRET = "webhook-secret-0123456789-abcdef"
-KEY_NAME = re.compile(r"^(?P<dir>.*/)?Actiontrail_cn-hangzhou_(?P<ts>\d{14})_1002_(?P<count>\d+)_(?P<size>\d+)_"
-                      r"(?P<md5>[0-9a-f]{32})\.gz$")
+KEY_NAME = re.compile(
+    r"^(?P<dir>.*/)?Actiontrail_cn-hangzhou_(?P<ts>\d{14})_1002_(?P<count>\d+)_(?P<size>\d+)_"
+    r"(?P<md5>[0-9a-f]{32})\.gz$"
+)
 DEADLINE_S = 90
 
 
@@ -63,24 +66,37 @@ def make_pki(folder: Path) -> Pki:
     now = dt.datetime.now(dt.UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "OpenIMS delivery test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-          .not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     ca_file, cert_file, key_file = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     return Pki(ca_file, context)
@@ -98,8 +114,13 @@ def s3() -> Iterator[str]:
 
 
 def s3_client(endpoint: str) -> Any:
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=S3_KEY_ID, aws_secret_access_key=S3_SECRET,
-                        region_name="us-east-1")
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=S3_KEY_ID,
+        aws_secret_access_key=S3_SECRET,
+        region_name="us-east-1",
+    )
 
 
 def delivery_env(pki: Pki, **extra: str) -> dict[str, str]:
@@ -141,12 +162,16 @@ def configure(server: Server, file: str, name: str, entry: dict[str, str]) -> No
     os.replace(tmp, path)
 
 
-def stored_events(server: Server, account_id: str, after_event_id: str, until_event_id: str | None = None,
-                  rw: str = "All") -> dict[str, dict[str, Any]]:
+def stored_events(
+    server: Server, account_id: str, after_event_id: str, until_event_id: str | None = None, rw: str = "All"
+) -> dict[str, dict[str, Any]]:
     """The account's events from one event on (through another, if given) in commit order, by eventId."""
     with server.runtime.db.read() as conn:
-        rows = conn.execute(select(events.c.event_id, events.c.event_rw, events.c.body)
-                            .where(events.c.account_id == account_id).order_by(events.c.seq)).all()
+        rows = conn.execute(
+            select(events.c.event_id, events.c.event_rw, events.c.body)
+            .where(events.c.account_id == account_id)
+            .order_by(events.c.seq)
+        ).all()
     ids = [r.event_id for r in rows]
     start = ids.index(after_event_id)
     end = ids.index(until_event_id) + 1 if until_event_id else len(rows)
@@ -232,8 +257,10 @@ def some_calls(acct: Account, tag: str) -> None:
     ims.create_user(im.CreateUserRequest(user_principal_name=upn, display_name=tag))
     ims.get_user(im.GetUserRequest(user_principal_name=upn))
     ims.list_users(im.ListUsersRequest())
-    for call in (lambda: ims.create_user(im.CreateUserRequest(user_principal_name=upn, display_name=tag)),
-                 lambda: ims.get_user(im.GetUserRequest(user_principal_name=acct.upn("nobody")))):
+    for call in (
+        lambda: ims.create_user(im.CreateUserRequest(user_principal_name=upn, display_name=tag)),
+        lambda: ims.get_user(im.GetUserRequest(user_principal_name=acct.upn("nobody"))),
+    ):
         with pytest.raises(TeaException):
             call()
     ims.update_user(im.UpdateUserRequest(user_principal_name=upn, new_display_name=tag + "2"))
@@ -248,8 +275,12 @@ def test_s3_delivery_layout_content_and_event_rw_filter(dacct: Account, s3: str)
     writes, reads = f"w-{dacct.alias}", f"r-{dacct.alias}"
     for bucket in (writes, reads):
         client.create_bucket(Bucket=bucket)
-        configure(server, "oss-buckets.json", bucket, {"endpoint_url": s3, "access_key_id": S3_KEY_ID,
-                                                       "secret_access_key": S3_SECRET, "region": "us-east-1"})
+        configure(
+            server,
+            "oss-buckets.json",
+            bucket,
+            {"endpoint_url": s3, "access_key_id": S3_KEY_ID, "secret_access_key": S3_SECRET, "region": "us-east-1"},
+        )
     some_calls(dacct, "before")  # no trail is logging yet
     t.create_trail(at.CreateTrailRequest(name="writes-trail", oss_bucket_name=writes, oss_key_prefix="trails/prod"))
     t.create_trail(at.CreateTrailRequest(name="reads-trail", oss_bucket_name=reads, event_rw="Read"))
@@ -259,11 +290,14 @@ def test_s3_delivery_layout_content_and_event_rw_filter(dacct: Account, s3: str)
     stop_w = t.stop_logging(at.StopLoggingRequest(name="writes-trail")).body.request_id
     some_calls(dacct, "after")
 
-    expected_w = stored_events(server, dacct.account_id, event_id_of(server, start_w), event_id_of(server, stop_w), "Write")
+    expected_w = stored_events(
+        server, dacct.account_id, event_id_of(server, start_w), event_id_of(server, stop_w), "Write"
+    )
     assert [e["eventName"] for e in expected_w.values()][:2] == ["StartLogging", "StartLogging"]
     assert list(expected_w.values())[-1]["eventName"] == "StopLogging"
-    wait_for("the write trail's events in S3",
-             lambda: len(bucket_events(client, writes, "trails/prod")) >= len(expected_w))
+    wait_for(
+        "the write trail's events in S3", lambda: len(bucket_events(client, writes, "trails/prod")) >= len(expected_w)
+    )
     assert_exactly(bucket_events(client, writes, "trails/prod"), expected_w)
 
     def reads_done() -> bool:
@@ -290,13 +324,18 @@ def test_s3_delivery_layout_content_and_event_rw_filter(dacct: Account, s3: str)
 def test_directory_default_has_the_bucket_layout(dacct: Account) -> None:
     server, t = dacct.server, dacct.trail()
     bucket = f"dir-{dacct.alias}"
-    t.create_trail(at.CreateTrailRequest(name="local-trail", oss_bucket_name=bucket, oss_key_prefix="audit/ims", event_rw="All"))
+    t.create_trail(
+        at.CreateTrailRequest(name="local-trail", oss_bucket_name=bucket, oss_key_prefix="audit/ims", event_rw="All")
+    )
     start = t.start_logging(at.StartLoggingRequest(name="local-trail")).body.request_id
     some_calls(dacct, "dir")
     last = t.stop_logging(at.StopLoggingRequest(name="local-trail")).body.request_id
     expected = stored_events(server, dacct.account_id, event_id_of(server, start), event_id_of(server, last))
     root = server.data_dir / "buckets" / dacct.account_id / bucket  # per account: see test_trail_tenancy.py
-    wait_for("the events in the bucket directory", lambda: root.exists() and len(directory_events(root, "audit/ims", settled=False)) >= len(expected))
+    wait_for(
+        "the events in the bucket directory",
+        lambda: root.exists() and len(directory_events(root, "audit/ims", settled=False)) >= len(expected),
+    )
     assert_exactly(directory_events(root, "audit/ims"), expected)
     assert {"Read", "Write"} == {e["eventRW"] for e in expected.values()}
 
@@ -402,8 +441,14 @@ def webhook(pki: Pki) -> Iterator[WebhookReceiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             ts, batch_id = self.headers["X-OpenIMS-Timestamp"], self.headers["X-OpenIMS-Batch-Id"]
-            expected = "sha256=" + hmac.new(HOOK_SECRET.encode(), f"{ts}.{batch_id}.".encode() + body, hashlib.sha256).hexdigest()
-            if not hmac.compare_digest(expected, self.headers["X-OpenIMS-Signature"]) or abs(time.time() - int(ts)) > 300:
+            expected = (
+                "sha256="
+                + hmac.new(HOOK_SECRET.encode(), f"{ts}.{batch_id}.".encode() + body, hashlib.sha256).hexdigest()
+            )
+            if (
+                not hmac.compare_digest(expected, self.headers["X-OpenIMS-Signature"])
+                or abs(time.time() - int(ts)) > 300
+            ):
                 state.rejected += 1
                 self.send_response(401)
                 self.end_headers()
@@ -426,7 +471,9 @@ def webhook(pki: Pki) -> Iterator[WebhookReceiver]:
 
 def test_webhook_receives_signed_batches(dacct: Account, webhook: WebhookReceiver) -> None:
     server = dacct.server
-    dacct.call("CreateTrail", {"Name": "hook-trail", "WebhookUrl": webhook.url, "WebhookSecret": HOOK_SECRET}, version=VERSION)
+    dacct.call(
+        "CreateTrail", {"Name": "hook-trail", "WebhookUrl": webhook.url, "WebhookSecret": HOOK_SECRET}, version=VERSION
+    )
     start = dacct.call("StartLogging", {"Name": "hook-trail"}, version=VERSION)["RequestId"]
     some_calls(dacct, "hook")
     last = dacct.call("StopLogging", {"Name": "hook-trail"}, version=VERSION)["RequestId"]
@@ -488,23 +535,31 @@ def test_sls_waits_for_its_endpoint_then_receives_every_event(dacct: Account, sl
     status = t.get_trail_status(at.GetTrailStatusRequest(name="sls-trail")).body
     assert status.sls_log_store_status is False and status.latest_delivery_log_service_time == ""
 
-    configure(server, "sls-projects.json", project, {"endpoint": sls.endpoint, "access_key_id": SLS_KEY_ID,
-                                                     "access_key_secret": SLS_SECRET})
+    configure(
+        server,
+        "sls-projects.json",
+        project,
+        {"endpoint": sls.endpoint, "access_key_id": SLS_KEY_ID, "access_key_secret": SLS_SECRET},
+    )
     last = t.stop_logging(at.StopLoggingRequest(name="sls-trail")).body.request_id
     expected = stored_events(server, dacct.account_id, event_id_of(server, start), event_id_of(server, last))
 
     def received() -> list[dict[str, Any]]:
         found = []
         for path, host, group in list(sls.requests):
-            assert path == "/logstores/actiontrail_sls-trail/shards/lb" and host == f"{project}.{sls.endpoint.split(':')[0]}"
+            assert (
+                path == "/logstores/actiontrail_sls-trail/shards/lb"
+                and host == f"{project}.{sls.endpoint.split(':')[0]}"
+            )
             assert group.Topic == "actiontrail_audit_event"
             assert [(tag.Key) for tag in group.LogTags] == ["openims_batch_id"]
             for log in group.Logs:
                 [content] = log.Contents
                 assert content.Key == "event"
                 event = json.loads(content.Value)
-                assert log.Time == int(dt.datetime.strptime(event["eventTime"], "%Y-%m-%dT%H:%M:%SZ")
-                                       .replace(tzinfo=dt.UTC).timestamp())
+                assert log.Time == int(
+                    dt.datetime.strptime(event["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+                )
                 found.append(event)
         return found
 
@@ -543,8 +598,10 @@ def test_separate_deliverers_share_the_work(quiet_server: Server) -> None:
     assert not root.exists()
 
     cmd = [sys.executable, "-m", "openims.trail_cli", "--data-dir", str(server.data_dir), "deliver", "--workers", "2"]
-    procs = [subprocess.Popen(cmd, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     try:
         for proc in procs:  # each says when it runs (and so handles SIGTERM)
             assert proc.stderr is not None
@@ -555,7 +612,10 @@ def test_separate_deliverers_share_the_work(quiet_server: Server) -> None:
             some_calls(acct, f"sep{i}")
         last = t.stop_logging(at.StopLoggingRequest(name="separate-trail")).body.request_id
         expected = stored_events(server, acct.account_id, event_id_of(server, start), event_id_of(server, last))
-        wait_for("the separate deliverers", lambda: root.exists() and len(directory_events(root, "", settled=False)) >= len(expected))
+        wait_for(
+            "the separate deliverers",
+            lambda: root.exists() and len(directory_events(root, "", settled=False)) >= len(expected),
+        )
         assert_exactly(directory_events(root, ""), expected)
     finally:
         for proc in procs:
@@ -563,5 +623,7 @@ def test_separate_deliverers_share_the_work(quiet_server: Server) -> None:
         codes = [proc.wait(timeout=60) for proc in procs]
     assert codes == [0, 0]
 
-    once = subprocess.run(cmd[:-2] + ["--once"], check=False, env=server.env, capture_output=True, text=True, timeout=60)
+    once = subprocess.run(
+        cmd[:-2] + ["--once"], check=False, env=server.env, capture_output=True, text=True, timeout=60
+    )
     assert once.returncode == 0, once.stderr

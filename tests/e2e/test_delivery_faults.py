@@ -1,5 +1,6 @@
 """Delivery survives faults without losing or duplicating objects: an S3 outage under load (GetTrailStatus shows
 the error meanwhile), and `openims serve` killed with SIGKILL in the middle of a delivery burst."""
+
 from __future__ import annotations
 
 import http.client
@@ -166,8 +167,17 @@ def s3_trail(acct: Account, moto: Moto, name: str, event_rw: str, via: str | Non
     client = s3_client(moto.endpoint)
     bucket = f"{name}-{acct.alias}"
     client.create_bucket(Bucket=bucket)
-    configure(acct.server, "oss-buckets.json", bucket, {"endpoint_url": via or moto.endpoint, "access_key_id": S3_KEY_ID,
-                                                         "secret_access_key": S3_SECRET, "region": "us-east-1"})
+    configure(
+        acct.server,
+        "oss-buckets.json",
+        bucket,
+        {
+            "endpoint_url": via or moto.endpoint,
+            "access_key_id": S3_KEY_ID,
+            "secret_access_key": S3_SECRET,
+            "region": "us-east-1",
+        },
+    )
     t = acct.trail()
     t.create_trail(at.CreateTrailRequest(name=name, oss_bucket_name=bucket, oss_key_prefix="faults", event_rw=event_rw))
     return client, bucket, t.start_logging(at.StartLoggingRequest(name=name)).body.request_id
@@ -199,7 +209,9 @@ def test_an_s3_outage_under_load_loses_nothing(fserver: Server, moto: Moto) -> N
 
     expected = stored_events(fserver, acct.account_id, event_id_of(fserver, start), event_id_of(fserver, last))
     assert len(expected) > 1200
-    wait_for("every event in the bucket", lambda: len(bucket_events(client, bucket, "faults")) >= len(expected), timeout=180)
+    wait_for(
+        "every event in the bucket", lambda: len(bucket_events(client, bucket, "faults")) >= len(expected), timeout=180
+    )
     assert_exactly(bucket_events(client, bucket, "faults"), expected)
     status = t.get_trail_status(at.GetTrailStatusRequest(name="outage-trail")).body
     assert status.oss_bucket_status is True and status.latest_delivery_time >= seen[0].latest_delivery_time
@@ -211,19 +223,28 @@ def test_sigkill_mid_burst_delivers_every_event_exactly_once(fserver: Server, mo
     client, bucket, start = s3_trail(acct, moto, "killed-trail", "Write", via=proxy.endpoint)
     try:
         with Load(acct, threads=6) as load:
-            wait_for("a delivery burst under way, with an upload in flight",
-                     lambda: len(bucket_events(client, bucket, "faults")) >= 2 and proxy.inflight > 0)
+            wait_for(
+                "a delivery burst under way, with an upload in flight",
+                lambda: len(bucket_events(client, bucket, "faults")) >= 2 and proxy.inflight > 0,
+            )
             fserver.stop(kill=True)
             with fserver.runtime.db.read() as conn:
-                in_flight = list(conn.execute(select(trail_batches.c.id).where(
-                    trail_batches.c.delivered_ms.is_(None), trail_batches.c.lease_until_ms > clock.now_ms())).scalars())
+                in_flight = list(
+                    conn.execute(
+                        select(trail_batches.c.id).where(
+                            trail_batches.c.delivered_ms.is_(None), trail_batches.c.lease_until_ms > clock.now_ms()
+                        )
+                    ).scalars()
+                )
             assert in_flight  # the killed server held at least one batch it was delivering
             before_restart = load.ok
             fserver.start()
             wait_for("more calls after the restart", lambda: load.ok > before_restart + 300)
         last = acct.trail().stop_logging(at.StopLoggingRequest(name="killed-trail")).body.request_id
 
-        expected = stored_events(fserver, acct.account_id, event_id_of(fserver, start), event_id_of(fserver, last), "Write")
+        expected = stored_events(
+            fserver, acct.account_id, event_id_of(fserver, start), event_id_of(fserver, last), "Write"
+        )
 
         def redelivered() -> bool:
             with fserver.runtime.db.read() as conn:
@@ -233,8 +254,11 @@ def test_sigkill_mid_burst_delivers_every_event_exactly_once(fserver: Server, mo
         # Batches leased by the killed server wait for their lease (30 s) to lapse; another deliverer then takes
         # them and writes them again, under the same keys.
         wait_for("the killed server's batches to be delivered again", redelivered, timeout=180)
-        wait_for("every event in the bucket", lambda: len(bucket_events(client, bucket, "faults")) >= len(expected),
-                 timeout=180)
+        wait_for(
+            "every event in the bucket",
+            lambda: len(bucket_events(client, bucket, "faults")) >= len(expected),
+            timeout=180,
+        )
         assert_exactly(bucket_events(client, bucket, "faults"), expected)
         status = acct.call("GetTrailStatus", {"Name": "killed-trail"}, version="2020-07-06")
         assert status["PendingEvents"] == 0

@@ -2,6 +2,7 @@
 through signed RPC calls), and UserPrincipalNames across a change of default domain.
 
 These tests run their own server whose TXT lookups go to a local fake DNS server or to an override file."""
+
 from __future__ import annotations
 
 import uuid
@@ -15,6 +16,7 @@ from Tea.exceptions import TeaException
 from tests.conftest import backends
 from tests.fake_dns import SERVERS, DnsServer, dns_backed_server
 from tests.support import Account, Server
+
 
 @pytest.fixture(scope="module", params=backends())
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
@@ -57,8 +59,9 @@ def test_default_domain_from_the_start(acct: Account) -> None:
     got = ims.get_default_domain().body
     assert got.default_domain_name == acct.domain
     listed = acct.call("ListDomains")["Domains"]["Domain"]
-    assert [(d["DomainName"], d["DomainType"], d["Status"], d["IsDefault"], d["IsAccountAliasDomain"]) for d in listed] == [
-        (acct.domain, "Auxiliary", "Verified", True, True)]
+    assert [
+        (d["DomainName"], d["DomainType"], d["Status"], d["IsDefault"], d["IsAccountAliasDomain"]) for d in listed
+    ] == [(acct.domain, "Auxiliary", "Verified", True, True)]
     alias = acct.call("GetDomainAlias")
     assert alias["DefaultDomainName"] == acct.domain and alias["DomainAliases"]["DomainAlias"] == []
     for name in ("GetDefaultDomain", "ListDomains", "GetDomainAlias"):
@@ -73,19 +76,32 @@ def test_custom_domain_is_verified_through_dns_then_usable(acct: Account, dns: D
     added = acct.call("AddDomain", {"DomainName": domain.upper() + "."})
     view = added["Domain"]
     assert (view["DomainName"], view["DomainType"], view["Status"], view["IsDefault"], view["UserCount"]) == (
-        domain, "Custom", "Pending", False, 0)
+        domain,
+        "Custom",
+        "Pending",
+        False,
+        0,
+    )
     value = view["VerificationRecords"]["VerificationRecord"][0]["RecordValue"]
     assert value.startswith("openims-domain-verification=") and len(value) > 40
     assert challenge(acct, domain) == value == challenge(acct, domain)  # stable per domain
 
     # pending: not usable for users nor as the default
-    fails(lambda: ims.create_user(m.CreateUserRequest(user_principal_name=f"ann@{domain}", display_name="Ann")),
-          "InvalidParameter.UserPrincipalName.Domain", 400)
-    fails(lambda: ims.set_default_domain(m.SetDefaultDomainRequest(default_domain_name=domain)),
-          "InvalidParameter.DefaultDomainName.NotVerified", 400)
+    fails(
+        lambda: ims.create_user(m.CreateUserRequest(user_principal_name=f"ann@{domain}", display_name="Ann")),
+        "InvalidParameter.UserPrincipalName.Domain",
+        400,
+    )
+    fails(
+        lambda: ims.set_default_domain(m.SetDefaultDomainRequest(default_domain_name=domain)),
+        "InvalidParameter.DefaultDomainName.NotVerified",
+        400,
+    )
 
     # DNS without the record (absent name, then other TXT values): verification fails and says what to publish
-    err = fails(lambda: acct.call("Verify", {"DomainName": domain}), "InvalidParameter.DomainName.VerificationFailed", 400)
+    err = fails(
+        lambda: acct.call("Verify", {"DomainName": domain}), "InvalidParameter.DomainName.VerificationFailed", 400
+    )
     assert value in err.message
     dns.dns.records[domain] = ["v=spf1 -all", "openims-domain-verification=wrong"]
     fails(lambda: acct.call("Verify", {"DomainName": domain}), "InvalidParameter.DomainName.VerificationFailed", 400)
@@ -93,7 +109,9 @@ def test_custom_domain_is_verified_through_dns_then_usable(acct: Account, dns: D
 
     dns.dns.records[domain] = ["v=spf1 -all", value]
     verified = acct.call("Verify", {"DomainName": domain})
-    assert (verified["Domain"]["Status"], verified["Domain"]["DomainName"]) == ("Verified", domain) and verified["Domain"]["VerifyDate"]
+    assert (verified["Domain"]["Status"], verified["Domain"]["DomainName"]) == ("Verified", domain) and verified[
+        "Domain"
+    ]["VerifyDate"]
     assert acct.call("Verify", {"DomainName": domain})["Domain"]["Status"] == "Verified"  # idempotent
 
     user = ims.create_user(m.CreateUserRequest(user_principal_name=f"ann@{domain}", display_name="Ann")).body.user
@@ -106,11 +124,21 @@ def test_custom_domain_is_verified_through_dns_then_usable(acct: Account, dns: D
     assert listed[domain]["UserCount"] == 1 and listed[domain]["Status"] == "Verified"
 
     events = acct.events(EventName="Verify")
-    assert [e.get("errorCode") for e in events] == [None, None, "InvalidParameter.DomainName.VerificationFailed",
-                                                   "InvalidParameter.DomainName.VerificationFailed"]
-    assert all((e["eventRW"], e["resourceType"], e["resourceName"]) == ("Write", "ACS::RAM::Domain", domain) for e in events)
+    assert [e.get("errorCode") for e in events] == [
+        None,
+        None,
+        "InvalidParameter.DomainName.VerificationFailed",
+        "InvalidParameter.DomainName.VerificationFailed",
+    ]
+    assert all(
+        (e["eventRW"], e["resourceType"], e["resourceName"]) == ("Write", "ACS::RAM::Domain", domain) for e in events
+    )
     [add_event] = acct.events(EventName="AddDomain")
-    assert (add_event["eventRW"], add_event["resourceType"], add_event["resourceName"]) == ("Write", "ACS::RAM::Domain", domain)
+    assert (add_event["eventRW"], add_event["resourceType"], add_event["resourceName"]) == (
+        "Write",
+        "ACS::RAM::Domain",
+        domain,
+    )
     assert acct.events(EventName="GetDomainVerificationRecords")[0]["eventRW"] == "Read"
 
 
@@ -144,7 +172,11 @@ def test_change_of_default_domain_keeps_existing_names(acct: Account, dns: DnsSe
     assert ims.get_default_domain().body.default_domain_name == auxiliary
     event = acct.event_for(changed.request_id)
     assert (event["eventName"], event["eventRW"], event["resourceType"], event["resourceName"]) == (
-        "SetDefaultDomain", "Write", "ACS::RAM::Domain", auxiliary)
+        "SetDefaultDomain",
+        "Write",
+        "ACS::RAM::Domain",
+        auxiliary,
+    )
 
     # the existing user keeps its name and is found under both domains; new users may use either
     for domain in (acct.domain, auxiliary):
@@ -155,7 +187,9 @@ def test_change_of_default_domain_keeps_existing_names(acct: Account, dns: DnsSe
     ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn("still"), display_name="Still"))
     listed = acct.call("ListDomains")["Domains"]["Domain"]
     assert [(d["DomainName"], d["IsDefault"]) for d in listed] == [(auxiliary, True), (acct.domain, False)]
-    assert acct.call("GetDomainAlias")["DomainAliases"]["DomainAlias"] == [{"DomainName": acct.domain, "DomainType": "Auxiliary"}]
+    assert acct.call("GetDomainAlias")["DomainAliases"]["DomainAlias"] == [
+        {"DomainName": acct.domain, "DomainType": "Auxiliary"}
+    ]
 
     # a verified custom domain may be the default too
     custom = verified_domain(acct, dns)
@@ -168,8 +202,11 @@ def test_change_of_default_domain_keeps_existing_names(acct: Account, dns: DnsSe
     # another account can take neither this account's auxiliary domain nor its alias domain
     other = server.new_account()
     for taken in (auxiliary, acct.domain):
-        fails(lambda taken=taken: other.ims().set_default_domain(m.SetDefaultDomainRequest(default_domain_name=taken)),
-              "EntityAlreadyExists.Domain", 409)
+        fails(
+            lambda taken=taken: other.ims().set_default_domain(m.SetDefaultDomainRequest(default_domain_name=taken)),
+            "EntityAlreadyExists.Domain",
+            409,
+        )
     fails(lambda: other.call("AddDomain", {"DomainName": custom}), "EntityAlreadyExists.Domain", 409)
     assert other.ims().get_default_domain().body.default_domain_name == other.domain
 
@@ -191,7 +228,12 @@ def test_remove_domain(acct: Account, dns: DnsServer) -> None:
     fails(lambda: ims.get_user(m.GetUserRequest(user_principal_name=f"eve@{domain}")), "EntityNotExist.User", 404)
     fails(lambda: acct.call("RemoveDomain", {"DomainName": acct.domain}), "DeleteConflict.Domain.AccountAlias", 409)
     events = acct.events(EventName="RemoveDomain")
-    assert [e.get("errorCode") for e in events] == ["DeleteConflict.Domain.AccountAlias", None, "DeleteConflict.Domain.User", None]
+    assert [e.get("errorCode") for e in events] == [
+        "DeleteConflict.Domain.AccountAlias",
+        None,
+        "DeleteConflict.Domain.User",
+        None,
+    ]
     assert all(e["resourceType"] == "ACS::RAM::Domain" and e["eventRW"] == "Write" for e in events)
 
 
@@ -202,19 +244,44 @@ def test_domain_validation_and_not_found(acct: Account, dns: DnsServer, server: 
     cases = [
         (lambda: acct.call("AddDomain", {"DomainName": domain}), "EntityAlreadyExists.Domain", 409),
         (lambda: acct.call("AddDomain", {"DomainName": "x.onaliyun.com"}), "InvalidParameter.DomainName.Reserved", 400),
-        (lambda: acct.call("AddDomain", {"DomainName": "bad_name.example.com"}), "InvalidParameter.DomainName.InvalidChars", 400),
-        (lambda: acct.call("AddDomain", {"DomainName": "a" * 60 + ".example.com"}), "InvalidParameter.DomainName.Length", 400),
+        (
+            lambda: acct.call("AddDomain", {"DomainName": "bad_name.example.com"}),
+            "InvalidParameter.DomainName.InvalidChars",
+            400,
+        ),
+        (
+            lambda: acct.call("AddDomain", {"DomainName": "a" * 60 + ".example.com"}),
+            "InvalidParameter.DomainName.Length",
+            400,
+        ),
         (lambda: acct.call("AddDomain", {}), "MissingParameter", 400),
         (lambda: acct.call("Verify", {"DomainName": "nope.example.com"}), "EntityNotExist.Domain", 404),
         (lambda: acct.call("RemoveDomain", {"DomainName": "nope.example.com"}), "EntityNotExist.Domain", 404),
-        (lambda: acct.call("GetDomainVerificationRecords", {"DomainName": "nope.example.com"}), "EntityNotExist.Domain", 404),
-        (lambda: ims.set_default_domain(m.SetDefaultDomainRequest(default_domain_name="nope.example.com")), "EntityNotExist.Domain", 404),
-        (lambda: ims.set_default_domain(m.SetDefaultDomainRequest(default_domain_name="-x.onaliyun.com")),
-         "InvalidParameter.DefaultDomainName.InvalidChars", 400),
-        (lambda: ims.set_default_domain(m.SetDefaultDomainRequest(default_domain_name="a--b.onaliyun.com")),
-         "InvalidParameter.DefaultDomainName.InvalidChars", 400),
-        (lambda: ims.set_default_domain(m.SetDefaultDomainRequest(default_domain_name="a" * 60 + ".onaliyun.com")),
-         "InvalidParameter.DefaultDomainName.Length", 400),
+        (
+            lambda: acct.call("GetDomainVerificationRecords", {"DomainName": "nope.example.com"}),
+            "EntityNotExist.Domain",
+            404,
+        ),
+        (
+            lambda: ims.set_default_domain(m.SetDefaultDomainRequest(default_domain_name="nope.example.com")),
+            "EntityNotExist.Domain",
+            404,
+        ),
+        (
+            lambda: ims.set_default_domain(m.SetDefaultDomainRequest(default_domain_name="-x.onaliyun.com")),
+            "InvalidParameter.DefaultDomainName.InvalidChars",
+            400,
+        ),
+        (
+            lambda: ims.set_default_domain(m.SetDefaultDomainRequest(default_domain_name="a--b.onaliyun.com")),
+            "InvalidParameter.DefaultDomainName.InvalidChars",
+            400,
+        ),
+        (
+            lambda: ims.set_default_domain(m.SetDefaultDomainRequest(default_domain_name="a" * 60 + ".onaliyun.com")),
+            "InvalidParameter.DefaultDomainName.Length",
+            400,
+        ),
         (lambda: ims.set_default_domain(m.SetDefaultDomainRequest()), "MissingParameter", 400),
     ]
     for call, code, status in cases:

@@ -1,4 +1,5 @@
 """RAM groups and membership through the official IMS SDK."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,29 +17,47 @@ def fails(call, code: str, status: int) -> None:  # type: ignore[no-untyped-def]
 
 def test_group_lifecycle_and_membership(acct: Account) -> None:
     ims = acct.ims()
-    created = ims.create_group(m.CreateGroupRequest(group_name="ops", display_name="Operations", comments="on call")).body
+    created = ims.create_group(
+        m.CreateGroupRequest(group_name="ops", display_name="Operations", comments="on call")
+    ).body
     assert created.group.group_name == "ops" and created.group.group_id
     fails(lambda: ims.create_group(m.CreateGroupRequest(group_name="OPS")), "EntityAlreadyExists.Group", 409)
-    fails(lambda: ims.create_group(m.CreateGroupRequest(group_name="bad name")), "InvalidParameter.GroupName.InvalidChars", 400)
+    fails(
+        lambda: ims.create_group(m.CreateGroupRequest(group_name="bad name")),
+        "InvalidParameter.GroupName.InvalidChars",
+        400,
+    )
     fails(lambda: ims.create_group(m.CreateGroupRequest()), "MissingParameter", 400)
 
     alice, bob = acct.upn("alice"), acct.upn("bob")
     for upn in (alice, bob):
         ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name=upn[:5]))
         ims.add_user_to_group(m.AddUserToGroupRequest(group_name="ops", user_principal_name=upn))
-    fails(lambda: ims.add_user_to_group(m.AddUserToGroupRequest(group_name="ops", user_principal_name=alice)),
-          "EntityAlreadyExists.User.Group", 409)
-    fails(lambda: ims.add_user_to_group(m.AddUserToGroupRequest(group_name="nope", user_principal_name=alice)),
-          "EntityNotExist.Group", 404)
+    fails(
+        lambda: ims.add_user_to_group(m.AddUserToGroupRequest(group_name="ops", user_principal_name=alice)),
+        "EntityAlreadyExists.User.Group",
+        409,
+    )
+    fails(
+        lambda: ims.add_user_to_group(m.AddUserToGroupRequest(group_name="nope", user_principal_name=alice)),
+        "EntityNotExist.Group",
+        404,
+    )
     members = ims.list_users_for_group(m.ListUsersForGroupRequest(group_name="ops")).body.users.user
     assert sorted(u.user_principal_name for u in members) == sorted([alice, bob]) and all(u.join_date for u in members)
     mine = ims.list_groups_for_user(m.ListGroupsForUserRequest(user_principal_name=alice)).body.groups.group
     assert [(g.group_name, g.display_name) for g in mine] == [("ops", "Operations")]
 
     fails(lambda: ims.delete_group(m.DeleteGroupRequest(group_name="ops")), "DeleteConflict.Group.User", 409)
-    updated = ims.update_group(m.UpdateGroupRequest(group_name="ops", new_group_name="sre", new_comments="renamed")).body.group
+    updated = ims.update_group(
+        m.UpdateGroupRequest(group_name="ops", new_group_name="sre", new_comments="renamed")
+    ).body.group
     assert (updated.group_name, updated.comments, updated.display_name) == ("sre", "renamed", "Operations")
-    fails(lambda: ims.update_group(m.UpdateGroupRequest(group_name="sre", new_group_name="")), "InvalidParameter.NewGroupName.Length", 400)
+    fails(
+        lambda: ims.update_group(m.UpdateGroupRequest(group_name="sre", new_group_name="")),
+        "InvalidParameter.NewGroupName.Length",
+        400,
+    )
     cleared = ims.update_group(m.UpdateGroupRequest(group_name="sre", new_comments="")).body.group
     assert (cleared.group_name, cleared.comments, cleared.display_name) == ("sre", "", "Operations")
     assert ims.get_group(m.GetGroupRequest(group_name="sre")).body.group.group_id == created.group.group_id
@@ -46,16 +65,27 @@ def test_group_lifecycle_and_membership(acct: Account) -> None:
 
     for upn in (alice, bob):
         ims.remove_user_from_group(m.RemoveUserFromGroupRequest(group_name="sre", user_principal_name=upn))
-    fails(lambda: ims.remove_user_from_group(m.RemoveUserFromGroupRequest(group_name="sre", user_principal_name=alice)),
-          "EntityNotExist.User.Group", 404)
+    fails(
+        lambda: ims.remove_user_from_group(m.RemoveUserFromGroupRequest(group_name="sre", user_principal_name=alice)),
+        "EntityNotExist.User.Group",
+        404,
+    )
     deleted = ims.delete_group(m.DeleteGroupRequest(group_name="sre")).body
     assert ims.list_groups(m.ListGroupsRequest()).body.groups.group == []
 
     event = acct.event_for(deleted.request_id)
-    assert (event["eventName"], event["resourceType"], event["resourceName"]) == ("DeleteGroup", "ACS::RAM::Group", "sre")
+    assert (event["eventName"], event["resourceType"], event["resourceName"]) == (
+        "DeleteGroup",
+        "ACS::RAM::Group",
+        "sre",
+    )
     adds = acct.events(EventName="AddUserToGroup")
-    assert len(adds) == 4 and {e.get("errorCode") for e in adds} == {None, "EntityAlreadyExists.User.Group", "EntityNotExist.Group"}
-    ok_add = [e for e in adds if "errorCode" not in e][0]
+    assert len(adds) == 4 and {e.get("errorCode") for e in adds} == {
+        None,
+        "EntityAlreadyExists.User.Group",
+        "EntityNotExist.Group",
+    }
+    ok_add = next(e for e in adds if "errorCode" not in e)
     assert set(ok_add["referencedResources"]) == {"ACS::RAM::Group", "ACS::RAM::User"}
 
 
@@ -89,5 +119,8 @@ def test_groups_per_user_quota(acct: Account) -> None:
         ims.create_group(m.CreateGroupRequest(group_name=f"team{i}"))
         ims.add_user_to_group(m.AddUserToGroupRequest(group_name=f"team{i}", user_principal_name=upn))
     ims.create_group(m.CreateGroupRequest(group_name="team5"))
-    fails(lambda: ims.add_user_to_group(m.AddUserToGroupRequest(group_name="team5", user_principal_name=upn)),
-          "LimitExceeded.User.Group", 409)
+    fails(
+        lambda: ims.add_user_to_group(m.AddUserToGroupRequest(group_name="team5", user_principal_name=upn)),
+        "LimitExceeded.User.Group",
+        409,
+    )

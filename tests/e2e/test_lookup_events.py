@@ -1,8 +1,9 @@
 """LookupEvents through the official ActionTrail SDK: filters, order, paging and tokens."""
+
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alibabacloud_actiontrail20200706 import models as am
@@ -39,7 +40,10 @@ def test_filters(history: Account) -> None:
     acct = history
     assert names(lookup(acct, {"EventName": "CreateUser"}).events) == ["CreateUser"] * 3
     assert names(lookup(acct, {"EventName": "Delete*"}).events) == ["DeleteGroup", "DeleteUser"]
-    assert names(lookup(acct, {"EventRW": "Write", "ResourceType": "ACS::RAM::Group"}).events) == ["DeleteGroup", "CreateGroup"]
+    assert names(lookup(acct, {"EventRW": "Write", "ResourceType": "ACS::RAM::Group"}).events) == [
+        "DeleteGroup",
+        "CreateGroup",
+    ]
     assert names(lookup(acct, {"ResourceName": acct.upn("cat")}).events) == ["DeleteUser", "CreateUser"]
     failed = lookup(acct, {"ErrorCode": "*"}).events
     assert names(failed) == ["GetUser"] and failed[0]["errorCode"] == "EntityNotExist.User"
@@ -68,7 +72,10 @@ def test_order_paging_and_tokens(history: Account) -> None:
 
     body = lookup(acct, {"ServiceName": "Ims"}, max_results="2")
     # a token is bound to its filters and account: changing either, or the token, is refused
-    for attrs, client_acct in (({"EventName": "CreateUser"}, acct), ({"ServiceName": "Ims"}, acct.server.new_account())):
+    for attrs, client_acct in (
+        ({"EventName": "CreateUser"}, acct),
+        ({"ServiceName": "Ims"}, acct.server.new_account()),
+    ):
         with pytest.raises(TeaException) as info:
             lookup(client_acct, attrs, max_results="2", next_token=body.next_token)
         assert info.value.code == "InvalidParameter.NextToken" and info.value.statusCode == 400
@@ -96,17 +103,31 @@ def test_result_attribute_and_an_end_time_to_the_millisecond(history: Account) -
 
 def test_time_range_and_bad_input(history: Account) -> None:
     acct = history
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     fmt = "%Y-%m-%dT%H:%M:%SZ"
-    past = lookup(acct, {"EventName": "CreateUser"}, start_time=(now - timedelta(days=3)).strftime(fmt),
-                  end_time=(now - timedelta(days=2)).strftime(fmt))
+    past = lookup(
+        acct,
+        {"EventName": "CreateUser"},
+        start_time=(now - timedelta(days=3)).strftime(fmt),
+        end_time=(now - timedelta(days=2)).strftime(fmt),
+    )
     assert past.events == [] and past.start_time and past.end_time
-    body = lookup(acct, {"EventName": "CreateUser"}, start_time=(now - timedelta(minutes=5)).strftime(fmt), end_time=now.strftime(fmt))
+    body = lookup(
+        acct,
+        {"EventName": "CreateUser"},
+        start_time=(now - timedelta(minutes=5)).strftime(fmt),
+        end_time=now.strftime(fmt),
+    )
     assert len(body.events) == 3
-    for kwargs, code in (({"start_time": "yesterday"}, "InvalidParameter.StartTime"),
-                         ({"max_results": "51"}, "InvalidParameter.MaxResults"),
-                         ({"direction": "SIDEWAYS"}, "InvalidParameter.Direction"),
-                         ({"start_time": now.strftime(fmt), "end_time": (now - timedelta(days=1)).strftime(fmt)}, "InvalidParameter.StartTime")):
+    for kwargs, code in (
+        ({"start_time": "yesterday"}, "InvalidParameter.StartTime"),
+        ({"max_results": "51"}, "InvalidParameter.MaxResults"),
+        ({"direction": "SIDEWAYS"}, "InvalidParameter.Direction"),
+        (
+            {"start_time": now.strftime(fmt), "end_time": (now - timedelta(days=1)).strftime(fmt)},
+            "InvalidParameter.StartTime",
+        ),
+    ):
         with pytest.raises(TeaException) as info:
             lookup(acct, **kwargs)
         assert info.value.code == code and info.value.statusCode == 400

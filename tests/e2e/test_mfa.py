@@ -1,6 +1,7 @@
 """Virtual MFA devices through the official IMS SDK: the seed and QR code shown once, binding proven by two
 consecutive TOTP codes (computed here with pyotp from the returned seed), replay refusal, self-service,
 and neither seeds, codes nor passwords in any event or anywhere in the raw database."""
+
 from __future__ import annotations
 
 import base64
@@ -39,8 +40,9 @@ def codes(seed: str) -> tuple[str, str]:
 
 
 def bind_request(upn: str, serial: str, pair: tuple[str, str]) -> m.BindMFADeviceRequest:
-    return m.BindMFADeviceRequest(user_principal_name=upn, serial_number=serial,
-                                  authentication_code_1=pair[0], authentication_code_2=pair[1])
+    return m.BindMFADeviceRequest(
+        user_principal_name=upn, serial_number=serial, authentication_code_1=pair[0], authentication_code_2=pair[1]
+    )
 
 
 def assert_never_recorded(acct: Account, *secrets: str) -> None:
@@ -69,7 +71,9 @@ def test_device_lifecycle_is_audited(acct: Account) -> None:
     pair = codes(seed)
     bound = ims.bind_mfadevice(bind_request(upn, serial, pair)).body
     item = ims.list_virtual_mfadevices(m.ListVirtualMFADevicesRequest()).body.virtual_mfadevices.virtual_mfadevice[0]
-    assert item.user.user_principal_name == upn and item.user.display_name == "alice" and item.activate_date.endswith("Z")
+    assert (
+        item.user.user_principal_name == upn and item.user.display_name == "alice" and item.activate_date.endswith("Z")
+    )
     info = ims.get_user_mfainfo(m.GetUserMFAInfoRequest(user_principal_name=upn)).body
     assert info.is_mfaenable is True and (info.mfadevice.serial_number, info.mfadevice.type) == (serial, "VMFA")
     summary = ims.get_account_summary().body.summary_map
@@ -83,16 +87,35 @@ def test_device_lifecycle_is_audited(acct: Account) -> None:
     assert ims.list_virtual_mfadevices(m.ListVirtualMFADevicesRequest()).body.virtual_mfadevices.virtual_mfadevice == []
 
     event = acct.event_for(created.request_id)
-    assert (event["eventName"], event["eventRW"], event["resourceType"], event["resourceName"]) == \
-        ("CreateVirtualMFADevice", "Write", "ACS::RAM::VirtualMFADevice", serial)
-    assert event["responseElements"]["VirtualMFADevice"] == {"SerialNumber": serial, "Base32StringSeed": "******", "QRCodePNG": "******"}
+    assert (event["eventName"], event["eventRW"], event["resourceType"], event["resourceName"]) == (
+        "CreateVirtualMFADevice",
+        "Write",
+        "ACS::RAM::VirtualMFADevice",
+        serial,
+    )
+    assert event["responseElements"]["VirtualMFADevice"] == {
+        "SerialNumber": serial,
+        "Base32StringSeed": "******",
+        "QRCodePNG": "******",
+    }
     event = acct.event_for(bound.request_id)
-    assert (event["eventName"], event["resourceType"], event["resourceName"]) == ("BindMFADevice", "ACS::RAM::User", upn)
+    assert (event["eventName"], event["resourceType"], event["resourceName"]) == (
+        "BindMFADevice",
+        "ACS::RAM::User",
+        upn,
+    )
     assert event["referencedResources"] == {"ACS::RAM::User": [upn], "ACS::RAM::VirtualMFADevice": [serial]}
-    assert event["requestParameters"]["AuthenticationCode1"] == "******" and event["requestParameters"]["AuthenticationCode2"] == "******"
+    assert (
+        event["requestParameters"]["AuthenticationCode1"] == "******"
+        and event["requestParameters"]["AuthenticationCode2"] == "******"
+    )
     assert acct.event_for(unbound.request_id)["responseElements"]["MFADevice"]["SerialNumber"] == serial
     event = acct.event_for(deleted.request_id)
-    assert (event["eventName"], event["resourceType"], event["resourceName"]) == ("DeleteVirtualMFADevice", "ACS::RAM::VirtualMFADevice", serial)
+    assert (event["eventName"], event["resourceType"], event["resourceName"]) == (
+        "DeleteVirtualMFADevice",
+        "ACS::RAM::VirtualMFADevice",
+        serial,
+    )
     assert [e["eventRW"] for e in acct.events(EventName="ListVirtualMFADevices")] == ["Read", "Read", "Read"]
     assert acct.events(EventName="GetUserMFAInfo")[0]["resourceName"] == upn
     assert_never_recorded(acct, seed, device.qrcode_png[:64], *pair)
@@ -101,7 +124,9 @@ def test_device_lifecycle_is_audited(acct: Account) -> None:
 def test_wrong_and_replayed_codes_are_refused(acct: Account) -> None:
     ims = acct.ims()
     upn = new_user(acct, "bob")
-    device = ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="bob-token")).body.virtual_mfadevice
+    device = ims.create_virtual_mfadevice(
+        m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="bob-token")
+    ).body.virtual_mfadevice
     serial, seed = device.serial_number, device.base_32string_seed
     pair = codes(seed)
     for wrong in ((pair[1], pair[0]), ("000000", "000000"), (pair[0], "12345"), ("abcdef", pair[1])):
@@ -110,7 +135,9 @@ def test_wrong_and_replayed_codes_are_refused(acct: Account) -> None:
         err = error_of(lambda: ims.bind_mfadevice(bind_request(upn, serial, wrong)))
         assert (err.code, err.statusCode) == ("InvalidParameter.AuthenticationCode.Mismatch", 400)
     # codes of another device's seed are wrong for this one
-    other = ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="bob-spare")).body.virtual_mfadevice
+    other = ims.create_virtual_mfadevice(
+        m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="bob-spare")
+    ).body.virtual_mfadevice
     err = error_of(lambda: ims.bind_mfadevice(bind_request(upn, serial, codes(other.base_32string_seed))))
     assert err.code == "InvalidParameter.AuthenticationCode.Mismatch"
     ims.bind_mfadevice(bind_request(upn, serial, pair))
@@ -128,35 +155,84 @@ def test_wrong_and_replayed_codes_are_refused(acct: Account) -> None:
 def test_device_errors(acct: Account) -> None:
     ims = acct.ims()
     alice, bob = new_user(acct, "alice"), new_user(acct, "bob")
-    first = ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="one")).body.virtual_mfadevice
-    second = ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="two")).body.virtual_mfadevice
+    first = ims.create_virtual_mfadevice(
+        m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="one")
+    ).body.virtual_mfadevice
+    second = ims.create_virtual_mfadevice(
+        m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="two")
+    ).body.virtual_mfadevice
     ims.bind_mfadevice(bind_request(alice, first.serial_number, codes(first.base_32string_seed)))
     missing_serial = f"acs:ram::{acct.account_id}:mfa/none"
     cases = [
-        (lambda: ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="one")),
-         "EntityAlreadyExists.VirtualMFADevice", 409),
-        (lambda: ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="bad name")),
-         "InvalidParameter.VirtualMFADeviceName.InvalidChars", 400),
-        (lambda: ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="x" * 65)),
-         "InvalidParameter.VirtualMFADeviceName.Length", 400),
+        (
+            lambda: ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="one")),
+            "EntityAlreadyExists.VirtualMFADevice",
+            409,
+        ),
+        (
+            lambda: ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="bad name")),
+            "InvalidParameter.VirtualMFADeviceName.InvalidChars",
+            400,
+        ),
+        (
+            lambda: ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="x" * 65)),
+            "InvalidParameter.VirtualMFADeviceName.Length",
+            400,
+        ),
         (lambda: ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest()), "MissingParameter", 400),
-        (lambda: ims.bind_mfadevice(bind_request(alice, second.serial_number, codes(second.base_32string_seed))),
-         "EntityAlreadyExists.User.MFADevice", 409),
-        (lambda: ims.bind_mfadevice(bind_request(bob, first.serial_number, codes(first.base_32string_seed))),
-         "EntityAlreadyExists.VirtualMFADevice.Bound", 409),
-        (lambda: ims.bind_mfadevice(bind_request(bob, missing_serial, ("123456", "654321"))), "EntityNotExist.VirtualMFADevice", 404),
-        (lambda: ims.bind_mfadevice(bind_request(acct.upn("ghost"), second.serial_number, ("123456", "654321"))),
-         "EntityNotExist.User", 404),
-        (lambda: ims.bind_mfadevice(m.BindMFADeviceRequest(user_principal_name=bob, serial_number=second.serial_number)),
-         "MissingParameter", 400),
-        (lambda: ims.unbind_mfadevice(m.UnbindMFADeviceRequest(user_principal_name=bob)), "EntityNotExist.User.MFADevice", 404),
-        (lambda: ims.disable_virtual_mfa(m.DisableVirtualMFARequest(user_principal_name=bob)), "EntityNotExist.User.MFADevice", 404),
-        (lambda: ims.delete_virtual_mfadevice(m.DeleteVirtualMFADeviceRequest(serial_number=first.serial_number)),
-         "DeleteConflict.VirtualMFADevice.User", 409),
-        (lambda: ims.delete_virtual_mfadevice(m.DeleteVirtualMFADeviceRequest(serial_number=missing_serial)),
-         "EntityNotExist.VirtualMFADevice", 404),
+        (
+            lambda: ims.bind_mfadevice(bind_request(alice, second.serial_number, codes(second.base_32string_seed))),
+            "EntityAlreadyExists.User.MFADevice",
+            409,
+        ),
+        (
+            lambda: ims.bind_mfadevice(bind_request(bob, first.serial_number, codes(first.base_32string_seed))),
+            "EntityAlreadyExists.VirtualMFADevice.Bound",
+            409,
+        ),
+        (
+            lambda: ims.bind_mfadevice(bind_request(bob, missing_serial, ("123456", "654321"))),
+            "EntityNotExist.VirtualMFADevice",
+            404,
+        ),
+        (
+            lambda: ims.bind_mfadevice(bind_request(acct.upn("ghost"), second.serial_number, ("123456", "654321"))),
+            "EntityNotExist.User",
+            404,
+        ),
+        (
+            lambda: ims.bind_mfadevice(
+                m.BindMFADeviceRequest(user_principal_name=bob, serial_number=second.serial_number)
+            ),
+            "MissingParameter",
+            400,
+        ),
+        (
+            lambda: ims.unbind_mfadevice(m.UnbindMFADeviceRequest(user_principal_name=bob)),
+            "EntityNotExist.User.MFADevice",
+            404,
+        ),
+        (
+            lambda: ims.disable_virtual_mfa(m.DisableVirtualMFARequest(user_principal_name=bob)),
+            "EntityNotExist.User.MFADevice",
+            404,
+        ),
+        (
+            lambda: ims.delete_virtual_mfadevice(m.DeleteVirtualMFADeviceRequest(serial_number=first.serial_number)),
+            "DeleteConflict.VirtualMFADevice.User",
+            409,
+        ),
+        (
+            lambda: ims.delete_virtual_mfadevice(m.DeleteVirtualMFADeviceRequest(serial_number=missing_serial)),
+            "EntityNotExist.VirtualMFADevice",
+            404,
+        ),
         (lambda: ims.get_user_mfainfo(m.GetUserMFAInfoRequest()), "MissingParameter", 400),
-        (lambda: ims.list_virtual_mfadevices(m.ListVirtualMFADevicesRequest(max_items=101)), "InvalidParameter.MaxItems", 400),
+        (
+            lambda: ims.list_virtual_mfadevices(m.ListVirtualMFADevicesRequest(max_items=101)),
+            "InvalidParameter.MaxItems",
+            400,
+        ),
     ]
     for call, code, status in cases:
         err = error_of(call)
@@ -164,9 +240,15 @@ def test_device_errors(acct: Account) -> None:
     # DisableVirtualMFA unbinds and deletes in one step
     disabled = ims.disable_virtual_mfa(m.DisableVirtualMFARequest(user_principal_name=alice)).body
     event = acct.event_for(disabled.request_id)
-    assert (event["eventName"], event["resourceName"], event["referencedResources"]["ACS::RAM::VirtualMFADevice"]) == \
-        ("DisableVirtualMFA", alice, [first.serial_number])
-    serials = [d.serial_number for d in ims.list_virtual_mfadevices(m.ListVirtualMFADevicesRequest()).body.virtual_mfadevices.virtual_mfadevice]
+    assert (event["eventName"], event["resourceName"], event["referencedResources"]["ACS::RAM::VirtualMFADevice"]) == (
+        "DisableVirtualMFA",
+        alice,
+        [first.serial_number],
+    )
+    serials = [
+        d.serial_number
+        for d in ims.list_virtual_mfadevices(m.ListVirtualMFADevicesRequest()).body.virtual_mfadevices.virtual_mfadevice
+    ]
     assert serials == [second.serial_number]
 
 
@@ -191,20 +273,30 @@ def test_ram_user_manages_its_own_device(acct: Account) -> None:
     upn, other = new_user(acct, "carol"), new_user(acct, "dave")
     key = ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=upn)).body.access_key
     mine = acct.ims(key.access_key_id, key.access_key_secret)
-    device = mine.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="carol-phone")).body.virtual_mfadevice
+    device = mine.create_virtual_mfadevice(
+        m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="carol-phone")
+    ).body.virtual_mfadevice
     mine.bind_mfadevice(bind_request(upn, device.serial_number, codes(device.base_32string_seed)))
     info = mine.get_user_mfainfo(m.GetUserMFAInfoRequest()).body
     assert info.is_mfaenable is True and info.mfadevice.serial_number == device.serial_number
     assert mine.get_user_mfainfo(m.GetUserMFAInfoRequest(user_principal_name=upn)).body.is_mfaenable is True
     checked = acct.call("CheckUserMFA", {}, key_id=key.access_key_id, secret=key.access_key_secret)
-    assert checked["UserPrincipalName"] == upn and checked["IsMFAEnable"] is True and checked["MFARequiredForLogin"] is True
-    spare = ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="spare")).body.virtual_mfadevice
-    for call in (lambda: mine.bind_mfadevice(bind_request(other, spare.serial_number, codes(spare.base_32string_seed))),
-                 lambda: mine.unbind_mfadevice(m.UnbindMFADeviceRequest(user_principal_name=other)),
-                 lambda: mine.get_user_mfainfo(m.GetUserMFAInfoRequest(user_principal_name=other)),
-                 lambda: mine.delete_virtual_mfadevice(m.DeleteVirtualMFADeviceRequest(serial_number=spare.serial_number)),
-                 lambda: mine.disable_virtual_mfa(m.DisableVirtualMFARequest(user_principal_name=upn)),
-                 lambda: mine.list_virtual_mfadevices(m.ListVirtualMFADevicesRequest())):
+    assert (
+        checked["UserPrincipalName"] == upn
+        and checked["IsMFAEnable"] is True
+        and checked["MFARequiredForLogin"] is True
+    )
+    spare = ims.create_virtual_mfadevice(
+        m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="spare")
+    ).body.virtual_mfadevice
+    for call in (
+        lambda: mine.bind_mfadevice(bind_request(other, spare.serial_number, codes(spare.base_32string_seed))),
+        lambda: mine.unbind_mfadevice(m.UnbindMFADeviceRequest(user_principal_name=other)),
+        lambda: mine.get_user_mfainfo(m.GetUserMFAInfoRequest(user_principal_name=other)),
+        lambda: mine.delete_virtual_mfadevice(m.DeleteVirtualMFADeviceRequest(serial_number=spare.serial_number)),
+        lambda: mine.disable_virtual_mfa(m.DisableVirtualMFARequest(user_principal_name=upn)),
+        lambda: mine.list_virtual_mfadevices(m.ListVirtualMFADevicesRequest()),
+    ):
         err = error_of(call)
         assert (err.code, err.statusCode) == ("NoPermission", 403)
     unbound = mine.unbind_mfadevice(m.UnbindMFADeviceRequest(user_principal_name=upn)).body
@@ -212,17 +304,31 @@ def test_ram_user_manages_its_own_device(acct: Account) -> None:
     event = acct.event_for(unbound.request_id)
     assert event["userIdentity"]["type"] == "ram-user" and event["userIdentity"]["userName"] == upn
     denied = acct.events(ErrorCode="NoPermission")
-    assert {e["eventName"] for e in denied} == {"BindMFADevice", "UnbindMFADevice", "GetUserMFAInfo", "DeleteVirtualMFADevice",
-                                                "DisableVirtualMFA", "ListVirtualMFADevices"}
+    assert {e["eventName"] for e in denied} == {
+        "BindMFADevice",
+        "UnbindMFADevice",
+        "GetUserMFAInfo",
+        "DeleteVirtualMFADevice",
+        "DisableVirtualMFA",
+        "ListVirtualMFADevices",
+    }
     assert_never_recorded(acct, device.base_32string_seed, spare.base_32string_seed)
 
 
 def test_user_account_and_customer_mfa_views(acct: Account) -> None:
     ims = acct.ims()
     upn = new_user(acct, "erin")
-    ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=upn, password=PASSWORD, mfabind_required=True))
+    ims.create_login_profile(
+        m.CreateLoginProfileRequest(user_principal_name=upn, password=PASSWORD, mfabind_required=True)
+    )
     checked = acct.call("CheckUserMFA", {"UserPrincipalName": upn})
-    assert checked == {**checked, "UserPrincipalName": upn, "IsMFAEnable": False, "MFABindRequired": True, "MFARequiredForLogin": True}
+    assert checked == {
+        **checked,
+        "UserPrincipalName": upn,
+        "IsMFAEnable": False,
+        "MFABindRequired": True,
+        "MFARequiredForLogin": True,
+    }
     assert "MFADevice" not in checked
     plain = new_user(acct, "frank")
     assert acct.call("CheckUserMFA", {"UserPrincipalName": plain})["MFARequiredForLogin"] is False
@@ -246,9 +352,12 @@ def _raw_database_text(server: Server) -> bytes:
     engine = server.runtime.db.engine
     chunks: list[bytes] = []
     with engine.connect() as conn:
-        columns = conn.execute(sa.text(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
-            "AND data_type IN ('text', 'character varying', 'bytea', 'json', 'jsonb')")).all()
+        columns = conn.execute(
+            sa.text(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+                "AND data_type IN ('text', 'character varying', 'bytea', 'json', 'jsonb')"
+            )
+        ).all()
         for table, column in columns:
             for (value,) in conn.execute(sa.text(f'SELECT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL')):
                 chunks.append(bytes(value) if isinstance(value, (bytes, memoryview)) else str(value).encode())
@@ -263,9 +372,16 @@ def test_no_plaintext_password_or_seed_at_rest(acct: Account) -> None:
     ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=upn, password=passwords[0]))
     key = ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=upn)).body.access_key
     acct.ims(key.access_key_id, key.access_key_secret).change_password(
-        m.ChangePasswordRequest(old_password=passwords[0], new_password=passwords[1]))
-    error_of(lambda: ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=upn, password="Rest-Check-Weak")))
-    device = ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="grace-phone")).body.virtual_mfadevice
+        m.ChangePasswordRequest(old_password=passwords[0], new_password=passwords[1])
+    )
+    error_of(
+        lambda: ims.create_login_profile(
+            m.CreateLoginProfileRequest(user_principal_name=upn, password="Rest-Check-Weak")
+        )
+    )
+    device = ims.create_virtual_mfadevice(
+        m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="grace-phone")
+    ).body.virtual_mfadevice
     ims.bind_mfadevice(bind_request(upn, device.serial_number, codes(device.base_32string_seed)))
     raw = _raw_database_text(acct.server)
     assert upn.encode() in raw  # the dump does see the data

@@ -2,6 +2,7 @@
 (acs:SecureTransport) come from X-Forwarded-For / X-Forwarded-Proto only when a proxy named in
 OPENIMS_TRUSTED_PROXIES (none by default) sent them; from anyone else they are ignored, so a client cannot
 claim another address or TLS."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,19 @@ from alibabacloud_ram20150501 import models as rm
 from tests.support import Account, Server, free_port
 
 FORWARDED = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
-SECURE_ONLY = json.dumps({"Version": "1", "Statement": [
-    {"Effect": "Allow", "Action": "ram:ListUsers", "Resource": "*", "Condition": {
-        "Bool": {"acs:SecureTransport": "true"}, "IpAddress": {"acs:SourceIp": "203.0.113.0/24"}}}]})
+SECURE_ONLY = json.dumps(
+    {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "ram:ListUsers",
+                "Resource": "*",
+                "Condition": {"Bool": {"acs:SecureTransport": "true"}, "IpAddress": {"acs:SourceIp": "203.0.113.0/24"}},
+            }
+        ],
+    }
+)
 
 
 @pytest.fixture
@@ -34,7 +45,9 @@ def test_forwarded_headers_count_only_from_trusted_proxies(acct: Account, behind
     ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="p"))
     key = ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=upn)).body.access_key
     acct.ram().create_policy(rm.CreatePolicyRequest(policy_name="SecureOnly", policy_document=SECURE_ONLY))
-    acct.ram().attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="SecureOnly", policy_type="Custom", user_name="proxied"))
+    acct.ram().attach_policy_to_user(
+        rm.AttachPolicyToUserRequest(policy_name="SecureOnly", policy_type="Custom", user_name="proxied")
+    )
     proxied = Account(behind_proxy, acct.account_id, acct.alias, acct.key_id, acct.secret)
 
     # Through the trusted proxy: the event names the client behind it, and the policy's https and
@@ -55,6 +68,12 @@ def test_forwarded_headers_count_only_from_trusted_proxies(acct: Account, behind
 
 def test_a_bad_trusted_proxies_setting_stops_serve(server: Server) -> None:
     env = {**server.env, "OPENIMS_TRUSTED_PROXIES": "10.0.0.0/8,proxy.example"}
-    out = subprocess.run([sys.executable, "-m", "openims", "--data-dir", str(server.data_dir), "serve",
-                          "--port", str(free_port())], env=env, capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "openims", "--data-dir", str(server.data_dir), "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode != 0 and "OPENIMS_TRUSTED_PROXIES" in out.stderr and "proxy.example" in out.stderr

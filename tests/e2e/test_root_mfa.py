@@ -1,5 +1,6 @@
 """Root MFA from the command line: `openims account set-mfa` / `unset-mfa`, what the official SDK then reports
 (GetAccountMFAInfo, the reports), and the events they leave."""
+
 from __future__ import annotations
 
 import base64
@@ -74,13 +75,20 @@ def test_set_mfa_binds_only_with_two_right_codes_and_unset_mfa_removes_it(acct: 
 
     # Every attempt is an event of the account, as the trail commands record theirs; no key or code in any.
     sets = acct.events(EventName="SetAccountMFA")
-    assert [e.get("errorCode") for e in sets] == ["EntityAlreadyExists.Account.MFADevice", None,
-                                                  "InvalidParameter.AuthenticationCode.Mismatch"]
+    assert [e.get("errorCode") for e in sets] == [
+        "EntityAlreadyExists.Account.MFADevice",
+        None,
+        "InvalidParameter.AuthenticationCode.Mismatch",
+    ]
     unsets = acct.events(EventName="UnsetAccountMFA")
     assert [e.get("errorCode") for e in unsets] == ["EntityNotExist.Account.MFADevice", None]
     for event in sets + unsets:
         assert (event["eventType"], event["eventRW"], event["userAgent"], event["sourceIpAddress"]) == (
-            "ApiCall", "Write", "openims-cli", "localhost")
+            "ApiCall",
+            "Write",
+            "openims-cli",
+            "localhost",
+        )
         assert event["userIdentity"]["type"] == "root-account" and event["userIdentity"]["userName"] == "root"
         assert event["serviceName"] == "Ims" and event["recipientAccountId"] == acct.account_id
     everything = json.dumps(acct.events())

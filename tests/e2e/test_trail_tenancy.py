@@ -1,6 +1,7 @@
 """Trails of different accounts in one deployment never share a destination unless the operator allows it: the
 directory default is per account, and a configured bucket or SLS project with an `accounts` allow-list is refused
 to other accounts at CreateTrail/UpdateTrail and again at delivery time."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ def s3() -> Iterator[str]:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def tserver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # Short backoff, so a destination allowed again is retried within seconds.
-    srv, cleanup = own_server(request, tmp_path_factory.mktemp(f"tenancy-{request.param}"),
-                              {"OPENIMS_DELIVERY_MAX_BACKOFF_SECONDS": "2"})
+    srv, cleanup = own_server(
+        request, tmp_path_factory.mktemp(f"tenancy-{request.param}"), {"OPENIMS_DELIVERY_MAX_BACKOFF_SECONDS": "2"}
+    )
     try:
         yield srv
     finally:
@@ -58,8 +60,12 @@ def refused(call: Any) -> TeaException:
 
 
 def s3_entry(endpoint: str, *accounts: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"endpoint_url": endpoint, "access_key_id": S3_KEY_ID, "secret_access_key": S3_SECRET,
-                             "region": "us-east-1"}
+    entry: dict[str, Any] = {
+        "endpoint_url": endpoint,
+        "access_key_id": S3_KEY_ID,
+        "secret_access_key": S3_SECRET,
+        "region": "us-east-1",
+    }
     return {**entry, "accounts": list(accounts)} if accounts else entry
 
 
@@ -87,9 +93,12 @@ def test_same_bucket_name_is_a_directory_per_account(tserver: Server) -> None:
     roots = {acct.account_id: tserver.data_dir / "buckets" / acct.account_id / bucket for acct in (a, b)}
 
     for account_id, root in roots.items():
-        wait_for(f"account {account_id}'s events in its directory",
-                 lambda root=root, account_id=account_id: root.exists()
-                 and len(directory_events(root, "", settled=False)) >= len(expected[account_id]))
+        wait_for(
+            f"account {account_id}'s events in its directory",
+            lambda root=root, account_id=account_id: (
+                root.exists() and len(directory_events(root, "", settled=False)) >= len(expected[account_id])
+            ),
+        )
     for account_id, root in roots.items():
         delivered = directory_events(root, "")
         assert_exactly(delivered, expected[account_id])  # each directory: all of its account's events, no other
@@ -114,7 +123,9 @@ def test_allow_listed_bucket_is_refused_to_other_accounts(tserver: Server, s3: s
     assert (err.code, err.statusCode) == BUCKET_DENIED
     [kept] = tb.describe_trails(at.DescribeTrailsRequest()).body.trail_list
     assert kept.oss_bucket_name == f"own-{b.alias}"
-    audited = [(e["eventName"], e.get("errorCode")) for e in b.events(ServiceName="Actiontrail") if e["eventRW"] == "Write"]
+    audited = [
+        (e["eventName"], e.get("errorCode")) for e in b.events(ServiceName="Actiontrail") if e["eventRW"] == "Write"
+    ]
     assert audited == [("UpdateTrail", BUCKET_DENIED[0]), ("CreateTrail", None), ("CreateTrail", BUCKET_DENIED[0])]
     for secret in (S3_SECRET, S3_KEY_ID, s3, a.account_id):  # nor do the refused calls' events
         assert secret not in json.dumps(b.events())
@@ -128,16 +139,31 @@ def test_allow_listed_bucket_is_refused_to_other_accounts(tserver: Server, s3: s
 def test_sls_project_of_another_account_or_not_allow_listed_is_refused(tserver: Server) -> None:
     a, b = tserver.new_account(), tserver.new_account()
     project = f"p-{a.alias}"
-    configure(tserver, "sls-projects.json", project, {"endpoint": "127.0.0.1:9", "access_key_id": S3_KEY_ID,
-                                                      "access_key_secret": S3_SECRET, "accounts": [a.account_id]})
+    configure(
+        tserver,
+        "sls-projects.json",
+        project,
+        {
+            "endpoint": "127.0.0.1:9",
+            "access_key_id": S3_KEY_ID,
+            "access_key_secret": S3_SECRET,
+            "accounts": [a.account_id],
+        },
+    )
     arn_of = {acct.account_id: f"acs:log:cn-hangzhou:{acct.account_id}:project/{project}" for acct in (a, b)}
 
     ta, tb = a.trail(), b.trail()
-    err = refused(lambda: tb.create_trail(at.CreateTrailRequest(name="b-sls-trail", sls_project_arn=arn_of[b.account_id])))
+    err = refused(
+        lambda: tb.create_trail(at.CreateTrailRequest(name="b-sls-trail", sls_project_arn=arn_of[b.account_id]))
+    )
     assert (err.code, err.statusCode) == PROJECT_DENIED and a.account_id not in err.message
-    err = refused(lambda: tb.create_trail(at.CreateTrailRequest(name="b-sls-trail", sls_project_arn=arn_of[a.account_id])))
+    err = refused(
+        lambda: tb.create_trail(at.CreateTrailRequest(name="b-sls-trail", sls_project_arn=arn_of[a.account_id]))
+    )
     assert (err.code, err.statusCode) == PROJECT_DENIED and "names account" in err.message
-    err = refused(lambda: ta.create_trail(at.CreateTrailRequest(name="a-sls-trail", sls_project_arn=arn_of[b.account_id])))
+    err = refused(
+        lambda: ta.create_trail(at.CreateTrailRequest(name="a-sls-trail", sls_project_arn=arn_of[b.account_id]))
+    )
     assert (err.code, err.statusCode) == PROJECT_DENIED
     for secret in (S3_SECRET, S3_KEY_ID, "127.0.0.1:9"):
         assert secret not in err.message
@@ -145,7 +171,9 @@ def test_sls_project_of_another_account_or_not_allow_listed_is_refused(tserver: 
 
     created = ta.create_trail(at.CreateTrailRequest(name="a-sls-trail", sls_project_arn=arn_of[a.account_id])).body
     assert created.sls_project_arn == arn_of[a.account_id]
-    err = refused(lambda: ta.update_trail(at.UpdateTrailRequest(name="a-sls-trail", sls_project_arn=arn_of[b.account_id])))
+    err = refused(
+        lambda: ta.update_trail(at.UpdateTrailRequest(name="a-sls-trail", sls_project_arn=arn_of[b.account_id]))
+    )
     assert (err.code, err.statusCode) == PROJECT_DENIED
 
 
@@ -161,8 +189,9 @@ def test_delivery_rechecks_the_allow_list(tserver: Server, s3: str) -> None:
     start = t.start_logging(at.StartLoggingRequest(name="b-trail")).body.request_id
     some_calls(b, "allowed")
     allowed_until = t.get_trail_status(at.GetTrailStatusRequest(name="b-trail")).body.request_id
-    before = stored_events(tserver, b.account_id, event_id_of(tserver, start), event_id_of(tserver, allowed_until),
-                           "Write")
+    before = stored_events(
+        tserver, b.account_id, event_id_of(tserver, start), event_id_of(tserver, allowed_until), "Write"
+    )
     wait_for("the events from before the change", lambda: len(bucket_events(client, bucket, "")) >= len(before))
     wait_for("the deliverer to record them", lambda: oss_target(b, "b-trail")["PendingEvents"] == 0)
     delivered_before = bucket_events(client, bucket, "")
@@ -170,8 +199,10 @@ def test_delivery_rechecks_the_allow_list(tserver: Server, s3: str) -> None:
 
     configure(tserver, "oss-buckets.json", bucket, s3_entry(s3, a.account_id))  # the operator takes B off the list
     some_calls(b, "denied")
-    wait_for("the refusal to show in GetTrailStatus",
-             lambda: "is not available to account " + b.account_id in oss_target(b, "b-trail")["LatestDeliveryError"])
+    wait_for(
+        "the refusal to show in GetTrailStatus",
+        lambda: "is not available to account " + b.account_id in oss_target(b, "b-trail")["LatestDeliveryError"],
+    )
     target = oss_target(b, "b-trail")
     assert target["Status"] == "Failing" and target["PendingEvents"] > 0
     assert S3_SECRET not in target["LatestDeliveryError"] and a.account_id not in target["LatestDeliveryError"]
@@ -183,4 +214,3 @@ def test_delivery_rechecks_the_allow_list(tserver: Server, s3: str) -> None:
     expected = stored_events(tserver, b.account_id, event_id_of(tserver, start), event_id_of(tserver, stop), "Write")
     wait_for("the waiting events", lambda: len(bucket_events(client, bucket, "")) >= len(expected))
     assert_exactly(bucket_events(client, bucket, ""), expected)
-

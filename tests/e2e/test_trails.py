@@ -1,4 +1,5 @@
 """Trail actions through the official ActionTrail SDK (and the OpenIMS extensions and CLI), with their events."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,12 @@ def error_of(call) -> TeaException:  # type: ignore[no-untyped-def]
 
 def check_event(acct: Account, request_id: str, name: str, rw: str, trail: str) -> dict[str, Any]:
     event = acct.event_for(request_id)
-    assert (event["eventName"], event["eventRW"], event["serviceName"], event["apiVersion"]) == (name, rw, "Actiontrail", VERSION)
+    assert (event["eventName"], event["eventRW"], event["serviceName"], event["apiVersion"]) == (
+        name,
+        rw,
+        "Actiontrail",
+        VERSION,
+    )
     assert event["eventSource"] == "actiontrail.aliyuncs.com" and event["isGlobal"] is False
     assert event["resourceType"] == TRAIL and event["resourceName"] == trail
     assert event["referencedResources"] == {TRAIL: [trail]}
@@ -38,13 +44,30 @@ def check_event(acct: Account, request_id: str, name: str, rw: str, trail: str) 
 
 def test_trail_lifecycle_is_audited(acct: Account) -> None:
     t = acct.trail()
-    created = t.create_trail(at.CreateTrailRequest(name="audit-trail", oss_bucket_name="audit-bucket-" + acct.alias,
-                                                   oss_key_prefix="trails/prod")).body
-    assert (created.name, created.event_rw, created.trail_region, created.home_region) == ("audit-trail", "Write", "All", "cn-hangzhou")
-    assert (created.oss_bucket_name, created.oss_key_prefix, created.sls_project_arn) == ("audit-bucket-" + acct.alias, "trails/prod", "")
+    created = t.create_trail(
+        at.CreateTrailRequest(
+            name="audit-trail", oss_bucket_name="audit-bucket-" + acct.alias, oss_key_prefix="trails/prod"
+        )
+    ).body
+    assert (created.name, created.event_rw, created.trail_region, created.home_region) == (
+        "audit-trail",
+        "Write",
+        "All",
+        "cn-hangzhou",
+    )
+    assert (created.oss_bucket_name, created.oss_key_prefix, created.sls_project_arn) == (
+        "audit-bucket-" + acct.alias,
+        "trails/prod",
+        "",
+    )
 
     [fresh] = t.describe_trails(at.DescribeTrailsRequest()).body.trail_list
-    assert (fresh.status, fresh.is_organization_trail, fresh.start_logging_time, fresh.region) == ("Fresh", False, "", "cn-hangzhou")
+    assert (fresh.status, fresh.is_organization_trail, fresh.start_logging_time, fresh.region) == (
+        "Fresh",
+        False,
+        "",
+        "cn-hangzhou",
+    )
     assert fresh.trail_arn == f"acs:actiontrail:cn-hangzhou:{acct.account_id}:trail/audit-trail"
     assert fresh.create_time.endswith("Z") and fresh.update_time == fresh.create_time
     status = t.get_trail_status(at.GetTrailStatusRequest(name="audit-trail")).body
@@ -72,9 +95,13 @@ def test_trail_lifecycle_is_audited(acct: Account) -> None:
     create_event = check_event(acct, created.request_id, "CreateTrail", "Write", "audit-trail")
     assert create_event["requestParameters"]["OssBucketName"] == "audit-bucket-" + acct.alias
     assert create_event["responseElements"]["Name"] == "audit-trail"
-    for request_id, name in ((started.request_id, "StartLogging"), (again.request_id, "StartLogging"),
-                             (updated.request_id, "UpdateTrail"), (stopped.request_id, "StopLogging"),
-                             (deleted.request_id, "DeleteTrail")):
+    for request_id, name in (
+        (started.request_id, "StartLogging"),
+        (again.request_id, "StartLogging"),
+        (updated.request_id, "UpdateTrail"),
+        (stopped.request_id, "StopLogging"),
+        (deleted.request_id, "DeleteTrail"),
+    ):
         check_event(acct, request_id, name, "Write", "audit-trail")
     [status_event] = acct.events(EventName="GetTrailStatus")[:1]
     assert status_event["eventRW"] == "Read" and status_event["resourceName"] == "audit-trail"
@@ -88,23 +115,44 @@ def test_invalid_parameters_are_refused_and_audited(acct: Account) -> None:
         (at.CreateTrailRequest(name="short", oss_bucket_name=bucket), "InvalidParameter.Name.Length"),
         (at.CreateTrailRequest(name="x" * 37, oss_bucket_name=bucket), "InvalidParameter.Name.Length"),
         (at.CreateTrailRequest(name="Upper-case", oss_bucket_name=bucket), "InvalidParameter.Name.InvalidChars"),
-        (at.CreateTrailRequest(name="1starts-with-digit", oss_bucket_name=bucket), "InvalidParameter.Name.InvalidChars"),
+        (
+            at.CreateTrailRequest(name="1starts-with-digit", oss_bucket_name=bucket),
+            "InvalidParameter.Name.InvalidChars",
+        ),
         (at.CreateTrailRequest(name="good-name", oss_bucket_name="ab"), "InvalidParameter.OssBucketName.Length"),
-        (at.CreateTrailRequest(name="good-name", oss_bucket_name="Bad_Bucket"), "InvalidParameter.OssBucketName.InvalidChars"),
-        (at.CreateTrailRequest(name="good-name", oss_bucket_name=bucket, oss_key_prefix="short"), "InvalidParameter.OssKeyPrefix.Length"),
-        (at.CreateTrailRequest(name="good-name", oss_bucket_name=bucket, oss_key_prefix="9-starts-digit"),
-         "InvalidParameter.OssKeyPrefix.InvalidChars"),
+        (
+            at.CreateTrailRequest(name="good-name", oss_bucket_name="Bad_Bucket"),
+            "InvalidParameter.OssBucketName.InvalidChars",
+        ),
+        (
+            at.CreateTrailRequest(name="good-name", oss_bucket_name=bucket, oss_key_prefix="short"),
+            "InvalidParameter.OssKeyPrefix.Length",
+        ),
+        (
+            at.CreateTrailRequest(name="good-name", oss_bucket_name=bucket, oss_key_prefix="9-starts-digit"),
+            "InvalidParameter.OssKeyPrefix.InvalidChars",
+        ),
         (at.CreateTrailRequest(name="good-name", oss_bucket_name=bucket, event_rw="Both"), "InvalidParameter.EventRW"),
-        (at.CreateTrailRequest(name="good-name", sls_project_arn="acs:log:cn-hangzhou:1:logstore/x"),
-         "InvalidParameter.SlsProjectArn.Format"),
-        (at.CreateTrailRequest(name="good-name", oss_bucket_name=bucket, oss_write_role_arn="not-an-arn"),
-         "InvalidParameter.OssWriteRoleArn.InvalidChars"),
+        (
+            at.CreateTrailRequest(name="good-name", sls_project_arn="acs:log:cn-hangzhou:1:logstore/x"),
+            "InvalidParameter.SlsProjectArn.Format",
+        ),
+        (
+            at.CreateTrailRequest(name="good-name", oss_bucket_name=bucket, oss_write_role_arn="not-an-arn"),
+            "InvalidParameter.OssWriteRoleArn.InvalidChars",
+        ),
         (at.CreateTrailRequest(name="good-name"), "MissingParameter"),
         (at.CreateTrailRequest(oss_bucket_name=bucket), "MissingParameter"),
-        (at.CreateTrailRequest(name="good-name", oss_bucket_name=bucket, is_organization_trail=True),
-         "InvalidParameter.IsOrganizationTrail.Unsupported"),
-        (at.CreateTrailRequest(name="good-name", max_compute_project_arn="acs:odps:cn-hangzhou:1:project/actiontrail_x"),
-         "InvalidParameter.MaxComputeProjectArn.Unsupported"),
+        (
+            at.CreateTrailRequest(name="good-name", oss_bucket_name=bucket, is_organization_trail=True),
+            "InvalidParameter.IsOrganizationTrail.Unsupported",
+        ),
+        (
+            at.CreateTrailRequest(
+                name="good-name", max_compute_project_arn="acs:odps:cn-hangzhou:1:project/actiontrail_x"
+            ),
+            "InvalidParameter.MaxComputeProjectArn.Unsupported",
+        ),
     ]
     for request, code in cases:
         err = error_of(lambda request=request: t.create_trail(request))
@@ -127,15 +175,22 @@ def test_duplicates_missing_trails_and_the_limit(acct: Account) -> None:
     assert (err.code, err.statusCode) == ("EntityAlreadyExists.Trail", 409)
 
     missing = "no-such-trail"
-    for call in (lambda: t.update_trail(at.UpdateTrailRequest(name=missing, event_rw="All")),
-                 lambda: t.delete_trail(at.DeleteTrailRequest(name=missing)),
-                 lambda: t.start_logging(at.StartLoggingRequest(name=missing)),
-                 lambda: t.stop_logging(at.StopLoggingRequest(name=missing)),
-                 lambda: t.get_trail_status(at.GetTrailStatusRequest(name=missing))):
+    for call in (
+        lambda: t.update_trail(at.UpdateTrailRequest(name=missing, event_rw="All")),
+        lambda: t.delete_trail(at.DeleteTrailRequest(name=missing)),
+        lambda: t.start_logging(at.StartLoggingRequest(name=missing)),
+        lambda: t.stop_logging(at.StopLoggingRequest(name=missing)),
+        lambda: t.get_trail_status(at.GetTrailStatusRequest(name=missing)),
+    ):
         err = error_of(call)
         assert (err.code, err.statusCode) == ("EntityNotExist.Trail", 404)
     assert {e["eventName"] for e in acct.events(ResourceName=missing)} == {
-        "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging", "GetTrailStatus"}
+        "UpdateTrail",
+        "DeleteTrail",
+        "StartLogging",
+        "StopLogging",
+        "GetTrailStatus",
+    }
 
     for i in range(2, 6):
         t.create_trail(at.CreateTrailRequest(name=f"trail-{i}-of-five", oss_bucket_name="some-bucket"))
@@ -143,18 +198,31 @@ def test_duplicates_missing_trails_and_the_limit(acct: Account) -> None:
     assert (err.code, err.statusCode) == ("LimitExceeded.Trail", 409)
     names = [x.name for x in t.describe_trails(at.DescribeTrailsRequest()).body.trail_list]
     assert names == ["first-trail"] + [f"trail-{i}-of-five" for i in range(2, 6)]
-    picked = t.describe_trails(at.DescribeTrailsRequest(name_list="trail-3-of-five,first-trail,unknown-one")).body.trail_list
+    picked = t.describe_trails(
+        at.DescribeTrailsRequest(name_list="trail-3-of-five,first-trail,unknown-one")
+    ).body.trail_list
     assert sorted(x.name for x in picked) == ["first-trail", "trail-3-of-five"]
     t.delete_trail(at.DeleteTrailRequest(name="first-trail"))
     t.create_trail(at.CreateTrailRequest(name="one-too-many", oss_bucket_name="some-bucket"))  # room again
 
 
 def test_syslog_and_webhook_extensions_keep_the_secret_sealed(acct: Account) -> None:
-    created = acct.call("CreateTrail", {"Name": "ext-trail", "SyslogAddress": "127.0.0.1:6514", "SyslogTls": "true",
-                                        "WebhookUrl": "https://hooks.example.com/trail?team=sec", "WebhookSecret": SECRET},
-                        version=VERSION)
+    created = acct.call(
+        "CreateTrail",
+        {
+            "Name": "ext-trail",
+            "SyslogAddress": "127.0.0.1:6514",
+            "SyslogTls": "true",
+            "WebhookUrl": "https://hooks.example.com/trail?team=sec",
+            "WebhookSecret": SECRET,
+        },
+        version=VERSION,
+    )
     assert (created["SyslogAddress"], created["SyslogTls"], created["WebhookUrl"]) == (
-        "127.0.0.1:6514", True, "https://hooks.example.com/trail?team=sec")
+        "127.0.0.1:6514",
+        True,
+        "https://hooks.example.com/trail?team=sec",
+    )
     assert created["OssBucketName"] == "" and SECRET not in json.dumps(created)
     [listed] = acct.trail().describe_trails(at.DescribeTrailsRequest()).body.trail_list
     assert listed.name == "ext-trail" and listed.oss_bucket_name == ""
@@ -163,15 +231,23 @@ def test_syslog_and_webhook_extensions_keep_the_secret_sealed(acct: Account) -> 
     assert event["requestParameters"]["WebhookSecret"] == "******" and SECRET not in json.dumps(event)
     rt = acct.server.runtime
     with rt.db.read() as conn:
-        row = conn.execute(select(trails).where(trails.c.account_id == acct.account_id, trails.c.name == "ext-trail")).one()
+        row = conn.execute(
+            select(trails).where(trails.c.account_id == acct.account_id, trails.c.name == "ext-trail")
+        ).one()
     assert SECRET.encode() not in row.webhook_secret_sealed and SECRET not in json.dumps([str(v) for v in row])
     assert rt.master_key.open(row.webhook_secret_sealed, context=row.id) == SECRET
 
     bad = [
         ({"WebhookUrl": "http://hooks.example.com/x", "WebhookSecret": SECRET}, "InvalidParameter.WebhookUrl.Format"),
-        ({"WebhookUrl": "https://user:pw@hooks.example.com/x", "WebhookSecret": SECRET}, "InvalidParameter.WebhookUrl.Format"),
+        (
+            {"WebhookUrl": "https://user:pw@hooks.example.com/x", "WebhookSecret": SECRET},
+            "InvalidParameter.WebhookUrl.Format",
+        ),
         ({"WebhookUrl": "https://hooks.example.com/x"}, "MissingParameter"),
-        ({"WebhookUrl": "https://hooks.example.com/x", "WebhookSecret": "too-short"}, "InvalidParameter.WebhookSecret.Length"),
+        (
+            {"WebhookUrl": "https://hooks.example.com/x", "WebhookSecret": "too-short"},
+            "InvalidParameter.WebhookSecret.Length",
+        ),
         ({"SyslogAddress": "syslog.example.com"}, "InvalidParameter.SyslogAddress.Format"),
         ({"SyslogAddress": "syslog.example.com:70000"}, "InvalidParameter.SyslogAddress.Format"),
     ]
@@ -192,23 +268,53 @@ def test_syslog_and_webhook_extensions_keep_the_secret_sealed(acct: Account) -> 
 
 def run_cli(acct: Account, *args: str) -> subprocess.CompletedProcess[str]:
     server = acct.server
-    return subprocess.run([sys.executable, "-m", "openims.trail_cli", "--data-dir", str(server.data_dir), *args],
-                          check=False, env=server.env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "openims.trail_cli", "--data-dir", str(server.data_dir), *args],
+        check=False,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_cli_manages_trails_as_audited_calls(acct: Account, tmp_path: Path) -> None:
     secret_file = tmp_path / "secret"
     secret_file.write_text(SECRET + "\n")
-    out = run_cli(acct, "trail", "create", "cli-trail", "--account", acct.account_id, "--bucket", "cli-bucket",
-                  "--prefix", "from-cli", "--event-rw", "All", "--syslog", "127.0.0.1:1514", "--syslog-tls",
-                  "--webhook", "https://hooks.example.com/in", "--webhook-secret-file", str(secret_file), "--start", "--json")
+    out = run_cli(
+        acct,
+        "trail",
+        "create",
+        "cli-trail",
+        "--account",
+        acct.account_id,
+        "--bucket",
+        "cli-bucket",
+        "--prefix",
+        "from-cli",
+        "--event-rw",
+        "All",
+        "--syslog",
+        "127.0.0.1:1514",
+        "--syslog-tls",
+        "--webhook",
+        "https://hooks.example.com/in",
+        "--webhook-secret-file",
+        str(secret_file),
+        "--start",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     created = json.loads(out.stdout)
     assert (created["Name"], created["EventRW"], created["SyslogTls"]) == ("cli-trail", "All", True)
 
     listing = json.loads(run_cli(acct, "trail", "list", "--account", acct.account_id, "--json").stdout)
     [trail] = listing["TrailList"]
-    assert (trail["Status"], trail["OssBucketName"], trail["WebhookUrl"]) == ("Enable", "cli-bucket", "https://hooks.example.com/in")
+    assert (trail["Status"], trail["OssBucketName"], trail["WebhookUrl"]) == (
+        "Enable",
+        "cli-bucket",
+        "https://hooks.example.com/in",
+    )
     text = run_cli(acct, "trail", "list", "--account", acct.account_id)
     assert "cli-trail" in text.stdout and "oss://cli-bucket/from-cli" in text.stdout
     status = json.loads(run_cli(acct, "trail", "status", "cli-trail", "--account", acct.account_id, "--json").stdout)
@@ -218,10 +324,24 @@ def test_cli_manages_trails_as_audited_calls(acct: Account, tmp_path: Path) -> N
     assert failed.returncode == 2 and "EntityNotExist.Trail" in failed.stderr
     assert run_cli(acct, "trail", "delete", "cli-trail", "--account", acct.account_id).returncode == 0
 
-    names = [(e["eventName"], e.get("errorCode")) for e in acct.events(ServiceName="Actiontrail") if e["userAgent"] == "openims-cli"]
-    assert names == [("DeleteTrail", None), ("StartLogging", "EntityNotExist.Trail"), ("StopLogging", None),
-                     ("GetTrailStatus", None), ("DescribeTrails", None), ("DescribeTrails", None),
-                     ("StartLogging", None), ("CreateTrail", None)]
+    names = [
+        (e["eventName"], e.get("errorCode"))
+        for e in acct.events(ServiceName="Actiontrail")
+        if e["userAgent"] == "openims-cli"
+    ]
+    assert names == [
+        ("DeleteTrail", None),
+        ("StartLogging", "EntityNotExist.Trail"),
+        ("StopLogging", None),
+        ("GetTrailStatus", None),
+        ("DescribeTrails", None),
+        ("DescribeTrails", None),
+        ("StartLogging", None),
+        ("CreateTrail", None),
+    ]
     create_event = acct.events(EventName="CreateTrail")[0]
-    assert create_event["userIdentity"]["type"] == "root-account" and create_event["requestParameters"]["WebhookSecret"] == "******"
+    assert (
+        create_event["userIdentity"]["type"] == "root-account"
+        and create_event["requestParameters"]["WebhookSecret"] == "******"
+    )
     assert all(SECRET not in json.dumps(e) for e in acct.events())

@@ -1,5 +1,6 @@
 """The legacy *UserGroup actions (no SDK method: signed RPC calls) act on the same groups as CreateGroup and its
 siblings, and are recorded under their own event names."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,7 +19,11 @@ def fails(call, code: str, status: int) -> None:  # type: ignore[no-untyped-def]
 def test_legacy_names_manage_the_same_groups(acct: Account) -> None:
     ims = acct.ims()
     created = acct.call("CreateUserGroup", {"GroupName": "ops", "DisplayName": "Operations", "Comments": "on call"})
-    assert (created["Group"]["GroupName"], created["Group"]["DisplayName"], created["Group"]["Comments"]) == ("ops", "Operations", "on call")
+    assert (created["Group"]["GroupName"], created["Group"]["DisplayName"], created["Group"]["Comments"]) == (
+        "ops",
+        "Operations",
+        "on call",
+    )
     sdk_view = ims.get_group(m.GetGroupRequest(group_name="ops")).body.group
     assert sdk_view.group_id == created["Group"]["GroupId"]
 
@@ -29,7 +34,11 @@ def test_legacy_names_manage_the_same_groups(acct: Account) -> None:
     assert [u.user_principal_name for u in members] == [alice]
 
     updated = acct.call("UpdateUserGroup", {"GroupName": "ops", "NewGroupName": "sre", "NewComments": "renamed"})
-    assert (updated["Group"]["GroupName"], updated["Group"]["Comments"], updated["Group"]["DisplayName"]) == ("sre", "renamed", "Operations")
+    assert (updated["Group"]["GroupName"], updated["Group"]["Comments"], updated["Group"]["DisplayName"]) == (
+        "sre",
+        "renamed",
+        "Operations",
+    )
     ims.create_group(m.CreateGroupRequest(group_name="dev"))
     listed = acct.call("ListUserGroups")
     assert [g["GroupName"] for g in listed["Groups"]["Group"]] == ["dev", "sre"] and listed["IsTruncated"] is False
@@ -40,9 +49,13 @@ def test_legacy_names_manage_the_same_groups(acct: Account) -> None:
     deleted = acct.call("DeleteUserGroup", {"GroupName": "sre"})
     fails(lambda: ims.get_group(m.GetGroupRequest(group_name="sre")), "EntityNotExist.Group", 404)
 
-    for body, name, rw, resource in ((created, "CreateUserGroup", "Write", "ops"), (added, "AddUserToUserGroup", "Write", "ops"),
-                                     (updated, "UpdateUserGroup", "Write", "ops;sre"), (listed, "ListUserGroups", "Read", ""),
-                                     (deleted, "DeleteUserGroup", "Write", "sre")):
+    for body, name, rw, resource in (
+        (created, "CreateUserGroup", "Write", "ops"),
+        (added, "AddUserToUserGroup", "Write", "ops"),
+        (updated, "UpdateUserGroup", "Write", "ops;sre"),
+        (listed, "ListUserGroups", "Read", ""),
+        (deleted, "DeleteUserGroup", "Write", "sre"),
+    ):
         event = acct.event_for(body["RequestId"])
         assert (event["eventName"], event["eventRW"], event["resourceName"]) == (name, rw, resource)
         assert event["resourceType"] == ("ACS::RAM::Group" if resource else "")
@@ -65,7 +78,12 @@ def test_legacy_names_share_the_rules(acct: Account) -> None:
         ("DeleteUserGroup", {"GroupName": "nope"}, "EntityNotExist.Group", 404),
         ("DeleteUserGroup", {}, "MissingParameter", 400),
         ("AddUserToUserGroup", {"GroupName": "ops", "UserPrincipalName": alice}, "EntityAlreadyExists.User.Group", 409),
-        ("AddUserToUserGroup", {"GroupName": "ops", "UserPrincipalName": acct.upn("ghost")}, "EntityNotExist.User", 404),
+        (
+            "AddUserToUserGroup",
+            {"GroupName": "ops", "UserPrincipalName": acct.upn("ghost")},
+            "EntityNotExist.User",
+            404,
+        ),
         ("AddUserToUserGroup", {"GroupName": "ops"}, "MissingParameter", 400),
         ("ListUserGroups", {"MaxItems": "101"}, "InvalidParameter.MaxItems", 400),
     ]

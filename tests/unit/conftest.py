@@ -1,5 +1,6 @@
 """`database_url`: a fresh, empty database on SQLite and on PostgreSQL (dropped afterwards); `rt`: a migrated
 Runtime on it. Modules that only need SQLite define their own `rt`."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """The database bumps an account's authz_version on every change to what authorizes its calls (which
 policies apply to its users, its AccessKey network policies), on SQLite and PostgreSQL: the caches of
 policy/decide.py and actions/access_key_policy.py rely on nothing else."""
+
 from __future__ import annotations
 
 import os
@@ -17,20 +18,37 @@ from openims.store.tables.policies import group_policies, policies, policy_versi
 
 def versions(rt: Runtime, *account_ids: str) -> list[int]:
     with rt.db.read() as conn:
-        found = dict(conn.execute(select(accounts_table.c.id, accounts_table.c.authz_version)
-                                  .where(accounts_table.c.id.in_(account_ids))).all())
+        found = dict(
+            conn.execute(
+                select(accounts_table.c.id, accounts_table.c.authz_version).where(accounts_table.c.id.in_(account_ids))
+            ).all()
+        )
     return [found[a] for a in account_ids]
 
 
 def populate(conn: Connection, account: str, tag: str) -> None:
     for table, row_id in ((users, "u" + tag), (groups, "g" + tag)):
         extra = {"upn": f"{row_id}@x", "display_name": row_id} if table is users else {}
-        conn.execute(insert(table).values(id=row_id, account_id=account, name=row_id, created_ms=1, updated_ms=1, **extra))
-    conn.execute(insert(policies).values(id="p" + tag, account_id=account, name="p" + tag, default_version="v1",
-                                         next_version=3, created_ms=1, updated_ms=1))
+        conn.execute(
+            insert(table).values(id=row_id, account_id=account, name=row_id, created_ms=1, updated_ms=1, **extra)
+        )
+    conn.execute(
+        insert(policies).values(
+            id="p" + tag,
+            account_id=account,
+            name="p" + tag,
+            default_version="v1",
+            next_version=3,
+            created_ms=1,
+            updated_ms=1,
+        )
+    )
     for version in ("v1", "v2"):
-        conn.execute(insert(policy_versions).values(policy_id="p" + tag, version_id=version, number=int(version[1]),
-                                                    document="{}", created_ms=1))
+        conn.execute(
+            insert(policy_versions).values(
+                policy_id="p" + tag, version_id=version, number=int(version[1]), document="{}", created_ms=1
+            )
+        )
 
 
 def test_every_change_to_policies_in_force_bumps_only_its_account(rt: Runtime) -> None:

@@ -1,4 +1,5 @@
 """The event history's time ranges: a quick range's pages, chart and exports share the same fixed bounds."""
+
 from __future__ import annotations
 
 from openims import clock

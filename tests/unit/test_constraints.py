@@ -1,4 +1,5 @@
 """The schema enforces uniqueness even when two writers pass the handler's existence check at once."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,14 +16,23 @@ from openims.store.schema import groups, users
 
 @pytest.fixture
 def rt(tmp_path: Path):  # type: ignore[no-untyped-def]
-    runtime = open_runtime(config.Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'x.db'}"), create=True)
+    runtime = open_runtime(
+        config.Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'x.db'}"), create=True
+    )
     yield runtime
     runtime.close()
 
 
 def test_duplicate_live_user_maps_to_entity_already_exists(rt) -> None:  # type: ignore[no-untyped-def]
     acct = accounts.create_account(rt, "constraint-test")
-    row = dict(account_id=acct.account_id, name="dup", upn="dup@x", display_name="d", created_ms=1, updated_ms=1)
+    row = {
+        "account_id": acct.account_id,
+        "name": "dup",
+        "upn": "dup@x",
+        "display_name": "d",
+        "created_ms": 1,
+        "updated_ms": 1,
+    }
     with rt.db.transaction() as conn:
         conn.execute(insert(users).values(id="1", **row))
     with pytest.raises(IntegrityError) as info, rt.db.transaction() as conn:
@@ -36,7 +46,7 @@ def test_duplicate_live_user_maps_to_entity_already_exists(rt) -> None:  # type:
 
 def test_duplicate_group(rt) -> None:  # type: ignore[no-untyped-def]
     acct = accounts.create_account(rt, "constraint-test2")
-    row = dict(account_id=acct.account_id, name="g", created_ms=1, updated_ms=1)
+    row = {"account_id": acct.account_id, "name": "g", "created_ms": 1, "updated_ms": 1}
     with rt.db.transaction() as conn:
         conn.execute(insert(groups).values(id="1", **row))
     with pytest.raises(IntegrityError) as info, rt.db.transaction() as conn:

@@ -1,5 +1,6 @@
 """Which account may use which configured bucket or SLS project (`accounts`, the `"*"` entry, SlsProjectArn's
 account), and the targets the deliverer builds from that: per-account directories, refusals as target problems."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,11 @@ SECRET = "operator-secret-never-shown-0123"
 
 
 def entry(*accounts: str, endpoint: str = "http://127.0.0.1:9") -> dict[str, Any]:
-    found: dict[str, Any] = {"endpoint_url": endpoint, "access_key_id": "LTAI5tOperatorKey0000000", "secret_access_key": SECRET}
+    found: dict[str, Any] = {
+        "endpoint_url": endpoint,
+        "access_key_id": "LTAI5tOperatorKey0000000",
+        "secret_access_key": SECRET,
+    }
     return {**found, "accounts": list(accounts)} if accounts else found
 
 
@@ -57,7 +62,9 @@ def test_inline_setting_carries_the_allow_list_too(tmp_path: Path, monkeypatch: 
 
 
 def test_sls_project_arn_must_name_the_trails_account(tmp_path: Path) -> None:
-    write(tmp_path, "sls-projects.json", {"proj": {"endpoint": "127.0.0.1:9", "accounts": [A]}, "open": {"endpoint": "x"}})
+    write(
+        tmp_path, "sls-projects.json", {"proj": {"endpoint": "127.0.0.1:9", "accounts": [A]}, "open": {"endpoint": "x"}}
+    )
     dest = Destinations(tmp_path)
     arn = "acs:log:cn-hangzhou:{}:project/{}".format
     assert dest.project(arn(A, "proj"), A).entry == {"endpoint": "127.0.0.1:9", "accounts": [A]}
@@ -68,9 +75,19 @@ def test_sls_project_arn_must_name_the_trails_account(tmp_path: Path) -> None:
 
 
 def trail_row(account_id: str, **values: Any) -> SimpleNamespace:
-    row = {"id": "t" + account_id, "name": "tenant-trail", "account_id": account_id, "updated_ms": 1,
-           "oss_bucket_name": "", "oss_key_prefix": "", "sls_project_arn": "", "syslog_address": "", "syslog_tls": False,
-           "webhook_url": "", "webhook_secret_sealed": None}
+    row = {
+        "id": "t" + account_id,
+        "name": "tenant-trail",
+        "account_id": account_id,
+        "updated_ms": 1,
+        "oss_bucket_name": "",
+        "oss_key_prefix": "",
+        "sls_project_arn": "",
+        "syslog_address": "",
+        "syslog_tls": False,
+        "webhook_url": "",
+        "webhook_secret_sealed": None,
+    }
     return SimpleNamespace(**{**row, **values})
 
 

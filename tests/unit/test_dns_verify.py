@@ -1,4 +1,5 @@
 """The stdlib DNS TXT client against a local DNS server, and the offline override file."""
+
 from __future__ import annotations
 
 import json

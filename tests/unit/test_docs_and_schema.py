@@ -1,4 +1,5 @@
 """What derives from the code stays in step with it: the API reference and the migrations."""
+
 from __future__ import annotations
 
 from pathlib import Path

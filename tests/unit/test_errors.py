@@ -1,4 +1,5 @@
 """Error messages name entities in words, as Alibaba's messages do, whatever the error code's spelling."""
+
 from __future__ import annotations
 
 from openims.errors import already_exists, describe, not_found

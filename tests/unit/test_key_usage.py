@@ -1,9 +1,10 @@
 """AccessKey last-use recording: memory only on the hot path, batched writes where the newest use wins."""
+
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import event, insert, select
@@ -18,7 +19,9 @@ from openims.store.tables.keys import access_key_usage
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = open_runtime(config.Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'k.db'}"), create=True)
+    runtime = open_runtime(
+        config.Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'k.db'}"), create=True
+    )
     yield runtime
     key_usage.recorder(runtime).take()
     runtime.close()
@@ -29,8 +32,20 @@ def key_record(account_id: str, key_id: str) -> KeyRecord:
 
 
 def request(version: str = "2019-08-15", ip: str = "192.0.2.7") -> RpcRequest:
-    return RpcRequest(method="POST", path="/", raw_query="", body=b"", headers={}, params={}, action="GetUser",
-                      version=version, source_ip=ip, user_agent="test", host="h", request_id="R")
+    return RpcRequest(
+        method="POST",
+        path="/",
+        raw_query="",
+        body=b"",
+        headers={},
+        params={},
+        action="GetUser",
+        version=version,
+        source_ip=ip,
+        user_agent="test",
+        host="h",
+        request_id="R",
+    )
 
 
 def stored(rt: Runtime, key_id: str):  # type: ignore[no-untyped-def]
@@ -64,8 +79,11 @@ def test_an_older_use_never_overwrites_a_newer_one(rt: Runtime) -> None:
     acct = accounts.create_account(rt, "usage-order")
     # Another server process already stored a use newer than ours.
     with rt.db.transaction() as conn:
-        conn.execute(insert(access_key_usage).values(access_key_id=acct.access_key_id, last_used_ms=10**13,
-                                                     service_name="Ram", source_ip="198.51.100.9"))
+        conn.execute(
+            insert(access_key_usage).values(
+                access_key_id=acct.access_key_id, last_used_ms=10**13, service_name="Ram", source_ip="198.51.100.9"
+            )
+        )
     key_usage.note_use(rt, key_record(acct.account_id, acct.access_key_id), request())
     key_usage.flush(rt)
     row = stored(rt, acct.access_key_id)

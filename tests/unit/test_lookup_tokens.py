@@ -1,4 +1,5 @@
 """NextTokens are opaque, signed, and bound to the query that produced them."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,9 +14,11 @@ def test_token_roundtrip_and_binding() -> None:
     q = Query("1000000000000001", 0, 10, (("EventName", "CreateUser"),))
     token = _make_token(key, q, 123, 45)
     assert _open_token(key, token, q) == (123, 45)
-    for other in (Query("1000000000000002", 0, 10, (("EventName", "CreateUser"),)),
-                  Query("1000000000000001", 0, 10, (("EventName", "DeleteUser"),)),
-                  Query("1000000000000001", 0, 10, (("EventName", "CreateUser"),), forward=True)):
+    for other in (
+        Query("1000000000000002", 0, 10, (("EventName", "CreateUser"),)),
+        Query("1000000000000001", 0, 10, (("EventName", "DeleteUser"),)),
+        Query("1000000000000001", 0, 10, (("EventName", "CreateUser"),), forward=True),
+    ):
         with pytest.raises(ApiError):
             _open_token(key, token, other)
     with pytest.raises(ApiError):

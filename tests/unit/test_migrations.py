@@ -1,5 +1,6 @@
 """Upgrading a data dir in place keeps every row: a database at an older schema revision, with data in it,
 is migrated to the newest one (SQLite and PostgreSQL), and nothing is lost or left behind."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -29,17 +30,30 @@ def old_db(database_url: str) -> Iterator[Database]:
 
 ROWS = [
     "INSERT INTO accounts (id, alias, created_ms) VALUES ('1000000000000001', 'old', 1)",
-    ("INSERT INTO users (id, account_id, name, upn, display_name, created_ms, updated_ms) "
-    "VALUES ('2000000000000001', '1000000000000001', 'bob', 'bob@old.onaliyun.com', 'Bob', 1, 1)"),
-    ("INSERT INTO access_keys (id, account_id, user_id, secret_sealed, status, created_ms, updated_ms) "
-    "VALUES ('LTAIoldoldoldoldoldoldol', '1000000000000001', '2000000000000001', :blob, 'Active', 1, 1)"),
-    "INSERT INTO groups (id, account_id, name, created_ms, updated_ms) VALUES ('3000000000000001', '1000000000000001', 'g', 1, 1)",
+    (
+        "INSERT INTO users (id, account_id, name, upn, display_name, created_ms, updated_ms) "
+        "VALUES ('2000000000000001', '1000000000000001', 'bob', 'bob@old.onaliyun.com', 'Bob', 1, 1)"
+    ),
+    (
+        "INSERT INTO access_keys (id, account_id, user_id, secret_sealed, status, created_ms, updated_ms) "
+        "VALUES ('LTAIoldoldoldoldoldoldol', '1000000000000001', '2000000000000001', :blob, 'Active', 1, 1)"
+    ),
+    (
+        "INSERT INTO groups (id, account_id, name, created_ms, updated_ms) VALUES ('3000000000000001', "
+        "'1000000000000001', 'g', 1, 1)"
+    ),
     "INSERT INTO group_members (group_id, user_id, joined_ms) VALUES ('3000000000000001', '2000000000000001', 1)",
-    ("INSERT INTO user_policies (user_id, policy_type, policy_name, account_id, attached_ms) "
-    "VALUES ('2000000000000001', 'System', 'AliyunRAMReadOnlyAccess', '1000000000000001', 1)"),
-    ("INSERT INTO events (event_id, account_id, event_ms, event_name, event_rw, service_name, user_name, access_key_id, "
-    "resource_type, resource_name, source_ip, body) VALUES ('e1', '1000000000000001', 1, 'CreateUser', 'Write', 'Ims', "
-    "'root', '', '', '', '', '{}')"),
+    (
+        "INSERT INTO user_policies (user_id, policy_type, policy_name, account_id, attached_ms) "
+        "VALUES ('2000000000000001', 'System', 'AliyunRAMReadOnlyAccess', '1000000000000001', 1)"
+    ),
+    (
+        "INSERT INTO events (event_id, account_id, event_ms, event_name, event_rw, service_name, user_name, "
+        "access_key_id, "
+        "resource_type, resource_name, source_ip, body) VALUES ('e1', '1000000000000001', 1, 'CreateUser', 'Write', "
+        "'Ims', "
+        "'root', '', '', '', '', '{}')"
+    ),
 ]
 # Events as audit.event.record wrote them before the mfa_used column: (event_id, body, MFA used).
 _SESSION = '{"userIdentity":{"sessionContext":{"attributes":{"mfaAuthenticated":"%s"}}}}'
@@ -57,9 +71,13 @@ def test_an_upgrade_keeps_every_row(old_db: Database) -> None:
         for statement in ROWS:
             conn.execute(text(statement), {"blob": b"sealed"})
         for event_id, body, _ in MFA_EVENTS:
-            conn.execute(text("INSERT INTO events (event_id, account_id, event_ms, event_name, event_rw, service_name, "
-                              "body) VALUES (:id, '1000000000000001', 2, 'ConsoleSignin', 'Write', 'AasSub', :body)"),
-                         {"id": event_id, "body": body})
+            conn.execute(
+                text(
+                    "INSERT INTO events (event_id, account_id, event_ms, event_name, event_rw, service_name, "
+                    "body) VALUES (:id, '1000000000000001', 2, 'ConsoleSignin', 'Write', 'AasSub', :body)"
+                ),
+                {"id": event_id, "body": body},
+            )
     old_db.migrate()
     with old_db.engine.begin() as conn:
         counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}

@@ -1,5 +1,6 @@
 """OIDC issuer fingerprints: a real TLS handshake with local servers whose certificates the test makes, the
 last served certificate pinned, clean errors for unreachable and non-TLS hosts, and issuer URL rules."""
+
 from __future__ import annotations
 
 import socket
@@ -86,21 +87,35 @@ def test_unresolvable_host_is_unreachable() -> None:
     assert info.value.reason == "Unreachable"
 
 
-@pytest.mark.parametrize("url, address", [
-    ("https://oauth.aliyun.com", ("oauth.aliyun.com", 443)),
-    ("https://127.0.0.1:8443/realms/main", ("127.0.0.1", 8443)),
-    ("https://[::1]:9443", ("::1", 9443)),
-    ("https://dev-123.okta.com/oauth2/default", ("dev-123.okta.com", 443)),
-])
+@pytest.mark.parametrize(
+    "url, address",
+    [
+        ("https://oauth.aliyun.com", ("oauth.aliyun.com", 443)),
+        ("https://127.0.0.1:8443/realms/main", ("127.0.0.1", 8443)),
+        ("https://[::1]:9443", ("::1", 9443)),
+        ("https://dev-123.okta.com/oauth2/default", ("dev-123.okta.com", 443)),
+    ],
+)
 def test_valid_issuer_urls(url: str, address: tuple[str, int]) -> None:
     assert issuer_address(url) == address
 
 
-@pytest.mark.parametrize("url", [
-    "http://oauth.example.com", "oauth.example.com", "https://", "https://user:pw@idp.example.com",
-    "https://idp.example.com/?tenant=1", "https://idp.example.com/#frag", "https://idp.example.com:99999",
-    "https://idp.example.com:abc", "https://idp example.com", "https://bad_host!.example.com", "ftp://idp.example.com",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://oauth.example.com",
+        "oauth.example.com",
+        "https://",
+        "https://user:pw@idp.example.com",
+        "https://idp.example.com/?tenant=1",
+        "https://idp.example.com/#frag",
+        "https://idp.example.com:99999",
+        "https://idp.example.com:abc",
+        "https://idp example.com",
+        "https://bad_host!.example.com",
+        "ftp://idp.example.com",
+    ],
+)
 def test_invalid_issuer_urls(url: str) -> None:
     with pytest.raises(ApiError) as info:
         issuer_address(url)

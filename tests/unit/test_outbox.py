@@ -1,6 +1,7 @@
 """The trail outbox and deliverer in-process, on SQLite and PostgreSQL: what gets queued, how batches are claimed
 by several deliverers at once, re-claimed after a crash with the same content, retried with capped backoff,
 recorded per target, and purged."""
+
 from __future__ import annotations
 
 import json
@@ -35,15 +36,31 @@ def make_trail(rt: Runtime, account: str, name: str, rw: str = "Write", start: b
     if start:
         call(rt, account, "StartLogging", {"Name": name})
     with rt.db.transaction() as conn:
-        return conn.execute(select(trails.c.id).where(trails.c.account_id == account, trails.c.name == name)).scalar_one()
+        return conn.execute(
+            select(trails.c.id).where(trails.c.account_id == account, trails.c.name == name)
+        ).scalar_one()
 
 
 def record(rt: Runtime, account: str, rw: str = "Write", name: str = "CreateUser") -> str:
     """One event through the real audit path (and so the outbox hook); returns its eventId."""
     principal = Principal(account_id=account, kind=ROOT, principal_id=account, user_name="root")
-    ev = audit.build(name=name, service_name="Ims", event_source="ims.aliyuncs.com", api_version="2019-08-15", rw=rw,
-                     is_global=True, principal=principal, request_id="R", source_ip="127.0.0.1", user_agent="test",
-                     region="cn-hangzhou", raw_params={}, secret=frozenset(), resource_type="", resources=[])
+    ev = audit.build(
+        name=name,
+        service_name="Ims",
+        event_source="ims.aliyuncs.com",
+        api_version="2019-08-15",
+        rw=rw,
+        is_global=True,
+        principal=principal,
+        request_id="R",
+        source_ip="127.0.0.1",
+        user_agent="test",
+        region="cn-hangzhou",
+        raw_params={},
+        secret=frozenset(),
+        resource_type="",
+        resources=[],
+    )
     with rt.db.transaction() as conn:
         audit.record(conn, ev)
     return ev["eventId"]
@@ -51,8 +68,11 @@ def record(rt: Runtime, account: str, rw: str = "Write", name: str = "CreateUser
 
 def queued(rt: Runtime, trail_id: str) -> list[str]:
     with rt.db.transaction() as conn:
-        return list(conn.execute(select(trail_outbox.c.event_id).where(trail_outbox.c.trail_id == trail_id)
-                                 .order_by(trail_outbox.c.id)).scalars())
+        return list(
+            conn.execute(
+                select(trail_outbox.c.event_id).where(trail_outbox.c.trail_id == trail_id).order_by(trail_outbox.c.id)
+            ).scalars()
+        )
 
 
 class Recorder:
@@ -96,9 +116,15 @@ def test_only_logging_trails_with_matching_event_rw_queue_events(rt: Runtime) ->
     call(rt, account, "StopLogging", {"Name": "all-trail"})
     after = record(rt, account, "Write")
     with rt.db.transaction() as conn:
-        names = [json.loads(b)["eventName"] for b in conn.execute(
-            select(events.c.body).join(trail_outbox, trail_outbox.c.event_id == events.c.event_id)
-            .where(trail_outbox.c.trail_id == everything).order_by(trail_outbox.c.id)).scalars()]
+        names = [
+            json.loads(b)["eventName"]
+            for b in conn.execute(
+                select(events.c.body)
+                .join(trail_outbox, trail_outbox.c.event_id == events.c.event_id)
+                .where(trail_outbox.c.trail_id == everything)
+                .order_by(trail_outbox.c.id)
+            ).scalars()
+        ]
     assert names[-1] == "StopLogging" and after not in queued(rt, everything)
 
 
@@ -205,8 +231,10 @@ def test_failures_back_off_exponentially_capped_and_are_recorded_per_target(rt: 
         assert d.deliver_one()
         with rt.db.transaction() as conn:
             batch = conn.execute(select(trail_batches).where(trail_batches.c.trail_id == trail_id)).one()
-            status = {s.target: s for s in conn.execute(select(trail_target_status)
-                                                         .where(trail_target_status.c.trail_id == trail_id))}
+            status = {
+                s.target: s
+                for s in conn.execute(select(trail_target_status).where(trail_target_status.c.trail_id == trail_id))
+            }
         delays.append(batch.next_attempt_ms - status["webhook"].last_attempt_ms)
         assert batch.delivered_ms is None and batch.done_targets == "oss"
         assert not status["webhook"].ok and "connection refused" in status["webhook"].last_error
@@ -218,8 +246,11 @@ def test_failures_back_off_exponentially_capped_and_are_recorded_per_target(rt: 
     assert d.deliver_one()
     with rt.db.transaction() as conn:
         batch = conn.execute(select(trail_batches).where(trail_batches.c.trail_id == trail_id)).one()
-        webhook = conn.execute(select(trail_target_status).where(trail_target_status.c.trail_id == trail_id,
-                                                                 trail_target_status.c.target == "webhook")).one()
+        webhook = conn.execute(
+            select(trail_target_status).where(
+                trail_target_status.c.trail_id == trail_id, trail_target_status.c.target == "webhook"
+            )
+        ).one()
     assert batch.delivered_ms is not None and batch.attempts == 6 and webhook.ok
     assert len(bad.batches) == 1 and queued(rt, trail_id) == []
     status = call(rt, account, "GetTrailStatus", {"Name": "flaky-trail"})
@@ -248,6 +279,10 @@ def test_deleting_a_trail_drops_its_queue(rt: Runtime) -> None:
     Deliverer(rt).form_due(force=True)
     call(rt, account, "DeleteTrail", {"Name": "doomed-trail"})
     with rt.db.transaction() as conn:
-        assert conn.execute(select(func.count()).select_from(trail_outbox)
-                            .where(trail_outbox.c.trail_id == trail_id)).scalar_one() == 0
+        assert (
+            conn.execute(
+                select(func.count()).select_from(trail_outbox).where(trail_outbox.c.trail_id == trail_id)
+            ).scalar_one()
+            == 0
+        )
         assert conn.execute(select(func.count()).select_from(trail_batches)).scalar_one() == 0

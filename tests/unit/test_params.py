@@ -1,4 +1,5 @@
 """Parameter declarations parse what the SDKs send and refuse the rest with Alibaba's codes."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,7 +36,9 @@ def test_int_and_bool() -> None:
 def test_lists_flattened_and_json() -> None:
     tags = ObjList("Tag", fields=(Str("Key"), Str("Value")), max_items=2)
     assert tags.extract({"Tag.2.Key": "b", "Tag.1.Key": "a", "Tag.1.Value": "1"}) == [
-        {"Key": "a", "Value": "1"}, {"Key": "b", "Value": None}]
+        {"Key": "a", "Value": "1"},
+        {"Key": "b", "Value": None},
+    ]
     assert code(lambda: tags.extract({f"Tag.{i}.Key": "k" for i in range(1, 4)})) == "InvalidParameter.Tag.Length"
     assert code(lambda: tags.extract({"Tag.1.Colour": "red"})) == "InvalidParameter.Tag.Format"
     names = StrList("Names", max_items=3)

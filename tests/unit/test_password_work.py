@@ -1,6 +1,7 @@
 """Password hashing happens before the write transaction (the actions' prepare step), never inside it: an
 argon2id hash or check takes tens of milliseconds, and inside the transaction it would hold SQLite's
 single write lock, stalling every other call. The rules themselves still hold."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ def in_transaction(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
         def wrapper(*args: str) -> Any:
             where.append(depth[0] > 0)
             return real(*args)
+
         return wrapper
 
     monkeypatch.setattr(rt.db, "transaction", tracked)
@@ -54,8 +56,9 @@ def in_transaction(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 def call(rt: Runtime, principal: Principal, action: str, params: dict[str, str]) -> dict[str, Any]:
     declared = registry.lookup("2019-08-15", action)
     assert declared is not None
-    req = RpcRequest("POST", "/", "", b"", {}, params, action, "2019-08-15", "127.0.0.1", "unit-test", "localhost",
-                     ids.request_id())
+    req = RpcRequest(
+        "POST", "/", "", b"", {}, params, action, "2019-08-15", "127.0.0.1", "unit-test", "localhost", ids.request_id()
+    )
     return dispatch.run(rt, declared, parse_all(declared.params, params), req, principal)
 
 
@@ -75,9 +78,18 @@ def test_hashing_runs_before_the_write_transaction(rt: Runtime, in_transaction: 
 
     call(rt, root, "CreateLoginProfile", {"UserPrincipalName": upn, "Password": FIRST})
     call(rt, root, "UpdateLoginProfile", {"UserPrincipalName": upn, "Password": SECOND})
-    assert refused(rt, root, "UpdateLoginProfile", {"UserPrincipalName": upn, "Password": FIRST}) == "InvalidParameter.Password.Reused"
-    assert refused(rt, alice, "ChangePassword", {"OldPassword": FIRST, "NewPassword": THIRD}) == "InvalidParameter.OldPassword.Mismatch"
-    assert refused(rt, alice, "ChangePassword", {"OldPassword": SECOND, "NewPassword": FIRST}) == "InvalidParameter.NewPassword.Reused"
+    assert (
+        refused(rt, root, "UpdateLoginProfile", {"UserPrincipalName": upn, "Password": FIRST})
+        == "InvalidParameter.Password.Reused"
+    )
+    assert (
+        refused(rt, alice, "ChangePassword", {"OldPassword": FIRST, "NewPassword": THIRD})
+        == "InvalidParameter.OldPassword.Mismatch"
+    )
+    assert (
+        refused(rt, alice, "ChangePassword", {"OldPassword": SECOND, "NewPassword": FIRST})
+        == "InvalidParameter.NewPassword.Reused"
+    )
     call(rt, alice, "ChangePassword", {"OldPassword": SECOND, "NewPassword": THIRD})
 
     # Create: hash; update: 1 history check + hash; reused: 2 checks; wrong old: 1; reused new: 1 + 2;

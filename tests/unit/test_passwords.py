@@ -1,10 +1,11 @@
 """Password rules: each policy field refuses what it should with an error naming the rule (never the
 password), the reuse history keeps only the last N hashes, and expiry follows the policy's ages."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterator
 
 import pytest
 from sqlalchemy import insert, select
@@ -27,18 +28,33 @@ def refused(policy: PasswordPolicy, password: str, user: str = "alice", param: s
 
 def test_defaults_are_alibabas() -> None:
     assert PasswordPolicy().view() == {
-        "MinimumPasswordLength": 8, "RequireLowercaseCharacters": False, "RequireUppercaseCharacters": False,
-        "RequireNumbers": False, "RequireSymbols": False, "PasswordReusePrevention": 0, "MaxPasswordAge": 0,
-        "HardExpire": False, "MaxLoginAttemps": 0, "PasswordNotContainUserName": False,
-        "MinimumPasswordDifferentCharacter": 0, "InitialPasswordAge": 14, "InterceptRiskPasswordOnApi": False,
+        "MinimumPasswordLength": 8,
+        "RequireLowercaseCharacters": False,
+        "RequireUppercaseCharacters": False,
+        "RequireNumbers": False,
+        "RequireSymbols": False,
+        "PasswordReusePrevention": 0,
+        "MaxPasswordAge": 0,
+        "HardExpire": False,
+        "MaxLoginAttemps": 0,
+        "PasswordNotContainUserName": False,
+        "MinimumPasswordDifferentCharacter": 0,
+        "InitialPasswordAge": 14,
+        "InterceptRiskPasswordOnApi": False,
     }
 
 
 def test_each_rule_names_itself() -> None:
-    strict = PasswordPolicy(minimum_password_length=12, require_lowercase_characters=True,
-                            require_uppercase_characters=True, require_numbers=True, require_symbols=True,
-                            password_not_contain_user_name=True, minimum_password_different_character=8,
-                            intercept_risk_password_on_api=True)
+    strict = PasswordPolicy(
+        minimum_password_length=12,
+        require_lowercase_characters=True,
+        require_uppercase_characters=True,
+        require_numbers=True,
+        require_symbols=True,
+        password_not_contain_user_name=True,
+        minimum_password_different_character=8,
+        intercept_risk_password_on_api=True,
+    )
     assert refused(strict, "Sh0rt!pw").code == "InvalidParameter.Password.Length"
     assert refused(strict, "x" * 33 + "Aa1!").code == "InvalidParameter.Password.Length"
     assert refused(strict, "NOLOWERCASE123!").code == "InvalidParameter.Password.Lowercase"
@@ -77,12 +93,17 @@ def test_expiry_and_initial_password_status() -> None:
     assert passwords.password_status(policy, False, set_at, set_at + 99 * DAY_MS) == "NotInitial"
     assert passwords.password_status(policy, True, set_at, set_at + 6 * DAY_MS) == "InitialValid"
     assert passwords.password_status(policy, True, set_at, set_at + 7 * DAY_MS) == "InitialExpired"
-    assert passwords.password_status(PasswordPolicy(initial_password_age=0), True, set_at, set_at + 999 * DAY_MS) == "InitialValid"
+    assert (
+        passwords.password_status(PasswordPolicy(initial_password_age=0), True, set_at, set_at + 999 * DAY_MS)
+        == "InitialValid"
+    )
 
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = open_runtime(config.Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'p.db'}"), create=True)
+    runtime = open_runtime(
+        config.Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'p.db'}"), create=True
+    )
     yield runtime
     runtime.close()
 
@@ -91,14 +112,27 @@ def test_history_keeps_only_the_last_n_hashes(rt: Runtime) -> None:
     acct = accounts.create_account(rt, "pw-history")
     user = SimpleNamespace(id="2000000000000000001", name="bob")
     with rt.db.transaction() as conn:
-        conn.execute(insert(users).values(id=user.id, account_id=acct.account_id, name="bob", upn="bob@x", display_name="Bob",
-                                          created_ms=1, updated_ms=1))
+        conn.execute(
+            insert(users).values(
+                id=user.id,
+                account_id=acct.account_id,
+                name="bob",
+                upn="bob@x",
+                display_name="Bob",
+                created_ms=1,
+                updated_ms=1,
+            )
+        )
         policy = passwords.save_policy(conn, acct.account_id, {"password_reuse_prevention": 3}, 1)
         assert passwords.load_policy(conn, acct.account_id) == policy
         for i in range(5):
             stored = passwords.new_password_hash(conn, policy, user, f"secret-number-{i}", 10 + i)
             assert stored.startswith("$argon2id$")
-        hashes = conn.execute(select(password_history.c.password_hash).where(password_history.c.user_id == user.id)).scalars().all()
+        hashes = (
+            conn.execute(select(password_history.c.password_hash).where(password_history.c.user_id == user.id))
+            .scalars()
+            .all()
+        )
         assert len(hashes) == 3 and not any("secret-number" in h for h in hashes)
         for recent in (2, 3, 4):
             with pytest.raises(ApiError) as info:

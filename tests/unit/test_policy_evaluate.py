@@ -1,4 +1,5 @@
 """Compiled evaluation: wildcards, resources, conditions, explicit deny, system policies, the cache and ARNs."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,12 @@ from openims.policy.evaluate import CompiledPolicy, Facts, compile_document, dec
 
 ACCOUNT = "1234567890123456"
 USER = f"acs:ram:*:{ACCOUNT}:user/"
-CTX = {"acs:sourceip": "127.0.0.1", "acs:mfapresent": "false", "acs:securetransport": "false",
-       "acs:currenttime": "2026-06-01T12:00:00Z"}
+CTX = {
+    "acs:sourceip": "127.0.0.1",
+    "acs:mfapresent": "false",
+    "acs:securetransport": "false",
+    "acs:currenttime": "2026-06-01T12:00:00Z",
+}
 
 
 def policy(*statements: dict[str, Any], name: str = "p") -> CompiledPolicy:
@@ -63,7 +68,10 @@ def test_resource_patterns() -> None:
 def test_explicit_deny_wins_and_not_elements() -> None:
     admin = policy(allow("*"), name="AdministratorAccess")
     assert decide([admin, policy(deny("ram:DeleteUser", "acs:ram:*:*:user/dev-*"))], facts("ram:DeleteUser")) is False
-    assert decide([admin, policy(deny("ram:DeleteUser", "acs:ram:*:*:user/dev-*"))], facts("ram:DeleteUser", USER + "ops")) is True
+    assert (
+        decide([admin, policy(deny("ram:DeleteUser", "acs:ram:*:*:user/dev-*"))], facts("ram:DeleteUser", USER + "ops"))
+        is True
+    )
     # NotAction: everything but RAM; NotResource: everything but the admin user.
     not_ram = [policy({"Effect": "Allow", "NotAction": "ram:*", "Resource": "*"})]
     assert decide(not_ram, facts("actiontrail:LookupEvents")) is True and decide(not_ram, facts("ram:GetUser")) is None
@@ -87,47 +95,52 @@ def cond(operator: str, key: str, value: Any) -> list[CompiledPolicy]:
     return [policy(allow(Condition={operator: {key: value}}))]
 
 
-@pytest.mark.parametrize("operator, key, value, context, expected", [
-    ("StringEquals", "ram:Team", "dev", {"ram:team": "dev"}, True),
-    ("StringEquals", "ram:Team", "dev", {"ram:team": "Dev"}, None),
-    ("StringEquals", "ram:Team", ["ops", "dev"], {"ram:team": "dev"}, True),  # any value matches
-    ("StringEquals", "ram:Team", "dev", {}, None),  # an absent key never equals
-    ("StringNotEquals", "ram:Team", "dev", {"ram:team": "ops"}, True),
-    ("StringNotEquals", "ram:Team", ["ops", "dev"], {"ram:team": "ops"}, None),
-    ("StringNotEquals", "ram:Team", "dev", {}, True),  # negated operators hold for an absent key
-    ("StringEqualsIgnoreCase", "ram:Team", "DEV", {"ram:team": "dev"}, True),
-    ("StringNotEqualsIgnoreCase", "ram:Team", "DEV", {"ram:team": "dev"}, None),
-    ("StringLike", "ram:Team", "d?v-*", {"ram:team": "dev-east"}, True),
-    ("StringLike", "ram:Team", "d?v-*", {"ram:team": "Dev-east"}, None),
-    ("StringNotLike", "ram:Team", "dev-*", {"ram:team": "ops"}, True),
-    ("IpAddress", "acs:SourceIp", "127.0.0.0/8", {}, True),
-    ("IpAddress", "acs:SourceIp", ["10.0.0.0/8", "127.0.0.1"], {}, True),
-    ("IpAddress", "acs:SourceIp", "10.0.0.0/8", {}, None),
-    ("IpAddress", "acs:SourceIp", "127.0.0.1", {"acs:sourceip": "::ffff:127.0.0.1"}, True),
-    ("IpAddress", "acs:SourceIp", "2001:db8::/32", {"acs:sourceip": "2001:db8::5"}, True),
-    ("IpAddress", "acs:SourceIp", "127.0.0.1", {"acs:sourceip": "not-an-ip"}, None),
-    ("NotIpAddress", "acs:SourceIp", "10.0.0.0/8", {}, True),
-    ("NotIpAddress", "acs:SourceIp", "127.0.0.1/32", {}, None),
-    ("Bool", "acs:MFAPresent", True, {}, None),
-    ("Bool", "acs:MFAPresent", "true", {"acs:mfapresent": "true"}, True),
-    ("Bool", "acs:SecureTransport", "false", {}, True),
-    ("Bool", "ACS:mfapresent", "false", {}, True),  # condition keys compare case-insensitively
-    ("DateLessThan", "acs:CurrentTime", "2026-06-01T20:00:01+08:00", {}, True),
-    ("DateLessThan", "acs:CurrentTime", "2026-06-01T20:00:00+08:00", {}, None),
-    ("DateLessThanEquals", "acs:CurrentTime", "2026-06-01T12:00:00Z", {}, True),
-    ("DateGreaterThan", "acs:CurrentTime", "2026-01-01", {}, True),
-    ("DateGreaterThanEquals", "acs:CurrentTime", "2027-01-01T00:00:00Z", {}, None),
-    ("DateEquals", "acs:CurrentTime", "2026-06-01T12:00:00Z", {}, True),
-    ("DateNotEquals", "acs:CurrentTime", "2026-06-01T12:00:00Z", {}, None),
-    ("NumericLessThan", "ram:N", 10, {"ram:n": "9.5"}, True),
-    ("NumericLessThanEquals", "ram:N", "10", {"ram:n": "10"}, True),
-    ("NumericGreaterThan", "ram:N", 10, {"ram:n": "10"}, None),
-    ("NumericGreaterThanEquals", "ram:N", 10, {"ram:n": "10"}, True),
-    ("NumericEquals", "ram:N", [1, 2], {"ram:n": "2"}, True),
-    ("NumericNotEquals", "ram:N", 2, {"ram:n": "2"}, None),
-    ("NumericEquals", "ram:N", 2, {"ram:n": "two"}, None),
-])
-def test_condition_operators(operator: str, key: str, value: Any, context: dict[str, str], expected: bool | None) -> None:
+@pytest.mark.parametrize(
+    "operator, key, value, context, expected",
+    [
+        ("StringEquals", "ram:Team", "dev", {"ram:team": "dev"}, True),
+        ("StringEquals", "ram:Team", "dev", {"ram:team": "Dev"}, None),
+        ("StringEquals", "ram:Team", ["ops", "dev"], {"ram:team": "dev"}, True),  # any value matches
+        ("StringEquals", "ram:Team", "dev", {}, None),  # an absent key never equals
+        ("StringNotEquals", "ram:Team", "dev", {"ram:team": "ops"}, True),
+        ("StringNotEquals", "ram:Team", ["ops", "dev"], {"ram:team": "ops"}, None),
+        ("StringNotEquals", "ram:Team", "dev", {}, True),  # negated operators hold for an absent key
+        ("StringEqualsIgnoreCase", "ram:Team", "DEV", {"ram:team": "dev"}, True),
+        ("StringNotEqualsIgnoreCase", "ram:Team", "DEV", {"ram:team": "dev"}, None),
+        ("StringLike", "ram:Team", "d?v-*", {"ram:team": "dev-east"}, True),
+        ("StringLike", "ram:Team", "d?v-*", {"ram:team": "Dev-east"}, None),
+        ("StringNotLike", "ram:Team", "dev-*", {"ram:team": "ops"}, True),
+        ("IpAddress", "acs:SourceIp", "127.0.0.0/8", {}, True),
+        ("IpAddress", "acs:SourceIp", ["10.0.0.0/8", "127.0.0.1"], {}, True),
+        ("IpAddress", "acs:SourceIp", "10.0.0.0/8", {}, None),
+        ("IpAddress", "acs:SourceIp", "127.0.0.1", {"acs:sourceip": "::ffff:127.0.0.1"}, True),
+        ("IpAddress", "acs:SourceIp", "2001:db8::/32", {"acs:sourceip": "2001:db8::5"}, True),
+        ("IpAddress", "acs:SourceIp", "127.0.0.1", {"acs:sourceip": "not-an-ip"}, None),
+        ("NotIpAddress", "acs:SourceIp", "10.0.0.0/8", {}, True),
+        ("NotIpAddress", "acs:SourceIp", "127.0.0.1/32", {}, None),
+        ("Bool", "acs:MFAPresent", True, {}, None),
+        ("Bool", "acs:MFAPresent", "true", {"acs:mfapresent": "true"}, True),
+        ("Bool", "acs:SecureTransport", "false", {}, True),
+        ("Bool", "ACS:mfapresent", "false", {}, True),  # condition keys compare case-insensitively
+        ("DateLessThan", "acs:CurrentTime", "2026-06-01T20:00:01+08:00", {}, True),
+        ("DateLessThan", "acs:CurrentTime", "2026-06-01T20:00:00+08:00", {}, None),
+        ("DateLessThanEquals", "acs:CurrentTime", "2026-06-01T12:00:00Z", {}, True),
+        ("DateGreaterThan", "acs:CurrentTime", "2026-01-01", {}, True),
+        ("DateGreaterThanEquals", "acs:CurrentTime", "2027-01-01T00:00:00Z", {}, None),
+        ("DateEquals", "acs:CurrentTime", "2026-06-01T12:00:00Z", {}, True),
+        ("DateNotEquals", "acs:CurrentTime", "2026-06-01T12:00:00Z", {}, None),
+        ("NumericLessThan", "ram:N", 10, {"ram:n": "9.5"}, True),
+        ("NumericLessThanEquals", "ram:N", "10", {"ram:n": "10"}, True),
+        ("NumericGreaterThan", "ram:N", 10, {"ram:n": "10"}, None),
+        ("NumericGreaterThanEquals", "ram:N", 10, {"ram:n": "10"}, True),
+        ("NumericEquals", "ram:N", [1, 2], {"ram:n": "2"}, True),
+        ("NumericNotEquals", "ram:N", 2, {"ram:n": "2"}, None),
+        ("NumericEquals", "ram:N", 2, {"ram:n": "two"}, None),
+    ],
+)
+def test_condition_operators(
+    operator: str, key: str, value: Any, context: dict[str, str], expected: bool | None
+) -> None:
     call = Facts("ram:GetUser", (USER + "dev-1",), {**CTX, **context})
     assert decide(cond(operator, key, value), call) is expected
 
@@ -142,19 +155,30 @@ def test_conditions_combine_with_and_across_operators_and_keys() -> None:
 
 
 def test_system_policies() -> None:
-    assert set(system.POLICIES) == {"AdministratorAccess", "AliyunRAMFullAccess", "AliyunRAMReadOnlyAccess",
-                                    "AliyunActionTrailFullAccess", "AliyunActionTrailReadOnlyAccess"}
+    assert set(system.POLICIES) == {
+        "AdministratorAccess",
+        "AliyunRAMFullAccess",
+        "AliyunRAMReadOnlyAccess",
+        "AliyunActionTrailFullAccess",
+        "AliyunActionTrailReadOnlyAccess",
+    }
     read = [system.POLICIES["AliyunRAMReadOnlyAccess"].compiled]
     assert decide(read, facts("ram:ListUsers")) is True and decide(read, facts("ram:GetPolicy")) is True
     assert decide(read, facts("ram:CreateUser")) is None and decide(read, facts("actiontrail:LookupEvents")) is None
     trail = [system.POLICIES["AliyunActionTrailReadOnlyAccess"].compiled]
-    assert decide(trail, facts("actiontrail:LookupEvents")) is True and decide(trail, facts("actiontrail:DescribeTrails")) is True
+    assert (
+        decide(trail, facts("actiontrail:LookupEvents")) is True
+        and decide(trail, facts("actiontrail:DescribeTrails")) is True
+    )
     assert decide(trail, facts("actiontrail:CreateTrail")) is None
     assert decide([system.POLICIES["AliyunActionTrailFullAccess"].compiled], facts("actiontrail:CreateTrail")) is True
     assert decide([system.POLICIES["AliyunRAMFullAccess"].compiled], facts("ram:DeleteUser")) is True
     assert decide([system.POLICIES["AdministratorAccess"].compiled], facts("actiontrail:DeleteTrail")) is True
     assert system.find("administratoraccess") is system.POLICIES["AdministratorAccess"]
-    assert json.loads(system.POLICIES["AliyunRAMReadOnlyAccess"].document)["Statement"][0]["Action"] == ["ram:Get*", "ram:List*"]
+    assert json.loads(system.POLICIES["AliyunRAMReadOnlyAccess"].document)["Statement"][0]["Action"] == [
+        "ram:Get*",
+        "ram:List*",
+    ]
 
 
 def test_cache_compiles_once_and_evicts_least_recent() -> None:
@@ -174,20 +198,43 @@ def test_cache_compiles_once_and_evicts_least_recent() -> None:
 
 
 def _action(service: Any, name: str, arn: str) -> Action:
-    return Action(name=name, service=service, rw="Read", handler=lambda c, p: {}, params=(), resource_type="",
-                  resource_param=None, secrets=frozenset(), self_service=False, arn=arn, extension=False, doc="")
+    return Action(
+        name=name,
+        service=service,
+        rw="Read",
+        handler=lambda c, p: {},
+        params=(),
+        resource_type="",
+        resource_param=None,
+        secrets=frozenset(),
+        self_service=False,
+        arn=arn,
+        extension=False,
+        doc="",
+    )
 
 
 def test_resource_arns_from_templates() -> None:
     principal = SimpleNamespace(user_name="me@t.onaliyun.com", mfa_authenticated=True, account_id=ACCOUNT)
     ctx: Any = SimpleNamespace(account_id=ACCOUNT, principal=principal, source_ip="10.1.2.3", scheme="https", now_ms=0)
-    arns = resource_arns(ctx, _action(IMS, "GetUser", "user/{UserPrincipalName}"), {"UserPrincipalName": "Dev-1@t.onaliyun.com"})
+    arns = resource_arns(
+        ctx, _action(IMS, "GetUser", "user/{UserPrincipalName}"), {"UserPrincipalName": "Dev-1@t.onaliyun.com"}
+    )
     assert arns == (f"acs:ram:*:{ACCOUNT}:user/Dev-1",)
     # Without a user named, the call is about the caller itself.
-    assert resource_arns(ctx, _action(IMS, "GetUser", "user/{UserPrincipalName}"), {}) == (f"acs:ram:*:{ACCOUNT}:user/me",)
+    assert resource_arns(ctx, _action(IMS, "GetUser", "user/{UserPrincipalName}"), {}) == (
+        f"acs:ram:*:{ACCOUNT}:user/me",
+    )
     assert resource_arns(ctx, _action(IMS, "ListUsers", "*"), {}) == (f"acs:ram:*:{ACCOUNT}:*",)
     assert resource_arns(ctx, _action(ACTIONTRAIL, "LookupEvents", "*"), {}) == (f"acs:actiontrail:*:{ACCOUNT}:*",)
-    assert resource_arns(ctx, _action(RAM, "AttachPolicyToUser", "policy/{PolicyName},user/{UserName}"),
-                         {"PolicyName": "P1", "UserName": "dev-1"}) == (f"acs:ram:*:{ACCOUNT}:policy/P1", f"acs:ram:*:{ACCOUNT}:user/dev-1")
-    assert context(ctx) == {"acs:sourceip": "10.1.2.3", "acs:mfapresent": "true", "acs:securetransport": "true",
-                            "acs:currenttime": "1970-01-01T00:00:00Z"}
+    assert resource_arns(
+        ctx,
+        _action(RAM, "AttachPolicyToUser", "policy/{PolicyName},user/{UserName}"),
+        {"PolicyName": "P1", "UserName": "dev-1"},
+    ) == (f"acs:ram:*:{ACCOUNT}:policy/P1", f"acs:ram:*:{ACCOUNT}:user/dev-1")
+    assert context(ctx) == {
+        "acs:sourceip": "10.1.2.3",
+        "acs:mfapresent": "true",
+        "acs:securetransport": "true",
+        "acs:currenttime": "1970-01-01T00:00:00Z",
+    }

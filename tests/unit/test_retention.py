@@ -1,4 +1,5 @@
 """Events older than the retention period, and spent nonces, are purged."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,14 +12,25 @@ from openims.store.schema import events, signature_nonces
 
 
 def test_purge_respects_retention(tmp_path: Path) -> None:
-    settings = config.Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'x.db'}", event_retention_days=90)
+    settings = config.Settings(
+        data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'x.db'}", event_retention_days=90
+    )
     rt = open_runtime(settings, create=True)
     now = clock.now_ms()
     day = maintenance.DAY_MS
     with rt.db.transaction() as conn:
         for i, age_days in enumerate((1, 89, 91, 400)):
-            conn.execute(insert(events).values(event_id=f"E{i}", account_id="1", event_ms=now - age_days * day, event_name="X",
-                                               event_rw="Read", service_name="Ims", body="{}"))
+            conn.execute(
+                insert(events).values(
+                    event_id=f"E{i}",
+                    account_id="1",
+                    event_ms=now - age_days * day,
+                    event_name="X",
+                    event_rw="Read",
+                    service_name="Ims",
+                    body="{}",
+                )
+            )
         conn.execute(insert(signature_nonces).values(access_key_id="k", nonce="old", expires_ms=now - 1))
         conn.execute(insert(signature_nonces).values(access_key_id="k", nonce="live", expires_ms=now + 60_000))
     removed = maintenance.purge(rt)

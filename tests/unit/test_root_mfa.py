@@ -1,5 +1,6 @@
 """`openims.root_mfa` on SQLite and PostgreSQL: binding proven by two codes, the seed sealed to its row, and
 a code accepted once even when two sign-ins read the row before either wrote it."""
+
 from __future__ import annotations
 
 import pyotp

@@ -1,5 +1,6 @@
 """SAML metadata: IdP documents are read safely (no DTD, entities or external references; bounded size) and
 OpenIMS's own SP metadata is well-formed SAML 2.0."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +25,17 @@ def test_reads_entity_id_endpoints_and_signing_certificates() -> None:
     current, _ = make_cert("idp-signing-2026")
     next_, _ = make_cert("idp-signing-2027", days=730)
     encryption, _ = make_cert("idp-encryption")
-    meta = sm.parse_encoded(encode(idp_metadata("https://idp.example.com/metadata", current, next_,
-                                                sso_url="https://idp.example.com/sso", encryption_cert=encryption)))
+    meta = sm.parse_encoded(
+        encode(
+            idp_metadata(
+                "https://idp.example.com/metadata",
+                current,
+                next_,
+                sso_url="https://idp.example.com/sso",
+                encryption_cert=encryption,
+            )
+        )
+    )
     assert meta.entity_id == "https://idp.example.com/metadata"
     assert meta.sso_services == (("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect", "https://idp.example.com/sso"),)
     assert [c.subject for c in meta.certificates] == ["CN=idp-signing-2026", "CN=idp-signing-2027"]
@@ -40,7 +50,7 @@ def test_key_descriptor_without_use_signs_and_base64_may_be_wrapped() -> None:
     cert, _ = make_cert("both-uses")
     xml = idp_metadata("urn:example:idp", cert).replace(b' use="signing"', b"")
     text = encode(xml)
-    wrapped = "\n".join(text[i:i + 76] for i in range(0, len(text), 76))
+    wrapped = "\n".join(text[i : i + 76] for i in range(0, len(text), 76))
     assert [c.subject for c in sm.parse_encoded(wrapped).certificates] == ["CN=both-uses"]
 
 
@@ -60,26 +70,48 @@ def test_external_entities_never_read_the_file(tmp_path: Path) -> None:
     secret.write_text("TOP-SECRET-MARKER")
     reason, why = reason_of(encode(xxe(secret)))
     assert reason == "Format" and "DTD" in why and "TOP-SECRET" not in why
-    external_dtd = (f'<?xml version="1.0"?><!DOCTYPE md SYSTEM "file://{secret}">'
-                    f'<md:EntityDescriptor xmlns:md="{MD}" entityID="x"/>').encode()
+    external_dtd = (
+        f'<?xml version="1.0"?><!DOCTYPE md SYSTEM "file://{secret}">'
+        f'<md:EntityDescriptor xmlns:md="{MD}" entityID="x"/>'
+    ).encode()
     assert reason_of(encode(external_dtd))[0] == "Format"
-    parameter_entity = (f'<?xml version="1.0"?><!DOCTYPE md [<!ENTITY % p SYSTEM "file://{secret}"> %p;]>'
-                        f'<md:EntityDescriptor xmlns:md="{MD}" entityID="x"/>').encode()
+    parameter_entity = (
+        f'<?xml version="1.0"?><!DOCTYPE md [<!ENTITY % p SYSTEM "file://{secret}"> %p;]>'
+        f'<md:EntityDescriptor xmlns:md="{MD}" entityID="x"/>'
+    ).encode()
     assert reason_of(encode(parameter_entity))[0] == "Format"
 
 
-@pytest.mark.parametrize("document, fragment", [
-    ("not base64 at all!", "Base64"),
-    ("", "empty"),
-    (encode(b"<md:EntityDescriptor"), "well-formed"),
-    (encode(b"\xff\xfe garbage"), "well-formed"),
-    (encode(b'<EntityDescriptor entityID="x"/>'), "md:EntityDescriptor"),
-    (encode(f'<md:EntityDescriptor xmlns:md="{MD}"><md:IDPSSODescriptor/></md:EntityDescriptor>'.encode()), "entityID"),
-    (encode(f'<md:EntityDescriptor xmlns:md="{MD}" entityID="x"><md:SPSSODescriptor/></md:EntityDescriptor>'.encode()),
-     "IDPSSODescriptor"),
-    (encode(f'<md:EntityDescriptor xmlns:md="{MD}" entityID="x"><md:IDPSSODescriptor/></md:EntityDescriptor>'.encode()),
-     "signing certificate"),
-])
+@pytest.mark.parametrize(
+    "document, fragment",
+    [
+        ("not base64 at all!", "Base64"),
+        ("", "empty"),
+        (encode(b"<md:EntityDescriptor"), "well-formed"),
+        (encode(b"\xff\xfe garbage"), "well-formed"),
+        (encode(b'<EntityDescriptor entityID="x"/>'), "md:EntityDescriptor"),
+        (
+            encode(f'<md:EntityDescriptor xmlns:md="{MD}"><md:IDPSSODescriptor/></md:EntityDescriptor>'.encode()),
+            "entityID",
+        ),
+        (
+            encode(
+                (
+                    f'<md:EntityDescriptor xmlns:md="{MD}" entityID="x"><md:SPSSODescriptor/></md:EntityDescriptor>'
+                ).encode()
+            ),
+            "IDPSSODescriptor",
+        ),
+        (
+            encode(
+                (
+                    f'<md:EntityDescriptor xmlns:md="{MD}" entityID="x"><md:IDPSSODescriptor/></md:EntityDescriptor>'
+                ).encode()
+            ),
+            "signing certificate",
+        ),
+    ],
+)
 def test_malformed_documents_say_why(document: str, fragment: str) -> None:
     reason, why = reason_of(document)
     assert reason == "Format" and fragment in why
@@ -88,7 +120,10 @@ def test_malformed_documents_say_why(document: str, fragment: str) -> None:
 def test_certificate_that_is_not_one_is_refused() -> None:
     cert, _ = make_cert("real")
     xml = idp_metadata("urn:example:idp", cert).replace(b"<ds:X509Certificate>\n", b"<ds:X509Certificate>AAAA")
-    assert reason_of(encode(xml)) == ("Format", "holds a signing certificate that is not a Base64 DER X.509 certificate")
+    assert reason_of(encode(xml)) == (
+        "Format",
+        "holds a signing certificate that is not a Base64 DER X.509 certificate",
+    )
 
 
 def test_size_is_bounded_before_and_after_decoding() -> None:

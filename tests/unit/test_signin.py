@@ -1,10 +1,12 @@
 """Console sign-in (`openims.signin.authenticate_password`) against a real Runtime on a temporary SQLite
 data dir: every rule it applies, and the ConsoleSignin event it records with the state it changes."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyotp
 import pytest
@@ -27,7 +29,9 @@ DAY_S = 24 * 3600
 @pytest.fixture
 def rt(tmp_path: Path) -> Iterator[Runtime]:
     registry.load()
-    runtime = open_runtime(config.Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 's.db'}"), create=True)
+    runtime = open_runtime(
+        config.Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 's.db'}"), create=True
+    )
     yield runtime
     clock.set_offset(0)
     clock.freeze(None)
@@ -43,8 +47,9 @@ def call(rt: Runtime, acct: NewAccount, action: str, params: dict[str, str]) -> 
     """An API call by the account's root, the way the server runs it (validated, authorized, audited)."""
     declared = registry.lookup("2019-08-15", action)
     assert declared is not None
-    req = RpcRequest("POST", "/", "", b"", {}, params, action, "2019-08-15", "127.0.0.1", "unit-test", "localhost",
-                     ids.request_id())
+    req = RpcRequest(
+        "POST", "/", "", b"", {}, params, action, "2019-08-15", "127.0.0.1", "unit-test", "localhost", ids.request_id()
+    )
     root = Principal(acct.account_id, ROOT, acct.account_id, "root", acct.access_key_id)
     return dispatch.run(rt, declared, parse_all(declared.params, params), req, root)
 
@@ -56,8 +61,9 @@ def make_user(rt: Runtime, acct: NewAccount, name: str = "alice", **profile: str
     return upn
 
 
-def login(rt: Runtime, acct: NewAccount, upn: str, password: str = PASSWORD, code: str | None = None,
-          ip: str = "198.51.100.7") -> signin.SigninResult:
+def login(
+    rt: Runtime, acct: NewAccount, upn: str, password: str = PASSWORD, code: str | None = None, ip: str = "198.51.100.7"
+) -> signin.SigninResult:
     return signin.authenticate_password(rt, acct.alias, upn, password, code, ip, "Mozilla/5.0 (unit test)")
 
 
@@ -76,10 +82,14 @@ def test_success_records_the_logon(rt: Runtime, acct: NewAccount) -> None:
     upn = make_user(rt, acct)
     result = login(rt, acct, upn)
     assert result.success and result.user_principal_name == upn and result.account_id == acct.account_id
-    assert not (result.mfa_checked or result.mfa_bind_required or result.password_change_required or result.mfa_required)
+    assert not (
+        result.mfa_checked or result.mfa_bind_required or result.password_change_required or result.mfa_required
+    )
     assert result.session_duration_s == 6 * 3600 and result.error_code is None
     event = event_of(rt, result)
-    assert event["eventName"] == "ConsoleSignin" and event["eventType"] == "ConsoleSignin" and event["eventRW"] == "Write"
+    assert (
+        event["eventName"] == "ConsoleSignin" and event["eventType"] == "ConsoleSignin" and event["eventRW"] == "Write"
+    )
     assert event["serviceName"] == "AasSub" and event["sourceIpAddress"] == "198.51.100.7"
     assert event["userAgent"] == "Mozilla/5.0 (unit test)" and "errorCode" not in event
     assert event["userIdentity"]["type"] == "ram-user" and event["userIdentity"]["userName"] == upn
@@ -104,7 +114,10 @@ def test_wrong_password_unknown_user_and_unknown_account(rt: Runtime, acct: NewA
     wrong = login(rt, acct, upn, "Not-The-Password-1")
     assert not wrong.success and wrong.error_code == signin.INVALID_CREDENTIALS
     event = event_of(rt, wrong)
-    assert event["errorCode"] == "InvalidCredentials" and event["errorMessage"] == "The login name or password is incorrect."
+    assert (
+        event["errorCode"] == "InvalidCredentials"
+        and event["errorMessage"] == "The login name or password is incorrect."
+    )
     assert event["additionalEventData"]["LoginResult"] == "fail"
     nobody = login(rt, acct, "mallory@" + accounts.default_domain(acct.alias))
     assert nobody.error_code == signin.INVALID_CREDENTIALS and nobody.error_message == wrong.error_message
@@ -112,7 +125,12 @@ def test_wrong_password_unknown_user_and_unknown_account(rt: Runtime, acct: NewA
     other_domain = login(rt, acct, "alice@elsewhere.example.com")
     assert other_domain.error_code == signin.INVALID_CREDENTIALS
     # a user without a login profile cannot sign in either
-    call(rt, acct, "CreateUser", {"UserPrincipalName": "bob@" + accounts.default_domain(acct.alias), "DisplayName": "Bob"})
+    call(
+        rt,
+        acct,
+        "CreateUser",
+        {"UserPrincipalName": "bob@" + accounts.default_domain(acct.alias), "DisplayName": "Bob"},
+    )
     assert login(rt, acct, "bob@" + accounts.default_domain(acct.alias)).error_code == signin.INVALID_CREDENTIALS
     unknown = signin.authenticate_password(rt, "no-such-account", upn, PASSWORD, None, "127.0.0.1", "ua")
     assert not unknown.success and unknown.event_id is None
@@ -166,7 +184,10 @@ def test_password_expiry_soft_and_hard_and_initial(rt: Runtime, acct: NewAccount
     call(rt, acct, "SetPasswordPolicy", {"InitialPasswordAge": "7", "MaxPasswordAge": "0"})
     clock.set_offset(8 * DAY_S)
     assert login(rt, acct, other).error_code == signin.INITIAL_EXPIRED
-    assert call(rt, acct, "GetLoginProfile", {"UserPrincipalName": other})["LoginProfile"]["PasswordStatus"] == "InitialExpired"
+    assert (
+        call(rt, acct, "GetLoginProfile", {"UserPrincipalName": other})["LoginProfile"]["PasswordStatus"]
+        == "InitialExpired"
+    )
 
 
 def test_forced_reset_inactive_profile_and_idle_users(rt: Runtime, acct: NewAccount) -> None:
@@ -188,7 +209,12 @@ def test_forced_reset_inactive_profile_and_idle_users(rt: Runtime, acct: NewAcco
 
 def test_login_network_masks_and_session_duration(rt: Runtime, acct: NewAccount) -> None:
     upn = make_user(rt, acct)
-    call(rt, acct, "SetSecurityPreference", {"LoginNetworkMasks": "10.0.0.0/8;2001:db8::/32", "LoginSessionDuration": "2"})
+    call(
+        rt,
+        acct,
+        "SetSecurityPreference",
+        {"LoginNetworkMasks": "10.0.0.0/8;2001:db8::/32", "LoginSessionDuration": "2"},
+    )
     outside = login(rt, acct, upn, ip="198.51.100.7")
     assert outside.error_code == signin.NETWORK_DENIED
     assert login(rt, acct, upn, "wrong-wrong-1", ip="198.51.100.7").error_code == signin.NETWORK_DENIED
@@ -214,8 +240,17 @@ def test_mfa_code_is_required_verified_and_never_replayed(rt: Runtime, acct: New
     seed = device["Base32StringSeed"]
     otp = pyotp.TOTP(seed)
     now = clock.now()
-    call(rt, acct, "BindMFADevice", {"UserPrincipalName": upn, "SerialNumber": device["SerialNumber"],
-                                     "AuthenticationCode1": otp.at(now - 30), "AuthenticationCode2": otp.at(now)})
+    call(
+        rt,
+        acct,
+        "BindMFADevice",
+        {
+            "UserPrincipalName": upn,
+            "SerialNumber": device["SerialNumber"],
+            "AuthenticationCode1": otp.at(now - 30),
+            "AuthenticationCode2": otp.at(now),
+        },
+    )
     ask = login(rt, acct, upn)
     assert not ask.success and ask.mfa_required and ask.error_code == signin.MFA_REQUIRED
     assert event_of(rt, ask)["additionalEventData"]["LoginResult"] == "MFARequired"
@@ -230,7 +265,9 @@ def test_mfa_code_is_required_verified_and_never_replayed(rt: Runtime, acct: New
     ok = login(rt, acct, upn, code=fresh)
     assert ok.success and ok.mfa_checked and ok.session_principal().mfa_authenticated
     event = event_of(rt, ok)
-    assert event["additionalEventData"]["MFAChecked"] == "true" and event["additionalEventData"]["isMFAChecked"] == "true"
+    assert (
+        event["additionalEventData"]["MFAChecked"] == "true" and event["additionalEventData"]["isMFAChecked"] == "true"
+    )
     assert event["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"] == "true"
     again = login(rt, acct, upn, code=fresh)
     assert again.error_code == signin.MFA_REUSED
@@ -244,8 +281,17 @@ def test_wrong_mfa_codes_count_toward_the_lockout(rt: Runtime, acct: NewAccount)
     device = call(rt, acct, "CreateVirtualMFADevice", {"VirtualMFADeviceName": "token"})["VirtualMFADevice"]
     otp = pyotp.TOTP(device["Base32StringSeed"])
     now = clock.now()
-    call(rt, acct, "BindMFADevice", {"UserPrincipalName": upn, "SerialNumber": device["SerialNumber"],
-                                     "AuthenticationCode1": otp.at(now - 30), "AuthenticationCode2": otp.at(now)})
+    call(
+        rt,
+        acct,
+        "BindMFADevice",
+        {
+            "UserPrincipalName": upn,
+            "SerialNumber": device["SerialNumber"],
+            "AuthenticationCode1": otp.at(now - 30),
+            "AuthenticationCode2": otp.at(now),
+        },
+    )
     bad = [c for c in ("000000", "111111", "222222") if c not in (otp.at(now - 30), otp.at(now), otp.at(now + 30))][:2]
     for code in bad:
         login(rt, acct, upn, code=code)

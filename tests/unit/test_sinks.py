@@ -1,4 +1,5 @@
 """Trail delivery sinks against real local servers: moto S3, a directory, TCP/TLS syslog, HTTPS webhook, fake SLS."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -44,14 +45,29 @@ KEY_NAME = re.compile(
 
 def make_event(n: int, when: str = "2026-11-24T08:00:05Z", rw: str = "Write") -> dict:
     return {
-        "eventId": f"6F1C0B3E-8F0E-4E9A-9E77-{n:012X}", "eventVersion": 1, "eventName": "CreateUser",
-        "eventSource": "ims.aliyuncs.com", "eventType": "ApiCall", "eventCategory": "Management",
-        "eventRW": rw, "eventTime": when, "acsRegion": "cn-hangzhou", "isGlobal": True,
-        "apiVersion": "2019-08-15", "serviceName": "Ims", "sourceIpAddress": "203.0.113.7",
-        "userIdentity": {"type": "root-account", "principalId": "1234567890123456",
-                         "accountId": "1234567890123456", "accessKeyId": "LTAI****", "userName": "root"},
+        "eventId": f"6F1C0B3E-8F0E-4E9A-9E77-{n:012X}",
+        "eventVersion": 1,
+        "eventName": "CreateUser",
+        "eventSource": "ims.aliyuncs.com",
+        "eventType": "ApiCall",
+        "eventCategory": "Management",
+        "eventRW": rw,
+        "eventTime": when,
+        "acsRegion": "cn-hangzhou",
+        "isGlobal": True,
+        "apiVersion": "2019-08-15",
+        "serviceName": "Ims",
+        "sourceIpAddress": "203.0.113.7",
+        "userIdentity": {
+            "type": "root-account",
+            "principalId": "1234567890123456",
+            "accountId": "1234567890123456",
+            "accessKeyId": "LTAI****",
+            "userName": "root",
+        },
         "requestParameters": {"UserPrincipalName": f"user{n}@corp.onaliyun.com", "DisplayName": "Zoë"},
-        "resourceType": "ACS::RAM::User", "resourceName": f"user{n}@corp.onaliyun.com",
+        "resourceType": "ACS::RAM::User",
+        "resourceName": f"user{n}@corp.onaliyun.com",
         "recipientAccountId": "1234567890123456",
     }
 
@@ -59,8 +75,9 @@ def make_event(n: int, when: str = "2026-11-24T08:00:05Z", rw: str = "Write") ->
 @pytest.fixture
 def batch() -> Batch:
     events = [make_event(1), make_event(2, "2026-11-24T08:01:00Z", rw="Read"), make_event(3, "2026-11-25T00:00:00Z")]
-    return Batch(trail_name="audit", account_id="1234567890123456", region="cn-hangzhou",
-                 batch_id="audit-000042", events=events)
+    return Batch(
+        trail_name="audit", account_id="1234567890123456", region="cn-hangzhou", batch_id="audit-000042", events=events
+    )
 
 
 def free_port() -> int:
@@ -113,15 +130,26 @@ def s3_endpoint() -> Iterator[str]:
 
 
 def s3_client(endpoint: str):
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY_ID,
-                        aws_secret_access_key=SECRET, region_name="us-east-1")
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET,
+        region_name="us-east-1",
+    )
 
 
 def test_s3_sink_writes_one_object_and_retry_overwrites(s3_endpoint: str, batch: Batch) -> None:
     client = s3_client(s3_endpoint)
     client.create_bucket(Bucket="trail-bucket")
-    sink = S3Sink("trail-bucket", "trails/prod", endpoint_url=s3_endpoint, access_key_id=ACCESS_KEY_ID,
-                  secret_access_key=SECRET, region="us-east-1")
+    sink = S3Sink(
+        "trail-bucket",
+        "trails/prod",
+        endpoint_url=s3_endpoint,
+        access_key_id=ACCESS_KEY_ID,
+        secret_access_key=SECRET,
+        region="us-east-1",
+    )
 
     sent: list = []
     sink._client.meta.events.register("before-send.s3.PutObject", lambda request, **_: sent.append(request))
@@ -139,22 +167,25 @@ def test_s3_sink_writes_one_object_and_retry_overwrites(s3_endpoint: str, batch:
     assert objects[0]["ETag"].strip('"') == hashlib.md5(body).hexdigest()
     # Path-style, Content-MD5, and none of the flexible-checksum headers S3-compatible servers reject.
     assert len(sent) == 2 and sent[0].url == f"{s3_endpoint}/trail-bucket/{key}" and "Content-MD5" in sent[0].headers
-    assert not [h for h in sent[0].headers
-                if h.lower().startswith(("x-amz-checksum", "x-amz-sdk-checksum", "x-amz-trailer"))]
+    assert not [
+        h for h in sent[0].headers if h.lower().startswith(("x-amz-checksum", "x-amz-sdk-checksum", "x-amz-trailer"))
+    ]
 
 
 def test_s3_sink_without_prefix(s3_endpoint: str, batch: Batch) -> None:
     client = s3_client(s3_endpoint)
     client.create_bucket(Bucket="bare-bucket")
-    S3Sink("bare-bucket", "", endpoint_url=s3_endpoint, access_key_id=ACCESS_KEY_ID,
-           secret_access_key=SECRET).deliver(batch)
+    S3Sink("bare-bucket", "", endpoint_url=s3_endpoint, access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET).deliver(
+        batch
+    )
     [obj] = client.list_objects_v2(Bucket="bare-bucket")["Contents"]
     assert obj["Key"].startswith("AliyunLogs/Actiontrail/")
 
 
 def test_s3_sink_missing_bucket_is_delivery_error(s3_endpoint: str, batch: Batch) -> None:
-    sink = S3Sink("no-such-bucket", "p", endpoint_url=s3_endpoint, access_key_id=ACCESS_KEY_ID,
-                  secret_access_key=SECRET)
+    sink = S3Sink(
+        "no-such-bucket", "p", endpoint_url=s3_endpoint, access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET
+    )
     with pytest.raises(DeliveryError) as info:
         sink.deliver(batch)
     assert "NoSuchBucket" in str(info.value)
@@ -162,8 +193,13 @@ def test_s3_sink_missing_bucket_is_delivery_error(s3_endpoint: str, batch: Batch
 
 
 def test_s3_sink_endpoint_down_fails_fast_without_secret(batch: Batch) -> None:
-    sink = S3Sink("trail-bucket", "p", endpoint_url=f"http://127.0.0.1:{free_port()}",
-                  access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET)
+    sink = S3Sink(
+        "trail-bucket",
+        "p",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        access_key_id=ACCESS_KEY_ID,
+        secret_access_key=SECRET,
+    )
     started = time.monotonic()
     with pytest.raises(DeliveryError) as info:
         sink.deliver(batch)
@@ -212,17 +248,32 @@ class Pki:
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     """A throwaway CA and a server certificate for 127.0.0.1/localhost signed by it."""
     folder = tmp_path_factory.mktemp("pki")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "OpenIMS test CA")])
     ca_cert = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -230,11 +281,15 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
@@ -244,8 +299,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     cert_file, key_file = folder / "server.pem", folder / "server.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     return Pki(ca_file=ca_file, server_context=context)
@@ -351,11 +407,15 @@ def webhook(pki: Pki) -> Iterator[WebhookReceiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             ts, batch_id = self.headers["X-OpenIMS-Timestamp"], self.headers["X-OpenIMS-Batch-Id"]
-            expected = "sha256=" + hmac.new(SECRET.encode(), f"{ts}.{batch_id}.".encode() + body,
-                                            hashlib.sha256).hexdigest()
+            expected = (
+                "sha256=" + hmac.new(SECRET.encode(), f"{ts}.{batch_id}.".encode() + body, hashlib.sha256).hexdigest()
+            )
             fresh = abs(time.time() - int(ts)) < 300
-            if self.path != "/hooks/trail" or not fresh or not hmac.compare_digest(
-                    expected, self.headers["X-OpenIMS-Signature"]):
+            if (
+                self.path != "/hooks/trail"
+                or not fresh
+                or not hmac.compare_digest(expected, self.headers["X-OpenIMS-Signature"])
+            ):
                 self.send_response(401)
                 self.end_headers()
                 self.wfile.write(b"bad signature")
@@ -473,7 +533,7 @@ def test_sls_sink_puts_actiontrail_logs(sls: SlsEndpoint, batch: Batch) -> None:
     for log, event in zip(group.Logs, batch.events):
         assert [c.Key for c in log.Contents] == ["event"]
         assert json.loads(log.Contents[0].Value) == event
-        expected = dt.datetime.strptime(event["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        expected = dt.datetime.strptime(event["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
         assert log.Time == int(expected.timestamp())
 
 

@@ -1,4 +1,5 @@
 """RFC 6238 TOTP: the codes authenticator apps compute, the skew window, replay refusal, and the QR code."""
+
 from __future__ import annotations
 
 import base64
@@ -61,7 +62,10 @@ def test_binding_needs_two_consecutive_codes() -> None:
     assert totp.verify_pair(seed, first, second, None, now) == (Verdict.ACCEPTED, step)
     assert totp.verify_pair(seed, second, first, None, now)[0] is Verdict.WRONG
     assert totp.verify_pair(seed, first, first, None, now)[0] is Verdict.WRONG
-    assert totp.verify_pair(seed, totp.code_at(seed, step - 3), totp.code_at(seed, step - 2), None, now)[0] is Verdict.WRONG
+    assert (
+        totp.verify_pair(seed, totp.code_at(seed, step - 3), totp.code_at(seed, step - 2), None, now)[0]
+        is Verdict.WRONG
+    )
     assert totp.verify_pair(seed, first, second, step, now) == (Verdict.REUSED, None)
 
 

@@ -11,6 +11,7 @@ Compiled policies are cached per process under the account's `authz_version`, wh
 and which database triggers bump whenever a policy row changes (migration 0009): the check reads the
 database only after a change, and a change applies from the next call in every process.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -41,7 +42,9 @@ MAX_CONDITIONS = 10
 MAX_IP_ITEMS = 100
 MAX_DOCUMENT = 8192
 UNRESTRICTED = ("0.0.0.0/0", "::/0")
-DEFAULT_DOCUMENT = json.dumps({"Version": VERSION, "Conditions": [{"SourceIp": list(UNRESTRICTED)}]}, separators=(",", ":"))
+DEFAULT_DOCUMENT = json.dumps(
+    {"Version": VERSION, "Conditions": [{"SourceIp": list(UNRESTRICTED)}]}, separators=(",", ":")
+)
 
 POLICY = Str("AccessKeyPolicy", required=True, max_len=MAX_DOCUMENT)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -65,7 +68,9 @@ def parse(text: str) -> tuple[str, tuple[Network, ...] | None]:
     if not isinstance(conditions, list) or not conditions:
         raise _bad('"Conditions" must be a non-empty list (use 0.0.0.0/0 and ::/0 to allow every address)')
     if len(conditions) > MAX_CONDITIONS:
-        raise ApiError("LimitExceeded.AccessKeyPolicy.Conditions", f"A policy can have at most {MAX_CONDITIONS} conditions.")
+        raise ApiError(
+            "LimitExceeded.AccessKeyPolicy.Conditions", f"A policy can have at most {MAX_CONDITIONS} conditions."
+        )
     canonical, networks = [], []
     for i, cond in enumerate(conditions, 1):
         if not isinstance(cond, dict) or set(cond) - {"SourceIp", "Description"}:
@@ -81,11 +86,18 @@ def parse(text: str) -> tuple[str, tuple[Network, ...] | None]:
                 networks.append(ipaddress.ip_network(ip.strip(), strict=False))
             except ValueError:
                 raise _bad(f"condition {i}: {ip[:64]!r} is not an IP address or CIDR block") from None
-        canonical.append({"SourceIp": [ip.strip() for ip in ips], **({"Description": description} if description else {})})
+        canonical.append(
+            {"SourceIp": [ip.strip() for ip in ips], **({"Description": description} if description else {})}
+        )
     if len(networks) > MAX_IP_ITEMS:
-        raise ApiError("LimitExceeded.AccessKeyPolicy.IpItems", f"A policy can list at most {MAX_IP_ITEMS} addresses or CIDR blocks.")
+        raise ApiError(
+            "LimitExceeded.AccessKeyPolicy.IpItems",
+            f"A policy can list at most {MAX_IP_ITEMS} addresses or CIDR blocks.",
+        )
     text = json.dumps({"Version": VERSION, "Conditions": canonical}, ensure_ascii=False, separators=(",", ":"))
-    unrestricted = any(n.prefixlen == 0 for n in networks if n.version == 4) and any(n.prefixlen == 0 for n in networks if n.version == 6)
+    unrestricted = any(n.prefixlen == 0 for n in networks if n.version == 4) and any(
+        n.prefixlen == 0 for n in networks if n.version == 6
+    )
     return text, None if unrestricted else tuple(networks)
 
 
@@ -127,9 +139,18 @@ class PolicyCache:
             return entry[1]
         rows = (key_id, _account_row_id(principal.account_id))
         with rt.db.read() as conn:
-            found = {r.id: r.document for r in conn.execute(
-                select(access_key_policies.c.id, access_key_policies.c.document).where(access_key_policies.c.id.in_(rows)))}
-        acls = (_compiled(found[key_id]) if key_id in found else None, _compiled(found[rows[1]]) if rows[1] in found else None)
+            found = {
+                r.id: r.document
+                for r in conn.execute(
+                    select(access_key_policies.c.id, access_key_policies.c.document).where(
+                        access_key_policies.c.id.in_(rows)
+                    )
+                )
+            }
+        acls = (
+            _compiled(found[key_id]) if key_id in found else None,
+            _compiled(found[rows[1]]) if rows[1] in found else None,
+        )
         if version is not None:
             self._entries.put(key_id, (version, acls))
         return acls
@@ -144,8 +165,12 @@ def check_source(rt: Runtime, key: signing.KeyRecord, req: RpcRequest) -> None:
     key_acl, account_acl = cache(rt).policies(rt, principal)
     for networks, whose in ((key_acl, "AccessKey's"), (account_acl, "account's AccessKey")):
         if not allows(networks, req.source_ip):
-            raise signing.AuthError("NoPermission", f"The {whose} network access policy does not allow requests "
-                                    f"from {req.source_ip or 'an unknown address'}.", principal)
+            raise signing.AuthError(
+                "NoPermission",
+                f"The {whose} network access policy does not allow requests "
+                f"from {req.source_ip or 'an unknown address'}.",
+                principal,
+            )
 
 
 def _stored(conn: Connection, row_id: str) -> str:
@@ -160,28 +185,46 @@ def _store(ctx: CallContext, row_id: str, key_id: str | None, text: str) -> str:
         ctx.conn.execute(delete(access_key_policies).where(access_key_policies.c.id == row_id))
         return DEFAULT_DOCUMENT
     values = {"document": document, "updated_ms": ctx.now_ms}
-    if not ctx.conn.execute(update(access_key_policies).where(access_key_policies.c.id == row_id).values(**values)).rowcount:
-        ctx.conn.execute(insert(access_key_policies).values(id=row_id, account_id=ctx.account_id, access_key_id=key_id, **values))
+    if not ctx.conn.execute(
+        update(access_key_policies).where(access_key_policies.c.id == row_id).values(**values)
+    ).rowcount:
+        ctx.conn.execute(
+            insert(access_key_policies).values(id=row_id, account_id=ctx.account_id, access_key_id=key_id, **values)
+        )
     return document
 
 
 def _guard_caller(ctx: CallContext, text: str) -> None:
     """Refuse a policy that would lock out the very key and address setting it."""
     if not allows(parse(text)[1], ctx.source_ip):
-        raise invalid("AccessKeyPolicy", "DeniesCaller", f"The policy would refuse the AccessKey making this request "
-                      f"(from {ctx.source_ip}): include that address, or set it with another key.")
+        raise invalid(
+            "AccessKeyPolicy",
+            "DeniesCaller",
+            f"The policy would refuse the AccessKey making this request "
+            f"(from {ctx.source_ip}): include that address, or set it with another key.",
+        )
 
 
-@action("GetAccessKeyPolicy", params=(KEY_ID, UPN_OPTIONAL), resource=(ACCESS_KEY, "UserAccessKeyId"),
-        self_service=True, arn="user/{UserPrincipalName}")
+@action(
+    "GetAccessKeyPolicy",
+    params=(KEY_ID, UPN_OPTIONAL),
+    resource=(ACCESS_KEY, "UserAccessKeyId"),
+    self_service=True,
+    arn="user/{UserPrincipalName}",
+)
 def get_access_key_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """The network access policy of an AccessKey (the unrestricted policy when none is set)."""
     row = find_key(ctx, p["UserAccessKeyId"], p["UserPrincipalName"])
     return {"AccessKeyId": row.id, "AccessKeyPolicy": _stored(ctx.conn, row.id)}
 
 
-@action("SetAccessKeyPolicy", rw=WRITE, params=(POLICY, KEY_ID, UPN_OPTIONAL), resource=(ACCESS_KEY, "UserAccessKeyId"),
-        arn="user/{UserPrincipalName}")
+@action(
+    "SetAccessKeyPolicy",
+    rw=WRITE,
+    params=(POLICY, KEY_ID, UPN_OPTIONAL),
+    resource=(ACCESS_KEY, "UserAccessKeyId"),
+    arn="user/{UserPrincipalName}",
+)
 def set_access_key_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Set the network access policy of an AccessKey: requests it signs from other addresses are refused."""
     row = find_key(ctx, p["UserAccessKeyId"], p["UserPrincipalName"])

@@ -1,4 +1,5 @@
 """When AccessKeys were last used (recorded at signature verification by openims.key_usage)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,8 +18,12 @@ from openims.store.schema import access_keys
 def gate_like_access_keys(*names: str) -> None:
     """RAM users may call these on their own keys only while AllowUserToManageAccessKeys is on, like the
     other AccessKey actions (see actions/security_preference.py)."""
+
     def gate(ctx: CallContext, act: Action) -> str | None:
-        if act.name not in names or security_preference.load_preferences(ctx.conn, ctx.account_id).allow_user_to_manage_access_keys:
+        if (
+            act.name not in names
+            or security_preference.load_preferences(ctx.conn, ctx.account_id).allow_user_to_manage_access_keys
+        ):
             return None
         return "AllowUserToManageAccessKeys"
 
@@ -32,8 +37,13 @@ def usage_view(use: key_usage.Use | None) -> dict[str, str]:
     return {"LastUsedDate": clock.iso(use.ms), "ServiceName": use.service, "SourceIp": use.source_ip}
 
 
-@action("GetAccessKeyLastUsed", params=(KEY_ID, UPN_OPTIONAL), resource=(ACCESS_KEY, "UserAccessKeyId"),
-        self_service=True, arn="user/{UserPrincipalName}")
+@action(
+    "GetAccessKeyLastUsed",
+    params=(KEY_ID, UPN_OPTIONAL),
+    resource=(ACCESS_KEY, "UserAccessKeyId"),
+    self_service=True,
+    arn="user/{UserPrincipalName}",
+)
 def get_access_key_last_used(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """When an AccessKey pair was last used, for which service and from which address (the caller's own
     keys when UserPrincipalName is omitted)."""
@@ -42,18 +52,30 @@ def get_access_key_last_used(ctx: CallContext, p: dict[str, Any]) -> dict[str, A
     return {"AccessKeyLastUsed": usage_view(use)}
 
 
-@action("GetAccessKeysLastUsed", params=(UPN_OPTIONAL,), resource=(USER, "UserPrincipalName"), self_service=True,
-        arn="user/{UserPrincipalName}", extension=True)
+@action(
+    "GetAccessKeysLastUsed",
+    params=(UPN_OPTIONAL,),
+    resource=(USER, "UserPrincipalName"),
+    self_service=True,
+    arn="user/{UserPrincipalName}",
+    extension=True,
+)
 def get_access_keys_last_used(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """When each AccessKey pair of a RAM user (or, for the root account without a user, of the account
     itself) was last used."""
     owner = key_owner(ctx, p["UserPrincipalName"])
     mine = access_keys.c.user_id.is_(None) if owner is None else access_keys.c.user_id == owner
-    key_ids = list(ctx.conn.execute(select(access_keys.c.id).where(
-        access_keys.c.account_id == ctx.account_id, mine, access_keys.c.deleted_ms.is_(None)
-    ).order_by(access_keys.c.created_ms, access_keys.c.id)).scalars())
+    key_ids = list(
+        ctx.conn.execute(
+            select(access_keys.c.id)
+            .where(access_keys.c.account_id == ctx.account_id, mine, access_keys.c.deleted_ms.is_(None))
+            .order_by(access_keys.c.created_ms, access_keys.c.id)
+        ).scalars()
+    )
     uses = key_usage.last_used(ctx.runtime, ctx.conn, key_ids)
-    return {"AccessKeysLastUsed": {"AccessKeyLastUsed": [{"AccessKeyId": k, **usage_view(uses.get(k))} for k in key_ids]}}
+    return {
+        "AccessKeysLastUsed": {"AccessKeyLastUsed": [{"AccessKeyId": k, **usage_view(uses.get(k))} for k in key_ids]}
+    }
 
 
 gate_like_access_keys("GetAccessKeysLastUsed")

@@ -1,4 +1,5 @@
 """Account-wide facts: the summary of usage and quotas, and the default domain."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,19 +14,27 @@ from openims.store.schema import groups, users
 
 # Families register how to count what they own: name in SummaryMap -> counter(conn, account_id).
 SUMMARY_COUNTERS: dict[str, Callable[[Connection, str], int]] = {
-    "Users": lambda conn, acct: conn.execute(select(func.count()).select_from(users).where(
-        users.c.account_id == acct, users.c.deleted_ms.is_(None))).scalar_one(),
-    "Groups": lambda conn, acct: conn.execute(select(func.count()).select_from(groups).where(
-        groups.c.account_id == acct)).scalar_one(),
+    "Users": lambda conn, acct: conn.execute(
+        select(func.count()).select_from(users).where(users.c.account_id == acct, users.c.deleted_ms.is_(None))
+    ).scalar_one(),
+    "Groups": lambda conn, acct: conn.execute(
+        select(func.count()).select_from(groups).where(groups.c.account_id == acct)
+    ).scalar_one(),
 }
 
 QUOTAS = {
-    "UsersQuota": quotas.USERS, "GroupsQuota": quotas.GROUPS, "GroupsPerUserQuota": quotas.GROUPS_PER_USER,
-    "AccessKeysPerUserQuota": quotas.ACCESS_KEYS_PER_USER, "AccountAccessKeysPerAccountQuota": quotas.ACCESS_KEYS_PER_ACCOUNT,
-    "VirtualMFADevicesQuota": quotas.MFA_DEVICES, "PoliciesQuota": quotas.POLICIES,
-    "VersionsPerPolicyQuota": quotas.VERSIONS_PER_POLICY, "PolicySizeQuota": quotas.POLICY_SIZE,
+    "UsersQuota": quotas.USERS,
+    "GroupsQuota": quotas.GROUPS,
+    "GroupsPerUserQuota": quotas.GROUPS_PER_USER,
+    "AccessKeysPerUserQuota": quotas.ACCESS_KEYS_PER_USER,
+    "AccountAccessKeysPerAccountQuota": quotas.ACCESS_KEYS_PER_ACCOUNT,
+    "VirtualMFADevicesQuota": quotas.MFA_DEVICES,
+    "PoliciesQuota": quotas.POLICIES,
+    "VersionsPerPolicyQuota": quotas.VERSIONS_PER_POLICY,
+    "PolicySizeQuota": quotas.POLICY_SIZE,
     "AttachedPoliciesPerUserQuota": quotas.ATTACHED_POLICIES_PER_USER,
-    "AttachedPoliciesPerGroupQuota": quotas.ATTACHED_POLICIES_PER_GROUP, "RolesQuota": quotas.ROLES,
+    "AttachedPoliciesPerGroupQuota": quotas.ATTACHED_POLICIES_PER_GROUP,
+    "RolesQuota": quotas.ROLES,
     "AttachedPoliciesPerRoleQuota": quotas.ATTACHED_POLICIES_PER_ROLE,
     "AttachedSystemPoliciesPerUserQuota": quotas.ATTACHED_SYSTEM_POLICIES_PER_USER,
     "AttachedSystemPoliciesPerGroupQuota": quotas.ATTACHED_SYSTEM_POLICIES_PER_GROUP,

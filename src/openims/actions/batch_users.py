@@ -1,5 +1,6 @@
 """BatchCreateUser (no SDK method; OpenIMS defines its shape by analogy with CreateUser): many users in one
 call, all or none, with one event naming every user."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,13 @@ from openims.params import ObjList, Str, parse_all
 MAX_USERS = 100
 # CreateUser's fields and limits, except tags (a flattened list cannot nest another list).
 USER_FIELDS = tuple(p for p in CREATE_USER_PARAMS if isinstance(p, Str))
-USERS = ObjList("User", required=True, max_items=MAX_USERS, fields=tuple(Str(f.name) for f in USER_FIELDS),
-                doc="User.N.UserPrincipalName, User.N.DisplayName, User.N.Email, User.N.MobilePhone, User.N.Comments")
+USERS = ObjList(
+    "User",
+    required=True,
+    max_items=MAX_USERS,
+    fields=tuple(Str(f.name) for f in USER_FIELDS),
+    doc="User.N.UserPrincipalName, User.N.DisplayName, User.N.Email, User.N.MobilePhone, User.N.Comments",
+)
 
 
 def _in_item(position: int, err: ApiError) -> ApiError:

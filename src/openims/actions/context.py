@@ -1,4 +1,5 @@
 """What a handler receives: the open transaction, the caller, and request facts. No HTTP, no audit."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

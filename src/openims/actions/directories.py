@@ -1,10 +1,11 @@
 """The account's user directory (one per account: its RAM users, groups and domains) and resource checks."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from openims import accounts, authz, clock
 from openims.actions import registry
@@ -34,12 +35,24 @@ def _directory(ctx: CallContext, wanted: str | None) -> dict[str, Any]:
     ctx.reference(DIRECTORY, own)
     account = ctx.conn.execute(select(accounts_table).where(accounts_table.c.id == ctx.account_id)).one()
     user_domains = accounts.user_domains(ctx.conn, ctx.account_id)
-    count = lambda table: ctx.conn.execute(select(func.count()).select_from(table).where(
-        table.c.account_id == ctx.account_id, *([table.c.deleted_ms.is_(None)] if "deleted_ms" in table.c else []))).scalar_one()
-    return {"DirectoryId": own, "DirectoryName": account.alias, "DirectoryType": "RAM", "Status": "Enabled",
-            "AccountId": ctx.account_id, "DefaultDomainName": user_domains[0],
-            "DomainNames": {"DomainName": user_domains}, "UserCount": count(users), "GroupCount": count(groups),
-            "CreateDate": clock.iso(account.created_ms)}
+
+    def count(table: Table) -> int:
+        live = [table.c.deleted_ms.is_(None)] if "deleted_ms" in table.c else []
+        where = (table.c.account_id == ctx.account_id, *live)
+        return int(ctx.conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+    return {
+        "DirectoryId": own,
+        "DirectoryName": account.alias,
+        "DirectoryType": "RAM",
+        "Status": "Enabled",
+        "AccountId": ctx.account_id,
+        "DefaultDomainName": user_domains[0],
+        "DomainNames": {"DomainName": user_domains},
+        "UserCount": count(users),
+        "GroupCount": count(groups),
+        "CreateDate": clock.iso(account.created_ms),
+    }
 
 
 @action("ListDirectories", resource=(DIRECTORY, None), extension=True)
@@ -56,7 +69,8 @@ def get_directory(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @action("CheckDirectoryEnabled", params=(DIRECTORY_ID,), resource=(DIRECTORY, "DirectoryId"), extension=True)
 def check_directory_enabled(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """Whether a user directory is enabled (the account's own always is); there is no multi-account resource directory."""
+    """Whether a user directory is enabled (the account's own always is); there is no multi-account
+    resource directory."""
     found = _directory(ctx, p["DirectoryId"])
     return {"DirectoryId": found["DirectoryId"], "Enabled": found["Status"] == "Enabled"}
 
@@ -72,7 +86,9 @@ def _user(ctx: CallContext, rid: str | None, name: str | None) -> tuple[str, str
 
 def _group(ctx: CallContext, rid: str | None, name: str | None) -> tuple[str, str, dict[str, str]]:
     if not name:
-        name = ctx.conn.execute(select(groups.c.name).where(groups.c.account_id == ctx.account_id, groups.c.id == rid)).scalar()
+        name = ctx.conn.execute(
+            select(groups.c.name).where(groups.c.account_id == ctx.account_id, groups.c.id == rid)
+        ).scalar()
         if name is None:
             raise not_found("Group", rid or "")
     row = find_group(ctx, name)
@@ -83,16 +99,24 @@ def _application(ctx: CallContext, rid: str | None, name: str | None) -> tuple[s
     from openims.store.tables.apps_domains import applications
 
     if not rid:
-        rid = ctx.conn.execute(select(applications.c.id).where(applications.c.account_id == ctx.account_id,
-                                                               func.lower(applications.c.name) == (name or "").lower())).scalar()
+        rid = ctx.conn.execute(
+            select(applications.c.id).where(
+                applications.c.account_id == ctx.account_id, func.lower(applications.c.name) == (name or "").lower()
+            )
+        ).scalar()
     row = find_application(ctx, rid or "")
     return row.id, row.name, {"AppId": row.id}
 
 
 def _domain(ctx: CallContext, rid: str | None, name: str | None) -> tuple[str, str, dict[str, str]]:
     wanted = (name or rid or "").rstrip(".").lower()
-    known = wanted in accounts.user_domains(ctx.conn, ctx.account_id) or ctx.conn.execute(select(domains.c.name).where(
-        domains.c.account_id == ctx.account_id, domains.c.name == wanted)).first() is not None
+    known = (
+        wanted in accounts.user_domains(ctx.conn, ctx.account_id)
+        or ctx.conn.execute(
+            select(domains.c.name).where(domains.c.account_id == ctx.account_id, domains.c.name == wanted)
+        ).first()
+        is not None
+    )
     if not known:
         raise not_found("Domain", wanted)
     return wanted, wanted, {}
@@ -107,11 +131,16 @@ RESOURCE_CHECKS: dict[str, tuple[str, str, Finder]] = {
 }
 
 
-@action("CheckResource", resource=(DIRECTORY, None), extension=True, params=(
-    Str("ResourceType", required=True, choices=tuple(RESOURCE_CHECKS)),
-    Str("ResourceId", max_len=128),
-    Str("ResourceName", max_len=255),
-))
+@action(
+    "CheckResource",
+    resource=(DIRECTORY, None),
+    extension=True,
+    params=(
+        Str("ResourceType", required=True, choices=tuple(RESOURCE_CHECKS)),
+        Str("ResourceId", max_len=128),
+        Str("ResourceName", max_len=255),
+    ),
+)
 def check_resource(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Whether a resource exists in the account's directory and whether the caller may read it (its policies
     allow the type's read action: GetUser, GetGroup, GetApplication or ListDomains). Absence is an answer, not an error.
@@ -122,8 +151,13 @@ def check_resource(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         raise ApiError("InvalidParameter.ResourceId", "Specify either ResourceId or ResourceName, not both.")
     ctx.reference(DIRECTORY, directory_id(ctx.account_id))
     event_type, read_action, finder = RESOURCE_CHECKS[p["ResourceType"]]
-    answer = {"ResourceType": p["ResourceType"], "ResourceId": p["ResourceId"] or "", "ResourceName": p["ResourceName"] or "",
-              "Exists": False, "Accessible": False}
+    answer = {
+        "ResourceType": p["ResourceType"],
+        "ResourceId": p["ResourceId"] or "",
+        "ResourceName": p["ResourceName"] or "",
+        "Exists": False,
+        "Accessible": False,
+    }
     try:
         rid, name, params = finder(ctx, p["ResourceId"], p["ResourceName"])
     except ApiError as err:

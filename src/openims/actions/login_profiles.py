@@ -1,5 +1,6 @@
 """Console logon of RAM users: login profiles (password, status, forced reset, MFA binding) and a RAM
 user changing its own password. Every password set goes through the account's password policy."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -70,8 +71,14 @@ def _reread(ctx: CallContext, user: Row[Any]) -> dict[str, Any]:
     return {"LoginProfile": profile_view(ctx, user, _profile(ctx, user))}
 
 
-@action("CreateLoginProfile", rw=WRITE, params=PROFILE_PARAMS, resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}",
-        prepare=_argon2_ahead)
+@action(
+    "CreateLoginProfile",
+    rw=WRITE,
+    params=PROFILE_PARAMS,
+    resource=(USER, "UserPrincipalName"),
+    arn="user/{UserPrincipalName}",
+    prepare=_argon2_ahead,
+)
 def create_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Enable console logon for a RAM user with an initial password that meets the password policy."""
     user = find_user(ctx, p["UserPrincipalName"])
@@ -81,22 +88,44 @@ def create_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         raise missing("Password")
     policy = passwords.load_policy(ctx.conn, ctx.account_id)
     hashed = passwords.new_password_hash(ctx.conn, policy, user, p["Password"], ctx.now_ms, work=ctx.prepared)
-    ctx.conn.execute(insert(login_profiles).values(
-        user_id=user.id, account_id=ctx.account_id, password_hash=hashed, status=p["Status"] or "Active",
-        password_reset_required=bool(p["PasswordResetRequired"]), mfa_bind_required=bool(p["MFABindRequired"]),
-        password_initial=True, password_set_ms=ctx.now_ms, failed_attempts=0, created_ms=ctx.now_ms, updated_ms=ctx.now_ms,
-    ))
+    ctx.conn.execute(
+        insert(login_profiles).values(
+            user_id=user.id,
+            account_id=ctx.account_id,
+            password_hash=hashed,
+            status=p["Status"] or "Active",
+            password_reset_required=bool(p["PasswordResetRequired"]),
+            mfa_bind_required=bool(p["MFABindRequired"]),
+            password_initial=True,
+            password_set_ms=ctx.now_ms,
+            failed_attempts=0,
+            created_ms=ctx.now_ms,
+            updated_ms=ctx.now_ms,
+        )
+    )
     return _reread(ctx, user)
 
 
-@action("GetLoginProfile", params=(UPN,), resource=(USER, "UserPrincipalName"), self_service=True, arn="user/{UserPrincipalName}")
+@action(
+    "GetLoginProfile",
+    params=(UPN,),
+    resource=(USER, "UserPrincipalName"),
+    self_service=True,
+    arn="user/{UserPrincipalName}",
+)
 def get_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Query a RAM user's console logon settings."""
     return _reread(ctx, find_user(ctx, p["UserPrincipalName"]))
 
 
-@action("UpdateLoginProfile", rw=WRITE, params=PROFILE_PARAMS, resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}",
-        prepare=_argon2_ahead)
+@action(
+    "UpdateLoginProfile",
+    rw=WRITE,
+    params=PROFILE_PARAMS,
+    resource=(USER, "UserPrincipalName"),
+    arn="user/{UserPrincipalName}",
+    prepare=_argon2_ahead,
+)
 def update_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Modify a RAM user's console logon: reset its password (a new initial password), enable or disable
     logon, require a password reset or MFA. Setting Password or Status also lifts a lockout."""
@@ -105,9 +134,13 @@ def update_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if p["Password"] is not None:
         policy = passwords.load_policy(ctx.conn, ctx.account_id)
-        changes.update(password_hash=passwords.new_password_hash(ctx.conn, policy, user, p["Password"], ctx.now_ms,
-                                                                 work=ctx.prepared),
-                       password_initial=True, password_set_ms=ctx.now_ms)
+        changes.update(
+            password_hash=passwords.new_password_hash(
+                ctx.conn, policy, user, p["Password"], ctx.now_ms, work=ctx.prepared
+            ),
+            password_initial=True,
+            password_set_ms=ctx.now_ms,
+        )
     if p["Status"] is not None:
         changes["status"] = p["Status"]
     if p["Password"] is not None or p["Status"] is not None:
@@ -117,13 +150,17 @@ def update_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if p["MFABindRequired"] is not None:
         changes["mfa_bind_required"] = p["MFABindRequired"]
     if changes:
-        ctx.conn.execute(update(login_profiles).where(login_profiles.c.user_id == user.id).values(updated_ms=ctx.now_ms, **changes))
+        ctx.conn.execute(
+            update(login_profiles).where(login_profiles.c.user_id == user.id).values(updated_ms=ctx.now_ms, **changes)
+        )
     if p["Status"] == "Inactive":
         console_access.end(ctx.conn, user.id)
     return _reread(ctx, user)
 
 
-@action("DeleteLoginProfile", rw=WRITE, params=(UPN,), resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}")
+@action(
+    "DeleteLoginProfile", rw=WRITE, params=(UPN,), resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}"
+)
 def delete_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Disable console logon for a RAM user by deleting its login profile (its password history is kept)."""
     user = find_user(ctx, p["UserPrincipalName"])
@@ -133,32 +170,60 @@ def delete_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-@action("ChangePassword", rw=WRITE, resource=(USER, None), self_service=True, arn="user/{UserPrincipalName}", prepare=_argon2_ahead, params=(
-    Str("OldPassword", required=True, max_len=256, secret=True),
-    Str("NewPassword", required=True, secret=True),
-))
+@action(
+    "ChangePassword",
+    rw=WRITE,
+    resource=(USER, None),
+    self_service=True,
+    arn="user/{UserPrincipalName}",
+    prepare=_argon2_ahead,
+    params=(
+        Str("OldPassword", required=True, max_len=256, secret=True),
+        Str("NewPassword", required=True, secret=True),
+    ),
+)
 def change_password(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Change the console password of the calling RAM user. A wrong OldPassword counts as a failed logon
     attempt (MaxLoginAttemps)."""
     if ctx.principal.kind != RAM_USER:
-        raise ApiError("InvalidParameter.Principal.NotRamUser",
-                       "ChangePassword changes the calling RAM user's own password; call it with a RAM user's AccessKey.")
+        raise ApiError(
+            "InvalidParameter.Principal.NotRamUser",
+            "ChangePassword changes the calling RAM user's own password; call it with a RAM user's AccessKey.",
+        )
     user = find_user(ctx)
     row = _profile(ctx, user)
     locked_until = signin.locked_until(row, ctx.now_ms)
     if locked_until:
-        raise ApiError("Forbidden.LoginProfile.Locked", "Too many failed password attempts: the password cannot be "
-                       f"used until {clock.iso(locked_until)}.")
+        raise ApiError(
+            "Forbidden.LoginProfile.Locked",
+            f"Too many failed password attempts: the password cannot be used until {clock.iso(locked_until)}.",
+        )
     work = ctx.prepared or passwords.Argon2Work()
     if not work.verify(row.password_hash, p["OldPassword"]):
         raise ApiError(WRONG_OLD_PASSWORD, 'The parameter "OldPassword" is not the current password of the user.')
     if p["NewPassword"] == p["OldPassword"]:
-        raise ApiError("InvalidParameter.NewPassword.SameAsOld", 'The parameter "NewPassword" must differ from the current password.')
+        raise ApiError(
+            "InvalidParameter.NewPassword.SameAsOld",
+            'The parameter "NewPassword" must differ from the current password.',
+        )
     policy = passwords.load_policy(ctx.conn, ctx.account_id)
-    hashed = passwords.new_password_hash(ctx.conn, policy, user, p["NewPassword"], ctx.now_ms, param="NewPassword", work=work)
-    ctx.conn.execute(update(login_profiles).where(login_profiles.c.user_id == user.id).values(
-        password_hash=hashed, password_initial=False, password_reset_required=False, password_set_ms=ctx.now_ms,
-        failed_attempts=0, first_failed_ms=None, locked_until_ms=None, updated_ms=ctx.now_ms))
+    hashed = passwords.new_password_hash(
+        ctx.conn, policy, user, p["NewPassword"], ctx.now_ms, param="NewPassword", work=work
+    )
+    ctx.conn.execute(
+        update(login_profiles)
+        .where(login_profiles.c.user_id == user.id)
+        .values(
+            password_hash=hashed,
+            password_initial=False,
+            password_reset_required=False,
+            password_set_ms=ctx.now_ms,
+            failed_attempts=0,
+            first_failed_ms=None,
+            locked_until_ms=None,
+            updated_ms=ctx.now_ms,
+        )
+    )
     return {}
 
 

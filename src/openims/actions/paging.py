@@ -1,4 +1,5 @@
 """Marker/MaxItems pagination as IMS does it: an opaque marker names where the next page starts."""
+
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,9 @@ def max_items(limit: int, default: int) -> Int:
     return Int("MaxItems", min=1, max=limit, default=default)
 
 
-def page(conn: Connection, query: Select[Any], sort_column: Any, marker: str | None, limit: int) -> tuple[Sequence[Any], dict[str, Any]]:
+def page(
+    conn: Connection, query: Select[Any], sort_column: Any, marker: str | None, limit: int
+) -> tuple[Sequence[Any], dict[str, Any]]:
     """Rows of one page ordered by `sort_column` (unique), and the `IsTruncated`/`Marker` fields."""
     if marker:
         query = query.where(sort_column > _decode(marker, sort_column))
@@ -44,5 +47,8 @@ def _decode(marker: str, sort_column: Any) -> str:
         text = ""
     scope, sep, position = text.partition(":")
     if not sep or scope != _list_of(sort_column):
-        raise ApiError("InvalidParameter.Marker", 'The parameter - "Marker" is not valid: pass the Marker of the previous page unchanged.')
+        raise ApiError(
+            "InvalidParameter.Marker",
+            'The parameter - "Marker" is not valid: pass the Marker of the previous page unchanged.',
+        )
     return position

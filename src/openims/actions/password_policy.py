@@ -1,5 +1,6 @@
 """The account's password policy for RAM users' console passwords (enforced by `openims.passwords`
 wherever a password is set, and by `openims.signin` at logon)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,8 +40,11 @@ def set_password_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     changes = {_FIELD_OF[name]: value for name, value in p.items() if value is not None}
     if p["MaxLoginAttemps"] == 0:
         # Turning the lockout off also lifts the locks it made; a lock with no lockout rule would outlive it.
-        ctx.conn.execute(update(login_profiles).where(login_profiles.c.account_id == ctx.account_id).values(
-            failed_attempts=0, first_failed_ms=None, locked_until_ms=None))
+        ctx.conn.execute(
+            update(login_profiles)
+            .where(login_profiles.c.account_id == ctx.account_id)
+            .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None)
+        )
     return {"PasswordPolicy": passwords.save_policy(ctx.conn, ctx.account_id, changes, ctx.now_ms).view()}
 
 

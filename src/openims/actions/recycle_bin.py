@@ -6,6 +6,7 @@ attached to it, so restoring the user brings them back. A key deleted on its own
 set; a key of a recycled user is in the bin too (UserRecycled) and comes back with the user unless it was
 deleted on its own before. Nothing in the bin authenticates (see api/signing.py load_key).
 """
+
 from __future__ import annotations
 
 import re
@@ -45,12 +46,15 @@ def _dates(recycled_ms: int) -> dict[str, str]:
 
 # Users
 
+
 def _recycled_user(ctx: CallContext, user_id: str | None = None, key_id: str | None = None) -> Row[Any]:
     query = select(users).where(users.c.account_id == ctx.account_id, _fresh(users.c.deleted_ms, ctx.now_ms))
     if user_id:
         query, wanted = query.where(users.c.id == user_id), user_id
     elif key_id:
-        owner = select(access_keys.c.user_id).where(access_keys.c.id == key_id, access_keys.c.account_id == ctx.account_id)
+        owner = select(access_keys.c.user_id).where(
+            access_keys.c.id == key_id, access_keys.c.account_id == ctx.account_id
+        )
         query, wanted = query.where(users.c.id == owner.scalar_subquery()), key_id
     else:
         raise missing("UserId")
@@ -62,8 +66,13 @@ def _recycled_user(ctx: CallContext, user_id: str | None = None, key_id: str | N
 
 
 def _user_view(row: Row[Any]) -> dict[str, Any]:
-    return {"UserId": row.id, "UserPrincipalName": row.upn, "DisplayName": row.display_name,
-            "CreateDate": clock.iso(row.created_ms), **_dates(row.deleted_ms)}
+    return {
+        "UserId": row.id,
+        "UserPrincipalName": row.upn,
+        "DisplayName": row.display_name,
+        "CreateDate": clock.iso(row.created_ms),
+        **_dates(row.deleted_ms),
+    }
 
 
 @action("GetUserInRecycleBin", params=(USER_ID, KEY_ID), resource=(USER, None))
@@ -81,20 +90,29 @@ def list_users_in_recycle_bin(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
     if p["Filter"]:
         match = FILTER_RULE.fullmatch(p["Filter"])
         if not match:
-            raise invalid("Filter", "Format", 'The parameter - "Filter" must be of the form "UserPrincipalName eq <name>@<domain>".')
+            raise invalid(
+                "Filter",
+                "Format",
+                'The parameter - "Filter" must be of the form "UserPrincipalName eq <name>@<domain>".',
+            )
         query = query.where(func.lower(users.c.upn) == match.group(1).lower())
     rows, fields = page(ctx.conn, query, users.c.id, p["Marker"], p["MaxItems"])
     return {"Users": {"User": [_user_view(r) for r in rows]}, **fields}
 
 
-@action("RestoreUserFromRecycleBin", rw=WRITE, params=(Str("UserId", required=True, max_len=64),), resource=(USER, None))
+@action(
+    "RestoreUserFromRecycleBin", rw=WRITE, params=(Str("UserId", required=True, max_len=64),), resource=(USER, None)
+)
 def restore_user_from_recycle_bin(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Restore a RAM user with its AccessKeys (except those deleted on their own), groups and login profile.
     Fails, changing nothing, when a live user has taken its name meanwhile."""
     row = _recycled_user(ctx, user_id=p["UserId"])
     live = select(users.c.id).where(users.c.account_id == ctx.account_id, users.c.deleted_ms.is_(None))
     if ctx.conn.execute(live.where(func.lower(users.c.name) == row.name.lower())).first():
-        raise ApiError("EntityAlreadyExists.User", f"A live user is named {row.name} now: rename or delete it before restoring {row.upn}.")
+        raise ApiError(
+            "EntityAlreadyExists.User",
+            f"A live user is named {row.name} now: rename or delete it before restoring {row.upn}.",
+        )
     if ctx.conn.execute(select(func.count()).select_from(live.subquery())).scalar_one() >= quotas.USERS:
         raise ApiError("LimitExceeded.User", f"An account can have at most {quotas.USERS} RAM users.")
     ctx.conn.execute(update(users).where(users.c.id == row.id).values(deleted_ms=None, updated_ms=ctx.now_ms))
@@ -111,18 +129,25 @@ def delete_user_in_recycle_bin(ctx: CallContext, p: dict[str, Any]) -> dict[str,
 
 def _erase_users(conn: Any, user_ids: list[str]) -> None:
     # Keys, memberships, login profiles and MFA bindings go by ON DELETE CASCADE; tags have no foreign key.
-    conn.execute(delete(resource_tags).where(resource_tags.c.resource_type == "user", resource_tags.c.resource_id.in_(user_ids)))
+    conn.execute(
+        delete(resource_tags).where(resource_tags.c.resource_type == "user", resource_tags.c.resource_id.in_(user_ids))
+    )
     conn.execute(delete(users).where(users.c.id.in_(user_ids)))
 
 
 # AccessKeys
 
+
 def _recycled_keys(ctx: CallContext) -> Any:
     """Keys in the bin: deleted on their own, or belonging to a user in the bin."""
-    return (select(access_keys, users.c.upn, users.c.deleted_ms.label("user_deleted_ms"))
-            .select_from(access_keys.outerjoin(users, users.c.id == access_keys.c.user_id))
-            .where(access_keys.c.account_id == ctx.account_id,
-                   or_(_fresh(access_keys.c.deleted_ms, ctx.now_ms), _fresh(users.c.deleted_ms, ctx.now_ms))))
+    return (
+        select(access_keys, users.c.upn, users.c.deleted_ms.label("user_deleted_ms"))
+        .select_from(access_keys.outerjoin(users, users.c.id == access_keys.c.user_id))
+        .where(
+            access_keys.c.account_id == ctx.account_id,
+            or_(_fresh(access_keys.c.deleted_ms, ctx.now_ms), _fresh(users.c.deleted_ms, ctx.now_ms)),
+        )
+    )
 
 
 def _bin_owner(ctx: CallContext, user_id: str | None) -> str | None:
@@ -130,12 +155,15 @@ def _bin_owner(ctx: CallContext, user_id: str | None) -> str | None:
     the root account's own keys."""
     if user_id:
         live_or_recycled = users.c.deleted_ms.is_(None) | _fresh(users.c.deleted_ms, ctx.now_ms)
-        row = ctx.conn.execute(select(users.c.id, users.c.upn).where(
-            users.c.account_id == ctx.account_id, users.c.id == user_id, live_or_recycled)).first()
+        row = ctx.conn.execute(
+            select(users.c.id, users.c.upn).where(
+                users.c.account_id == ctx.account_id, users.c.id == user_id, live_or_recycled
+            )
+        ).first()
         if row is None:
             raise not_found("User", user_id)
         ctx.reference(USER, row.upn)
-        return row.id
+        return str(row.id)
     return ctx.principal.user_id
 
 
@@ -156,8 +184,11 @@ def _recycled_key(ctx: CallContext, key_id: str | None, owner: str | None, any_o
         # Without UserId the caller's own keys are meant; saying so beats a bare "not found" for a key
         # that GetAccessKeyInfoInRecycleBin shows (without telling whose it is).
         whose = "the root account's" if owner is None else ("your" if owner == ctx.principal.user_id else "this user's")
-        raise ApiError("EntityNotExist.User.AccessKey", f"The AccessKey {key_id} is not among {whose} keys in the "
-                       "recycle bin; for a RAM user's key, pass that user's UserId.")
+        raise ApiError(
+            "EntityNotExist.User.AccessKey",
+            f"The AccessKey {key_id} is not among {whose} keys in the "
+            "recycle bin; for a RAM user's key, pass that user's UserId.",
+        )
     ctx.reference(ACCESS_KEY, row.id)
     if row.upn:
         ctx.reference(USER, row.upn)
@@ -174,17 +205,28 @@ def list_access_keys_in_recycle_bin(ctx: CallContext, p: dict[str, Any]) -> dict
     """List a RAM user's AccessKeys in the recycle bin (the caller's own when UserId is omitted; for the
     root account, its own keys)."""
     owner = _bin_owner(ctx, p["UserId"])
-    rows = ctx.conn.execute(_recycled_keys(ctx).where(_owned_by(owner)).order_by(access_keys.c.created_ms, access_keys.c.id)).all()
+    rows = ctx.conn.execute(
+        _recycled_keys(ctx).where(_owned_by(owner)).order_by(access_keys.c.created_ms, access_keys.c.id)
+    ).all()
     return {"AccessKeys": {"AccessKey": [_key_view(r) for r in rows]}}
 
 
-@action("GetAccessKeyInfoInRecycleBin", params=(Str("UserAccessKeyId", required=True, max_len=64),),
-        resource=(ACCESS_KEY, "UserAccessKeyId"))
+@action(
+    "GetAccessKeyInfoInRecycleBin",
+    params=(Str("UserAccessKeyId", required=True, max_len=64),),
+    resource=(ACCESS_KEY, "UserAccessKeyId"),
+)
 def get_access_key_info_in_recycle_bin(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Query an AccessKey in the recycle bin: its owner, when it was deleted and when it will be purged."""
     row = _recycled_key(ctx, p["UserAccessKeyId"], None, any_owner=True)
-    return {"AccessKey": {**_key_view(row), "UserId": row.user_id or "", "UserPrincipalName": row.upn or "",
-                          "UserRecycled": row.user_deleted_ms is not None}}
+    return {
+        "AccessKey": {
+            **_key_view(row),
+            "UserId": row.user_id or "",
+            "UserPrincipalName": row.upn or "",
+            "UserRecycled": row.user_deleted_ms is not None,
+        }
+    }
 
 
 @action("RestoreAccessKeyFromRecycleBin", rw=WRITE, params=(KEY_ID, USER_ID), resource=(ACCESS_KEY, "UserAccessKeyId"))
@@ -193,13 +235,23 @@ def restore_access_key_from_recycle_bin(ctx: CallContext, p: dict[str, Any]) -> 
     owner = _bin_owner(ctx, p["UserId"])
     row = _recycled_key(ctx, p["UserAccessKeyId"], owner)
     if row.user_deleted_ms is not None:
-        raise ApiError("EntityNotExist.User", f"The AccessKey's user {row.upn} is in the recycle bin: restore the user first.")
-    live = ctx.conn.execute(select(func.count()).select_from(access_keys).where(
-        access_keys.c.account_id == ctx.account_id, _owned_by(owner), access_keys.c.deleted_ms.is_(None))).scalar_one()
+        raise ApiError(
+            "EntityNotExist.User", f"The AccessKey's user {row.upn} is in the recycle bin: restore the user first."
+        )
+    live = ctx.conn.execute(
+        select(func.count())
+        .select_from(access_keys)
+        .where(access_keys.c.account_id == ctx.account_id, _owned_by(owner), access_keys.c.deleted_ms.is_(None))
+    ).scalar_one()
     limit = quotas.ACCESS_KEYS_PER_USER if owner else quotas.ACCESS_KEYS_PER_ACCOUNT
     if live >= limit:
-        raise ApiError("LimitExceeded.User.AccessKey", f"At most {limit} AccessKey pairs are allowed here; delete one before restoring.")
-    ctx.conn.execute(update(access_keys).where(access_keys.c.id == row.id).values(deleted_ms=None, updated_ms=ctx.now_ms))
+        raise ApiError(
+            "LimitExceeded.User.AccessKey",
+            f"At most {limit} AccessKey pairs are allowed here; delete one before restoring.",
+        )
+    ctx.conn.execute(
+        update(access_keys).where(access_keys.c.id == row.id).values(deleted_ms=None, updated_ms=ctx.now_ms)
+    )
     return {}
 
 
@@ -218,7 +270,9 @@ def purge(rt: Runtime) -> int:
     for table, erase in ((users, _erase_users), (access_keys, _erase_keys)):
         while True:
             with rt.db.transaction() as conn:
-                expired = conn.execute(select(table.c.id).where(table.c.deleted_ms < cutoff).limit(BATCH)).scalars().all()
+                expired = (
+                    conn.execute(select(table.c.id).where(table.c.deleted_ms < cutoff).limit(BATCH)).scalars().all()
+                )
                 if expired:
                     erase(conn, list(expired))
             removed += len(expired)

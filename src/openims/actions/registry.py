@@ -3,6 +3,7 @@
 Routing (version + name), parameter validation, authorization (RAM action and resource ARN), the audit
 event's fields (eventRW, resourceType/resourceName, redaction) and docs/api.md all derive from it.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -72,10 +73,19 @@ class Action:
 _REGISTRY: dict[tuple[str, str], Action] = {}
 
 
-def action(name: str, *, service: Service = IMS, rw: str = READ, params: tuple[Param, ...] = (),
-           resource: tuple[str, str | None] = ("", None), secrets: tuple[str, ...] = (),
-           self_service: bool = False, arn: str = "*", extension: bool = False,
-           prepare: Callable[[Any, dict[str, Any]], Any] | None = None) -> Callable[[Handler], Handler]:
+def action(
+    name: str,
+    *,
+    service: Service = IMS,
+    rw: str = READ,
+    params: tuple[Param, ...] = (),
+    resource: tuple[str, str | None] = ("", None),
+    secrets: tuple[str, ...] = (),
+    self_service: bool = False,
+    arn: str = "*",
+    extension: bool = False,
+    prepare: Callable[[Any, dict[str, Any]], Any] | None = None,
+) -> Callable[[Handler], Handler]:
     """Declare `name` (in `service`'s API version) and register the decorated function as its handler."""
 
     def register(fn: Handler) -> Handler:
@@ -83,9 +93,19 @@ def action(name: str, *, service: Service = IMS, rw: str = READ, params: tuple[P
         if key in _REGISTRY:
             raise RuntimeError(f"action {name} ({service.version}) is declared twice")
         _REGISTRY[key] = Action(
-            name=name, service=service, rw=rw, handler=fn, params=params, resource_type=resource[0],
-            resource_param=resource[1], secrets=frozenset(secrets), self_service=self_service, arn=arn,
-            extension=extension, doc=inspect.cleandoc(fn.__doc__ or ""), prepare=prepare,
+            name=name,
+            service=service,
+            rw=rw,
+            handler=fn,
+            params=params,
+            resource_type=resource[0],
+            resource_param=resource[1],
+            secrets=frozenset(secrets),
+            self_service=self_service,
+            arn=arn,
+            extension=extension,
+            doc=inspect.cleandoc(fn.__doc__ or ""),
+            prepare=prepare,
         )
         return fn
 

@@ -1,5 +1,6 @@
 """Reports computed from the account's real state: the user credential report (a CSV snapshot, generated
 on request) and the account security practice report."""
+
 from __future__ import annotations
 
 import base64
@@ -26,9 +27,18 @@ STALE_DAYS = 90
 ROOT_ROW = "<root>"
 NA = "N/A"
 KEY_COLUMNS = ("exist", "active", "last_rotated", "last_used", "last_used_service")
-COLUMNS = ("user", "user_creation_time", "user_last_logon", "password_exist", "password_active", "password_last_changed",
-           "password_next_rotation", "mfa_active",
-           *(f"access_key_{n}_{c}" for n in (1, 2) for c in KEY_COLUMNS), "additional_access_key")
+COLUMNS = (
+    "user",
+    "user_creation_time",
+    "user_last_logon",
+    "password_exist",
+    "password_active",
+    "password_last_changed",
+    "password_next_rotation",
+    "mfa_active",
+    *(f"access_key_{n}_{c}" for n in (1, 2) for c in KEY_COLUMNS),
+    "additional_access_key",
+)
 MAX_ROWS = 3501
 
 
@@ -61,20 +71,33 @@ class Subject:
 def _subjects(ctx: CallContext) -> list[Subject]:
     """The root account and every live RAM user, with their passwords, MFA and live keys (oldest first)."""
     conn, account_id = ctx.conn, ctx.account_id
-    key_rows = conn.execute(select(access_keys).where(access_keys.c.account_id == account_id, access_keys.c.deleted_ms.is_(None))
-                            .order_by(access_keys.c.created_ms, access_keys.c.id)).all()
+    key_rows = conn.execute(
+        select(access_keys)
+        .where(access_keys.c.account_id == account_id, access_keys.c.deleted_ms.is_(None))
+        .order_by(access_keys.c.created_ms, access_keys.c.id)
+    ).all()
     uses = key_usage.last_used(ctx.runtime, conn, [r.id for r in key_rows])
     keys: dict[str | None, list[Key]] = {}
     for r in key_rows:
         keys.setdefault(r.user_id, []).append(Key(r.created_ms, r.status == "Active", uses.get(r.id)))
-    profiles = {r.user_id: r for r in conn.execute(select(login_profiles).where(login_profiles.c.account_id == account_id))}
-    with_mfa = set(conn.execute(select(mfa_devices.c.user_id).where(
-        mfa_devices.c.account_id == account_id, mfa_devices.c.user_id.is_not(None))).scalars())
+    profiles = {
+        r.user_id: r for r in conn.execute(select(login_profiles).where(login_profiles.c.account_id == account_id))
+    }
+    with_mfa = set(
+        conn.execute(
+            select(mfa_devices.c.user_id).where(
+                mfa_devices.c.account_id == account_id, mfa_devices.c.user_id.is_not(None)
+            )
+        ).scalars()
+    )
     acct = conn.execute(select(accounts).where(accounts.c.id == account_id)).one()
     root_password = Password(True, None) if acct.password_hash else None
     found = [Subject(ROOT_ROW, acct.created_ms, None, root_password, root_has_mfa(acct), keys.get(None, []))]
-    for u in conn.execute(select(users).where(users.c.account_id == account_id, users.c.deleted_ms.is_(None))
-                          .order_by(users.c.created_ms, users.c.id)):
+    for u in conn.execute(
+        select(users)
+        .where(users.c.account_id == account_id, users.c.deleted_ms.is_(None))
+        .order_by(users.c.created_ms, users.c.id)
+    ):
         profile = profiles.get(u.id)
         password = Password(profile.status == "Active", profile.password_set_ms) if profile is not None else None
         found.append(Subject(u.upn, u.created_ms, u.last_login_ms, password, u.id in with_mfa, keys.get(u.id, [])))
@@ -82,6 +105,7 @@ def _subjects(ctx: CallContext) -> list[Subject]:
 
 
 # Credential report
+
 
 def _iso(ms: int | None) -> str:
     return clock.iso(ms) if ms is not None else NA
@@ -102,8 +126,13 @@ def _line(p: Subject, policy: passwords.PasswordPolicy) -> list[str]:
     for n in (0, 1):
         if n < len(p.keys):
             key = p.keys[n]
-            line += [_flag(True), _flag(key.active), _iso(key.created_ms), _iso(key.last_used.ms if key.last_used else None),
-                     key.last_used.service if key.last_used else NA]
+            line += [
+                _flag(True),
+                _flag(key.active),
+                _iso(key.created_ms),
+                _iso(key.last_used.ms if key.last_used else None),
+                key.last_used.service if key.last_used else NA,
+            ]
         else:
             line += [_flag(False), NA, NA, NA, NA]
     return line + [_flag(len(p.keys) > 2)]
@@ -124,7 +153,9 @@ def generate_credential_report(ctx: CallContext, p: dict[str, Any]) -> dict[str,
     policy = passwords.load_policy(ctx.conn, ctx.account_id)
     content = _csv([_line(subject, policy) for subject in _subjects(ctx)])
     ctx.conn.execute(delete(credential_reports).where(credential_reports.c.account_id == ctx.account_id))
-    ctx.conn.execute(insert(credential_reports).values(account_id=ctx.account_id, generated_ms=ctx.now_ms, content=content))
+    ctx.conn.execute(
+        insert(credential_reports).values(account_id=ctx.account_id, generated_ms=ctx.now_ms, content=content)
+    )
     return {"State": "COMPLETED"}
 
 
@@ -140,23 +171,37 @@ def _offset(token: str, generated_ms: int) -> int:
             return int(offset)
     except (ValueError, UnicodeDecodeError):
         pass
-    raise ApiError("InvalidParameter.NextToken", 'The parameter - "NextToken" is not valid: pass the NextToken of the previous '
-                   "page unchanged; a token expires when the report is generated again.")
+    raise ApiError(
+        "InvalidParameter.NextToken",
+        'The parameter - "NextToken" is not valid: pass the NextToken of the previous '
+        "page unchanged; a token expires when the report is generated again.",
+    )
 
 
-@action("GetCredentialReport", params=(Int("MaxItems", min=1, max=MAX_ROWS, default=MAX_ROWS), Str("NextToken", max_len=256)))
+@action(
+    "GetCredentialReport",
+    params=(Int("MaxItems", min=1, max=MAX_ROWS, default=MAX_ROWS), Str("NextToken", max_len=256)),
+)
 def get_credential_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """The last generated user credential report: Base64 of a CSV with a header line and one line per user
     (the root account first), MaxItems lines per page, each page with the header."""
-    report = ctx.conn.execute(select(credential_reports).where(credential_reports.c.account_id == ctx.account_id)).first()
+    report = ctx.conn.execute(
+        select(credential_reports).where(credential_reports.c.account_id == ctx.account_id)
+    ).first()
     if report is None:
-        raise ApiError("EntityNotExist.CredentialReport", "No credential report has been generated: call GenerateCredentialReport first.")
+        raise ApiError(
+            "EntityNotExist.CredentialReport",
+            "No credential report has been generated: call GenerateCredentialReport first.",
+        )
     header, *lines = report.content.splitlines(keepends=True)
     start = _offset(p["NextToken"], report.generated_ms) if p["NextToken"] else 0
     end = start + p["MaxItems"]
     page = header + "".join(lines[start:end])
-    out = {"Content": base64.b64encode(page.encode()).decode(), "GeneratedTime": clock.iso(report.generated_ms),
-           "IsTruncated": "true" if end < len(lines) else "false"}  # a string, as the SDK model declares
+    out = {
+        "Content": base64.b64encode(page.encode()).decode(),
+        "GeneratedTime": clock.iso(report.generated_ms),
+        "IsTruncated": "true" if end < len(lines) else "false",
+    }  # a string, as the SDK model declares
     if end < len(lines):
         out["NextToken"] = _token(report.generated_ms, end)
     return out
@@ -164,10 +209,17 @@ def get_credential_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]
 
 # Security practice report
 
+
 def password_level(policy: passwords.PasswordPolicy) -> str:
     """How strong the password policy makes RAM users' passwords: high, mid or low."""
-    classes = sum((policy.require_lowercase_characters, policy.require_uppercase_characters, policy.require_numbers,
-                   policy.require_symbols))
+    classes = sum(
+        (
+            policy.require_lowercase_characters,
+            policy.require_uppercase_characters,
+            policy.require_numbers,
+            policy.require_symbols,
+        )
+    )
     if policy.minimum_password_length >= 12 and classes >= 3:
         return "high"
     if policy.minimum_password_length >= 8 and classes >= 2:
@@ -193,7 +245,7 @@ def _score(info: dict[str, Any]) -> int:
     deduction += 15.0 * (info["SubUserWithOldAccessKey"] + (1 if info["OldAkNum"] else 0)) / (users_count + 1)
     deduction += 15.0 * (info["SubUserWithUnusedAccessKey"] + (1 if info["UnusedAkNum"] else 0)) / (users_count + 1)
     deduction += {"low": 10.0, "mid": 5.0, "high": 0.0}[info["SubUserPwdLevel"]]
-    return max(0, min(100, round(100 - deduction)))
+    return int(max(0, min(100, round(100 - deduction))))
 
 
 @action("GetAccountSecurityPracticeReport")
@@ -214,4 +266,3 @@ def get_account_security_practice_report(ctx: CallContext, p: dict[str, Any]) ->
         "SubUserWithUnusedAccessKey": sum(any(_unused(k, now) for k in u.keys) for u in ram_users),
     }
     return {"AccountSecurityPracticeInfo": {"AccountSecurityPracticeUserInfo": info, "Score": _score(info)}}
-

@@ -3,6 +3,7 @@
 The self-service switches are enforced by a gate in `openims.authz.SELF_SERVICE_GATES`; LoginNetworkMasks,
 LoginSessionDuration, MFAOperationForLogin, MaxIdleDaysForUsers and EnableSaveMFATicket by `openims.signin`.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -79,7 +80,9 @@ class Preferences:
                 "MaxIdleDaysForAccessKeys": self.max_idle_days_for_access_keys,
                 "MaxIdleDaysForUsers": self.max_idle_days_for_users,
             },
-            "PersonalInfoPreference": {"AllowUserToManagePersonalDingTalk": self.allow_user_to_manage_personal_ding_talk},
+            "PersonalInfoPreference": {
+                "AllowUserToManagePersonalDingTalk": self.allow_user_to_manage_personal_ding_talk
+            },
             "VerificationPreference": {"VerificationTypes": [v for v in self.verification_types.split(",") if v]},
         }
 
@@ -97,7 +100,9 @@ def load_preferences(conn: Connection, account_id: str) -> Preferences:
 def _save(conn: Connection, account_id: str, changes: dict[str, Any], now_ms: int) -> Preferences:
     prefs = replace(load_preferences(conn, account_id), **changes)
     values = {**asdict(prefs), "updated_ms": now_ms}
-    done = conn.execute(update(security_preferences).where(security_preferences.c.account_id == account_id).values(**values))
+    done = conn.execute(
+        update(security_preferences).where(security_preferences.c.account_id == account_id).values(**values)
+    )
     if not done.rowcount:
         conn.execute(insert(security_preferences).values(account_id=account_id, **values))
     return prefs
@@ -126,13 +131,19 @@ class OptionalList(StrList):
 def _normalize_masks(value: str) -> str:
     masks = [m.strip() for m in value.split(";") if m.strip()]
     if len(masks) > MAX_MASKS:
-        raise invalid("LoginNetworkMasks", "Length", f'The parameter "LoginNetworkMasks" may hold at most {MAX_MASKS} masks.')
+        raise invalid(
+            "LoginNetworkMasks", "Length", f'The parameter "LoginNetworkMasks" may hold at most {MAX_MASKS} masks.'
+        )
     for mask in masks:
         try:
             ipaddress.ip_network(mask, strict=False)
         except ValueError:
-            raise invalid("LoginNetworkMasks", "Format", f'The parameter "LoginNetworkMasks" must be IP addresses or CIDR '
-                          f'blocks separated by semicolons, such as 192.168.0.0/16;10.0.0.0/8; {mask[:64]!r} is neither.') from None
+            raise invalid(
+                "LoginNetworkMasks",
+                "Format",
+                f'The parameter "LoginNetworkMasks" must be IP addresses or CIDR '
+                f"blocks separated by semicolons, such as 192.168.0.0/16;10.0.0.0/8; {mask[:64]!r} is neither.",
+            ) from None
     return ";".join(masks)
 
 
@@ -174,12 +185,16 @@ def set_security_preference(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         changes["mfa_operation_for_login"] = p["MFAOperationForLogin"]
     if p["OperationForRiskLogin"] is not None:
         changes["operation_for_risk_login"] = p["OperationForRiskLogin"]
-    for name, field in (("MaxIdleDaysForAccessKeys", "max_idle_days_for_access_keys"),
-                        ("MaxIdleDaysForUsers", "max_idle_days_for_users")):
+    for name, field in (
+        ("MaxIdleDaysForAccessKeys", "max_idle_days_for_access_keys"),
+        ("MaxIdleDaysForUsers", "max_idle_days_for_users"),
+    ):
         if p[name] is not None:
             if p[name] not in IDLE_DAY_CHOICES:
-                raise ApiError(f"InvalidParameter.{name}",
-                               f'The parameter "{name}" must be one of {", ".join(map(str, IDLE_DAY_CHOICES))}.')
+                raise ApiError(
+                    f"InvalidParameter.{name}",
+                    f'The parameter "{name}" must be one of {", ".join(map(str, IDLE_DAY_CHOICES))}.',
+                )
             changes[field] = p[name]
     if p["VerificationTypes"] is not None:
         changes["verification_types"] = ",".join(dict.fromkeys(p["VerificationTypes"]))
@@ -197,13 +212,25 @@ def get_security_preference(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
 
 # Self-service action -> the preference that must allow it.
 GATED = {
-    **dict.fromkeys(("CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey", "ListAccessKeys", "GetAccessKeyLastUsed",
-                     "GetAccessKeysLastUsed"),
-                    "allow_user_to_manage_access_keys"),
-    **dict.fromkeys(("CreateServiceCredential", "UpdateServiceCredential", "DeleteServiceCredential",
-                     "ListServiceCredentials"), "allow_user_to_manage_service_credentials"),
-    **dict.fromkeys(("CreateVirtualMFADevice", "BindMFADevice", "UnbindMFADevice", "GetUserMFAInfo", "CheckUserMFA"),
-                    "allow_user_to_manage_mfa_devices"),
+    **dict.fromkeys(
+        (
+            "CreateAccessKey",
+            "UpdateAccessKey",
+            "DeleteAccessKey",
+            "ListAccessKeys",
+            "GetAccessKeyLastUsed",
+            "GetAccessKeysLastUsed",
+        ),
+        "allow_user_to_manage_access_keys",
+    ),
+    **dict.fromkeys(
+        ("CreateServiceCredential", "UpdateServiceCredential", "DeleteServiceCredential", "ListServiceCredentials"),
+        "allow_user_to_manage_service_credentials",
+    ),
+    **dict.fromkeys(
+        ("CreateVirtualMFADevice", "BindMFADevice", "UnbindMFADevice", "GetUserMFAInfo", "CheckUserMFA"),
+        "allow_user_to_manage_mfa_devices",
+    ),
     "ChangePassword": "allow_user_to_change_password",
 }
 

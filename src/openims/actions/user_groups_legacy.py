@@ -1,4 +1,5 @@
 """The legacy `*UserGroup` names of the group actions: the same groups, the same code, their own event names."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -37,8 +38,14 @@ def list_user_groups(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return groups.list_groups(ctx, p)
 
 
-@action("AddUserToUserGroup", rw=WRITE, params=(groups.GROUP_NAME, UPN), resource=RESOURCE, arn=groups.MEMBERSHIP_ARN,
-        extension=True)
+@action(
+    "AddUserToUserGroup",
+    rw=WRITE,
+    params=(groups.GROUP_NAME, UPN),
+    resource=RESOURCE,
+    arn=groups.MEMBERSHIP_ARN,
+    extension=True,
+)
 def add_user_to_user_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Legacy name of AddUserToGroup: add a RAM user to a group."""
     return groups.add_user_to_group(ctx, p)

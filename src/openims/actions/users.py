@@ -1,4 +1,5 @@
 """RAM users: create, read, update, delete (to the recycle bin), list."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,8 +18,17 @@ from openims.store.schema import access_keys, users
 USER = "ACS::RAM::User"
 NAME_CHARS = r"[A-Za-z0-9._-]{1,64}"
 UPN_DOC = "must be <name>@<domain>: the name 1 to 64 letters, digits, periods, hyphens or underscores"
-UPN = Str("UserPrincipalName", required=True, min_len=1, max_len=128, pattern=NAME_CHARS + r"@[A-Za-z0-9.-]+", pattern_doc=UPN_DOC)
-UPN_OPTIONAL = Str("UserPrincipalName", min_len=1, max_len=128, pattern=NAME_CHARS + r"@[A-Za-z0-9.-]+", pattern_doc=UPN_DOC)
+UPN = Str(
+    "UserPrincipalName",
+    required=True,
+    min_len=1,
+    max_len=128,
+    pattern=NAME_CHARS + r"@[A-Za-z0-9.-]+",
+    pattern_doc=UPN_DOC,
+)
+UPN_OPTIONAL = Str(
+    "UserPrincipalName", min_len=1, max_len=128, pattern=NAME_CHARS + r"@[A-Za-z0-9.-]+", pattern_doc=UPN_DOC
+)
 USER_ID = Str("UserId", max_len=64)
 DISPLAY_NAME_DOC = "can contain letters, digits, spaces and any printable characters"
 STATUS_FILTER = Str("Status", choices=("active", "freeze", "active,freeze", "freeze,active"))
@@ -28,7 +38,11 @@ def split_upn(conn: Connection, account_id: str, upn: str, param: str = "UserPri
     """The name part of a UPN, after checking its domain is one of the account's."""
     name, _, domain = upn.partition("@")
     if domain.lower() not in [d.lower() for d in accounts.user_domains(conn, account_id)]:
-        raise invalid(param, "Domain", f'The parameter - "{param}" must use the account\'s default domain or a verified domain, not {domain}.')
+        raise invalid(
+            param,
+            "Domain",
+            f'The parameter - "{param}" must use the account\'s default domain or a verified domain, not {domain}.',
+        )
     return name
 
 
@@ -37,13 +51,22 @@ _LIVE_USER = select(users).where(users.c.account_id == bindparam("account_id"), 
 _USER_BY = {
     "name": _LIVE_USER.where(func.lower(users.c.name) == bindparam("value")),
     "id": _LIVE_USER.where(users.c.id == bindparam("value")),
-    "key": _LIVE_USER.where(users.c.id == select(access_keys.c.user_id).where(
-        access_keys.c.id == bindparam("value"), access_keys.c.account_id == bindparam("account_id"),
-        access_keys.c.deleted_ms.is_(None)).scalar_subquery()),
+    "key": _LIVE_USER.where(
+        users.c.id
+        == select(access_keys.c.user_id)
+        .where(
+            access_keys.c.id == bindparam("value"),
+            access_keys.c.account_id == bindparam("account_id"),
+            access_keys.c.deleted_ms.is_(None),
+        )
+        .scalar_subquery()
+    ),
 }
 
 
-def find_user(ctx: CallContext, upn: str | None = None, user_id: str | None = None, key_id: str | None = None) -> Row[Any]:
+def find_user(
+    ctx: CallContext, upn: str | None = None, user_id: str | None = None, key_id: str | None = None
+) -> Row[Any]:
     """The live user named by UPN, ID or one of its AccessKey IDs; a RAM user naming nobody means itself."""
     domain = None
     if upn:
@@ -60,8 +83,11 @@ def find_user(ctx: CallContext, upn: str | None = None, user_id: str | None = No
     row = ctx.conn.execute(_USER_BY[by], {"account_id": ctx.account_id, "value": value}).first()
     # A UPN stays valid under any of the account's domains (IMS keeps names across a default-domain change);
     # the common case, the domain the user was created with, needs no lookup of the account's domains.
-    if row is None or (domain is not None and domain.lower() != row.upn.partition("@")[2].lower()
-                       and domain.lower() not in [d.lower() for d in accounts.user_domains(ctx.conn, ctx.account_id)]):
+    if row is None or (
+        domain is not None
+        and domain.lower() != row.upn.partition("@")[2].lower()
+        and domain.lower() not in [d.lower() for d in accounts.user_domains(ctx.conn, ctx.account_id)]
+    ):
         raise not_found("User", wanted)
     ctx.reference(USER, row.upn)
     return row
@@ -76,23 +102,28 @@ def user_view(row: Row[Any], tags: list[dict[str, str]] | None = None, basic: bo
     }
     if basic:
         return view
-    view.update({
-        "UserName": row.name,
-        "Email": row.email,
-        "MobilePhone": row.mobile_phone,
-        "Comments": row.comments,
-        "ProvisionType": row.provision_type,
-        "CreateDate": clock.iso(row.created_ms),
-        "UpdateDate": clock.iso(row.updated_ms),
-        "LastLoginDate": clock.iso(row.last_login_ms),
-    })
+    view.update(
+        {
+            "UserName": row.name,
+            "Email": row.email,
+            "MobilePhone": row.mobile_phone,
+            "Comments": row.comments,
+            "ProvisionType": row.provision_type,
+            "CreateDate": clock.iso(row.created_ms),
+            "UpdateDate": clock.iso(row.updated_ms),
+            "LastLoginDate": clock.iso(row.last_login_ms),
+        }
+    )
     if tags is not None:
         view["Tags"] = {"Tag": tags}
     return view
 
 
-_LIVE_USERS = select(func.count()).select_from(users).where(
-    users.c.account_id == bindparam("account_id"), users.c.deleted_ms.is_(None))
+_LIVE_USERS = (
+    select(func.count())
+    .select_from(users)
+    .where(users.c.account_id == bindparam("account_id"), users.c.deleted_ms.is_(None))
+)
 _INSERT_USER = insert(users)
 
 
@@ -104,11 +135,21 @@ def insert_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if ctx.conn.execute(_USER_BY["name"], {"account_id": ctx.account_id, "value": name.lower()}).first():
         raise already_exists("User", p["UserPrincipalName"])
     user_id = ids.user_id()
-    ctx.conn.execute(_INSERT_USER, {
-        "id": user_id, "account_id": ctx.account_id, "name": name, "upn": p["UserPrincipalName"], "display_name": p["DisplayName"],
-        "email": p.get("Email") or "", "mobile_phone": p.get("MobilePhone") or "", "comments": p.get("Comments") or "",
-        "created_ms": ctx.now_ms, "updated_ms": ctx.now_ms,
-    })
+    ctx.conn.execute(
+        _INSERT_USER,
+        {
+            "id": user_id,
+            "account_id": ctx.account_id,
+            "name": name,
+            "upn": p["UserPrincipalName"],
+            "display_name": p["DisplayName"],
+            "email": p.get("Email") or "",
+            "mobile_phone": p.get("MobilePhone") or "",
+            "comments": p.get("Comments") or "",
+            "created_ms": ctx.now_ms,
+            "updated_ms": ctx.now_ms,
+        },
+    )
     set_tags(ctx.conn, ctx.account_id, "user", user_id, p.get("Tag") or [])
     row = ctx.conn.execute(_USER_BY["id"], {"account_id": ctx.account_id, "value": user_id}).one()
     return user_view(row, tags_of(ctx.conn, "user", [user_id])[user_id])
@@ -117,36 +158,67 @@ def insert_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 CREATE_USER_PARAMS = (
     UPN,
     Str("DisplayName", required=True, min_len=1, max_len=24),
-    Str("MobilePhone", max_len=32, pattern=r"[0-9+-]{1,32}", pattern_doc="is <country code>-<number>, for example 86-1868888****"),
+    Str(
+        "MobilePhone",
+        max_len=32,
+        pattern=r"[0-9+-]{1,32}",
+        pattern_doc="is <country code>-<number>, for example 86-1868888****",
+    ),
     Str("Email", max_len=128, pattern=r"[^@\s]+@[^@\s]+", pattern_doc="must be an email address"),
     Str("Comments", min_len=1, max_len=128),
     tag_param(),
 )
 
 
-@action("CreateUser", rw=WRITE, params=CREATE_USER_PARAMS, resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}")
+@action(
+    "CreateUser",
+    rw=WRITE,
+    params=CREATE_USER_PARAMS,
+    resource=(USER, "UserPrincipalName"),
+    arn="user/{UserPrincipalName}",
+)
 def create_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Create a RAM user."""
     return {"User": insert_user(ctx, p)}
 
 
-@action("GetUser", params=(UPN_OPTIONAL, USER_ID, Str("UserAccessKeyId", max_len=64)), resource=(USER, "UserPrincipalName"),
-        self_service=True, arn="user/{UserPrincipalName}")
+@action(
+    "GetUser",
+    params=(UPN_OPTIONAL, USER_ID, Str("UserAccessKeyId", max_len=64)),
+    resource=(USER, "UserPrincipalName"),
+    self_service=True,
+    arn="user/{UserPrincipalName}",
+)
 def get_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Query a RAM user by UserPrincipalName, UserId or one of its AccessKey IDs."""
     row = find_user(ctx, p["UserPrincipalName"], p["UserId"], p["UserAccessKeyId"])
     return {"User": user_view(row, tags_of(ctx.conn, "user", [row.id])[row.id])}
 
 
-@action("UpdateUser", rw=WRITE, resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}", params=(
-    UPN_OPTIONAL, USER_ID,
-    Str("NewUserPrincipalName", min_len=1, max_len=128, pattern=UPN.pattern, pattern_doc=UPN_DOC, keep_empty=True),
-    Str("NewDisplayName", min_len=1, max_len=24, keep_empty=True),
-    # An empty phone number, email or comment clears it.
-    Str("NewMobilePhone", max_len=32, pattern=r"[0-9+-]{1,32}", pattern_doc="is <country code>-<number>", keep_empty=True),
-    Str("NewEmail", max_len=128, pattern=r"[^@\s]+@[^@\s]+", pattern_doc="must be an email address", keep_empty=True),
-    Str("NewComments", max_len=128, keep_empty=True),
-))
+@action(
+    "UpdateUser",
+    rw=WRITE,
+    resource=(USER, "UserPrincipalName"),
+    arn="user/{UserPrincipalName}",
+    params=(
+        UPN_OPTIONAL,
+        USER_ID,
+        Str("NewUserPrincipalName", min_len=1, max_len=128, pattern=UPN.pattern, pattern_doc=UPN_DOC, keep_empty=True),
+        Str("NewDisplayName", min_len=1, max_len=24, keep_empty=True),
+        # An empty phone number, email or comment clears it.
+        Str(
+            "NewMobilePhone",
+            max_len=32,
+            pattern=r"[0-9+-]{1,32}",
+            pattern_doc="is <country code>-<number>",
+            keep_empty=True,
+        ),
+        Str(
+            "NewEmail", max_len=128, pattern=r"[^@\s]+@[^@\s]+", pattern_doc="must be an email address", keep_empty=True
+        ),
+        Str("NewComments", max_len=128, keep_empty=True),
+    ),
+)
 def update_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Modify a RAM user's name, display name, contact details or comments. An empty NewMobilePhone,
     NewEmail or NewComments clears it; an empty NewUserPrincipalName or NewDisplayName is refused."""
@@ -157,14 +229,25 @@ def update_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     new_upn = p["NewUserPrincipalName"]
     if new_upn is not None and new_upn != row.upn:
         new_name = split_upn(ctx.conn, ctx.account_id, new_upn, "NewUserPrincipalName")
-        if new_name.lower() != row.name.lower() and ctx.conn.execute(select(users.c.id).where(
-                users.c.account_id == ctx.account_id, users.c.deleted_ms.is_(None),
-                func.lower(users.c.name) == new_name.lower())).first():
+        if (
+            new_name.lower() != row.name.lower()
+            and ctx.conn.execute(
+                select(users.c.id).where(
+                    users.c.account_id == ctx.account_id,
+                    users.c.deleted_ms.is_(None),
+                    func.lower(users.c.name) == new_name.lower(),
+                )
+            ).first()
+        ):
             raise already_exists("User", new_upn)
         changes.update(name=new_name, upn=new_upn)
         ctx.reference(USER, new_upn)
-    for param, column in (("NewDisplayName", "display_name"), ("NewMobilePhone", "mobile_phone"),
-                          ("NewEmail", "email"), ("NewComments", "comments")):
+    for param, column in (
+        ("NewDisplayName", "display_name"),
+        ("NewMobilePhone", "mobile_phone"),
+        ("NewEmail", "email"),
+        ("NewComments", "comments"),
+    ):
         if p[param] is not None:
             changes[column] = p[param]
     if changes:
@@ -173,7 +256,13 @@ def update_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"User": user_view(row)}
 
 
-@action("DeleteUser", rw=WRITE, params=(UPN_OPTIONAL, USER_ID), resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}")
+@action(
+    "DeleteUser",
+    rw=WRITE,
+    params=(UPN_OPTIONAL, USER_ID),
+    resource=(USER, "UserPrincipalName"),
+    arn="user/{UserPrincipalName}",
+)
 def delete_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Delete a RAM user: it moves to the recycle bin with its keys, groups and login profile, and its
     AccessKeys stop working at once."""

@@ -1,4 +1,5 @@
 """The ASGI application: the RPC endpoint on `/` and the console under `/console`."""
+
 from __future__ import annotations
 
 import logging
@@ -49,10 +50,18 @@ def create_app(rt: Runtime) -> Starlette:
     async def no_route(request: Request, exc: Exception) -> Response:
         """Another path, or another method on `/`: still Alibaba's envelope (the console has its own pages)."""
         if getattr(exc, "status_code", 404) == 405:
-            err = ApiError("UnsupportedHTTPMethod", f"The HTTP method {request.method} is not supported: send GET or POST to /.", 405)
+            err = ApiError(
+                "UnsupportedHTTPMethod",
+                f"The HTTP method {request.method} is not supported: send GET or POST to /.",
+                405,
+            )
         else:
-            err = ApiError("InvalidURI.NotFound", f"There is no API at {request.url.path}: OpenIMS serves its APIs on / "
-                           "(RPC style, as the SDKs call them) and the console under /console.", 404)
+            err = ApiError(
+                "InvalidURI.NotFound",
+                f"There is no API at {request.url.path}: OpenIMS serves its APIs on / "
+                "(RPC style, as the SDKs call them) and the console under /console.",
+                404,
+            )
         return protocol.render_error(err, None, _new_id(), request.headers.get("host", ""))
 
     routes = [Route("/", rpc, methods=["GET", "POST"])]

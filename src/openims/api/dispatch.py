@@ -1,5 +1,6 @@
 """One call, end to end: authenticate, validate, authorize, run the handler and record its event in one
 transaction; on any error roll back and record the failure event in a transaction of its own."""
+
 from __future__ import annotations
 
 import logging
@@ -46,7 +47,9 @@ def dispatch(rt: Runtime, req: RpcRequest) -> dict[str, Any]:
     return execute(rt, req, auth.principal, (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms))
 
 
-def execute(rt: Runtime, req: RpcRequest, principal: Principal, nonce: tuple[str, str, int] | None = None) -> dict[str, Any]:
+def execute(
+    rt: Runtime, req: RpcRequest, principal: Principal, nonce: tuple[str, str, int] | None = None
+) -> dict[str, Any]:
     """Validate, authorize and run an authenticated request with its event; every failure is audited too.
     Signed API requests, the console and the CLI all come through here."""
     action = registry.lookup(req.version, req.action)
@@ -66,11 +69,18 @@ def execute(rt: Runtime, req: RpcRequest, principal: Principal, nonce: tuple[str
         raise internal from None
 
 
-def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRequest, principal: Principal,
-        nonce: tuple[str, str, int] | None = None) -> dict[str, Any]:
+def run(
+    rt: Runtime,
+    action: registry.Action,
+    params: dict[str, Any],
+    req: RpcRequest,
+    principal: Principal,
+    nonce: tuple[str, str, int] | None = None,
+) -> dict[str, Any]:
     """Authorize and execute an already-authenticated call with its event.
     A write and its event commit in one transaction. A read changes nothing: it runs on a read-only
     connection, outside the write lock, and only its event (with the nonce) takes a short write transaction."""
+
     def context(conn: Connection) -> CallContext:
         return _context(rt, req, principal, conn, prepared)
 
@@ -115,8 +125,17 @@ def run(rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRe
 
 
 def _context(rt: Runtime, req: RpcRequest, principal: Principal, conn: Connection, prepared: Any = None) -> CallContext:
-    return CallContext(conn=conn, principal=principal, runtime=rt, request_id=req.request_id, source_ip=req.source_ip,
-                       user_agent=req.user_agent, now_ms=clock.now_ms(), scheme=req.scheme, prepared=prepared)
+    return CallContext(
+        conn=conn,
+        principal=principal,
+        runtime=rt,
+        request_id=req.request_id,
+        source_ip=req.source_ip,
+        user_agent=req.user_agent,
+        now_ms=clock.now_ms(),
+        scheme=req.scheme,
+        prepared=prepared,
+    )
 
 
 def allowed(rt: Runtime, req: RpcRequest, principal: Principal) -> bool:
@@ -151,15 +170,21 @@ def _resources(action: registry.Action, params: dict[str, Any], ctx: CallContext
     value = params.get(action.resource_param) if action.resource_param else None
     if action.resource_type and isinstance(value, str) and value:
         found.append((action.resource_type, value))
-    for item in (ctx.resources if ctx else []):
+    for item in ctx.resources if ctx else []:
         if item not in found:
             found.append(item)
     return found
 
 
-def _event(rt: Runtime, req: RpcRequest, principal: Principal, action: registry.Action | None,
-           resources: list[tuple[str, str]], response: dict[str, Any] | None = None,
-           error: ApiError | None = None) -> dict[str, Any]:
+def _event(
+    rt: Runtime,
+    req: RpcRequest,
+    principal: Principal,
+    action: registry.Action | None,
+    resources: list[tuple[str, str]],
+    response: dict[str, Any] | None = None,
+    error: ApiError | None = None,
+) -> dict[str, Any]:
     service = action.service if action else registry.SERVICES.get(req.version, registry.IMS)
     return audit.build(
         name=action.name if action else (req.action[:64] or "Unknown"),
@@ -189,8 +214,14 @@ def _rw_of_unknown(name: str) -> str:
     return registry.READ if name.startswith(("Get", "List", "Check", "Describe", "Lookup", "Query")) else registry.WRITE
 
 
-def _record_failure(rt: Runtime, req: RpcRequest, principal: Principal, action: registry.Action | None,
-                    err: ApiError, nonce: tuple[str, str, int] | None) -> None:
+def _record_failure(
+    rt: Runtime,
+    req: RpcRequest,
+    principal: Principal,
+    action: registry.Action | None,
+    err: ApiError,
+    nonce: tuple[str, str, int] | None,
+) -> None:
     """The failed call's event, after the rollback. The nonce is still spent, so a failed request cannot
     be replayed later when it might succeed."""
     params: dict[str, Any] = {}
@@ -209,6 +240,12 @@ def _record_failure(rt: Runtime, req: RpcRequest, principal: Principal, action: 
 
 def _unknown_action(req: RpcRequest) -> ApiError:
     if req.version not in registry.SERVICES:
-        return ApiError("InvalidVersion", f"The API version {req.version!r} is not supported "
-                        f"(IMS 2019-08-15, ActionTrail 2020-07-06, RAM 2015-05-01).", 404)
-    return ApiError("InvalidAction.NotFound", f"The action {req.action!r} does not exist in API version {req.version}.", 404)
+        return ApiError(
+            "InvalidVersion",
+            f"The API version {req.version!r} is not supported "
+            f"(IMS 2019-08-15, ActionTrail 2020-07-06, RAM 2015-05-01).",
+            404,
+        )
+    return ApiError(
+        "InvalidAction.NotFound", f"The action {req.action!r} does not exist in API version {req.version}.", 404
+    )

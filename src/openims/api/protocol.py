@@ -1,4 +1,5 @@
 """HTTP <-> RPC: parse what the SDKs send into an `RpcRequest`; render results and errors as they expect."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -93,8 +94,12 @@ def render(body: dict[str, Any], req: RpcRequest | None, status: int = 200, root
         tag = root or f"{req.action}Response"
         xml = f'<?xml version="1.0" encoding="UTF-8"?><{tag}>{_to_xml(body)}</{tag}>'
         return Response(xml, status_code=status, media_type="text/xml;charset=utf-8", headers=headers)
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=status,
-                    media_type="application/json;charset=utf-8", headers=headers)
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json;charset=utf-8",
+        headers=headers,
+    )
 
 
 def error_body(err: ApiError, request_id: str, host: str) -> dict[str, Any]:
@@ -115,7 +120,8 @@ def render_error(err: ApiError, req: RpcRequest | None, request_id: str, host: s
 def recommend(code: str) -> str:
     """What to try next, per code family (Alibaba links a troubleshooting page; we are offline)."""
     hints = {
-        "SignatureDoesNotMatch": "Check the AccessKey secret and that the request is signed as sent (ACS3-HMAC-SHA256 or HMAC-SHA1 v2).",
+        "SignatureDoesNotMatch": "Check the AccessKey secret and that the request is signed as sent "
+        "(ACS3-HMAC-SHA256 or HMAC-SHA1 v2).",
         "IncompleteSignature": "Sign the request with an official SDK, or include every required signature field.",
         "SignatureNonceUsed": "Use a new random SignatureNonce for every request.",
         "InvalidTimeStamp": "Sync the client clock: the timestamp must be within 15 minutes of the server's, in UTC.",
@@ -125,7 +131,8 @@ def recommend(code: str) -> str:
         "InvalidParameter": "Check the parameter's format and limits in docs/api.md.",
         "EntityNotExist": "Check the name; list the resources to see what exists.",
         "EntityAlreadyExists": "Choose another name, or use the existing resource.",
-        "InvalidAction": "Check the action name and API version (IMS 2019-08-15, ActionTrail 2020-07-06, RAM 2015-05-01).",
+        "InvalidAction": "Check the action name and API version (IMS 2019-08-15, ActionTrail 2020-07-06, RAM "
+        "2015-05-01).",
         "InvalidVersion": "Check the API version (IMS 2019-08-15, ActionTrail 2020-07-06, RAM 2015-05-01).",
         "LimitExceeded": "A quota is reached: delete something first (GetAccountSummary shows usage and quotas).",
         "DeleteConflict": "Remove what still depends on the resource first, as the message says.",
@@ -151,8 +158,11 @@ def _xml_text(value: str) -> str:
 def _to_xml(value: Any, tag: str | None = None) -> str:
     if tag is not None and not _XML_NAME.fullmatch(tag):
         inner = _to_xml(value)
-        return f'<Item Key="{_xml_text(tag)}">{inner}</Item>' if not isinstance(value, list) else "".join(
-            f'<Item Key="{_xml_text(tag)}">{_to_xml(v)}</Item>' for v in value)
+        return (
+            f'<Item Key="{_xml_text(tag)}">{inner}</Item>'
+            if not isinstance(value, list)
+            else "".join(f'<Item Key="{_xml_text(tag)}">{_to_xml(v)}</Item>' for v in value)
+        )
     if isinstance(value, dict):
         inner = "".join(_to_xml(v, k) for k, v in value.items())
     elif isinstance(value, list):

@@ -3,6 +3,7 @@
 Knows nothing about actions. The nonce is only checked for reuse when the call's transaction records it
 (dispatch), so a replay is refused even across restarts and server processes sharing one database.
 """
+
 from __future__ import annotations
 
 import base64
@@ -60,6 +61,7 @@ SECRET_PARAMS: list[Callable[[RpcRequest], Iterable[str]]] = []
 @dataclass(frozen=True)
 class _Signed:
     """What a request's signature claims, and how to check it against a secret."""
+
     key_id: str
     timestamp: str
     nonce: str
@@ -81,35 +83,61 @@ def authenticate(rt: Runtime, req: RpcRequest) -> Authenticated:
     elif "Signature" in req.params:
         signed = _v2(req)
     else:
-        raise AuthError("IncompleteSignature", "The request is not signed: send an Authorization header (V3) or a Signature parameter (v2).")
+        raise AuthError(
+            "IncompleteSignature",
+            "The request is not signed: send an Authorization header (V3) or a Signature parameter (v2).",
+        )
     timestamp, nonce = signed.timestamp, signed.nonce
     if len(nonce) > MAX_NONCE:
         raise AuthError("IncompleteSignature", f"The signature nonce is longer than {MAX_NONCE} characters.")
     key = load_key(rt, signed.key_id)
     if not signed.verified_by(key.secret):
         # The string to sign goes to the caller only: events and logs record the message without it.
-        raise AuthError("SignatureDoesNotMatch", "The request signature does not conform to Alibaba Cloud standards.",
-                        key.principal, for_caller=f" server string to sign is:{signed.shown}")
+        raise AuthError(
+            "SignatureDoesNotMatch",
+            "The request signature does not conform to Alibaba Cloud standards.",
+            key.principal,
+            for_caller=f" server string to sign is:{signed.shown}",
+        )
     if key.status != "Active":
         raise AuthError("InvalidAccessKeyId.Inactive", "The specified AccessKey is disabled.", key.principal)
     try:
         sent_ms = clock.parse_iso(timestamp)
     except ValueError:
-        raise AuthError("InvalidTimeStamp.Format", f"The timestamp {timestamp!r} is not of the form YYYY-MM-DDThh:mm:ssZ.", key.principal) from None
+        raise AuthError(
+            "InvalidTimeStamp.Format",
+            f"The timestamp {timestamp!r} is not of the form YYYY-MM-DDThh:mm:ssZ.",
+            key.principal,
+        ) from None
     window_ms = rt.settings.signature_window_seconds * 1000
     if abs(clock.now_ms() - sent_ms) > window_ms:
-        raise AuthError("InvalidTimeStamp.Expired", "The specified timestamp or date header has expired: it must be within 15 minutes of the server time (UTC).", key.principal)
+        raise AuthError(
+            "InvalidTimeStamp.Expired",
+            "The specified timestamp or date header has expired: it must be within 15 minutes of the server time "
+            "(UTC).",
+            key.principal,
+        )
     for check in KEY_CHECKS:
         check(rt, key, req)
     return Authenticated(key.principal, nonce, sent_ms + window_ms)
 
 
 _KEY_QUERY = (
-    select(access_keys.c.account_id, access_keys.c.user_id, access_keys.c.secret_sealed,
-           access_keys.c.status, access_keys.c.deleted_ms, users.c.upn, users.c.deleted_ms.label("user_deleted"),
-           accounts.c.authz_version)
-    .select_from(access_keys.outerjoin(users, users.c.id == access_keys.c.user_id)
-                 .join(accounts, accounts.c.id == access_keys.c.account_id))
+    select(
+        access_keys.c.account_id,
+        access_keys.c.user_id,
+        access_keys.c.secret_sealed,
+        access_keys.c.status,
+        access_keys.c.deleted_ms,
+        users.c.upn,
+        users.c.deleted_ms.label("user_deleted"),
+        accounts.c.authz_version,
+    )
+    .select_from(
+        access_keys.outerjoin(users, users.c.id == access_keys.c.user_id).join(
+            accounts, accounts.c.id == access_keys.c.account_id
+        )
+    )
     .where(access_keys.c.id == bindparam("key_id"))
 )
 
@@ -118,7 +146,11 @@ def load_key(rt: Runtime, key_id: str) -> KeyRecord:
     """The key's owner and secret; a key in the recycle bin, or of a deleted user, does not exist."""
     with rt.db.read() as conn:
         row = conn.execute(_KEY_QUERY, {"key_id": key_id}).first()
-    if row is None or row.deleted_ms is not None or (row.user_id is not None and (row.upn is None or row.user_deleted is not None)):
+    if (
+        row is None
+        or row.deleted_ms is not None
+        or (row.user_id is not None and (row.upn is None or row.user_deleted is not None))
+    ):
         raise AuthError("InvalidAccessKeyId.NotFound", "The specified AccessKey ID does not exist.")
     secret = rt.secret_cache.get(key_id)
     if secret is None:
@@ -127,8 +159,9 @@ def load_key(rt: Runtime, key_id: str) -> KeyRecord:
     if row.user_id is None:
         principal = Principal(row.account_id, ROOT, row.account_id, "root", key_id, authz_version=row.authz_version)
     else:
-        principal = Principal(row.account_id, RAM_USER, row.user_id, row.upn, key_id, user_id=row.user_id,
-                              authz_version=row.authz_version)
+        principal = Principal(
+            row.account_id, RAM_USER, row.user_id, row.upn, key_id, user_id=row.user_id, authz_version=row.authz_version
+        )
     return KeyRecord(principal, secret, row.status)
 
 
@@ -142,11 +175,17 @@ def _v3(req: RpcRequest) -> _Signed:
         if eq:
             fields[name] = value
     if not all(fields.get(f) for f in ("Credential", "SignedHeaders", "Signature")):
-        raise AuthError("IncompleteSignature", "The Authorization header must carry Credential, SignedHeaders and Signature.")
+        raise AuthError(
+            "IncompleteSignature", "The Authorization header must carry Credential, SignedHeaders and Signature."
+        )
     signed = fields["SignedHeaders"].split(";")
     missing = [h for h in V3_REQUIRED_SIGNED if h not in signed or h not in req.headers]
     if missing or any(h not in req.headers for h in signed):
-        raise AuthError("IncompleteSignature", f"The signature must cover the headers {', '.join(V3_REQUIRED_SIGNED)}, and every signed header must be sent.")
+        raise AuthError(
+            "IncompleteSignature",
+            f"The signature must cover the headers {', '.join(V3_REQUIRED_SIGNED)}, and every signed header must be "
+            "sent.",
+        )
     payload_hash = hashlib.sha256(req.body).hexdigest()
     pairs = sorted(parse_qsl(req.raw_query, keep_blank_values=True))
     canon_query = "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in pairs)
@@ -154,9 +193,16 @@ def _v3(req: RpcRequest) -> _Signed:
     canonical = "\n".join([req.method, req.path or "/", canon_query, canon_headers, ";".join(signed), payload_hash])
     # Only a hash of the request: safe to show whatever the parameters hold.
     to_sign = f"{V3_ALGORITHM}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    return _Signed(fields["Credential"], req.headers["x-acs-date"], req.headers["x-acs-signature-nonce"], to_sign,
-                   fields["Signature"], lambda secret: hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest(),
-                   shown=to_sign, body_matches=_same(req.headers["x-acs-content-sha256"], payload_hash))
+    return _Signed(
+        fields["Credential"],
+        req.headers["x-acs-date"],
+        req.headers["x-acs-signature-nonce"],
+        to_sign,
+        fields["Signature"],
+        lambda secret: hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest(),
+        shown=to_sign,
+        body_matches=_same(req.headers["x-acs-content-sha256"], payload_hash),
+    )
 
 
 def _v2(req: RpcRequest) -> _Signed:
@@ -165,18 +211,31 @@ def _v2(req: RpcRequest) -> _Signed:
     if absent:
         raise AuthError("IncompleteSignature", f"The v2 signature needs the parameters {', '.join(absent)}.")
     if params.get("SignatureMethod", "HMAC-SHA1") != "HMAC-SHA1":
-        raise AuthError("IncompleteSignature", "Unsupported SignatureMethod; use HMAC-SHA1 (or the V3 ACS3-HMAC-SHA256 signature).")
+        raise AuthError(
+            "IncompleteSignature", "Unsupported SignatureMethod; use HMAC-SHA1 (or the V3 ACS3-HMAC-SHA256 signature)."
+        )
     secret_names = {name for names in SECRET_PARAMS for name in names(req)}
 
     def string_to_sign(mask: bool) -> str:
-        canon = "&".join(f"{quote(k, safe='~')}={quote('******' if mask and k in secret_names else v, safe='~')}"
-                         for k, v in sorted(params.items()) if k != "Signature")
+        canon = "&".join(
+            f"{quote(k, safe='~')}={quote('******' if mask and k in secret_names else v, safe='~')}"
+            for k, v in sorted(params.items())
+            if k != "Signature"
+        )
         return f"{req.method}&%2F&{quote(canon, safe='~')}"
 
     to_sign = string_to_sign(mask=False)
-    return _Signed(params["AccessKeyId"], params["Timestamp"], params["SignatureNonce"], to_sign, params["Signature"],
-                   lambda secret: base64.b64encode(hmac.new((secret + "&").encode(), to_sign.encode(), hashlib.sha1).digest()).decode(),
-                   shown=string_to_sign(mask=True))
+    return _Signed(
+        params["AccessKeyId"],
+        params["Timestamp"],
+        params["SignatureNonce"],
+        to_sign,
+        params["Signature"],
+        lambda secret: base64.b64encode(
+            hmac.new((secret + "&").encode(), to_sign.encode(), hashlib.sha1).digest()
+        ).decode(),
+        shown=string_to_sign(mask=True),
+    )
 
 
 def _same(expected: str, given: str) -> bool:

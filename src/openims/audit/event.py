@@ -1,4 +1,5 @@
 """Builds the ActionTrail event for any call from its declaration, the caller, the params and the outcome."""
+
 from __future__ import annotations
 
 import json
@@ -14,14 +15,41 @@ from openims.store.schema import events
 REDACTED = "******"
 MAX_PARAM_CHARS = 2048
 # Protocol fields of the v2 signature: not the caller's parameters.
-PROTOCOL_PARAMS = frozenset({"Action", "Version", "Format", "AccessKeyId", "Signature", "SignatureMethod",
-                             "SignatureVersion", "SignatureNonce", "SignatureType", "Timestamp"})
+PROTOCOL_PARAMS = frozenset(
+    {
+        "Action",
+        "Version",
+        "Format",
+        "AccessKeyId",
+        "Signature",
+        "SignatureMethod",
+        "SignatureVersion",
+        "SignatureNonce",
+        "SignatureType",
+        "Timestamp",
+    }
+)
 # Defense in depth: these names are redacted wherever they appear, even if a declaration forgot them.
 # Matched case-insensitively: the gateway treats `password=` and `Password=` alike, so must we.
-SECRET_NAMES = frozenset(n.lower() for n in (
-    "Password", "NewPassword", "OldPassword", "AccessKeySecret", "AppSecretValue", "Base32StringSeed", "QRCodePNG",
-    "AuthenticationCode1", "AuthenticationCode2", "ServiceCredentialSecret", "SecretAccessKey", "ClientSecret",
-    "MFACode", "Secret"))
+SECRET_NAMES = frozenset(
+    n.lower()
+    for n in (
+        "Password",
+        "NewPassword",
+        "OldPassword",
+        "AccessKeySecret",
+        "AppSecretValue",
+        "Base32StringSeed",
+        "QRCodePNG",
+        "AuthenticationCode1",
+        "AuthenticationCode2",
+        "ServiceCredentialSecret",
+        "SecretAccessKey",
+        "ClientSecret",
+        "MFACode",
+        "Secret",
+    )
+)
 
 # Called with (conn, event) after each event is inserted, inside the same transaction (trail outbox).
 IN_TX_HOOKS: list[Callable[[Connection, dict[str, Any]], None]] = []
@@ -36,8 +64,10 @@ def is_secret(name: str, secret: frozenset[str]) -> bool:
 
 def redact(value: Any, secret: frozenset[str]) -> Any:
     if isinstance(value, dict):
-        return {k: (REDACTED if is_secret(k, secret) and v not in (None, "")
-                    else redact(v, secret)) for k, v in value.items()}
+        return {
+            k: (REDACTED if is_secret(k, secret) and v not in (None, "") else redact(v, secret))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [redact(v, secret) for v in value]
     return value
@@ -57,12 +87,29 @@ def request_parameters(raw: dict[str, str], secret: frozenset[str]) -> dict[str,
     return out
 
 
-def build(*, name: str, service_name: str, event_source: str, api_version: str, rw: str, is_global: bool,
-          principal: Principal, request_id: str, source_ip: str, user_agent: str, region: str,
-          raw_params: dict[str, str], secret: frozenset[str], resource_type: str,
-          resources: list[tuple[str, str]], response: dict[str, Any] | None = None,
-          error: tuple[str, str] | None = None, scheme: str = "http",
-          additional: dict[str, Any] | None = None, event_ms: int | None = None) -> dict[str, Any]:
+def build(
+    *,
+    name: str,
+    service_name: str,
+    event_source: str,
+    api_version: str,
+    rw: str,
+    is_global: bool,
+    principal: Principal,
+    request_id: str,
+    source_ip: str,
+    user_agent: str,
+    region: str,
+    raw_params: dict[str, str],
+    secret: frozenset[str],
+    resource_type: str,
+    resources: list[tuple[str, str]],
+    response: dict[str, Any] | None = None,
+    error: tuple[str, str] | None = None,
+    scheme: str = "http",
+    additional: dict[str, Any] | None = None,
+    event_ms: int | None = None,
+) -> dict[str, Any]:
     """One ActionTrail event record (eventVersion 1)."""
     when = event_ms if event_ms is not None else clock.now_ms()
     params = request_parameters(raw_params, secret)
@@ -119,21 +166,24 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
     """Insert the event (and let the in-transaction hooks queue it for trails)."""
     when = event.pop("_ms")
     identity = event["userIdentity"]
-    conn.execute(_INSERT_EVENT, {
-        "event_id": event["eventId"],
-        "account_id": event["recipientAccountId"],
-        "event_ms": when,
-        "event_name": event["eventName"],
-        "event_rw": event["eventRW"],
-        "service_name": event["serviceName"],
-        "user_name": identity.get("userName", ""),
-        "access_key_id": identity.get("accessKeyId", ""),
-        "resource_type": event["resourceType"][:64],
-        "resource_name": event["resourceName"][:255],
-        "error_code": event.get("errorCode"),
-        "source_ip": event["sourceIpAddress"][:64],
-        "mfa_used": mfa_used(event),
-        "body": json.dumps(event, ensure_ascii=False, separators=(",", ":")),
-    })
+    conn.execute(
+        _INSERT_EVENT,
+        {
+            "event_id": event["eventId"],
+            "account_id": event["recipientAccountId"],
+            "event_ms": when,
+            "event_name": event["eventName"],
+            "event_rw": event["eventRW"],
+            "service_name": event["serviceName"],
+            "user_name": identity.get("userName", ""),
+            "access_key_id": identity.get("accessKeyId", ""),
+            "resource_type": event["resourceType"][:64],
+            "resource_name": event["resourceName"][:255],
+            "error_code": event.get("errorCode"),
+            "source_ip": event["sourceIpAddress"][:64],
+            "mfa_used": mfa_used(event),
+            "body": json.dumps(event, ensure_ascii=False, separators=(",", ":")),
+        },
+    )
     for hook in IN_TX_HOOKS:
         hook(conn, event)

@@ -1,5 +1,6 @@
 """Event history queries (LookupEvents, the CLI and the console): indexed filters, keyset pages, and
 NextTokens that are signed and bound to the account and the filters, so they cannot be forged or reused."""
+
 from __future__ import annotations
 
 import base64
@@ -45,7 +46,10 @@ def _time(value: str | None, name: str, default: int) -> int:
     try:
         return clock.parse_iso(value)
     except ValueError:
-        raise ApiError(f"InvalidParameter.{name}", f'The parameter - "{name}" is not valid: use UTC in the form YYYY-MM-DDThh:mm:ssZ.') from None
+        raise ApiError(
+            f"InvalidParameter.{name}",
+            f'The parameter - "{name}" is not valid: use UTC in the form YYYY-MM-DDThh:mm:ssZ.',
+        ) from None
 
 
 def last_ms(end: str) -> int:
@@ -62,7 +66,9 @@ def window(start: str | None, end: str | None, now_ms: int) -> tuple[int, int]:
     end_ms = last_ms(end) if end else now_ms
     start_ms = _time(start, "StartTime", end_ms - DEFAULT_SPAN_MS)
     if start_ms > end_ms:
-        raise ApiError("InvalidParameter.StartTime", 'The parameter - "StartTime" is not valid: it must not be after EndTime.')
+        raise ApiError(
+            "InvalidParameter.StartTime", 'The parameter - "StartTime" is not valid: it must not be after EndTime.'
+        )
     return start_ms, end_ms
 
 
@@ -84,12 +90,16 @@ class Query:
 
 def _condition(key: str, value: str) -> Any:
     if key not in ATTRIBUTES:
-        raise ApiError("InvalidParameter.LookupAttribute.Key",
-                       f'The lookup attribute key "{key}" is not supported; use one of {", ".join(ATTRIBUTES)}.')
+        raise ApiError(
+            "InvalidParameter.LookupAttribute.Key",
+            f'The lookup attribute key "{key}" is not supported; use one of {", ".join(ATTRIBUTES)}.',
+        )
     column = ATTRIBUTES[key]
     if key in CHOICES and value not in CHOICES[key]:
-        raise ApiError("InvalidParameter.LookupAttribute.Value",
-                       f'The lookup attribute {key} must be {" or ".join(CHOICES[key])}, not "{value}".')
+        raise ApiError(
+            "InvalidParameter.LookupAttribute.Value",
+            f'The lookup attribute {key} must be {" or ".join(CHOICES[key])}, not "{value}".',
+        )
     if key == "MFAUsed":
         # The literal `= true` (not a bound parameter) lets both databases use the partial index.
         return column == true() if value == "true" else column == false()
@@ -111,11 +121,19 @@ def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tup
     if token:
         after_ms, after_seq = _open_token(key, token, q)
         if q.forward:
-            where.append(or_(events.c.event_ms > after_ms, and_(events.c.event_ms == after_ms, events.c.seq > after_seq)))
+            where.append(
+                or_(events.c.event_ms > after_ms, and_(events.c.event_ms == after_ms, events.c.seq > after_seq))
+            )
         else:
-            where.append(or_(events.c.event_ms < after_ms, and_(events.c.event_ms == after_ms, events.c.seq < after_seq)))
-    order = (events.c.event_ms.asc(), events.c.seq.asc()) if q.forward else (events.c.event_ms.desc(), events.c.seq.desc())
-    rows = conn.execute(select(events.c.seq, events.c.event_ms, events.c.body).where(*where).order_by(*order).limit(q.limit + 1)).all()
+            where.append(
+                or_(events.c.event_ms < after_ms, and_(events.c.event_ms == after_ms, events.c.seq < after_seq))
+            )
+    order = (
+        (events.c.event_ms.asc(), events.c.seq.asc()) if q.forward else (events.c.event_ms.desc(), events.c.seq.desc())
+    )
+    rows = conn.execute(
+        select(events.c.seq, events.c.event_ms, events.c.body).where(*where).order_by(*order).limit(q.limit + 1)
+    ).all()
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_token = _make_token(key, q, rows[-1].event_ms, rows[-1].seq) if more and rows else None
@@ -128,8 +146,11 @@ def _make_token(key: MasterKey, q: Query, event_ms: int, seq: int) -> str:
 
 
 def _open_token(key: MasterKey, token: str, q: Query) -> tuple[int, int]:
-    bad = ApiError("InvalidParameter.NextToken", 'The parameter - "NextToken" is not valid: pass the NextToken of the previous '
-                   "response unchanged, with the same other parameters.")
+    bad = ApiError(
+        "InvalidParameter.NextToken",
+        'The parameter - "NextToken" is not valid: pass the NextToken of the previous '
+        "response unchanged, with the same other parameters.",
+    )
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         payload, mac = raw[:-17], raw[-16:]

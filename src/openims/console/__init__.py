@@ -1,6 +1,7 @@
 """The web console, served under /console: sign-in (password, MFA), the event history, RAM users, groups,
 AccessKeys and account settings. Server-rendered pages; every change is the API action itself, run through
 dispatch as the signed-in principal and audited as a `ConsoleOperation` event."""
+
 from __future__ import annotations
 
 from starlette.applications import Starlette
@@ -29,8 +30,13 @@ def build(rt: Runtime) -> Starlette:
     from openims.console.web import HERE
 
     routes = [
-        *routes_signin.routes, *routes_account.routes, *routes_events.routes, *routes_users.routes,
-        *routes_groups.routes, *routes_settings.routes, *routes_saml.routes,
+        *routes_signin.routes,
+        *routes_account.routes,
+        *routes_events.routes,
+        *routes_users.routes,
+        *routes_groups.routes,
+        *routes_settings.routes,
+        *routes_saml.routes,
     ]
     app = Starlette(routes=routes, exception_handlers={404: _no_such_page, 405: _no_such_page})
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -43,16 +49,31 @@ async def _no_such_page(request: Request, exc: Exception) -> Response:
     from openims.console.web import SECURITY_HEADERS, templates
 
     status = exc.status_code if isinstance(exc, HTTPException) else 404
-    message = ("There is no such page in the console." if status == 404
-               else f"This console page does not accept {request.method} requests.")
+    message = (
+        "There is no such page in the console."
+        if status == 404
+        else f"This console page does not accept {request.method} requests."
+    )
     body = templates.get_template("error.html").render(
-        session=None, csrf_token="", flash=None, request_path=request.url.path,
-        title="Page not found" if status == 404 else "Method not allowed", message=message)
+        session=None,
+        csrf_token="",
+        flash=None,
+        request_path=request.url.path,
+        title="Page not found" if status == 404 else "Method not allowed",
+        message=message,
+    )
     headers = dict(SECURITY_HEADERS)
     if status == 405:  # every method some route of this path takes (Starlette names only the first route's)
-        headers["Allow"] = ", ".join(sorted({method for route in request.app.routes if isinstance(route, Route)
-                                             and route.matches(request.scope)[0] != Match.NONE
-                                             for method in route.methods or ()}))
+        headers["Allow"] = ", ".join(
+            sorted(
+                {
+                    method
+                    for route in request.app.routes
+                    if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE
+                    for method in route.methods or ()
+                }
+            )
+        )
     return HTMLResponse(body, status_code=status, headers=headers)
 
 

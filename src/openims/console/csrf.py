@@ -4,6 +4,7 @@ Signed-in forms carry the session's synchronizer token (stored server-side with 
 form, before any session exists, carries a token bound to a random pre-session cookie by the master key's
 MAC, so a cross-site page can neither read nor forge it (login CSRF).
 """
+
 from __future__ import annotations
 
 import base64

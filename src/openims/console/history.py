@@ -1,5 +1,6 @@
 """The event history's query side: filters and time ranges as LookupEvents parameters, the
 count-over-time chart (GROUP BY a time bucket on the indexed columns, drawn as inline SVG), and exports."""
+
 from __future__ import annotations
 
 import csv
@@ -37,19 +38,50 @@ FILTERS = (
     ("SourceIpAddress", "Source IP", "203.0.113.7"),
 )
 # The choice filters: LookupAttribute key -> (label, {value: text}), the values those LookupEvents accepts.
-_CHOICE_TEXTS = {"EventRW": ("Read/write", ("Read", "Write")), "MFAUsed": ("MFA", ("MFA used", "No MFA")),
-                 "Result": ("Result", ("Succeeded", "Failed"))}
-CHOICE_FILTERS = {key: (label, {"": "Any", **dict(zip(CHOICES[key], texts, strict=True))})
-                  for key, (label, texts) in _CHOICE_TEXTS.items()}
+_CHOICE_TEXTS = {
+    "EventRW": ("Read/write", ("Read", "Write")),
+    "MFAUsed": ("MFA", ("MFA used", "No MFA")),
+    "Result": ("Result", ("Succeeded", "Failed")),
+}
+CHOICE_FILTERS = {
+    key: (label, {"": "Any", **dict(zip(CHOICES[key], texts, strict=True))})
+    for key, (label, texts) in _CHOICE_TEXTS.items()
+}
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000
 EXPORT_BATCH = 1000
-BUCKETS_MS = (60_000, 5 * 60_000, 15 * 60_000, HOUR_MS, 3 * HOUR_MS, 6 * HOUR_MS, 12 * HOUR_MS,
-              DAY_MS, 2 * DAY_MS, 7 * DAY_MS)
+BUCKETS_MS = (
+    60_000,
+    5 * 60_000,
+    15 * 60_000,
+    HOUR_MS,
+    3 * HOUR_MS,
+    6 * HOUR_MS,
+    12 * HOUR_MS,
+    DAY_MS,
+    2 * DAY_MS,
+    7 * DAY_MS,
+)
 MAX_BARS = 96
-CSV_COLUMNS = ("eventTime", "eventName", "eventType", "eventRW", "serviceName", "userType", "userName", "accessKeyId",
-               "mfaUsed", "sourceIpAddress", "userAgent", "resourceType", "resourceName", "errorCode", "errorMessage",
-               "requestId", "eventId")
+CSV_COLUMNS = (
+    "eventTime",
+    "eventName",
+    "eventType",
+    "eventRW",
+    "serviceName",
+    "userType",
+    "userName",
+    "accessKeyId",
+    "mfaUsed",
+    "sourceIpAddress",
+    "userAgent",
+    "resourceType",
+    "resourceName",
+    "errorCode",
+    "errorMessage",
+    "requestId",
+    "eventId",
+)
 
 
 @dataclass(frozen=True)
@@ -112,14 +144,19 @@ def parse_filters(args: dict[str, str], now_ms: int) -> Filters:
     exact = True  # `end` is a millisecond, not a whole second
     error = None
     if range_key == "custom":
-        given = (args.get("from", ""), args.get("to", "")) if (args.get("from") or args.get("to")) else (
-            args.get("start", ""), args.get("end", ""))
+        given = (
+            (args.get("from", ""), args.get("to", ""))
+            if (args.get("from") or args.get("to"))
+            else (args.get("start", ""), args.get("end", ""))
+        )
         lo, hi = (_parse_input_time(text) for text in given)
         if not all(given):
             error, range_key = "Enter both ends of the custom time range (UTC).", DEFAULT_RANGE
         elif lo is None or hi is None:
-            error, range_key = ("The custom time range needs real dates and times (UTC) from 1970 to 9999.",
-                                DEFAULT_RANGE)
+            error, range_key = (
+                "The custom time range needs real dates and times (UTC) from 1970 to 9999.",
+                DEFAULT_RANGE,
+            )
         elif lo > hi:
             error, range_key = "The custom time range starts after it ends.", DEFAULT_RANGE
         else:
@@ -145,8 +182,9 @@ def parse_filters(args: dict[str, str], now_ms: int) -> Filters:
                 attributes.append((key, value))
         else:  # an edited or mistyped link: say so, rather than show everything as if it were filtered
             error = error or f'The {label} filter cannot be "{value[:40]}": it is not applied.'
-    return Filters(range_key, clock.iso(start), clock.iso_ms(end) if exact else clock.iso(end), tuple(attributes),
-                   error)
+    return Filters(
+        range_key, clock.iso(start), clock.iso_ms(end) if exact else clock.iso(end), tuple(attributes), error
+    )
 
 
 def with_user_as_stored(f: Filters, conn: Connection, account_id: str) -> Filters:
@@ -155,14 +193,20 @@ def with_user_as_stored(f: Filters, conn: Connection, account_id: str) -> Filter
     typed = f.value("User")
     if not typed:
         return f
-    stored = "root" if typed.lower() == "root" else conn.execute(select(users.c.upn).where(
-        users.c.account_id == account_id, func.lower(users.c.upn) == typed.lower())).scalar()
+    stored = (
+        "root"
+        if typed.lower() == "root"
+        else conn.execute(
+            select(users.c.upn).where(users.c.account_id == account_id, func.lower(users.c.upn) == typed.lower())
+        ).scalar()
+    )
     if not stored or stored == typed:
         return f
     return replace(f, attributes=tuple((k, stored if k == "User" else v) for k, v in f.attributes))
 
 
 # --- chart -----------------------------------------------------------------------------------------------
+
 
 def bucket_for(span_ms: int) -> int:
     for size in BUCKETS_MS:
@@ -172,8 +216,19 @@ def bucket_for(span_ms: int) -> int:
 
 
 # Which filter drives the chart's index scan when there are several: the most selective kinds first.
-DRIVING_ORDER = ("EventId", "EventAccessKeyId", "ResourceName", "User", "SourceIpAddress", "ErrorCode", "EventName",
-                 "ResourceType", "ServiceName", "EventRW", "MFAUsed")
+DRIVING_ORDER = (
+    "EventId",
+    "EventAccessKeyId",
+    "ResourceName",
+    "User",
+    "SourceIpAddress",
+    "ErrorCode",
+    "EventName",
+    "ResourceType",
+    "ServiceName",
+    "EventRW",
+    "MFAUsed",
+)
 CHART_BUDGET_S = 2.5
 
 
@@ -204,15 +259,28 @@ def counts(rt: Runtime, account_id: str, f: Filters, budget_s: float = CHART_BUD
             # `event_ms + 0` keeps the planner off the time index, which would read every row of the range.
             shifted = events.c.event_ms + 0
             bucket = (shifted // size).label("bucket")
-            rows = conn.execute(select(bucket, func.count().label("n")).where(
-                events.c.account_id == account_id, shifted >= f.start_ms, shifted <= f.end_ms, *conditions,
-            ).group_by(bucket)).all()
+            rows = conn.execute(
+                select(bucket, func.count().label("n"))
+                .where(
+                    events.c.account_id == account_id,
+                    shifted >= f.start_ms,
+                    shifted <= f.end_ms,
+                    *conditions,
+                )
+                .group_by(bucket)
+            ).all()
             found = {int(r.bucket): int(r.n) for r in rows}
             return Chart(size, [(b * size, found.get(b, 0)) for b in range(first, last + 1)])
-        one = select(func.count()).select_from(events).where(
-            events.c.account_id == account_id, events.c.event_ms >= bindparam("lo"),
-            events.c.event_ms <= bindparam("hi"),
-            *conditions)
+        one = (
+            select(func.count())
+            .select_from(events)
+            .where(
+                events.c.account_id == account_id,
+                events.c.event_ms >= bindparam("lo"),
+                events.c.event_ms <= bindparam("hi"),
+                *conditions,
+            )
+        )
         series: list[tuple[int, int]] = []
         for b in range(first, last + 1):
             if time.monotonic() > deadline:
@@ -239,25 +307,33 @@ def chart_svg(chart: Chart, link: Any) -> Markup:
     peak = max((n for _, n in series), default=0)
     scale = max(peak, 1)
     bar_w = plot_w / max(len(series), 1)
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-labelledby="chart-title">',
-             (f'<title id="chart-title">Events per {_duration(size)}, {sum(n for _, n in series)} in total, '
-              f'at most {peak} in one {_duration(size)}</title>'),
-             f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{width - 8}" y2="{top + plot_h}"/>',
-             f'<text class="tick" x="{left - 6}" y="{top + 8}" text-anchor="end">{peak}</text>',
-             f'<text class="tick" x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>']
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-labelledby="chart-title">',
+        (
+            f'<title id="chart-title">Events per {_duration(size)}, {sum(n for _, n in series)} in total, '
+            f"at most {peak} in one {_duration(size)}</title>"
+        ),
+        f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{width - 8}" y2="{top + plot_h}"/>',
+        f'<text class="tick" x="{left - 6}" y="{top + 8}" text-anchor="end">{peak}</text>',
+        f'<text class="tick" x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>',
+    ]
     for i, (start, n) in enumerate(series):
         x = left + i * bar_w
         h = plot_h * n / scale
         tip = escape(f"{_fmt(start)} to {_fmt(start + size)}: {n} event{'s' if n != 1 else ''}")
         href = escape(link(start, start + size - 1000), {'"': "&quot;"})
-        parts.append(f'<a href="{href}"><rect class="bar" x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" '
-                     f'width="{max(bar_w - 2, 1):.1f}" height="{max(h, 0):.1f}"><title>{tip}</title></rect></a>')
+        parts.append(
+            f'<a href="{href}"><rect class="bar" x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" '
+            f'width="{max(bar_w - 2, 1):.1f}" height="{max(h, 0):.1f}"><title>{tip}</title></rect></a>'
+        )
     step = max(1, len(series) // 6)
     for i in range(0, len(series), step):
         x = left + i * bar_w + bar_w / 2
         anchor = "end" if x > width - 60 else "middle"  # keep the last label inside the picture
-        parts.append(f'<text class="tick" x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}">'
-                     f'{_label(series[i][0], size)}</text>')
+        parts.append(
+            f'<text class="tick" x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}">'
+            f"{_label(series[i][0], size)}</text>"
+        )
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -275,6 +351,7 @@ def _duration(size: int) -> str:
 
 
 # --- export ----------------------------------------------------------------------------------------------
+
 
 def export_events(rt: Runtime, account_id: str, f: Filters) -> Iterator[dict[str, Any]]:
     """Every matching event, newest first, at most EXPORT_LIMIT, read in keyset batches."""
@@ -299,13 +376,23 @@ def _cell(value: Any) -> str:
 def csv_row(event: dict[str, Any]) -> dict[str, str]:
     who = event.get("userIdentity") or {}
     values = {
-        "eventTime": event.get("eventTime"), "eventName": event.get("eventName"), "eventType": event.get("eventType"),
-        "eventRW": event.get("eventRW"), "serviceName": event.get("serviceName"), "userType": who.get("type"),
-        "userName": who.get("userName"), "accessKeyId": who.get("accessKeyId"),
-        "mfaUsed": "true" if mfa_used(event) else "false", "sourceIpAddress": event.get("sourceIpAddress"),
-        "userAgent": event.get("userAgent"), "resourceType": event.get("resourceType"),
-        "resourceName": event.get("resourceName"), "errorCode": event.get("errorCode"),
-        "errorMessage": event.get("errorMessage"), "requestId": event.get("requestId"), "eventId": event.get("eventId"),
+        "eventTime": event.get("eventTime"),
+        "eventName": event.get("eventName"),
+        "eventType": event.get("eventType"),
+        "eventRW": event.get("eventRW"),
+        "serviceName": event.get("serviceName"),
+        "userType": who.get("type"),
+        "userName": who.get("userName"),
+        "accessKeyId": who.get("accessKeyId"),
+        "mfaUsed": "true" if mfa_used(event) else "false",
+        "sourceIpAddress": event.get("sourceIpAddress"),
+        "userAgent": event.get("userAgent"),
+        "resourceType": event.get("resourceType"),
+        "resourceName": event.get("resourceName"),
+        "errorCode": event.get("errorCode"),
+        "errorMessage": event.get("errorMessage"),
+        "requestId": event.get("requestId"),
+        "eventId": event.get("eventId"),
     }
     return {k: _cell(v) for k, v in values.items()}
 

@@ -10,6 +10,7 @@ Root accounts have no RAM password policy, so a fixed rule guards them against g
 wrong passwords or MFA codes within an hour lock root console sign-in for LOCKOUT_MS. Each attempt costs an
 argon2id verification, unknown accounts included.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,8 +45,15 @@ def find_account(conn: Connection, ref: str) -> Row[Any] | None:
     return accounts.find(conn, ref)
 
 
-def authenticate_root(rt: Runtime, ref: str, password: str, source_ip: str, user_agent: str,
-                      scheme: str = "https", mfa_code: str | None = None) -> signin.SigninResult:
+def authenticate_root(
+    rt: Runtime,
+    ref: str,
+    password: str,
+    source_ip: str,
+    user_agent: str,
+    scheme: str = "https",
+    mfa_code: str | None = None,
+) -> signin.SigninResult:
     """Check the root password (and, when the root has MFA, `mfa_code`) of the account named by alias or ID;
     records a ConsoleSignin event when the account exists. Never raises for a wrong credential."""
     now = clock.now_ms()
@@ -61,41 +69,83 @@ def authenticate_root(rt: Runtime, ref: str, password: str, source_ip: str, user
         def outcome(result: signin.SigninResult) -> signin.SigninResult:
             # The account's own name, not what was typed: both steps of one sign-in (the password by alias
             # or ID, the MFA code by ID) then record the same loginAccount.
-            return _record(rt, conn, acct.id, acct.alias or acct.id, result, mfa_checked, source_ip, user_agent,
-                           scheme, now)
+            return _record(
+                rt, conn, acct.id, acct.alias or acct.id, result, mfa_checked, source_ip, user_agent, scheme, now
+            )
 
-        lock = conn.execute(select(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id)
-                            .with_for_update()).first()
+        lock = conn.execute(
+            select(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id).with_for_update()
+        ).first()
         if lock is not None and lock.locked_until_ms and lock.locked_until_ms > now:
             verify_password(_DUMMY_HASH, password)
-            return outcome(signin.SigninResult(False, acct.id, error_code=signin.LOCKED, error_message=(
-                f"Too many failed attempts: root console sign-in is locked until {clock.iso(lock.locked_until_ms)}.")))
+            return outcome(
+                signin.SigninResult(
+                    False,
+                    acct.id,
+                    error_code=signin.LOCKED,
+                    error_message=(
+                        "Too many failed attempts: root console sign-in is locked until "
+                        f"{clock.iso(lock.locked_until_ms)}."
+                    ),
+                )
+            )
         if not acct.password_hash:
             verify_password(_DUMMY_HASH, password)
-            return outcome(signin.SigninResult(False, acct.id, error_code=NO_PASSWORD, error_message=(
-                "The account has no console password: set one with `openims account set-password`.")))
+            return outcome(
+                signin.SigninResult(
+                    False,
+                    acct.id,
+                    error_code=NO_PASSWORD,
+                    error_message=("The account has no console password: set one with `openims account set-password`."),
+                )
+            )
         if not verify_password(acct.password_hash, password):
-            return outcome(signin.SigninResult(False, acct.id, error_code=signin.INVALID_CREDENTIALS,
-                                               error_message=_count_failure(conn, acct.id, lock, now)))
+            return outcome(
+                signin.SigninResult(
+                    False,
+                    acct.id,
+                    error_code=signin.INVALID_CREDENTIALS,
+                    error_message=_count_failure(conn, acct.id, lock, now),
+                )
+            )
         if root_has_mfa(acct):
             if not mfa_code:
-                return outcome(signin.SigninResult(False, acct.id, error_code=signin.MFA_REQUIRED, mfa_required=True,
-                                                   error_message="The password is correct; enter the code of your MFA device."))
+                return outcome(
+                    signin.SigninResult(
+                        False,
+                        acct.id,
+                        error_code=signin.MFA_REQUIRED,
+                        mfa_required=True,
+                        error_message="The password is correct; enter the code of your MFA device.",
+                    )
+                )
             verdict = root_mfa.check_code(conn, rt.master_key, acct, mfa_code)
             if verdict is not Verdict.ACCEPTED:
                 reused = verdict is Verdict.REUSED
-                message = ("The MFA code was already used: wait for the next one." if reused
-                           else "The MFA code is incorrect.")
-                return outcome(signin.SigninResult(
-                    False, acct.id, error_code=signin.MFA_REUSED if reused else signin.MFA_INVALID, mfa_required=True,
-                    error_message=_count_failure(conn, acct.id, lock, now, message)))
+                message = (
+                    "The MFA code was already used: wait for the next one." if reused else "The MFA code is incorrect."
+                )
+                return outcome(
+                    signin.SigninResult(
+                        False,
+                        acct.id,
+                        error_code=signin.MFA_REUSED if reused else signin.MFA_INVALID,
+                        mfa_required=True,
+                        error_message=_count_failure(conn, acct.id, lock, now, message),
+                    )
+                )
             mfa_checked = True
         if lock is not None:
-            conn.execute(update(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id)
-                         .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None))
-        return outcome(signin.SigninResult(True, acct.id, user_principal_name="root", mfa_checked=mfa_checked,
-                                           session_duration_s=ROOT_SESSION_S))
-
+            conn.execute(
+                update(console_root_lockouts)
+                .where(console_root_lockouts.c.account_id == acct.id)
+                .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None)
+            )
+        return outcome(
+            signin.SigninResult(
+                True, acct.id, user_principal_name="root", mfa_checked=mfa_checked, session_duration_s=ROOT_SESSION_S
+            )
+        )
 
 
 def _count_failure(conn: Connection, account_id: str, lock: Row[Any] | None, now: int, message: str = WRONG) -> str:
@@ -112,28 +162,65 @@ def _count_failure(conn: Connection, account_id: str, lock: Row[Any] | None, now
     if lock is None:
         conn.execute(insert(console_root_lockouts).values(account_id=account_id, **values))
     else:
-        conn.execute(update(console_root_lockouts).where(console_root_lockouts.c.account_id == account_id)
-                     .values(**values))
+        conn.execute(
+            update(console_root_lockouts).where(console_root_lockouts.c.account_id == account_id).values(**values)
+        )
     return message
 
 
-def _record(rt: Runtime, conn: Connection, account_id: str, login: str, result: signin.SigninResult,
-            mfa_checked: bool, source_ip: str, user_agent: str, scheme: str, now: int) -> signin.SigninResult:
-    principal = Principal(account_id, ROOT, account_id, "root", mfa_authenticated=mfa_checked,
-                          event_type="ConsoleSignin", session_created_ms=now if result.success else None)
+def _record(
+    rt: Runtime,
+    conn: Connection,
+    account_id: str,
+    login: str,
+    result: signin.SigninResult,
+    mfa_checked: bool,
+    source_ip: str,
+    user_agent: str,
+    scheme: str,
+    now: int,
+) -> signin.SigninResult:
+    principal = Principal(
+        account_id,
+        ROOT,
+        account_id,
+        "root",
+        mfa_authenticated=mfa_checked,
+        event_type="ConsoleSignin",
+        session_created_ms=now if result.success else None,
+    )
     checked = "true" if mfa_checked else "false"
     outcome = "success" if result.success else ("MFARequired" if result.error_code == signin.MFA_REQUIRED else "fail")
-    additional: dict[str, Any] = {"loginAccount": login[:128], "MFAChecked": checked, "isMFAChecked": checked,
-                                  "LoginResult": outcome, "loginType": "password"}
+    additional: dict[str, Any] = {
+        "loginAccount": login[:128],
+        "MFAChecked": checked,
+        "isMFAChecked": checked,
+        "LoginResult": outcome,
+        "loginType": "password",
+    }
     if result.success:
         additional["SessionDuration"] = result.session_duration_s
     event = audit.build(
-        name="ConsoleSignin", service_name=signin.SERVICE_NAME, event_source=signin.EVENT_SOURCE, api_version="",
-        rw="Write", is_global=True, principal=principal, request_id=ids.request_id(), source_ip=source_ip[:64],
-        user_agent=user_agent[:512], region=rt.settings.region, raw_params={}, secret=frozenset(), resource_type="",
-        resources=[], response=None,
+        name="ConsoleSignin",
+        service_name=signin.SERVICE_NAME,
+        event_source=signin.EVENT_SOURCE,
+        api_version="",
+        rw="Write",
+        is_global=True,
+        principal=principal,
+        request_id=ids.request_id(),
+        source_ip=source_ip[:64],
+        user_agent=user_agent[:512],
+        region=rt.settings.region,
+        raw_params={},
+        secret=frozenset(),
+        resource_type="",
+        resources=[],
+        response=None,
         error=None if result.success else (result.error_code or "", result.error_message or ""),
-        scheme=scheme, additional=additional, event_ms=now,
+        scheme=scheme,
+        additional=additional,
+        event_ms=now,
     )
     audit.record(conn, event)
     return replace(result, event_id=event["eventId"])
@@ -160,9 +247,13 @@ def set_root_password(rt: Runtime, ref: str | None, password: str) -> str:
     check_root_password(password)
     with rt.db.transaction() as conn:
         acct = accounts.named(conn, ref or None)
-        conn.execute(update(accounts_table).where(accounts_table.c.id == acct.id)
-                     .values(password_hash=hash_password(password)))
-        conn.execute(update(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id)
-                     .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None))
+        conn.execute(
+            update(accounts_table).where(accounts_table.c.id == acct.id).values(password_hash=hash_password(password))
+        )
+        conn.execute(
+            update(console_root_lockouts)
+            .where(console_root_lockouts.c.account_id == acct.id)
+            .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None)
+        )
         operator_events.record(rt, conn, acct.id, SET_PASSWORD_EVENT)
         return str(acct.id)

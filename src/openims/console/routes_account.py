@@ -1,4 +1,5 @@
 """The overview, the signed-in identity's own page (password, MFA) and its own AccessKeys."""
+
 from __future__ import annotations
 
 from starlette.responses import Response
@@ -15,10 +16,16 @@ def home(page: Page) -> Response:
     assert page.session is not None
     # Asked only of a viewer who may read it: the landing page must not log a denial at every sign-in.
     summary, summary_error = page.attempt("GetAccountSummary") if page.may("GetAccountSummary") else (None, None)
-    return page.render("home.html", section="home", title="Overview", summary=(summary or {}).get("SummaryMap"),
-                       summary_error=summary_error, expires=clock.iso(page.session.expires_ms),
-                       signed_in=clock.iso(page.session.created_ms),
-                       my_history=url("/events", range="24h", User=page.session.user_name))
+    return page.render(
+        "home.html",
+        section="home",
+        title="Overview",
+        summary=(summary or {}).get("SummaryMap"),
+        summary_error=summary_error,
+        expires=clock.iso(page.session.expires_ms),
+        signed_in=clock.iso(page.session.created_ms),
+        my_history=url("/events", range="24h", User=page.session.user_name),
+    )
 
 
 @endpoint()
@@ -48,8 +55,14 @@ def password_submit(page: Page) -> Response:
         return page.redirect("/me", ROOT_PASSWORD_NOTE)
     error = routes_signin.change_password(page)
     if error is not None:
-        return page.render("change_password.html", status=error.status, section="me", title="Change password",
-                           forced=False, error=error.message)
+        return page.render(
+            "change_password.html",
+            status=error.status,
+            section="me",
+            title="Change password",
+            forced=False,
+            error=error.message,
+        )
     return page.redirect("/me", "Your password has been changed.")
 
 
@@ -69,8 +82,12 @@ def create_key(page: Page) -> Response:
 def key_status(page: Page) -> Response:
     key = page.request.path_params["key"]
     status = "Active" if page.f("Status") == "Active" else "Inactive"
-    return page.change("/access-keys", "UpdateAccessKey", {"UserAccessKeyId": key, "Status": status},
-                       f"AccessKey {key} is now {status}.")
+    return page.change(
+        "/access-keys",
+        "UpdateAccessKey",
+        {"UserAccessKeyId": key, "Status": status},
+        f"AccessKey {key} is now {status}.",
+    )
 
 
 @endpoint()

@@ -4,6 +4,7 @@ Each page of the table is a LookupEvents call made through dispatch as the signe
 the history is itself recorded (a LookupEvents `ConsoleOperation` event) and needs the same permission as
 the API call. Exports record one LookupEvents event naming the export, then stream in keyset batches.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,8 +34,9 @@ def _args(page: Page) -> dict[str, str]:
 def _filters(page: Page) -> Filters:
     assert page.session is not None
     with page.rt.db.read() as conn:
-        return history.with_user_as_stored(history.parse_filters(_args(page), clock.now_ms()), conn,
-                                           page.session.account_id)
+        return history.with_user_as_stored(
+            history.parse_filters(_args(page), clock.now_ms()), conn, page.session.account_id
+        )
 
 
 def _investigations(f: Filters) -> list[tuple[str, str]]:
@@ -51,8 +53,9 @@ def _investigations(f: Filters) -> list[tuple[str, str]]:
     ]
 
 
-def _lookup(page: Page, f: Filters, max_results: int, token: str | None = None,
-            extra: dict[str, str] | None = None) -> dict[str, Any]:
+def _lookup(
+    page: Page, f: Filters, max_results: int, token: str | None = None, extra: dict[str, str] | None = None
+) -> dict[str, Any]:
     params: dict[str, Any] = {**f.lookup_params(), "MaxResults": max_results, "NextToken": token or None}
     return page.call("LookupEvents", params, version=ACTIONTRAIL.version, extra=extra)
 
@@ -79,13 +82,25 @@ def events_page(page: Page) -> Response:
         if not token:
             chart_src = url("/events/chart", **f.query_args(sig=_chart_signature(page, f)))
     return page.render(
-        "events.html", section="events", title="Event history", f=f, rows=rows, next_url=next_url, chart_src=chart_src,
-        error=error or f.error, paged=bool(token), first_url=url("/events", **f.query_args()),
-        investigations=_investigations(f), filters=history.FILTERS, ranges=history.RANGE_LABELS,
-        choices=history.CHOICE_FILTERS, mfa_used=mfa_used,
+        "events.html",
+        section="events",
+        title="Event history",
+        f=f,
+        rows=rows,
+        next_url=next_url,
+        chart_src=chart_src,
+        error=error or f.error,
+        paged=bool(token),
+        first_url=url("/events", **f.query_args()),
+        investigations=_investigations(f),
+        filters=history.FILTERS,
+        ranges=history.RANGE_LABELS,
+        choices=history.CHOICE_FILTERS,
+        mfa_used=mfa_used,
         export_csv=url("/events/export.csv", **f.query_args()),
         export_json=url("/events/export.json", **f.query_args()),
-        export_limit=history.EXPORT_LIMIT, filter_url=lambda **kw: url("/events", **f.query_args(**kw)),
+        export_limit=history.EXPORT_LIMIT,
+        filter_url=lambda **kw: url("/events", **f.query_args(**kw)),
     )
 
 
@@ -93,24 +108,42 @@ def events_page(page: Page) -> Response:
 def event_detail(page: Page) -> Response:
     event_id = page.request.path_params["event_id"]
     now = clock.now_ms()
-    span = Filters("custom", clock.iso(now - page.rt.settings.event_retention_days * history.DAY_MS),
-                   clock.iso(now), (("EventId", event_id),))
+    span = Filters(
+        "custom",
+        clock.iso(now - page.rt.settings.event_retention_days * history.DAY_MS),
+        clock.iso(now),
+        (("EventId", event_id),),
+    )
     # Event IDs are UUIDs: anything else names no event (and is not worth a lookup).
     found = _lookup(page, span, 1)["Events"] if EVENT_ID.fullmatch(event_id) else []
     if not found:
-        return page.render("error.html", status=404, title="Event not found",
-                           message=f"No event {event_id} in the last {page.rt.settings.event_retention_days} days.")
+        return page.render(
+            "error.html",
+            status=404,
+            title="Event not found",
+            message=f"No event {event_id} in the last {page.rt.settings.event_retention_days} days.",
+        )
     event = found[0]
     who = event.get("userIdentity") or {}
-    pivots = [(label, url("/events", range="90d", **{key: value})) for label, key, value in (
-        ("Everything this user did", "User", who.get("userName")),
-        ("Everything this AccessKey did", "EventAccessKeyId", who.get("accessKeyId")),
-        ("Everything from this IP", "SourceIpAddress", event.get("sourceIpAddress")),
-        ("Everything on this resource", "ResourceName", (event.get("resourceName") or "").split(";")[0]),
-    ) if value]
-    return page.render("event.html", section="events", title=event.get("eventName", "Event"), event=event,
-                       pretty=json.dumps(event, indent=2, ensure_ascii=False, sort_keys=True), pivots=pivots,
-                       mfa=mfa_used(event))
+    pivots = [
+        (label, url("/events", range="90d", **{key: value}))
+        for label, key, value in (
+            ("Everything this user did", "User", who.get("userName")),
+            ("Everything this AccessKey did", "EventAccessKeyId", who.get("accessKeyId")),
+            ("Everything from this IP", "SourceIpAddress", event.get("sourceIpAddress")),
+            ("Everything on this resource", "ResourceName", (event.get("resourceName") or "").split(";")[0]),
+        )
+        if value
+    ]
+    return page.render(
+        "event.html",
+        section="events",
+        title=event.get("eventName", "Event"),
+        event=event,
+        pretty=json.dumps(event, indent=2, ensure_ascii=False, sort_keys=True),
+        pivots=pivots,
+        mfa=mfa_used(event),
+    )
 
 
 def _chart_signature(page: Page, f: Filters) -> str:
@@ -130,8 +163,15 @@ def chart(page: Page) -> Response:
         return HTMLResponse('<p class="muted">Reload the page to see the chart.</p>', status_code=403)
     found = history.counts(page.rt, page.session.account_id, f)
     # A bar's slice, within the page's range (the first and last buckets reach beyond it).
-    svg = history.chart_svg(found, lambda lo, hi: url("/events", **f.query_args(
-        range="custom", start=clock.iso(max(lo, f.start_ms)), end=f.end if hi >= f.end_ms else clock.iso(hi))))
+    svg = history.chart_svg(
+        found,
+        lambda lo, hi: url(
+            "/events",
+            **f.query_args(
+                range="custom", start=clock.iso(max(lo, f.start_ms)), end=f.end if hi >= f.end_ms else clock.iso(hi)
+            ),
+        ),
+    )
     return page.render("_chart.html", chart=found, svg=svg, budget=history.CHART_BUDGET_S)
 
 
@@ -146,8 +186,9 @@ def _export(page: Page, fmt: str) -> Response:
         body, media = history.csv_stream(found), "text/csv; charset=utf-8"
     else:
         body, media = history.json_stream(found), "application/json; charset=utf-8"
-    return StreamingResponse(body, media_type=media, headers={
-        "Content-Disposition": f'attachment; filename="openims-events-{stamp}.{fmt}"'})
+    return StreamingResponse(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="openims-events-{stamp}.{fmt}"'}
+    )
 
 
 @endpoint()

@@ -1,4 +1,5 @@
 """RAM user groups and their membership."""
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -18,16 +19,21 @@ def group_url(name: str, suffix: str = "") -> str:
 def groups_page(page: Page) -> Response:
     found = page.call("ListGroups", {"MaxItems": 100, "Marker": page.q("marker") or None})
     next_url = url("/groups", marker=found["Marker"]) if found.get("IsTruncated") else None
-    return page.render("groups.html", section="groups", title="Groups", groups=found["Groups"]["Group"],
-                       next_url=next_url)
+    return page.render(
+        "groups.html", section="groups", title="Groups", groups=found["Groups"]["Group"], next_url=next_url
+    )
 
 
 @endpoint()
 def create_group(page: Page) -> Response:
     name = page.f("GroupName")
-    return page.change("/groups", "CreateGroup", {"GroupName": name, "DisplayName": page.f("DisplayName") or None,
-                                                  "Comments": page.f("Comments") or None},
-                       f"Group {name} created.", done_to=group_url(name))
+    return page.change(
+        "/groups",
+        "CreateGroup",
+        {"GroupName": name, "DisplayName": page.f("DisplayName") or None, "Comments": page.f("Comments") or None},
+        f"Group {name} created.",
+        done_to=group_url(name),
+    )
 
 
 @endpoint()
@@ -38,25 +44,36 @@ def group_page(page: Page) -> Response:
     except ApiError as err:
         return error_page(page, err)
     members, members_error = page.attempt("ListUsersForGroup", {"GroupName": name, "MaxItems": 100})
-    return page.render("group.html", section="groups", title=group["GroupName"], group=group,
-                       members=(members or {}).get("Users", {}).get("User", []), members_error=members_error,
-                       base=group_url(group["GroupName"]))
+    return page.render(
+        "group.html",
+        section="groups",
+        title=group["GroupName"],
+        group=group,
+        members=(members or {}).get("Users", {}).get("User", []),
+        members_error=members_error,
+        base=group_url(group["GroupName"]),
+    )
 
 
 @endpoint()
 def add_member(page: Page) -> Response:
     name = page.request.path_params["name"]
     upn = page.f("UserPrincipalName")
-    return page.change(group_url(name), "AddUserToGroup", {"GroupName": name, "UserPrincipalName": upn},
-               f"{upn} added to the group.")
+    return page.change(
+        group_url(name), "AddUserToGroup", {"GroupName": name, "UserPrincipalName": upn}, f"{upn} added to the group."
+    )
 
 
 @endpoint()
 def remove_member(page: Page) -> Response:
     name = page.request.path_params["name"]
     upn = page.f("UserPrincipalName")
-    return page.change(group_url(name), "RemoveUserFromGroup", {"GroupName": name, "UserPrincipalName": upn},
-               f"{upn} removed from the group.")
+    return page.change(
+        group_url(name),
+        "RemoveUserFromGroup",
+        {"GroupName": name, "UserPrincipalName": upn},
+        f"{upn} removed from the group.",
+    )
 
 
 @endpoint()

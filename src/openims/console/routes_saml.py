@@ -1,5 +1,6 @@
 """OpenIMS's SAML service-provider metadata for an account, public as SP metadata is (an identity provider
 fetches it from the MetadataUrl that GetSamlSsoProperties gives). The same document as that action's."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

@@ -1,4 +1,5 @@
 """Account settings: the password policy and the security preferences (GetX to show, SetX to save)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,18 +33,38 @@ PREFERENCE_FIELDS: tuple[tuple[str, str, str, Any], ...] = (
     ("AllowUserToChangePassword", "LoginProfilePreference", "RAM users may change their own password", "bool"),
     ("AllowUserToManageMFADevices", "MFAPreference", "RAM users may manage their own MFA device", "bool"),
     ("AllowUserToManageAccessKeys", "AccessKeyPreference", "RAM users may manage their own AccessKeys", "bool"),
-    ("AllowUserToManageServiceCredentials", "AccessKeyPreference",
-     "RAM users may manage their own service credentials", "bool"),
+    (
+        "AllowUserToManageServiceCredentials",
+        "AccessKeyPreference",
+        "RAM users may manage their own service credentials",
+        "bool",
+    ),
     ("AllowUserToLoginWithPasskey", "LoginProfilePreference", "RAM users may sign in with a passkey", "bool"),
-    ("AllowUserToManagePersonalDingTalk", "PersonalInfoPreference",
-     "RAM users may manage their personal DingTalk", "bool"),
-    ("EnableSaveMFATicket", "LoginProfilePreference",
-     "RAM users may have a browser remember their MFA device for 7 days", "bool"),
-    ("MFAOperationForLogin", "LoginProfilePreference", "MFA at console sign-in",
-     ("choice", ("independent", "mandatory", "adaptive"))),
+    (
+        "AllowUserToManagePersonalDingTalk",
+        "PersonalInfoPreference",
+        "RAM users may manage their personal DingTalk",
+        "bool",
+    ),
+    (
+        "EnableSaveMFATicket",
+        "LoginProfilePreference",
+        "RAM users may have a browser remember their MFA device for 7 days",
+        "bool",
+    ),
+    (
+        "MFAOperationForLogin",
+        "LoginProfilePreference",
+        "MFA at console sign-in",
+        ("choice", ("independent", "mandatory", "adaptive")),
+    ),
     ("LoginSessionDuration", "LoginProfilePreference", "Console session duration (hours)", ("int", 1, 24)),
-    ("LoginNetworkMasks", "LoginProfilePreference",
-     "Console sign-in allowed only from (CIDR blocks, separated by ;)", "text"),
+    (
+        "LoginNetworkMasks",
+        "LoginProfilePreference",
+        "Console sign-in allowed only from (CIDR blocks, separated by ;)",
+        "text",
+    ),
     ("MaxIdleDaysForUsers", "MaxIdleDays", "Disable console access after idle days", ("choice", IDLE_DAYS)),
     ("MaxIdleDaysForAccessKeys", "MaxIdleDays", "Disable AccessKeys after idle days", ("choice", IDLE_DAYS)),
 )
@@ -65,8 +86,9 @@ def _form_values(page: Page, fields: list[tuple[str, Any]]) -> dict[str, Any]:
 @endpoint()
 def password_policy_page(page: Page) -> Response:
     policy = page.call("GetPasswordPolicy")["PasswordPolicy"]
-    return page.render("password_policy.html", section="settings", title="Password policy", policy=policy,
-                       fields=POLICY_FIELDS)
+    return page.render(
+        "password_policy.html", section="settings", title="Password policy", policy=policy, fields=POLICY_FIELDS
+    )
 
 
 @endpoint()
@@ -75,8 +97,15 @@ def password_policy_save(page: Page) -> Response:
     try:
         page.call("SetPasswordPolicy", params)
     except ApiError as err:
-        return page.render("password_policy.html", status=err.status, section="settings", title="Password policy",
-                           policy=params, fields=POLICY_FIELDS, error=err)
+        return page.render(
+            "password_policy.html",
+            status=err.status,
+            section="settings",
+            title="Password policy",
+            policy=params,
+            fields=POLICY_FIELDS,
+            error=err,
+        )
     return page.redirect("/settings/password-policy", "Password policy saved.")
 
 
@@ -87,8 +116,13 @@ def _flatten(pref: dict[str, Any]) -> dict[str, Any]:
 @endpoint()
 def security_page(page: Page) -> Response:
     pref = page.call("GetSecurityPreference")["SecurityPreference"]
-    return page.render("security.html", section="settings", title="Security preferences", values=_flatten(pref),
-                       fields=PREFERENCE_FIELDS)
+    return page.render(
+        "security.html",
+        section="settings",
+        title="Security preferences",
+        values=_flatten(pref),
+        fields=PREFERENCE_FIELDS,
+    )
 
 
 @endpoint()
@@ -97,8 +131,15 @@ def security_save(page: Page) -> Response:
     try:
         page.call("SetSecurityPreference", params)
     except ApiError as err:
-        return page.render("security.html", status=err.status, section="settings", title="Security preferences",
-                           values=params, fields=PREFERENCE_FIELDS, error=err)
+        return page.render(
+            "security.html",
+            status=err.status,
+            section="settings",
+            title="Security preferences",
+            values=params,
+            fields=PREFERENCE_FIELDS,
+            error=err,
+        )
     return page.redirect("/settings/security", "Security preferences saved.")
 
 

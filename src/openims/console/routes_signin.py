@@ -10,6 +10,7 @@ With the security preference EnableSaveMFATicket, a RAM user's MFA step offers t
 browser then keeps a saved MFA ticket (`openims.mfa_tickets`) in a cookie named after the user, so users
 sharing a browser keep one each, and presents them all at the password step.
 """
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,9 @@ def _resolve(page: Page, login: str) -> tuple[str, str] | None:
     name, _, domain = login.rpartition("@")
     domain = domain.lower()
     with page.rt.db.read() as conn:
-        owner = conn.execute(select(domains.c.account_id).where(domains.c.name == domain,
-                                                                domains.c.status == "Verified")).scalar()
+        owner = conn.execute(
+            select(domains.c.account_id).where(domains.c.name == domain, domains.c.status == "Verified")
+        ).scalar()
     if owner:
         return owner, login
     if domain.endswith(DOMAIN_SUFFIX):
@@ -82,15 +84,23 @@ def _start(page: Page, token: str, target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-def _signin_form(page: Page, status: int = 200, error: str | None = None, login: str = "",
-                 notice: str | None = None) -> Response:
+def _signin_form(
+    page: Page, status: int = 200, error: str | None = None, login: str = "", notice: str | None = None
+) -> Response:
     pre = page.request.cookies.get(csrf.PRE_COOKIE) or ""
     if not pre or len(pre) > 64:
         pre = csrf.new_presession()
         page.set_cookie(csrf.PRE_COOKIE, pre)
-    return page.render("signin.html", status=status, title="Sign in", signin_token=csrf.presession_token(page.rt, pre),
-                       error=error,
-                       login=login, next=_local(page.q("next") or page.f("next")), notice=notice)
+    return page.render(
+        "signin.html",
+        status=status,
+        title="Sign in",
+        signin_token=csrf.presession_token(page.rt, pre),
+        error=error,
+        login=login,
+        next=_local(page.q("next") or page.f("next")),
+        notice=notice,
+    )
 
 
 @endpoint(stages=None)
@@ -98,9 +108,13 @@ def signin_page(page: Page) -> Response:
     """The sign-in form (a signed-in browser goes straight to the console)."""
     if page.session is not None and page.session.stage == sessions.ACTIVE:
         return RedirectResponse(_local(page.q("next")), status_code=303)
-    notice = ("You have signed out." if page.q("signed_out") else
-              "Your console session had ended, so the form you sent was not saved. Sign in, then send it again."
-              if page.q("ended") else None)
+    notice = (
+        "You have signed out."
+        if page.q("signed_out")
+        else "Your console session had ended, so the form you sent was not saved. Sign in, then send it again."
+        if page.q("ended")
+        else None
+    )
     return _signin_form(page, notice=notice)
 
 
@@ -115,8 +129,17 @@ def signin_submit(page: Page) -> Response:
         result = root_signin.authenticate_root(page.rt, login, password, page.source_ip, page.user_agent, page.scheme)
     else:
         account, name = resolved
-        result = signin.authenticate_password(page.rt, account, name, password, None, page.source_ip, page.user_agent,
-                                              scheme=page.scheme, mfa_tickets_presented=_presented_tickets(page))
+        result = signin.authenticate_password(
+            page.rt,
+            account,
+            name,
+            password,
+            None,
+            page.source_ip,
+            page.user_agent,
+            scheme=page.scheme,
+            mfa_tickets_presented=_presented_tickets(page),
+        )
     if result.success:
         return _open(page, result, target)
     if result.mfa_required and result.error_code == signin.MFA_REQUIRED:
@@ -125,11 +148,19 @@ def signin_submit(page: Page) -> Response:
         if result.user_id and ticket_cookie(result.user_id) in page.request.cookies:
             page.clear_cookies.append(ticket_cookie(result.user_id))  # it did not stand in for the code: it is dead
         with page.rt.db.transaction() as conn:
-            token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=result.user_id,
-                                    user_name=result.user_principal_name or "root", stages=[sessions.MFA],
-                                    mfa_authenticated=False,
-                                    lifetime_ms=sessions.MFA_STEP_MS, source_ip=page.source_ip,
-                                    user_agent=page.user_agent, pending_password=password)
+            token = sessions.create(
+                conn,
+                page.rt,
+                account_id=result.account_id,
+                user_id=result.user_id,
+                user_name=result.user_principal_name or "root",
+                stages=[sessions.MFA],
+                mfa_authenticated=False,
+                lifetime_ms=sessions.MFA_STEP_MS,
+                source_ip=page.source_ip,
+                user_agent=page.user_agent,
+                pending_password=password,
+            )
         return _start(page, token, url("/signin/mfa", next=target if target != PREFIX + "/" else None))
     return _signin_form(page, 401, result.error_message, login)
 
@@ -139,21 +170,36 @@ def _open(page: Page, result: signin.SigninResult, target: str) -> RedirectRespo
     assert result.account_id
     if result.user_id is None:
         with page.rt.db.transaction() as conn:
-            token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=None, user_name="root",
-                                    stages=[], mfa_authenticated=result.mfa_checked,
-                                    lifetime_ms=result.session_duration_s * 1000,
-                                    source_ip=page.source_ip, user_agent=page.user_agent)
+            token = sessions.create(
+                conn,
+                page.rt,
+                account_id=result.account_id,
+                user_id=None,
+                user_name="root",
+                stages=[],
+                mfa_authenticated=result.mfa_checked,
+                lifetime_ms=result.session_duration_s * 1000,
+                source_ip=page.source_ip,
+                user_agent=page.user_agent,
+            )
         return _start(page, token, target)
     assert result.user_principal_name
     if result.mfa_ticket:
         page.set_cookie(ticket_cookie(result.user_id), result.mfa_ticket, max_age=mfa_tickets.LIFETIME_MS // 1000)
     stages = _stages(result)
     with page.rt.db.transaction() as conn:
-        token = sessions.create(conn, page.rt, account_id=result.account_id, user_id=result.user_id,
-                                user_name=result.user_principal_name, stages=stages,
-                                mfa_authenticated=result.mfa_checked,
-                                lifetime_ms=result.session_duration_s * 1000, source_ip=page.source_ip,
-                                user_agent=page.user_agent)
+        token = sessions.create(
+            conn,
+            page.rt,
+            account_id=result.account_id,
+            user_id=result.user_id,
+            user_name=result.user_principal_name,
+            stages=stages,
+            mfa_authenticated=result.mfa_checked,
+            lifetime_ms=result.session_duration_s * 1000,
+            source_ip=page.source_ip,
+            user_agent=page.user_agent,
+        )
     return _start(page, token, PREFIX + STAGE_PAGES[stages[0]] if stages else target)
 
 
@@ -164,9 +210,16 @@ def _mfa_form(page: Page, next_path: str, status: int = 200, error: str | None =
     if not page.session.is_root:
         with page.rt.db.read() as conn:
             may_remember = load_preferences(conn, page.session.account_id).enable_save_mfa_ticket
-    return page.render("signin_mfa.html", status=status, title="MFA code", error=error, next=next_path,
-                       may_remember=may_remember, remember=page.form.get("remember") == "on",
-                       remember_days=mfa_tickets.LIFETIME_DAYS)
+    return page.render(
+        "signin_mfa.html",
+        status=status,
+        title="MFA code",
+        error=error,
+        next=next_path,
+        may_remember=may_remember,
+        remember=page.form.get("remember") == "on",
+        remember_days=mfa_tickets.LIFETIME_DAYS,
+    )
 
 
 @endpoint(stages=(sessions.MFA,))
@@ -186,12 +239,21 @@ def mfa_submit(page: Page) -> Response:
         return _signin_form(page, 401, "The sign-in took too long. Sign in again.")
     account_ref = page.session.account_id
     if page.session.is_root:
-        result = root_signin.authenticate_root(page.rt, account_ref, password, page.source_ip, page.user_agent,
-                                               page.scheme, mfa_code=code)
+        result = root_signin.authenticate_root(
+            page.rt, account_ref, password, page.source_ip, page.user_agent, page.scheme, mfa_code=code
+        )
     else:
-        result = signin.authenticate_password(page.rt, account_ref, page.session.user_name, password, code,
-                                              page.source_ip, page.user_agent, scheme=page.scheme,
-                                              save_mfa_ticket=page.form.get("remember") == "on")
+        result = signin.authenticate_password(
+            page.rt,
+            account_ref,
+            page.session.user_name,
+            password,
+            code,
+            page.source_ip,
+            page.user_agent,
+            scheme=page.scheme,
+            save_mfa_ticket=page.form.get("remember") == "on",
+        )
     if result.success:
         return _open(page, result, _local(page.f("next")))
     if result.error_code in (signin.MFA_INVALID, signin.MFA_REUSED, signin.MFA_REQUIRED):
@@ -212,8 +274,9 @@ def bind_page(page: Page) -> Response:
     """The binding form; right after a device was created, also its seed and QR code, that once."""
     assert page.session is not None
     device = sessions.take_reveal(page.rt, page.session, "mfa-device")
-    return page.render("signin_bind_mfa.html", title="Set up MFA", device=device,
-                       pending=bool(page.session.pending_serial))
+    return page.render(
+        "signin_bind_mfa.html", title="Set up MFA", device=device, pending=bool(page.session.pending_serial)
+    )
 
 
 @endpoint(stages=(sessions.BIND_MFA,))
@@ -235,13 +298,22 @@ def bind_submit(page: Page) -> Response:
     if not session.pending_serial:
         return page.redirect("/signin/bind-mfa")
     try:
-        page.call("BindMFADevice", {"UserPrincipalName": session.user_name, "SerialNumber": session.pending_serial,
-                                    "AuthenticationCode1": page.f("code1"), "AuthenticationCode2": page.f("code2")})
+        page.call(
+            "BindMFADevice",
+            {
+                "UserPrincipalName": session.user_name,
+                "SerialNumber": session.pending_serial,
+                "AuthenticationCode1": page.f("code1"),
+                "AuthenticationCode2": page.f("code2"),
+            },
+        )
     except ApiError as err:
-        return page.render("signin_bind_mfa.html", title="Set up MFA", status=err.status, device=None, pending=True,
-                           error=err.message)
-    token = sessions.advance(page.rt, session, _lifetime_ms(page, session), page.source_ip, page.user_agent,
-                             mfa_authenticated=True)
+        return page.render(
+            "signin_bind_mfa.html", title="Set up MFA", status=err.status, device=None, pending=True, error=err.message
+        )
+    token = sessions.advance(
+        page.rt, session, _lifetime_ms(page, session), page.source_ip, page.user_agent, mfa_authenticated=True
+    )
     return _continue(page, token, "Your MFA device is bound: sign-in will ask for its code from now on.")
 
 
@@ -266,8 +338,9 @@ def change_submit(page: Page) -> Response:
     assert session is not None
     error = change_password(page)
     if error is not None:
-        return page.render("change_password.html", title="Change password", status=error.status, forced=True,
-                           error=error.message)
+        return page.render(
+            "change_password.html", title="Change password", status=error.status, forced=True, error=error.message
+        )
     token = sessions.advance(page.rt, session, _lifetime_ms(page, session), page.source_ip, page.user_agent)
     return _continue(page, token, "Your password has been changed.")
 

@@ -1,5 +1,6 @@
 """RAM users: search, create (with console access), view with keys, groups, MFA and login profile, delete to
 the recycle bin and restore. Every read and change is the API action itself, run as the signed-in principal."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,15 +23,17 @@ def user_url(upn: str, suffix: str = "") -> str:
 
 
 def _upn(page: Page) -> str:
-    return page.request.path_params["upn"]
+    return str(page.request.path_params["upn"])
 
 
 @endpoint()
 def users_page(page: Page) -> Response:
     """One page of users, or with a search term every user whose name, display name or email contains it."""
     term = page.q("q").lower()
-    params: dict[str, Any] = {"MaxItems": SEARCH_LIMIT if term else PAGE_ITEMS,
-                              "Marker": None if term else page.q("marker") or None}
+    params: dict[str, Any] = {
+        "MaxItems": SEARCH_LIMIT if term else PAGE_ITEMS,
+        "Marker": None if term else page.q("marker") or None,
+    }
     found = page.call("ListUsers", params)
     users = found["Users"]["User"]
     if term:
@@ -64,18 +67,38 @@ def create_user(page: Page) -> Response:
     domain = _domain(page)
     upn = f"{page.f('name')}@{domain}" if page.f("name") else ""
     try:
-        page.call("CreateUser", {"UserPrincipalName": upn, "DisplayName": page.f("DisplayName") or page.f("name"),
-                                 "Email": page.f("Email") or None, "Comments": page.f("Comments") or None})
+        page.call(
+            "CreateUser",
+            {
+                "UserPrincipalName": upn,
+                "DisplayName": page.f("DisplayName") or page.f("name"),
+                "Email": page.f("Email") or None,
+                "Comments": page.f("Comments") or None,
+            },
+        )
     except ApiError as err:
-        return page.render("user_new.html", status=err.status, section="users", title="Create user", domain=domain,
-                           form=page.form, error=err)
+        return page.render(
+            "user_new.html",
+            status=err.status,
+            section="users",
+            title="Create user",
+            domain=domain,
+            form=page.form,
+            error=err,
+        )
     message = f"User {upn} created."
     if page.form.get("console") == "on":
         try:
-            page.call("CreateLoginProfile", {
-                "UserPrincipalName": upn, "Password": page.form.get("password", ""),
-                "PasswordResetRequired": page.form.get("PasswordResetRequired") == "on",
-                "MFABindRequired": page.form.get("MFABindRequired") == "on", "Status": "Active"})
+            page.call(
+                "CreateLoginProfile",
+                {
+                    "UserPrincipalName": upn,
+                    "Password": page.form.get("password", ""),
+                    "PasswordResetRequired": page.form.get("PasswordResetRequired") == "on",
+                    "MFABindRequired": page.form.get("MFABindRequired") == "on",
+                    "Status": "Active",
+                },
+            )
             message += " It can sign in to the console."
         except ApiError as err:
             message += f" Console access was not enabled: {err.message}"
@@ -97,15 +120,28 @@ def user_page(page: Page) -> Response:
         profile_error = None
     all_groups, all_groups_error = page.attempt("ListGroups", {"MaxItems": 100})
     member_of = {g["GroupName"] for g in (groups or {}).get("Groups", {}).get("Group", [])}
-    choices = [g["GroupName"] for g in (all_groups or {}).get("Groups", {}).get("Group", [])
-               if g["GroupName"] not in member_of and page.may("AddUserToGroup", UserPrincipalName=upn,
-                                                               GroupName=g["GroupName"])]
+    choices = [
+        g["GroupName"]
+        for g in (all_groups or {}).get("Groups", {}).get("Group", [])
+        if g["GroupName"] not in member_of
+        and page.may("AddUserToGroup", UserPrincipalName=upn, GroupName=g["GroupName"])
+    ]
     return page.render(
-        "user.html", section="users", title=user["UserPrincipalName"], user=user,
-        keys=(keys or {}).get("AccessKeys", {}).get("AccessKey", []), keys_error=keys_error,
-        groups=(groups or {}).get("Groups", {}).get("Group", []), groups_error=groups_error,
-        mfa=mfa, mfa_error=mfa_error, profile=(profile or {}).get("LoginProfile"), profile_error=profile_error,
-        group_choices=choices, all_groups_error=all_groups_error, base=user_url(user["UserPrincipalName"]),
+        "user.html",
+        section="users",
+        title=user["UserPrincipalName"],
+        user=user,
+        keys=(keys or {}).get("AccessKeys", {}).get("AccessKey", []),
+        keys_error=keys_error,
+        groups=(groups or {}).get("Groups", {}).get("Group", []),
+        groups_error=groups_error,
+        mfa=mfa,
+        mfa_error=mfa_error,
+        profile=(profile or {}).get("LoginProfile"),
+        profile_error=profile_error,
+        group_choices=choices,
+        all_groups_error=all_groups_error,
+        base=user_url(user["UserPrincipalName"]),
         history_url=url("/events", range="90d", User=user["UserPrincipalName"]),
     )
 
@@ -113,17 +149,30 @@ def user_page(page: Page) -> Response:
 @endpoint()
 def delete_user(page: Page) -> Response:
     upn = _upn(page)
-    return page.change(user_url(upn), "DeleteUser", {"UserPrincipalName": upn},
-                       f"User {upn} moved to the recycle bin; restore it from there.", done_to="/users")
+    return page.change(
+        user_url(upn),
+        "DeleteUser",
+        {"UserPrincipalName": upn},
+        f"User {upn} moved to the recycle bin; restore it from there.",
+        done_to="/users",
+    )
 
 
 @endpoint()
 def update_user(page: Page) -> Response:
     upn = _upn(page)
-    return page.change(user_url(upn), "UpdateUser", {
-        # The form shows the current values: a field the user emptied is cleared (a display name cannot be).
-        "UserPrincipalName": upn, "NewDisplayName": page.f("DisplayName"),
-        "NewEmail": page.f("Email"), "NewComments": page.f("Comments")}, "User updated.")
+    return page.change(
+        user_url(upn),
+        "UpdateUser",
+        {
+            # The form shows the current values: a field the user emptied is cleared (a display name cannot be).
+            "UserPrincipalName": upn,
+            "NewDisplayName": page.f("DisplayName"),
+            "NewEmail": page.f("Email"),
+            "NewComments": page.f("Comments"),
+        },
+        "User updated.",
+    )
 
 
 @endpoint()
@@ -159,30 +208,45 @@ def key_created_page(page: Page) -> Response:
 def key_status(page: Page) -> Response:
     upn, key = _upn(page), page.request.path_params["key"]
     status = "Active" if page.f("Status") == "Active" else "Inactive"
-    return page.change(user_url(upn), "UpdateAccessKey",
-                       {"UserPrincipalName": upn, "UserAccessKeyId": key, "Status": status},
-               f"AccessKey {key} is now {status}.")
+    return page.change(
+        user_url(upn),
+        "UpdateAccessKey",
+        {"UserPrincipalName": upn, "UserAccessKeyId": key, "Status": status},
+        f"AccessKey {key} is now {status}.",
+    )
 
 
 @endpoint()
 def key_delete(page: Page) -> Response:
     upn, key = _upn(page), page.request.path_params["key"]
-    return page.change(user_url(upn), "DeleteAccessKey", {"UserPrincipalName": upn, "UserAccessKeyId": key},
-               f"AccessKey {key} deleted.")
+    return page.change(
+        user_url(upn),
+        "DeleteAccessKey",
+        {"UserPrincipalName": upn, "UserAccessKeyId": key},
+        f"AccessKey {key} deleted.",
+    )
 
 
 @endpoint()
 def add_to_group(page: Page) -> Response:
     upn = _upn(page)
-    return page.change(user_url(upn), "AddUserToGroup", {"UserPrincipalName": upn, "GroupName": page.f("GroupName")},
-               f"Added to group {page.f('GroupName')}.")
+    return page.change(
+        user_url(upn),
+        "AddUserToGroup",
+        {"UserPrincipalName": upn, "GroupName": page.f("GroupName")},
+        f"Added to group {page.f('GroupName')}.",
+    )
 
 
 @endpoint()
 def remove_from_group(page: Page) -> Response:
     upn, group = _upn(page), page.request.path_params["group"]
-    return page.change(user_url(upn), "RemoveUserFromGroup", {"UserPrincipalName": upn, "GroupName": group},
-               f"Removed from group {group}.")
+    return page.change(
+        user_url(upn),
+        "RemoveUserFromGroup",
+        {"UserPrincipalName": upn, "GroupName": group},
+        f"Removed from group {group}.",
+    )
 
 
 @endpoint()
@@ -190,10 +254,13 @@ def save_login_profile(page: Page) -> Response:
     """Create the login profile, or update it (a blank password keeps the current one)."""
     upn = _upn(page)
     exists = page.f("exists") == "1"
-    params = {"UserPrincipalName": upn, "Password": page.form.get("password") or None,
-              "PasswordResetRequired": page.form.get("PasswordResetRequired") == "on",
-              "MFABindRequired": page.form.get("MFABindRequired") == "on",
-              "Status": "Active" if page.form.get("Status", "Active") == "Active" else "Inactive"}
+    params = {
+        "UserPrincipalName": upn,
+        "Password": page.form.get("password") or None,
+        "PasswordResetRequired": page.form.get("PasswordResetRequired") == "on",
+        "MFABindRequired": page.form.get("MFABindRequired") == "on",
+        "Status": "Active" if page.form.get("Status", "Active") == "Active" else "Inactive",
+    }
     action = "UpdateLoginProfile" if exists else "CreateLoginProfile"
     return page.change(user_url(upn), action, params, "Console access saved.")
 
@@ -207,16 +274,18 @@ def delete_login_profile(page: Page) -> Response:
 @endpoint()
 def disable_mfa(page: Page) -> Response:
     upn = _upn(page)
-    return page.change(user_url(upn), "DisableVirtualMFA", {"UserPrincipalName": upn},
-               "The MFA device was unbound and deleted.")
+    return page.change(
+        user_url(upn), "DisableVirtualMFA", {"UserPrincipalName": upn}, "The MFA device was unbound and deleted."
+    )
 
 
 @endpoint()
 def recycle_bin_page(page: Page) -> Response:
     found = page.call("ListUsersInRecycleBin", {"MaxItems": 100, "Marker": page.q("marker") or None})
     next_url = url("/recycle-bin", marker=found["Marker"]) if found.get("IsTruncated") else None
-    return page.render("recycle_bin.html", section="users", title="Recycle bin", users=found["Users"]["User"],
-                       next_url=next_url)
+    return page.render(
+        "recycle_bin.html", section="users", title="Recycle bin", users=found["Users"]["User"], next_url=next_url
+    )
 
 
 @endpoint()

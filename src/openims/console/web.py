@@ -1,6 +1,7 @@
 """What every console page shares: the request wrapper (session, CSRF, security headers), calling an action
 exactly as the API does (same parsing, authorization and audit event, as a `ConsoleOperation`), and
 rendering Jinja2 templates."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -28,22 +29,30 @@ HERE = Path(__file__).parent
 ALL_STAGES = (sessions.ACTIVE, sessions.MFA, sessions.BIND_MFA, sessions.CHANGE_PASSWORD)
 # Pages hold account data and one-time secrets: never cached, never framed, no foreign script or style.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 # The main menu: (section, label, path, the action that lists it, its API version).
-NAV = (("home", "Overview", "/", None, ""), ("users", "Users", "/users", "ListUsers", registry.IMS.version),
-       ("groups", "Groups", "/groups", "ListGroups", registry.IMS.version),
-       ("keys", "AccessKeys", "/access-keys", "ListAccessKeys", registry.IMS.version),
-       ("events", "Event history", "/events", "LookupEvents", registry.ACTIONTRAIL.version),
-       ("settings", "Settings", "/settings/security", "GetSecurityPreference", registry.IMS.version))
+NAV = (
+    ("home", "Overview", "/", None, ""),
+    ("users", "Users", "/users", "ListUsers", registry.IMS.version),
+    ("groups", "Groups", "/groups", "ListGroups", registry.IMS.version),
+    ("keys", "AccessKeys", "/access-keys", "ListAccessKeys", registry.IMS.version),
+    ("events", "Event history", "/events", "LookupEvents", registry.ACTIONTRAIL.version),
+    ("settings", "Settings", "/settings/security", "GetSecurityPreference", registry.IMS.version),
+)
 # Where a session that may not do everything yet is sent.
-STAGE_PAGES = {sessions.MFA: "/signin/mfa", sessions.BIND_MFA: "/signin/bind-mfa",
-               sessions.CHANGE_PASSWORD: "/signin/change-password"}
+STAGE_PAGES = {
+    sessions.MFA: "/signin/mfa",
+    sessions.BIND_MFA: "/signin/bind-mfa",
+    sessions.CHANGE_PASSWORD: "/signin/change-password",
+}
 
 
 def url(path: str, **query: Any) -> str:
@@ -62,8 +71,12 @@ def _fmt_time(value: str | int | None) -> str:
     return text.replace("T", " ").replace("Z", " UTC")
 
 
-templates = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                               autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 templates.globals.update(url=url, quote=lambda s: quote(str(s), safe=""))
 templates.filters["when"] = _fmt_time
 
@@ -108,17 +121,33 @@ class Page:
     def f(self, name: str, default: str = "") -> str:
         return self.form.get(name, default).strip()
 
-    def _request(self, name: str, params: dict[str, Any] | None, version: str, extra: dict[str, str] | None = None
-                 ) -> RpcRequest:
+    def _request(
+        self, name: str, params: dict[str, Any] | None, version: str, extra: dict[str, str] | None = None
+    ) -> RpcRequest:
         raw = {k: _wire(v) for k, v in (params or {}).items() if v is not None}
-        return RpcRequest(method="POST", path=self.request.url.path, raw_query="", body=b"",
-                          headers={"user-agent": self.user_agent},
-                          params={**raw, **(extra or {})}, action=name, version=version, source_ip=self.source_ip,
-                          user_agent=self.user_agent, host=self.request.headers.get("host", ""),
-                          request_id=ids.request_id(), scheme=self.scheme)
+        return RpcRequest(
+            method="POST",
+            path=self.request.url.path,
+            raw_query="",
+            body=b"",
+            headers={"user-agent": self.user_agent},
+            params={**raw, **(extra or {})},
+            action=name,
+            version=version,
+            source_ip=self.source_ip,
+            user_agent=self.user_agent,
+            host=self.request.headers.get("host", ""),
+            request_id=ids.request_id(),
+            scheme=self.scheme,
+        )
 
-    def call(self, name: str, params: dict[str, Any] | None = None, version: str = registry.IMS.version,
-             extra: dict[str, str] | None = None) -> dict[str, Any]:
+    def call(
+        self,
+        name: str,
+        params: dict[str, Any] | None = None,
+        version: str = registry.IMS.version,
+        extra: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """Run an action as the signed-in principal, exactly like a signed API request: the same parameter
         validation, authorization and event (eventType ConsoleOperation); failures are recorded too.
         `extra` adds request parameters that the event records but the action ignores."""
@@ -129,8 +158,11 @@ class Page:
         """The main menu: the sections whose list the signed-in principal may read."""
         if self.session is None or self.session.stage != sessions.ACTIVE:
             return []
-        return [(key, label, path) for key, label, path, action, version in NAV
-                if action is None or self.may(action, _version=version)]
+        return [
+            (key, label, path)
+            for key, label, path, action, version in NAV
+            if action is None or self.may(action, _version=version)
+        ]
 
     def may(self, name: str, _version: str = registry.IMS.version, **params: Any) -> bool:
         """Whether the signed-in principal may call `name` on these resources: a page offers only the
@@ -139,11 +171,13 @@ class Page:
         key = (name, tuple(sorted(params.items())))
         if key not in self._may:
             self._may[key] = self.session.is_root or dispatch.allowed(
-                self.rt, self._request(name, params, _version), self.session.principal())
+                self.rt, self._request(name, params, _version), self.session.principal()
+            )
         return self._may[key]
 
-    def attempt(self, name: str, params: dict[str, Any] | None = None,
-                version: str = registry.IMS.version) -> tuple[dict[str, Any] | None, ApiError | None]:
+    def attempt(
+        self, name: str, params: dict[str, Any] | None = None, version: str = registry.IMS.version
+    ) -> tuple[dict[str, Any] | None, ApiError | None]:
         """`call`, returning the error instead of raising it (for the parts of a page that may be denied)."""
         try:
             return self.call(name, params, version), None
@@ -171,8 +205,14 @@ class Page:
         if self.session is not None and self.session.flash:
             flash = sessions.take_flash(self.rt, self.session)
         body = templates.get_template(template).render(
-            session=self.session, csrf_token=self.session.csrf_token if self.session else "", flash=flash,
-            request_path=self.request.url.path, may=self.may, nav=self._nav(), **context)
+            session=self.session,
+            csrf_token=self.session.csrf_token if self.session else "",
+            flash=flash,
+            request_path=self.request.url.path,
+            may=self.may,
+            nav=self._nav(),
+            **context,
+        )
         return HTMLResponse(body, status_code=status)
 
     def redirect(self, path: str, flash: str | None = None) -> RedirectResponse:
@@ -231,10 +271,14 @@ def _run(handler: Handler, request: Request, form: dict[str, str], stages: tuple
         if session is None:
             # After sign-in, back to the page asked for, or for a form to the page it was on (the POST itself
             # is not replayed: the form is sent again by hand, once the person has seen it).
-            back = (_referring_path(request) if request.method == "POST" else
-                    str(request.url.path) + ("?" + request.url.query if request.url.query else ""))
-            return RedirectResponse(url("/signin", next=_local(back), ended="1" if request.method == "POST" else None),
-                                    status_code=303)
+            back = (
+                _referring_path(request)
+                if request.method == "POST"
+                else str(request.url.path) + ("?" + request.url.query if request.url.query else "")
+            )
+            return RedirectResponse(
+                url("/signin", next=_local(back), ended="1" if request.method == "POST" else None), status_code=303
+            )
         if session.stage not in stages:
             return RedirectResponse(PREFIX + STAGE_PAGES.get(session.stage, "/"), status_code=303)
     if request.method == "POST":
@@ -248,8 +292,11 @@ def _run(handler: Handler, request: Request, form: dict[str, str], stages: tuple
         except Refused as foreign:
             return _refused(page, _foreign_origin_message(request, str(foreign)))
         except csrf.CsrfError:
-            return _refused(page, "The form's security token is missing or wrong, so the request was refused. "
-                                  "Reload the page and try again.")
+            return _refused(
+                page,
+                "The form's security token is missing or wrong, so the request was refused. "
+                "Reload the page and try again.",
+            )
     try:
         response = handler(page)
     except ApiError as err:
@@ -281,8 +328,10 @@ def _foreign_origin_message(request: Request, origin: str) -> str:
     message = f"The form was sent from another site ({origin}), so the request was refused."
     if origin.split("://", 1)[-1] == request.headers.get("host", ""):
         # The usual cause: a TLS proxy in front whose X-Forwarded-Proto is not believed.
-        message += (f" This console was reached over {request.url.scheme}: if a TLS proxy serves it, list the proxy "
-                    "in OPENIMS_TRUSTED_PROXIES.")
+        message += (
+            f" This console was reached over {request.url.scheme}: if a TLS proxy serves it, list the proxy "
+            "in OPENIMS_TRUSTED_PROXIES."
+        )
     return message
 
 
@@ -290,7 +339,7 @@ def _referring_path(request: Request) -> str:
     """The console page a form was sent from, when the browser says so and it is this console's."""
     referer = request.headers.get("referer", "")
     if referer.startswith(_origin(request) + PREFIX + "/"):
-        return referer[len(_origin(request)):]
+        return referer[len(_origin(request)) :]
     return PREFIX + "/"
 
 

@@ -1,4 +1,5 @@
 """The unit of trail delivery: one batch of events, and the error every sink raises."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ Settings (environment): `OPENIMS_DELIVERY_BATCH_SECONDS` (how long events are ga
 formed, default 1), `OPENIMS_DELIVERY_WORKERS` (batches delivered at once per process, default 4),
 `OPENIMS_DELIVERY_MAX_BACKOFF_SECONDS` (the cap of the exponential retry delay, default 30).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -52,8 +53,9 @@ def _env_number(name: str, default: float, minimum: float) -> float:
 class Deliverer:
     """One process's deliverer: a batcher thread, `workers` delivery threads and a lease-renewal thread."""
 
-    def __init__(self, rt: Runtime, workers: int | None = None, targets_for: TargetsFor | None = None,
-                 owner: str | None = None) -> None:
+    def __init__(
+        self, rt: Runtime, workers: int | None = None, targets_for: TargetsFor | None = None, owner: str | None = None
+    ) -> None:
         self.rt = rt
         self.workers = workers or int(_env_number("OPENIMS_DELIVERY_WORKERS", 4, 1))
         self.window_ms = int(max(0.0, rt.settings.delivery_batch_seconds) * 1000)
@@ -107,8 +109,13 @@ class Deliverer:
             bodies = outbox.batch_events(conn, claimed.batch_id) if row is not None else []
         if row is None:
             return  # the trail was deleted: its batches went with it
-        batch = Batch(trail_name=row.name, account_id=row.account_id, region=self.rt.settings.region,
-                      batch_id=claimed.batch_id, events=[json.loads(body) for body in bodies])
+        batch = Batch(
+            trail_name=row.name,
+            account_id=row.account_id,
+            region=self.rt.settings.region,
+            batch_id=claimed.batch_id,
+            events=[json.loads(body) for body in bodies],
+        )
         targets = self.targets_for(row)
         errors: dict[str, str | None] = {}
         for target in targets:
@@ -122,12 +129,18 @@ class Deliverer:
             except Exception as exc:  # a sink bug must not stop the loop; its message may not be safe to show
                 log.exception("unexpected failure delivering batch %s to %s", claimed.batch_id, target.label)
                 errors[target.kind] = f"{target.label}: internal error ({type(exc).__name__})"
-        complete = outbox.finish(self.rt.db, claimed, self.owner, [t.kind for t in targets], errors,
-                                 clock.now_ms(), self.cap_ms)
+        complete = outbox.finish(
+            self.rt.db, claimed, self.owner, [t.kind for t in targets], errors, clock.now_ms(), self.cap_ms
+        )
         failed = {k: e for k, e in errors.items() if e}
         if failed:
-            log.warning("trail %s batch %s (%d events) not delivered to %s; will retry", row.name, claimed.batch_id,
-                        len(batch.events), "; ".join(f"{k}: {e}" for k, e in failed.items()))
+            log.warning(
+                "trail %s batch %s (%d events) not delivered to %s; will retry",
+                row.name,
+                claimed.batch_id,
+                len(batch.events),
+                "; ".join(f"{k}: {e}" for k, e in failed.items()),
+            )
         elif complete:
             log.debug("trail %s batch %s delivered (%d events)", row.name, claimed.batch_id, len(batch.events))
 
@@ -143,14 +156,22 @@ class Deliverer:
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set."""
-        threads = [threading.Thread(target=self._guard, args=(self._batcher, stop), name="openims-batcher", daemon=True),
-                   threading.Thread(target=self._guard, args=(self._renewer, stop), name="openims-lease", daemon=True)]
-        threads += [threading.Thread(target=self._guard, args=(self._worker, stop), name=f"openims-deliver-{i}",
-                                     daemon=True) for i in range(self.workers)]
+        threads = [
+            threading.Thread(target=self._guard, args=(self._batcher, stop), name="openims-batcher", daemon=True),
+            threading.Thread(target=self._guard, args=(self._renewer, stop), name="openims-lease", daemon=True),
+        ]
+        threads += [
+            threading.Thread(target=self._guard, args=(self._worker, stop), name=f"openims-deliver-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
         for thread in threads:
             thread.start()
-        log.info("trail deliverer %s running (%d workers, batch window %.1f s)", self.owner, self.workers,
-                 self.window_ms / 1000)
+        log.info(
+            "trail deliverer %s running (%d workers, batch window %.1f s)",
+            self.owner,
+            self.workers,
+            self.window_ms / 1000,
+        )
         stop.wait()
         self._wake.set()
         # Do not hold up shutdown for a slow destination: a batch abandoned mid-delivery keeps its lease, and

@@ -11,6 +11,7 @@ Sources (re-read whenever the file or variable changes; no restart):
 - projects: `OPENIMS_SLS_PROJECTS`, else `<data dir>/sls-projects.json`.
 A `"*"` entry applies to names not listed, under the same rule.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,9 @@ from typing import Any
 
 from openims.config import Settings
 
-SLS_ARN = re.compile(r"acs:log:(?P<region>[a-z0-9-]+):(?P<account>\d+):project/(?P<project>[a-z0-9][a-z0-9-]{1,61}[a-z0-9])")
+SLS_ARN = re.compile(
+    r"acs:log:(?P<region>[a-z0-9-]+):(?P<account>\d+):project/(?P<project>[a-z0-9][a-z0-9-]{1,61}[a-z0-9])"
+)
 OSS_FILE, SLS_FILE = "oss-buckets.json", "sls-projects.json"
 OSS_KEYS = {"endpoint_url", "access_key_id", "secret_access_key", "region"}
 SLS_KEYS = {"endpoint", "access_key_id", "access_key_secret"}
@@ -86,9 +89,14 @@ class JsonSetting:
         for name, entry in data.items():
             fields = {k: v for k, v in entry.items() if k != ACCOUNTS}
             if set(fields) - self.allowed or not all(isinstance(v, str) for v in fields.values()):
-                return {}, f"{where}: entry {name!r} may hold only string fields {sorted(self.allowed)} and {ACCOUNTS!r}"
+                return (
+                    {},
+                    f"{where}: entry {name!r} may hold only string fields {sorted(self.allowed)} and {ACCOUNTS!r}",
+                )
             allowed = entry.get(ACCOUNTS, [])
-            if not isinstance(allowed, list) or not all(isinstance(a, str) and ACCOUNT_ID.fullmatch(a) for a in allowed):
+            if not isinstance(allowed, list) or not all(
+                isinstance(a, str) and ACCOUNT_ID.fullmatch(a) for a in allowed
+            ):
                 return {}, f"{where}: entry {name!r}: {ACCOUNTS!r} must be a list of 16-digit account IDs"
         return data, None
 
@@ -99,8 +107,10 @@ class JsonSetting:
             return Lookup(error=error)
         entry = entries.get(name) or entries.get("*")
         if entry is not None and ACCOUNTS in entry and account_id not in entry[ACCOUNTS]:
-            return Lookup(denied=f"{what} {name!r} is not available to account {account_id} (the deployment's "
-                                 f"settings for it allow other accounts only)")
+            return Lookup(
+                denied=f"{what} {name!r} is not available to account {account_id} (the deployment's "
+                f"settings for it allow other accounts only)"
+            )
         return Lookup(entry=entry)
 
 
@@ -126,8 +136,9 @@ class Destinations:
         if match["account"] != account_id:
             # Credentials come from the deployment, not from a role of the named account, so a project of
             # another account is never this trail's to write to.
-            return Lookup(denied=f"SlsProjectArn {arn!r} names account {match['account']}, not the trail's "
-                                 f"account {account_id}")
+            return Lookup(
+                denied=f"SlsProjectArn {arn!r} names account {match['account']}, not the trail's account {account_id}"
+            )
         return self.projects.lookup(match["project"], account_id, "SLS project")
 
 

@@ -10,6 +10,7 @@ event after that change commits: no TTL, and no window in which a started trail 
 Claims are safe with several deliverers at once: PostgreSQL uses `SELECT ... FOR UPDATE SKIP LOCKED`; SQLite
 runs every claim inside `BEGIN IMMEDIATE` (its single writer), re-checking the lease there.
 """
+
 from __future__ import annotations
 
 import logging
@@ -68,8 +69,11 @@ def trails_of(conn: Connection, account_id: str) -> tuple[TrailFilter, ...]:
     cached = _cache.get(account_id)
     if cached is not None and cached[0] == generation:
         return cached[1]
-    rows = conn.execute(select(trails.c.id, trails.c.name, trails.c.event_rw, trails.c.is_logging)
-                        .where(trails.c.account_id == account_id)).all()
+    rows = conn.execute(
+        select(trails.c.id, trails.c.name, trails.c.event_rw, trails.c.is_logging).where(
+            trails.c.account_id == account_id
+        )
+    ).all()
     found = tuple(TrailFilter(r.id, r.name, r.event_rw, bool(r.is_logging)) for r in rows)
     _cache[account_id] = (generation, found)
     return found
@@ -82,8 +86,12 @@ def wants(trail: TrailFilter, ev: dict[str, Any]) -> bool:
         return False
     if trail.logging:
         return True
-    return (ev.get("eventName") == "StopLogging" and ev.get("serviceName") == "Actiontrail"
-            and "errorCode" not in ev and ev.get("resourceName") == trail.name)
+    return (
+        ev.get("eventName") == "StopLogging"
+        and ev.get("serviceName") == "Actiontrail"
+        and "errorCode" not in ev
+        and ev.get("resourceName") == trail.name
+    )
 
 
 def queue_event(conn: Connection, ev: dict[str, Any]) -> None:
@@ -92,8 +100,11 @@ def queue_event(conn: Connection, ev: dict[str, Any]) -> None:
     if not account_id:
         return
     now = clock.now_ms()
-    rows = [{"trail_id": t.trail_id, "event_id": ev["eventId"], "created_ms": now}
-            for t in trails_of(conn, account_id) if wants(t, ev)]
+    rows = [
+        {"trail_id": t.trail_id, "event_id": ev["eventId"], "created_ms": now}
+        for t in trails_of(conn, account_id)
+        if wants(t, ev)
+    ]
     if rows:
         conn.execute(insert(trail_outbox), rows)
 
@@ -114,32 +125,48 @@ class Claim:
 
 def due_trails(conn: Connection, older_than_ms: int) -> list[str]:
     """Trails whose oldest queued, unbatched event was queued before `older_than_ms`."""
-    query = (select(trail_outbox.c.trail_id).where(trail_outbox.c.batch_id.is_(None))
-             .group_by(trail_outbox.c.trail_id).having(func.min(trail_outbox.c.created_ms) <= older_than_ms))
+    query = (
+        select(trail_outbox.c.trail_id)
+        .where(trail_outbox.c.batch_id.is_(None))
+        .group_by(trail_outbox.c.trail_id)
+        .having(func.min(trail_outbox.c.created_ms) <= older_than_ms)
+    )
     return list(conn.execute(query).scalars())
 
 
 def form_batch(db: Database, trail_id: str, now: int) -> int:
     """Fix the membership of the trail's next batch (its oldest queued events); returns how many it holds."""
     with db.transaction() as conn:
-        ids = list(conn.execute(
-            select(trail_outbox.c.id).where(trail_outbox.c.trail_id == trail_id, trail_outbox.c.batch_id.is_(None))
-            .order_by(trail_outbox.c.id).limit(MAX_BATCH).with_for_update(skip_locked=True)).scalars())
+        ids = list(
+            conn.execute(
+                select(trail_outbox.c.id)
+                .where(trail_outbox.c.trail_id == trail_id, trail_outbox.c.batch_id.is_(None))
+                .order_by(trail_outbox.c.id)
+                .limit(MAX_BATCH)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
         if not ids:
             return 0
         name = conn.execute(select(trails.c.name).where(trails.c.id == trail_id)).scalar()
         if name is None:  # deleted meanwhile; the cascade takes its rows
             return 0
         batch_id = f"{name}-{ids[0]}-{ids[-1]}"
-        conn.execute(insert(trail_batches).values(id=batch_id, trail_id=trail_id, event_count=len(ids), created_ms=now,
-                                                  next_attempt_ms=now))
+        conn.execute(
+            insert(trail_batches).values(
+                id=batch_id, trail_id=trail_id, event_count=len(ids), created_ms=now, next_attempt_ms=now
+            )
+        )
         conn.execute(update(trail_outbox).where(trail_outbox.c.id.in_(ids)).values(batch_id=batch_id))
     return len(ids)
 
 
 def _claimable(now: int) -> Any:
-    return (trail_batches.c.delivered_ms.is_(None), trail_batches.c.next_attempt_ms <= now,
-            trail_batches.c.lease_until_ms < now)
+    return (
+        trail_batches.c.delivered_ms.is_(None),
+        trail_batches.c.next_attempt_ms <= now,
+        trail_batches.c.lease_until_ms < now,
+    )
 
 
 def has_claimable(conn: Connection, now: int) -> bool:
@@ -151,12 +178,18 @@ def claim(db: Database, owner: str, now: int) -> Claim | None:
     with db.transaction() as conn:
         row = conn.execute(
             select(trail_batches.c.id, trail_batches.c.trail_id, trail_batches.c.attempts, trail_batches.c.done_targets)
-            .where(*_claimable(now)).order_by(trail_batches.c.next_attempt_ms).limit(1)
-            .with_for_update(skip_locked=True)).first()
+            .where(*_claimable(now))
+            .order_by(trail_batches.c.next_attempt_ms)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
         if row is None:
             return None
-        taken = conn.execute(update(trail_batches).where(trail_batches.c.id == row.id, *_claimable(now))
-                             .values(lease_owner=owner, lease_until_ms=now + LEASE_MS)).rowcount
+        taken = conn.execute(
+            update(trail_batches)
+            .where(trail_batches.c.id == row.id, *_claimable(now))
+            .values(lease_owner=owner, lease_until_ms=now + LEASE_MS)
+        ).rowcount
         if not taken:
             return None
     return Claim(row.id, row.trail_id, row.attempts, frozenset(t for t in row.done_targets.split(",") if t))
@@ -167,15 +200,25 @@ def renew(db: Database, owner: str, batch_ids: list[str], now: int) -> None:
     if not batch_ids:
         return
     with db.transaction() as conn:
-        conn.execute(update(trail_batches).where(trail_batches.c.id.in_(batch_ids), trail_batches.c.lease_owner == owner,
-                                                 trail_batches.c.delivered_ms.is_(None))
-                     .values(lease_until_ms=now + LEASE_MS))
+        conn.execute(
+            update(trail_batches)
+            .where(
+                trail_batches.c.id.in_(batch_ids),
+                trail_batches.c.lease_owner == owner,
+                trail_batches.c.delivered_ms.is_(None),
+            )
+            .values(lease_until_ms=now + LEASE_MS)
+        )
 
 
 def batch_events(conn: Connection, batch_id: str) -> list[str]:
     """The JSON bodies of the batch's events, in queueing order (the same on every retry)."""
-    query = (select(events.c.body).select_from(trail_outbox.join(events, events.c.event_id == trail_outbox.c.event_id))
-             .where(trail_outbox.c.batch_id == batch_id).order_by(trail_outbox.c.id))
+    query = (
+        select(events.c.body)
+        .select_from(trail_outbox.join(events, events.c.event_id == trail_outbox.c.event_id))
+        .where(trail_outbox.c.batch_id == batch_id)
+        .order_by(trail_outbox.c.id)
+    )
     return list(conn.execute(query).scalars())
 
 
@@ -185,8 +228,15 @@ def backoff_ms(attempts: int, cap_ms: int) -> int:
     return int(delay * random.uniform(0.8, 1.0))
 
 
-def finish(db: Database, claimed: Claim, owner: str, all_targets: list[str], errors: dict[str, str | None],
-           now: int, cap_ms: int) -> bool:
+def finish(
+    db: Database,
+    claimed: Claim,
+    owner: str,
+    all_targets: list[str],
+    errors: dict[str, str | None],
+    now: int,
+    cap_ms: int,
+) -> bool:
     """Record one delivery attempt: per-target status, and the batch delivered or scheduled for a retry.
     Returns whether the batch is now delivered to every target."""
     done = set(claimed.done_targets) | {kind for kind, error in errors.items() if error is None}
@@ -197,17 +247,31 @@ def finish(db: Database, claimed: Claim, owner: str, all_targets: list[str], err
             return complete  # the trail was deleted while its batch was in flight; the cascade removed the batch
         for kind, error in errors.items():
             _record_status(conn, claimed.trail_id, kind, error, now)
-        mine = (trail_batches.c.id == claimed.batch_id, trail_batches.c.lease_owner == owner,
-                trail_batches.c.delivered_ms.is_(None))
+        mine = (
+            trail_batches.c.id == claimed.batch_id,
+            trail_batches.c.lease_owner == owner,
+            trail_batches.c.delivered_ms.is_(None),
+        )
         if complete:
-            if conn.execute(update(trail_batches).where(*mine).values(
-                    delivered_ms=now, done_targets=",".join(sorted(done)), lease_until_ms=0, last_error=None)).rowcount:
+            if conn.execute(
+                update(trail_batches)
+                .where(*mine)
+                .values(delivered_ms=now, done_targets=",".join(sorted(done)), lease_until_ms=0, last_error=None)
+            ).rowcount:
                 conn.execute(delete(trail_outbox).where(trail_outbox.c.batch_id == claimed.batch_id))
         else:
             attempts = claimed.attempts + 1
-            conn.execute(update(trail_batches).where(*mine).values(
-                attempts=attempts, next_attempt_ms=now + backoff_ms(attempts, cap_ms), lease_until_ms=0,
-                done_targets=",".join(sorted(done)), last_error="; ".join(failures)[:4000]))
+            conn.execute(
+                update(trail_batches)
+                .where(*mine)
+                .values(
+                    attempts=attempts,
+                    next_attempt_ms=now + backoff_ms(attempts, cap_ms),
+                    lease_until_ms=0,
+                    done_targets=",".join(sorted(done)),
+                    last_error="; ".join(failures)[:4000],
+                )
+            )
     return complete
 
 
@@ -218,10 +282,14 @@ def _record_status(conn: Connection, trail_id: str, kind: str, error: str | None
     else:
         values.update(last_error=error[:4000], last_error_ms=now)
     ins = _dialect_insert(conn, trail_target_status).values(trail_id=trail_id, target=kind, **values)
-    conn.execute(ins.on_conflict_do_update(
-        index_elements=[trail_target_status.c.trail_id, trail_target_status.c.target], set_=values,
-        # Several deliverers may finish batches of one trail out of order: keep the newest attempt.
-        where=trail_target_status.c.last_attempt_ms <= now))
+    conn.execute(
+        ins.on_conflict_do_update(
+            index_elements=[trail_target_status.c.trail_id, trail_target_status.c.target],
+            set_=values,
+            # Several deliverers may finish batches of one trail out of order: keep the newest attempt.
+            where=trail_target_status.c.last_attempt_ms <= now,
+        )
+    )
 
 
 def _dialect_insert(conn: Connection, table: Any) -> Any:
@@ -241,8 +309,9 @@ def has_undelivered(conn: Connection) -> bool:
 
 def pending_count(conn: Connection, trail_id: str) -> int:
     """Events queued for the trail and not yet delivered to all its targets."""
-    return conn.execute(select(func.count()).select_from(trail_outbox)
-                        .where(trail_outbox.c.trail_id == trail_id)).scalar_one()
+    return conn.execute(
+        select(func.count()).select_from(trail_outbox).where(trail_outbox.c.trail_id == trail_id)
+    ).scalar_one()
 
 
 # --- housekeeping ------------------------------------------------------------------------------------------------
@@ -254,8 +323,13 @@ def purge_delivered(rt: Runtime) -> int:
     removed = 0
     while True:
         with rt.db.transaction() as conn:
-            ids = list(conn.execute(select(trail_batches.c.id).where(trail_batches.c.delivered_ms.is_not(None),
-                                                                     trail_batches.c.delivered_ms < cutoff).limit(5000)).scalars())
+            ids = list(
+                conn.execute(
+                    select(trail_batches.c.id)
+                    .where(trail_batches.c.delivered_ms.is_not(None), trail_batches.c.delivered_ms < cutoff)
+                    .limit(5000)
+                ).scalars()
+            )
             if ids:
                 conn.execute(delete(trail_batches).where(trail_batches.c.id.in_(ids)))
         removed += len(ids)
@@ -264,4 +338,3 @@ def purge_delivered(rt: Runtime) -> int:
 
 
 PURGERS["trail_batches"] = purge_delivered
-

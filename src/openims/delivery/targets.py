@@ -12,6 +12,7 @@ used by the trail actions; re-checked here before every delivery, since the sett
 - `OPENIMS_DELIVERY_CA_FILE`: a PEM bundle trusted, instead of the system store, by syslog over TLS
   and by webhooks (for private CAs).
 """
+
 from __future__ import annotations
 
 import os
@@ -49,15 +50,20 @@ class Target:
 
 def kinds_of(row: Any) -> list[str]:
     """The target kinds a trail row configures, in delivery order."""
-    wanted = {OSS: bool(row.oss_bucket_name), SLS: bool(row.sls_project_arn), SYSLOG: bool(row.syslog_address),
-              WEBHOOK: bool(row.webhook_url)}
+    wanted = {
+        OSS: bool(row.oss_bucket_name),
+        SLS: bool(row.sls_project_arn),
+        SYSLOG: bool(row.syslog_address),
+        WEBHOOK: bool(row.webhook_url),
+    }
     return [kind for kind in KINDS if wanted[kind]]
 
 
 def split_host_port(address: str) -> tuple[str, int] | None:
     """`host:port` or `[v6]:port` as (host, port), or None when malformed."""
-    match = re.fullmatch(r"\[(?P<v6>[0-9A-Fa-f:.]+)\]:(?P<port>\d{1,5})|(?P<host>[A-Za-z0-9.-]{1,253}):(?P<port2>\d{1,5})",
-                         address)
+    match = re.fullmatch(
+        r"\[(?P<v6>[0-9A-Fa-f:.]+)\]:(?P<port>\d{1,5})|(?P<host>[A-Za-z0-9.-]{1,253}):(?P<port2>\d{1,5})", address
+    )
     if not match:
         return None
     host = match["v6"] or match["host"]
@@ -91,8 +97,12 @@ class TargetFactory:
         return built
 
     def _build(self, kind: str, row: Any) -> Target:
-        builders: dict[str, Callable[[Any], Target]] = {OSS: self._oss, SLS: self._sls, SYSLOG: self._syslog,
-                                                         WEBHOOK: self._webhook}
+        builders: dict[str, Callable[[Any], Target]] = {
+            OSS: self._oss,
+            SLS: self._sls,
+            SYSLOG: self._syslog,
+            WEBHOOK: self._webhook,
+        }
         try:
             return builders[kind](row)
         except Exception as exc:  # noqa: BLE001  (e.g. a sealed secret the current master key cannot open)
@@ -112,9 +122,14 @@ class TargetFactory:
             return Target(OSS, f"directory {root / bucket}", DirectorySink(root, bucket, row.oss_key_prefix))
         from openims.delivery.sinks.oss import S3Sink
 
-        sink = S3Sink(bucket, row.oss_key_prefix, endpoint_url=entry["endpoint_url"],
-                      access_key_id=entry.get("access_key_id"), secret_access_key=entry.get("secret_access_key"),
-                      region=entry.get("region"))
+        sink = S3Sink(
+            bucket,
+            row.oss_key_prefix,
+            endpoint_url=entry["endpoint_url"],
+            access_key_id=entry.get("access_key_id"),
+            secret_access_key=entry.get("secret_access_key"),
+            region=entry.get("region"),
+        )
         return Target(OSS, f"oss://{bucket} at {entry['endpoint_url']}", sink)
 
     def _sls(self, row: Any) -> Target:
@@ -126,12 +141,17 @@ class TargetFactory:
         if found.error or found.denied:
             return Target(SLS, label, problem=found.error or found.denied)
         if entry is None or not entry.get("endpoint"):
-            return Target(SLS, label, problem=f"no endpoint is configured for SLS project {project!r}: add it to "
-                                              f"{SLS_FILE} in the data dir or to OPENIMS_SLS_PROJECTS")
+            return Target(
+                SLS,
+                label,
+                problem=f"no endpoint is configured for SLS project {project!r}: add it to "
+                f"{SLS_FILE} in the data dir or to OPENIMS_SLS_PROJECTS",
+            )
         from openims.delivery.sinks.sls import SlsSink
 
-        sink = SlsSink(entry["endpoint"], project, None, entry.get("access_key_id", ""),
-                       entry.get("access_key_secret", ""))
+        sink = SlsSink(
+            entry["endpoint"], project, None, entry.get("access_key_id", ""), entry.get("access_key_secret", "")
+        )
         return Target(SLS, label, sink)
 
     def _syslog(self, row: Any) -> Target:
@@ -142,7 +162,9 @@ class TargetFactory:
             return Target(SYSLOG, row.syslog_address, problem=f"syslog address {row.syslog_address!r} is not host:port")
         host, port = parsed
         scheme = "syslog+tls" if row.syslog_tls else "syslog+tcp"
-        sink = SyslogSink(host, port, tls=bool(row.syslog_tls), ca_file=os.environ.get("OPENIMS_DELIVERY_CA_FILE") or None)
+        sink = SyslogSink(
+            host, port, tls=bool(row.syslog_tls), ca_file=os.environ.get("OPENIMS_DELIVERY_CA_FILE") or None
+        )
         return Target(SYSLOG, f"{scheme}://{row.syslog_address}", sink)
 
     def _webhook(self, row: Any) -> Target:

@@ -1,6 +1,7 @@
 """The certificate fingerprint IMS pins for an OIDC issuer: the SHA-1 of the LAST certificate in the chain
 the issuer's HTTPS host serves (its top intermediate or root CA), which is what Alibaba Cloud and AWS tell
 users to compute with `openssl s_client -showcerts`. The fetch is one bounded TLS handshake."""
+
 from __future__ import annotations
 
 import socket
@@ -58,7 +59,9 @@ def fingerprint(host: str, port: int, timeout: float = DEFAULT_TIMEOUT_S) -> Iss
     except TimeoutError:
         raise FetchError("Unreachable", f"connecting to {host}:{port} timed out after {timeout:g} s") from None
     except OSError as exc:
-        raise FetchError("Unreachable", f"cannot connect to {host}:{port} ({exc.strerror or exc.__class__.__name__})") from None
+        raise FetchError(
+            "Unreachable", f"cannot connect to {host}:{port} ({exc.strerror or exc.__class__.__name__})"
+        ) from None
     # Nothing is trusted here on purpose: the point is to show the user what to pin, as `openssl s_client` does.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
@@ -71,7 +74,9 @@ def fingerprint(host: str, port: int, timeout: float = DEFAULT_TIMEOUT_S) -> Iss
     except TimeoutError:
         raise FetchError("Unreachable", f"the TLS handshake with {host}:{port} timed out after {timeout:g} s") from None
     except (ssl.SSLError, OSError) as exc:
-        raise FetchError("Tls", f"no TLS handshake with {host}:{port} ({getattr(exc, 'reason', None) or exc.__class__.__name__})") from None
+        raise FetchError(
+            "Tls", f"no TLS handshake with {host}:{port} ({getattr(exc, 'reason', None) or exc.__class__.__name__})"
+        ) from None
     finally:
         raw.close()
     if not ders:
@@ -82,7 +87,9 @@ def fingerprint(host: str, port: int, timeout: float = DEFAULT_TIMEOUT_S) -> Iss
 def _served_chain(tls: ssl.SSLSocket) -> tuple[list[bytes], bool]:
     """DER certificates in the order the peer sent them. Public from Python 3.13; a private method of the
     same name on the underlying object since 3.10; the leaf alone otherwise."""
-    getter = getattr(tls, "get_unverified_chain", None) or getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)
+    getter = getattr(tls, "get_unverified_chain", None) or getattr(
+        getattr(tls, "_sslobj", None), "get_unverified_chain", None
+    )
     if getter is not None:
         chain = getter() or []
         return [c if isinstance(c, bytes) else c.public_bytes(_DER) for c in chain], True
@@ -96,7 +103,10 @@ def _describe(der: bytes) -> ChainCertificate:
     try:
         cert = x509.load_der_x509_certificate(der)
         subject, issuer = cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
-        before, after = int(cert.not_valid_before_utc.timestamp() * 1000), int(cert.not_valid_after_utc.timestamp() * 1000)
+        before, after = (
+            int(cert.not_valid_before_utc.timestamp() * 1000),
+            int(cert.not_valid_after_utc.timestamp() * 1000),
+        )
     except ValueError:  # still fingerprintable, just not describable
         subject = issuer = ""
         before = after = 0

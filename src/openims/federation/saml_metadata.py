@@ -1,5 +1,6 @@
 """Safe reading of an identity provider's SAML 2.0 metadata: Base64 -> bounded XML parsed by defusedxml
 (no DTD, no entity declarations, no external references) -> entityID, SSO endpoints, signing certificates."""
+
 from __future__ import annotations
 
 import base64
@@ -86,7 +87,9 @@ def parse(xml: bytes) -> IdpMetadata:
     except ParseError as exc:
         raise MetadataError("Format", f"is not well-formed XML ({exc})") from None
     if root.tag != f"{{{MD}}}EntityDescriptor":
-        raise MetadataError("Format", f"must be a SAML 2.0 metadata document whose root is md:EntityDescriptor ({{{MD}}})")
+        raise MetadataError(
+            "Format", f"must be a SAML 2.0 metadata document whose root is md:EntityDescriptor ({{{MD}}})"
+        )
     entity_id = (root.get("entityID") or "").strip()
     if not entity_id or len(entity_id) > MAX_ENTITY_ID:
         raise MetadataError("Format", f"must have an entityID of 1 to {MAX_ENTITY_ID} characters")
@@ -96,7 +99,10 @@ def parse(xml: bytes) -> IdpMetadata:
     services = tuple((s.get("Binding", ""), s.get("Location", "")) for s in idp.findall(f"{{{MD}}}SingleSignOnService"))
     certificates = tuple(_certificate(text) for text in _signing_certificate_texts(idp))
     if not certificates:
-        raise MetadataError("Format", "must hold the IdP's signing certificate (md:KeyDescriptor/ds:KeyInfo/ds:X509Data/ds:X509Certificate)")
+        raise MetadataError(
+            "Format",
+            "must hold the IdP's signing certificate (md:KeyDescriptor/ds:KeyInfo/ds:X509Data/ds:X509Certificate)",
+        )
     return IdpMetadata(entity_id, services, certificates)
 
 
@@ -114,7 +120,9 @@ def _signing_certificate_texts(idp: Element) -> list[str]:
 
 def _certificate(text: str) -> Certificate:
     try:
-        cert = x509.load_der_x509_certificate(base64.b64decode(_WHITESPACE.sub(b"", text.encode("ascii")), validate=True))
+        cert = x509.load_der_x509_certificate(
+            base64.b64decode(_WHITESPACE.sub(b"", text.encode("ascii")), validate=True)
+        )
         return Certificate(
             subject=cert.subject.rfc4514_string(),
             issuer=cert.issuer.rfc4514_string(),
@@ -124,4 +132,6 @@ def _certificate(text: str) -> Certificate:
             sha256_fingerprint=cert.fingerprint(hashes.SHA256()).hex(),
         )
     except (ValueError, UnicodeEncodeError, binascii.Error):
-        raise MetadataError("Format", "holds a signing certificate that is not a Base64 DER X.509 certificate") from None
+        raise MetadataError(
+            "Format", "holds a signing certificate that is not a Base64 DER X.509 certificate"
+        ) from None

@@ -1,5 +1,6 @@
 """OpenIMS's own SAML 2.0 service-provider facts for an account (user-based SSO into the console): entity
 ID, Assertion Consumer Service URL and the SP metadata document to give the identity provider."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,17 +30,24 @@ class ServiceProvider:
     def metadata_xml(self) -> bytes:
         """A well-formed SAML 2.0 metadata document: EntityDescriptor/SPSSODescriptor with the ACS."""
         root = Element(f"{{{MD}}}EntityDescriptor", {"entityID": self.entity_id})
-        sp = SubElement(root, f"{{{MD}}}SPSSODescriptor", {
-            "AuthnRequestsSigned": "false",
-            "WantAssertionsSigned": "true",
-            "protocolSupportEnumeration": PROTOCOL,
-        })
+        sp = SubElement(
+            root,
+            f"{{{MD}}}SPSSODescriptor",
+            {
+                "AuthnRequestsSigned": "false",
+                "WantAssertionsSigned": "true",
+                "protocolSupportEnumeration": PROTOCOL,
+            },
+        )
         # Schema order: NameIDFormat elements come before the AssertionConsumerService ones.
         for name_id_format in NAME_ID_FORMATS:
             SubElement(sp, f"{{{MD}}}NameIDFormat").text = name_id_format
-        SubElement(sp, f"{{{MD}}}AssertionConsumerService", {
-            "Binding": HTTP_POST, "Location": self.acs_url, "index": "0", "isDefault": "true"})
-        return tostring(root, encoding="utf-8", xml_declaration=True)
+        SubElement(
+            sp,
+            f"{{{MD}}}AssertionConsumerService",
+            {"Binding": HTTP_POST, "Location": self.acs_url, "index": "0", "isDefault": "true"},
+        )
+        return bytes(tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def public_url(settings: Settings) -> str:

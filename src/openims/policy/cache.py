@@ -4,6 +4,7 @@
 ID, version ID). A version's document never changes and a version ID is never reused, so an entry never
 goes stale. Which versions apply to a user is cached separately, per database, under the account's
 `authz_version` (see decide.py)."""
+
 from __future__ import annotations
 
 import threading

@@ -8,6 +8,7 @@ default-version change, whoever makes it (any family, any server process, cascad
 from the next call everywhere, with nothing for application code to remember. Compiled versions come from
 their own cache (cache.py).
 """
+
 from __future__ import annotations
 
 import base64
@@ -50,15 +51,32 @@ class Attached:
 
 def _attachment_query() -> Any:
     uid: Any = bindparam("uid")
-    direct = (select(literal("User").label("entity"), user_policies.c.policy_type, user_policies.c.policy_name,
-                     user_policies.c.policy_id, policies.c.default_version)
-              .select_from(user_policies.outerjoin(policies, policies.c.id == user_policies.c.policy_id))
-              .where(user_policies.c.user_id == uid))
-    via_groups = (select(literal("Group").label("entity"), group_policies.c.policy_type, group_policies.c.policy_name,
-                         group_policies.c.policy_id, policies.c.default_version)
-                  .select_from(group_policies.join(group_members, group_members.c.group_id == group_policies.c.group_id)
-                               .outerjoin(policies, policies.c.id == group_policies.c.policy_id))
-                  .where(group_members.c.user_id == uid))
+    direct = (
+        select(
+            literal("User").label("entity"),
+            user_policies.c.policy_type,
+            user_policies.c.policy_name,
+            user_policies.c.policy_id,
+            policies.c.default_version,
+        )
+        .select_from(user_policies.outerjoin(policies, policies.c.id == user_policies.c.policy_id))
+        .where(user_policies.c.user_id == uid)
+    )
+    via_groups = (
+        select(
+            literal("Group").label("entity"),
+            group_policies.c.policy_type,
+            group_policies.c.policy_name,
+            group_policies.c.policy_id,
+            policies.c.default_version,
+        )
+        .select_from(
+            group_policies.join(group_members, group_members.c.group_id == group_policies.c.group_id).outerjoin(
+                policies, policies.c.id == group_policies.c.policy_id
+            )
+        )
+        .where(group_members.c.user_id == uid)
+    )
     return union_all(direct, via_groups)
 
 
@@ -103,9 +121,12 @@ def attached_policies(conn: Connection, user_id: str) -> list[Attached]:
         else:
             out.append(Attached(row.entity, compiled))
     if missing:
-        wanted = or_(*(and_(policy_versions.c.policy_id == pid, policy_versions.c.version_id == vid) for pid, vid in missing))
-        for doc in conn.execute(select(policy_versions.c.policy_id, policy_versions.c.version_id,
-                                       policy_versions.c.document).where(wanted)):
+        wanted = or_(
+            *(and_(policy_versions.c.policy_id == pid, policy_versions.c.version_id == vid) for pid, vid in missing)
+        )
+        for doc in conn.execute(
+            select(policy_versions.c.policy_id, policy_versions.c.version_id, policy_versions.c.document).where(wanted)
+        ):
             for entity, name in missing[(doc.policy_id, doc.version_id)]:
                 compiled = compile_document(parse(doc.document), system.CUSTOM, name, doc.version_id)
                 COMPILED.put((system.CUSTOM, doc.policy_id, doc.version_id), compiled)
@@ -133,7 +154,10 @@ def resource_arns(ctx: CallContext, action: Action, params: dict[str, Any]) -> t
         # custom policies only, and cannot be used to attach AdministratorAccess.
         system_policy = template.startswith("policy/") and str(params.get("PolicyType") or "").lower() == "system"
         owner = "system" if system_policy else ctx.account_id
-        out.append(f"acs:{action.service.ram_prefix}:*:{owner}:" + _FIELD.sub(lambda m: _field(ctx, m.group(1), params), template))
+        out.append(
+            f"acs:{action.service.ram_prefix}:*:{owner}:"
+            + _FIELD.sub(lambda m: _field(ctx, m.group(1), params), template)
+        )
     return tuple(out)
 
 
@@ -151,12 +175,16 @@ def _field(ctx: CallContext, name: str, params: dict[str, Any]) -> str:
 def _implied_user(ctx: CallContext, params: dict[str, Any]) -> str:
     """The user a call names by UserId or by one of its AccessKey IDs; with neither, the caller itself."""
     if params.get("UserId"):
-        name = ctx.conn.execute(select(users.c.name).where(users.c.id == params["UserId"],
-                                                           users.c.account_id == ctx.account_id)).scalar()
+        name = ctx.conn.execute(
+            select(users.c.name).where(users.c.id == params["UserId"], users.c.account_id == ctx.account_id)
+        ).scalar()
         return name or str(params["UserId"])
     if params.get("UserAccessKeyId"):
-        name = ctx.conn.execute(select(users.c.name).join(access_keys, access_keys.c.user_id == users.c.id).where(
-            access_keys.c.id == params["UserAccessKeyId"], access_keys.c.account_id == ctx.account_id)).scalar()
+        name = ctx.conn.execute(
+            select(users.c.name)
+            .join(access_keys, access_keys.c.user_id == users.c.id)
+            .where(access_keys.c.id == params["UserAccessKeyId"], access_keys.c.account_id == ctx.account_id)
+        ).scalar()
         return name or str(params["UserAccessKeyId"])
     return ctx.principal.user_name
 
@@ -185,21 +213,34 @@ def denial_details(ctx: CallContext, action: Action, params: dict[str, Any], rea
         entity = {id(a.policy): a.entity for a in found}
         message = {
             "AuthAction": action.ram_action,
-            "AuthPrincipal": {"AuthPrincipalType": "SubUser", "AuthPrincipalOwnerId": ctx.account_id,
-                              "AuthPrincipalDisplayName": ctx.principal.principal_id},
+            "AuthPrincipal": {
+                "AuthPrincipalType": "SubUser",
+                "AuthPrincipalOwnerId": ctx.account_id,
+                "AuthPrincipalDisplayName": ctx.principal.principal_id,
+            },
             "AuthResource": verdict.resource or (call.resources[0] if call.resources else ""),
-            "AuthConditions": [{"ConditionKey": key, "ConditionValues": [value]} for key, value in
-                               (("acs:SourceIp", call.context["acs:sourceip"]),
-                                ("acs:MFAPresent", call.context["acs:mfapresent"]),
-                                ("acs:SecureTransport", call.context["acs:securetransport"]),
-                                ("acs:CurrentTime", call.context["acs:currenttime"]))],
+            "AuthConditions": [
+                {"ConditionKey": key, "ConditionValues": [value]}
+                for key, value in (
+                    ("acs:SourceIp", call.context["acs:sourceip"]),
+                    ("acs:MFAPresent", call.context["acs:mfapresent"]),
+                    ("acs:SecureTransport", call.context["acs:securetransport"]),
+                    ("acs:CurrentTime", call.context["acs:currenttime"]),
+                )
+            ],
             "ExplicitDeny": reason == "ExplicitDeny",
             "NoPermissionPolicyType": POLICY_TYPE,
-            "MatchedPolicies": [{"PolicyIdentifier": p.name, "PolicyType": p.policy_type,
-                                 "PolicyVersion": p.version if p.policy_type == system.CUSTOM else "",
-                                 "AttachedEntityType": entity.get(id(p), "User"), "AttachedScope": "Account",
-                                 "Effect": s.effect}
-                                for p, s in (verdict.matched if verdict.effect == "Deny" else [])],
+            "MatchedPolicies": [
+                {
+                    "PolicyIdentifier": p.name,
+                    "PolicyType": p.policy_type,
+                    "PolicyVersion": p.version if p.policy_type == system.CUSTOM else "",
+                    "AttachedEntityType": entity.get(id(p), "User"),
+                    "AttachedScope": "Account",
+                    "Effect": s.effect,
+                }
+                for p, s in (verdict.matched if verdict.effect == "Deny" else [])
+            ],
         }
         return {"PolicyType": POLICY_TYPE, "EncodedDiagnosticMessage": encode(ctx, message)}
     except Exception:  # a denial must still be NoPermission; the details are a courtesy
@@ -208,22 +249,29 @@ def denial_details(ctx: CallContext, action: Action, params: dict[str, Any], rea
 
 
 def encode(ctx: CallContext, message: dict[str, Any]) -> str:
-    sealed = ctx.runtime.master_key.seal(json.dumps(message, separators=(",", ":")),
-                                         context=DIAGNOSTIC_CONTEXT + ctx.account_id)
+    sealed = ctx.runtime.master_key.seal(
+        json.dumps(message, separators=(",", ":")), context=DIAGNOSTIC_CONTEXT + ctx.account_id
+    )
     return base64.b64encode(sealed).decode()
 
 
 def decode(ctx: CallContext, encoded: str) -> dict[str, Any]:
     """The diagnostic message sealed by `encode` for this account; InvalidParameter otherwise."""
     try:
-        text = ctx.runtime.master_key.open(base64.b64decode(encoded, validate=True), context=DIAGNOSTIC_CONTEXT + ctx.account_id)
+        text = ctx.runtime.master_key.open(
+            base64.b64decode(encoded, validate=True), context=DIAGNOSTIC_CONTEXT + ctx.account_id
+        )
         decoded = json.loads(text)
     except (ValueError, InvalidTag):
-        raise ApiError("InvalidParameter.EncodedDiagnosticMessage",
-                       'The parameter - "EncodedDiagnosticMessage" is not valid: pass the EncodedDiagnosticMessage of a '
-                       "NoPermission error of this account, unchanged.") from None
+        raise ApiError(
+            "InvalidParameter.EncodedDiagnosticMessage",
+            'The parameter - "EncodedDiagnosticMessage" is not valid: pass the EncodedDiagnosticMessage of a '
+            "NoPermission error of this account, unchanged.",
+        ) from None
     if not isinstance(decoded, dict):
-        raise ApiError("InvalidParameter.EncodedDiagnosticMessage", 'The parameter - "EncodedDiagnosticMessage" is not valid.')
+        raise ApiError(
+            "InvalidParameter.EncodedDiagnosticMessage", 'The parameter - "EncodedDiagnosticMessage" is not valid.'
+        )
     return decoded
 
 

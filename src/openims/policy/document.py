@@ -3,6 +3,7 @@
 A document is `{"Version": "1", "Statement": [...]}`; each statement has `Effect` (Allow or Deny), one of
 `Action`/`NotAction`, one of `Resource`/`NotResource`, and an optional `Condition` block.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -16,18 +17,44 @@ from openims import clock, quotas
 from openims.errors import ApiError
 
 MALFORMED = "MalformedPolicyDocument"
-STRING_OPS = ("StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
-              "StringLike", "StringNotLike")
-NUMERIC_OPS = ("NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals",
-               "NumericGreaterThan", "NumericGreaterThanEquals")
-DATE_OPS = ("DateEquals", "DateNotEquals", "DateLessThan", "DateLessThanEquals", "DateGreaterThan",
-            "DateGreaterThanEquals")
+STRING_OPS = (
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringNotEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+)
+NUMERIC_OPS = (
+    "NumericEquals",
+    "NumericNotEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+)
+DATE_OPS = (
+    "DateEquals",
+    "DateNotEquals",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
+)
 BOOL_OPS = ("Bool",)
 IP_OPS = ("IpAddress", "NotIpAddress")
 OPERATORS = STRING_OPS + NUMERIC_OPS + DATE_OPS + BOOL_OPS + IP_OPS
 # Negated operators hold when the key is absent from the request, as in RAM (and IAM).
-NEGATED = frozenset({"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "NumericNotEquals",
-                     "DateNotEquals", "NotIpAddress"})
+NEGATED = frozenset(
+    {
+        "StringNotEquals",
+        "StringNotEqualsIgnoreCase",
+        "StringNotLike",
+        "NumericNotEquals",
+        "DateNotEquals",
+        "NotIpAddress",
+    }
+)
 
 _ACTION = re.compile(r"\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?_-]+")
 _RESOURCE = re.compile(r"\*|acs:[^:\s]*:[^:\s]*:[^:\s]*:\S+")
@@ -66,8 +93,10 @@ def malformed(where: str, why: str) -> ApiError:
 def check_size(text: str) -> None:
     size = len(text.encode("utf-8"))
     if size > quotas.POLICY_SIZE:
-        raise ApiError("LimitExceeded.Policy.Size",
-                       f"The policy document is {size} bytes; a policy document can be at most {quotas.POLICY_SIZE} bytes.")
+        raise ApiError(
+            "LimitExceeded.Policy.Size",
+            f"The policy document is {size} bytes; a policy document can be at most {quotas.POLICY_SIZE} bytes.",
+        )
 
 
 def parse(text: str) -> Document:
@@ -126,15 +155,29 @@ def _statement(item: Any, where: str) -> Statement:
     if effect not in ("Allow", "Deny"):
         shown = "missing" if effect is None else f"{json.dumps(effect)}"
         raise malformed(f"{where}.Effect", f'is {shown}; it must be "Allow" or "Deny"')
-    actions, not_action = _one_of(item, "Action", "NotAction", where, _ACTION,
-                                  "is not * or <service>:<action> (letters, digits, hyphens, underscores, * and ?)")
-    resources, not_resource = _one_of(item, "Resource", "NotResource", where, _RESOURCE,
-                                      "is not * or an ARN acs:<service>:<region>:<account>:<resource> (no spaces)")
+    actions, not_action = _one_of(
+        item,
+        "Action",
+        "NotAction",
+        where,
+        _ACTION,
+        "is not * or <service>:<action> (letters, digits, hyphens, underscores, * and ?)",
+    )
+    resources, not_resource = _one_of(
+        item,
+        "Resource",
+        "NotResource",
+        where,
+        _RESOURCE,
+        "is not * or an ARN acs:<service>:<region>:<account>:<resource> (no spaces)",
+    )
     conditions = _conditions(item["Condition"], f"{where}.Condition") if "Condition" in item else ()
     return Statement(effect, actions, not_action, resources, not_resource, conditions)
 
 
-def _one_of(item: dict[str, Any], name: str, negated: str, where: str, rule: re.Pattern[str], rule_doc: str) -> tuple[tuple[str, ...], bool]:
+def _one_of(
+    item: dict[str, Any], name: str, negated: str, where: str, rule: re.Pattern[str], rule_doc: str
+) -> tuple[tuple[str, ...], bool]:
     if (name in item) == (negated in item):
         raise malformed(where, f"must have exactly one of {name} and {negated}")
     key = name if name in item else negated
@@ -183,7 +226,11 @@ def _value(operator: str, value: Any, where: str) -> str:
     if operator in NUMERIC_OPS and parse_number(text) is None:
         raise malformed(where, f"is {json.dumps(value)}, not a number")
     if operator in DATE_OPS and parse_date(text) is None:
-        raise malformed(where, f"is {json.dumps(value)}, not a date: use ISO 8601, such as 2026-01-01T00:00:00Z or 2026-01-01T08:00:00+08:00")
+        raise malformed(
+            where,
+            f"is {json.dumps(value)}, not a date: use ISO 8601, such as 2026-01-01T00:00:00Z or "
+            "2026-01-01T08:00:00+08:00",
+        )
     if operator in BOOL_OPS and text.lower() not in ("true", "false"):
         raise malformed(where, f"is {json.dumps(value)}; Bool takes true or false")
     if operator in IP_OPS and parse_network(text) is None:

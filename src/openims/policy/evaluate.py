@@ -5,6 +5,7 @@ Rules (as RAM): a statement applies when its action, resource and every conditio
 Deny anywhere wins; otherwise an applying Allow allows; otherwise the call is implicitly denied. A call
 that names several resources must be allowed on each of them.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -81,9 +82,13 @@ class Verdict:
 
 def compile_document(doc: Document, policy_type: str, name: str, version: str) -> CompiledPolicy:
     statements = [_statement(i, s) for i, s in enumerate(doc.statements)]
-    return CompiledPolicy(policy_type, name, version,
-                          denies=tuple(s for s in statements if s.effect == DENY),
-                          allows=tuple(s for s in statements if s.effect == ALLOW))
+    return CompiledPolicy(
+        policy_type,
+        name,
+        version,
+        denies=tuple(s for s in statements if s.effect == DENY),
+        allows=tuple(s for s in statements if s.effect == ALLOW),
+    )
 
 
 def decide(policies: Sequence[CompiledPolicy], facts: Facts) -> bool | None:
@@ -124,8 +129,12 @@ def wildcard(patterns: Sequence[str], ignore_case: bool = True) -> re.Pattern[st
 
 def _statement(index: int, s: Statement) -> CompiledStatement:
     return CompiledStatement(
-        index=index, effect=s.effect, action=wildcard(s.actions), not_action=s.not_action,
-        resource=wildcard(s.resources), not_resource=s.not_resource,
+        index=index,
+        effect=s.effect,
+        action=wildcard(s.actions),
+        not_action=s.not_action,
+        resource=wildcard(s.resources),
+        not_resource=s.not_resource,
         conditions=tuple(_condition(c) for c in s.conditions),
         keys=tuple(dict.fromkeys(c.key.lower() for c in s.conditions)),
     )
@@ -158,16 +167,21 @@ def _positive(op: str, values: tuple[str, ...]) -> Callable[[str], bool]:
         networks = tuple(n for n in (parse_network(x) for x in values) if n is not None)
         return lambda v: _in_networks(v, networks)
     if op in NUMERIC_OPS:
-        return _compare(base[len("Numeric"):], tuple(parse_number(x) or 0.0 for x in values), parse_number)
+        return _compare(base[len("Numeric") :], tuple(parse_number(x) or 0.0 for x in values), parse_number)
     if op in DATE_OPS:
-        return _compare(base[len("Date"):], tuple(parse_date(x) or 0 for x in values), parse_date)
+        return _compare(base[len("Date") :], tuple(parse_date(x) or 0 for x in values), parse_date)
     raise ValueError(f"unknown condition operator {op}")  # document.parse rejects these first
 
 
-def _compare(how: str, bounds: tuple[float, ...], convert: Callable[[str], float | int | None]) -> Callable[[str], bool]:
+def _compare(
+    how: str, bounds: tuple[float, ...], convert: Callable[[str], float | int | None]
+) -> Callable[[str], bool]:
     test: Callable[[float, float], bool] = {
-        "Equals": lambda a, b: a == b, "LessThan": lambda a, b: a < b, "LessThanEquals": lambda a, b: a <= b,
-        "GreaterThan": lambda a, b: a > b, "GreaterThanEquals": lambda a, b: a >= b,
+        "Equals": lambda a, b: a == b,
+        "LessThan": lambda a, b: a < b,
+        "LessThanEquals": lambda a, b: a <= b,
+        "GreaterThan": lambda a, b: a > b,
+        "GreaterThanEquals": lambda a, b: a >= b,
     }[how]
 
     def check(value: str) -> bool:

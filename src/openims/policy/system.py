@@ -1,5 +1,6 @@
 """System policies: defined by the service, present in every account, attachable but never changed or
 deleted. The documents are Alibaba Cloud's, limited to the services OpenIMS implements (RAM and ActionTrail)."""
+
 from __future__ import annotations
 
 import json
@@ -33,11 +34,17 @@ def _allow(actions: str | list[str]) -> dict[str, object]:
 _DEFS = (
     ("AdministratorAccess", "Provides full access to Alibaba Cloud services and resources.", _doc(_allow("*"))),
     ("AliyunRAMFullAccess", "Provides full access to Resource Access Management (RAM).", _doc(_allow("ram:*"))),
-    ("AliyunRAMReadOnlyAccess", "Provides read-only access to Resource Access Management (RAM).",
-     _doc(_allow(["ram:Get*", "ram:List*"]))),
+    (
+        "AliyunRAMReadOnlyAccess",
+        "Provides read-only access to Resource Access Management (RAM).",
+        _doc(_allow(["ram:Get*", "ram:List*"])),
+    ),
     ("AliyunActionTrailFullAccess", "Provides full access to ActionTrail.", _doc(_allow("actiontrail:*"))),
-    ("AliyunActionTrailReadOnlyAccess", "Provides read-only access to ActionTrail.",
-     _doc(_allow(["actiontrail:Get*", "actiontrail:Describe*", "actiontrail:LookupEvents"]))),
+    (
+        "AliyunActionTrailReadOnlyAccess",
+        "Provides read-only access to ActionTrail.",
+        _doc(_allow(["actiontrail:Get*", "actiontrail:Describe*", "actiontrail:LookupEvents"])),
+    ),
 )
 
 POLICIES: dict[str, SystemPolicy] = {

@@ -1,5 +1,6 @@
 """Maps a violated schema constraint to the API error it means, so concurrent writers that slip past a
 handler's existence check still get the right `EntityAlreadyExists` instead of a 500."""
+
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +32,7 @@ def to_api_error(exc: IntegrityError) -> ApiError:
     name = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
     if name is None and "constraint failed:" in text:
         failed = text.split("constraint failed:", 1)[1].strip().splitlines()[0]
-        name = failed[len("index '"):-1] if failed.startswith("index '") else _SQLITE_COLUMNS.get(failed)
+        name = failed[len("index '") : -1] if failed.startswith("index '") else _SQLITE_COLUMNS.get(failed)
     if name in _BY_NAME:
         code, message = _BY_NAME[name]
         return ApiError(code, message)

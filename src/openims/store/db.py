@@ -1,4 +1,5 @@
 """The engine and the one way to run a transaction."""
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@ Times are integer milliseconds since the epoch (UTC): portable across SQLite and
 index and compare. Families that need more tables add them on the same `metadata` in their own module
 under `openims.store.tables` (discovered by `load_all`), each with its own Alembic revision.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -164,14 +165,30 @@ events = Table(
 )
 # One index per LookupEvents attribute, each ending in the sort key, so a filtered page is an index range
 # scan that stops after MaxResults rows however many events are stored.
-for _col in (None, "event_name", "event_rw", "service_name", "user_name", "access_key_id",
-             "resource_type", "resource_name", "error_code", "source_ip"):
+for _col in (
+    None,
+    "event_name",
+    "event_rw",
+    "service_name",
+    "user_name",
+    "access_key_id",
+    "resource_type",
+    "resource_name",
+    "error_code",
+    "source_ip",
+):
     _cols = [events.c.account_id] + ([events.c[_col]] if _col else []) + [events.c.event_ms, events.c.seq]
     Index(f"ix_events_{_col or 'time'}", *_cols)
 # Few events are made with MFA (console sessions), so a partial index finds them at almost no cost to the
 # API calls' inserts; "without MFA" is most events, which the time index walks through quickly.
-Index("ix_events_mfa_used", events.c.account_id, events.c.event_ms, events.c.seq,
-      sqlite_where=text("mfa_used = 1"), postgresql_where=text("mfa_used"))
+Index(
+    "ix_events_mfa_used",
+    events.c.account_id,
+    events.c.event_ms,
+    events.c.seq,
+    sqlite_where=text("mfa_used = 1"),
+    postgresql_where=text("mfa_used"),
+)
 
 
 def load_all() -> MetaData:

@@ -3,6 +3,7 @@
 Import the sink you need from its module (e.g. `openims.delivery.sinks.oss`), so that optional SDKs
 such as the SLS one are only loaded when that sink is used.
 """
+
 from __future__ import annotations
 
 from typing import Protocol

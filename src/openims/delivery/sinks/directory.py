@@ -1,4 +1,5 @@
 """Delivery to a local directory laid out like a bucket, for air-gapped installs and tests."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Turning library exceptions into `DeliveryError`s that cannot leak credentials."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,4 +1,5 @@
 """The ActionTrail OSS log file for a batch: its object key and its gzip bytes, shared by S3 and directory sinks."""
+
 from __future__ import annotations
 
 import gzip
@@ -30,10 +31,15 @@ def log_file(batch: Batch, key_prefix: str) -> LogFile:
     body = gzip.compress(payload, mtime=0)
     md5 = hashlib.md5(body, usedforsecurity=False).digest()
     when = event_time(batch.events[0])
-    name = (
-        f"Actiontrail_{batch.region}_{when:%Y%m%d%H%M%S}_{_FILE_CODE}_{len(batch.events)}_{len(body)}_"
-        f"{md5.hex()}.gz"
-    )
-    parts = [key_prefix.strip("/"), "AliyunLogs", "Actiontrail", batch.region, f"{when:%Y}", f"{when:%m}",
-             f"{when:%d}", name]
+    name = f"Actiontrail_{batch.region}_{when:%Y%m%d%H%M%S}_{_FILE_CODE}_{len(batch.events)}_{len(body)}_{md5.hex()}.gz"
+    parts = [
+        key_prefix.strip("/"),
+        "AliyunLogs",
+        "Actiontrail",
+        batch.region,
+        f"{when:%Y}",
+        f"{when:%m}",
+        f"{when:%d}",
+        name,
+    ]
     return LogFile(key="/".join(p for p in parts if p), body=body, md5=md5)

@@ -1,4 +1,5 @@
 """Delivery to an S3-compatible bucket (Alibaba OSS's S3 endpoint, MinIO, Ceph, AWS, moto) in ActionTrail's layout."""
+
 from __future__ import annotations
 
 import base64
@@ -60,7 +61,10 @@ class S3Sink:
         obj = log_file(batch, self.key_prefix)
         try:
             self._client.put_object(
-                Bucket=self.bucket, Key=obj.key, Body=obj.body, ContentMD5=base64.b64encode(obj.md5).decode(),
+                Bucket=self.bucket,
+                Key=obj.key,
+                Body=obj.body,
+                ContentMD5=base64.b64encode(obj.md5).decode(),
                 # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, or HTTP clients would
                 # silently decompress it on download.
                 ContentType="application/gzip",

@@ -7,6 +7,7 @@ twice. Every log group carries the tag `openims_batch_id` (`__tag__:openims_batc
 readers deduplicate on `event.eventId`. The SDK retries connection errors and 5xx itself (up to 10 tries,
 1 s apart), so a dead endpoint fails after about 10 s rather than at once.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -64,7 +65,10 @@ class SlsSink:
         ]
         logstore = self.logstore_for(batch)
         request = PutLogsRequest(
-            project=self.project, logstore=logstore, topic=TOPIC, logitems=items,
+            project=self.project,
+            logstore=logstore,
+            topic=TOPIC,
+            logitems=items,
             logtags=[(BATCH_TAG, batch.batch_id)],
         )
         try:

@@ -5,6 +5,7 @@ otherwise; TIMESTAMP is the event's eventTime; APP-NAME `openims`; MSGID the eve
 data; MSG the event JSON (UTF-8, no BOM). TCP syslog has no acknowledgement, so delivery is
 at-least-once: a retried batch may repeat messages, and receivers deduplicate on the event's eventId.
 """
+
 from __future__ import annotations
 
 import json

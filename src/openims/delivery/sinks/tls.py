@@ -1,4 +1,5 @@
 """Client TLS settings shared by the network sinks."""
+
 from __future__ import annotations
 
 import ssl

@@ -6,6 +6,7 @@ over the bytes `<timestamp>.<batch id>.<body>` (ASCII timestamp, a dot, the batc
 then the exact body). Receivers should check the signature in constant time, reject stale timestamps,
 and deduplicate on the batch id, which is the same on every retry of a batch. Any non-2xx is a failure.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,9 @@ class WebhookSink:
         """POST the batch; raises `DeliveryError` on a network error or a non-2xx status."""
         if not batch.events:
             return
-        body = b"".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-                        for e in batch.events)
+        body = b"".join(
+            json.dumps(e, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n" for e in batch.events
+        )
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/x-ndjson",

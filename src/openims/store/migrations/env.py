@@ -1,4 +1,5 @@
 """Alembic environment: runs on the connection `Database.migrate` hands over, or on the configured URL."""
+
 from __future__ import annotations
 
 from typing import cast

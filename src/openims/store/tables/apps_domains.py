@@ -1,4 +1,5 @@
 """OAuth applications with their sealed secrets, and the account's domains (auxiliary and custom)."""
+
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, text
@@ -55,14 +56,33 @@ domains = Table(
     Column("verified_ms", BigInteger),
 )
 # A verified domain belongs to one account only; a pending one may be claimed by several until one proves it.
-Index("uq_domains_verified_name", domains.c.name, unique=True,
-      sqlite_where=text("status = 'Verified'"), postgresql_where=text("status = 'Verified'"))
-Index("uq_domains_default", domains.c.account_id, unique=True,
-      sqlite_where=text("is_default"), postgresql_where=text("is_default"))
+Index(
+    "uq_domains_verified_name",
+    domains.c.name,
+    unique=True,
+    sqlite_where=text("status = 'Verified'"),
+    postgresql_where=text("status = 'Verified'"),
+)
+Index(
+    "uq_domains_default",
+    domains.c.account_id,
+    unique=True,
+    sqlite_where=text("is_default"),
+    postgresql_where=text("is_default"),
+)
 
-constraints.register("uq_applications_account_name", "EntityAlreadyExists.Application", "The application already exists.",
-                     "applications.account_id, applications.name")
-constraints.register("uq_domains_verified_name", "EntityAlreadyExists.Domain", "The domain is already verified by an account.",
-                     "domains.name")
-constraints.register("pk_domains", "EntityAlreadyExists.Domain", "The domain already exists.",
-                     "domains.account_id, domains.name")
+constraints.register(
+    "uq_applications_account_name",
+    "EntityAlreadyExists.Application",
+    "The application already exists.",
+    "applications.account_id, applications.name",
+)
+constraints.register(
+    "uq_domains_verified_name",
+    "EntityAlreadyExists.Domain",
+    "The domain is already verified by an account.",
+    "domains.name",
+)
+constraints.register(
+    "pk_domains", "EntityAlreadyExists.Domain", "The domain already exists.", "domains.account_id, domains.name"
+)

@@ -18,6 +18,7 @@
   used. A ticket dies with its account or user (ON DELETE CASCADE), at `expires_ms`, when its user is moved
   to the recycle bin, and when the account turns the preference off.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import (

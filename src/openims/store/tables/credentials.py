@@ -17,6 +17,7 @@ Tables (all times integer ms, UTC):
   is bound to (NULL while unbound; a user has at most one), `bound_ms` when (ActivateDate);
   `last_step` the last accepted TOTP time step (codes of that step or earlier are never accepted again).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, false, text
@@ -110,9 +111,21 @@ mfa_devices = Table(
 )
 Index("uq_mfa_devices_account_name", mfa_devices.c.account_id, mfa_devices.c.name, unique=True)
 
-register("pk_login_profiles", "EntityAlreadyExists.User.LoginProfile", "The user already has a login profile.",
-         "login_profiles.user_id")
-register("uq_mfa_devices_account_name", "EntityAlreadyExists.VirtualMFADevice", "The virtual MFA device already exists.",
-         "mfa_devices.account_id, mfa_devices.name")
-register("uq_mfa_devices_user_id", "EntityAlreadyExists.User.MFADevice", "The user already has an MFA device bound.",
-         "mfa_devices.user_id")
+register(
+    "pk_login_profiles",
+    "EntityAlreadyExists.User.LoginProfile",
+    "The user already has a login profile.",
+    "login_profiles.user_id",
+)
+register(
+    "uq_mfa_devices_account_name",
+    "EntityAlreadyExists.VirtualMFADevice",
+    "The virtual MFA device already exists.",
+    "mfa_devices.account_id, mfa_devices.name",
+)
+register(
+    "uq_mfa_devices_user_id",
+    "EntityAlreadyExists.User.MFADevice",
+    "The user already has an MFA device bound.",
+    "mfa_devices.user_id",
+)

@@ -1,4 +1,5 @@
 """Federation tables: OIDC and SAML identity providers, and the account's user-based SSO settings."""
+
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, Text

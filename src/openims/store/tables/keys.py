@@ -2,6 +2,7 @@
 
 Each row dies with what it describes (ON DELETE CASCADE), so purging a key or an account leaves nothing behind.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, Text

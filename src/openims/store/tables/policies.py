@@ -9,6 +9,7 @@ Tables (all times integer ms, UTC):
   the policy's name; `policy_id` references the custom policy (NULL for a system policy, which lives in
   code). Attachments go with their user or group; a user in the recycle bin keeps them (restored with it).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text
@@ -61,11 +62,27 @@ def _attachments(name: str, entity: str, entity_table: str) -> Table:
 user_policies = _attachments("user_policies", "user_id", "users")
 group_policies = _attachments("group_policies", "group_id", "groups")
 
-register("uq_policies_account_name", "EntityAlreadyExists.Policy", "The policy already exists.",
-         "policies.account_id, policies.name")
-register("pk_user_policies", "EntityAlreadyExists.User.Policy", "The policy is already attached to the user.",
-         "user_policies.user_id, user_policies.policy_type, user_policies.policy_name")
-register("pk_group_policies", "EntityAlreadyExists.Group.Policy", "The policy is already attached to the group.",
-         "group_policies.group_id, group_policies.policy_type, group_policies.policy_name")
-register("pk_policy_versions", "Conflict.Policy.Version", "Another policy version was created at the same time; retry.",
-         "policy_versions.policy_id, policy_versions.version_id")
+register(
+    "uq_policies_account_name",
+    "EntityAlreadyExists.Policy",
+    "The policy already exists.",
+    "policies.account_id, policies.name",
+)
+register(
+    "pk_user_policies",
+    "EntityAlreadyExists.User.Policy",
+    "The policy is already attached to the user.",
+    "user_policies.user_id, user_policies.policy_type, user_policies.policy_name",
+)
+register(
+    "pk_group_policies",
+    "EntityAlreadyExists.Group.Policy",
+    "The policy is already attached to the group.",
+    "group_policies.group_id, group_policies.policy_type, group_policies.policy_name",
+)
+register(
+    "pk_policy_versions",
+    "Conflict.Policy.Version",
+    "Another policy version was created at the same time; retry.",
+    "policy_versions.policy_id, policy_versions.version_id",
+)

@@ -5,6 +5,7 @@ groups pending rows into a `trail_batches` row (fixing its membership, so a batc
 holds exactly the same events and is written to the same object key), delivers it to every target of the
 trail, then deletes the batch's outbox rows and marks the batch delivered (purged later).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, text
@@ -67,10 +68,18 @@ trail_batches = Table(
     Column("last_error", Text),
     Column("delivered_ms", BigInteger),
 )
-Index("ix_trail_batches_due", trail_batches.c.next_attempt_ms,
-      sqlite_where=text("delivered_ms IS NULL"), postgresql_where=text("delivered_ms IS NULL"))
-Index("ix_trail_batches_delivered", trail_batches.c.delivered_ms,
-      sqlite_where=text("delivered_ms IS NOT NULL"), postgresql_where=text("delivered_ms IS NOT NULL"))
+Index(
+    "ix_trail_batches_due",
+    trail_batches.c.next_attempt_ms,
+    sqlite_where=text("delivered_ms IS NULL"),
+    postgresql_where=text("delivered_ms IS NULL"),
+)
+Index(
+    "ix_trail_batches_delivered",
+    trail_batches.c.delivered_ms,
+    sqlite_where=text("delivered_ms IS NOT NULL"),
+    postgresql_where=text("delivered_ms IS NOT NULL"),
+)
 Index("ix_trail_batches_trail", trail_batches.c.trail_id)
 
 trail_outbox = Table(
@@ -85,8 +94,13 @@ trail_outbox = Table(
     # AUTOINCREMENT: SQLite would otherwise reuse the IDs of deleted rows, and with them batch IDs.
     sqlite_autoincrement=True,
 )
-Index("ix_trail_outbox_pending", trail_outbox.c.trail_id, trail_outbox.c.id,
-      sqlite_where=text("batch_id IS NULL"), postgresql_where=text("batch_id IS NULL"))
+Index(
+    "ix_trail_outbox_pending",
+    trail_outbox.c.trail_id,
+    trail_outbox.c.id,
+    sqlite_where=text("batch_id IS NULL"),
+    postgresql_where=text("batch_id IS NULL"),
+)
 Index("ix_trail_outbox_batch", trail_outbox.c.batch_id)
 
 # Delivery status of each target of a trail (what GetTrailStatus reports).
@@ -102,5 +116,9 @@ trail_target_status = Table(
     Column("last_error_ms", BigInteger),
 )
 
-constraints.register("uq_trails_account_name", "EntityAlreadyExists.Trail", "The trail already exists.",
-                     sqlite_columns="trails.account_id, trails.name")
+constraints.register(
+    "uq_trails_account_name",
+    "EntityAlreadyExists.Trail",
+    "The trail already exists.",
+    sqlite_columns="trails.account_id, trails.name",
+)
