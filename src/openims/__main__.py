@@ -1,3 +1,3 @@
-from openims.cli import main
+from openims.cli.main import main
 
 raise SystemExit(main())

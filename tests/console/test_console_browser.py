@@ -11,7 +11,7 @@ import re
 
 from alibabacloud_ims20190815 import models as m
 
-from openims import totp
+from openims.credentials import totp
 from tests.console.conftest import ROOT_PASSWORD, console_url, set_root_password, shoot, sign_in, sign_out
 from tests.support import Account
 

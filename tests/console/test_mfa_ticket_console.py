@@ -12,9 +12,9 @@ import httpx
 import sqlalchemy as sa
 from alibabacloud_ims20190815 import models as m
 
-from openims import mfa_tickets
 from openims.console.routes_signin import TICKET_COOKIE_PREFIX
 from openims.crypto import token_hash
+from openims.signin import mfa_tickets
 from openims.store.tables.console import console_mfa_tickets, console_sessions
 from tests.console.conftest import ROOT_PASSWORD, csrf_of, set_root_password
 from tests.root_mfa_support import code, current_step, set_mfa

@@ -11,7 +11,8 @@ from alibabacloud_ims20190815 import models as m
 from sqlalchemy import select
 from Tea.exceptions import TeaException
 
-from openims import clock, key_usage
+from openims import clock
+from openims.credentials import key_usage
 from openims.store.tables.keys import access_key_usage
 from tests.support import Account, Server
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from alibabacloud_ims20190815 import models as m
 
 from openims.config import Settings
-from openims.console import root_signin
 from openims.runtime import open_runtime
+from openims.signin import root_account
 from tests.support import Account, Server, free_port, sdk_config
 
 
@@ -70,8 +70,10 @@ def test_init_can_set_the_root_console_password(tmp_path: Path) -> None:
     creds = json.loads(done.stdout)  # --json still prints only the credentials
     rt = open_runtime(Settings(data_dir=tmp_path / "d", database_url=f"sqlite:///{tmp_path / 'd' / 'openims.db'}"))
     try:
-        assert root_signin.authenticate_root(rt, creds["AccountId"], "Root-console-pass-9", "127.0.0.1", "test").success
-        assert not root_signin.authenticate_root(
+        assert root_account.authenticate_root(
+            rt, creds["AccountId"], "Root-console-pass-9", "127.0.0.1", "test"
+        ).success
+        assert not root_account.authenticate_root(
             rt, creds["AccountId"], "Wrong-pass-12345", "127.0.0.1", "test"
         ).success
     finally:

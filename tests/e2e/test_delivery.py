@@ -597,7 +597,7 @@ def test_separate_deliverers_share_the_work(quiet_server: Server) -> None:
     time.sleep(2)  # past the batch window, so a deliverer wrongly running in the server would have written
     assert not root.exists()
 
-    cmd = [sys.executable, "-m", "openims.trail_cli", "--data-dir", str(server.data_dir), "deliver", "--workers", "2"]
+    cmd = [sys.executable, "-m", "openims.cli.trails", "--data-dir", str(server.data_dir), "deliver", "--workers", "2"]
     procs = [
         subprocess.Popen(cmd, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for _ in range(2)

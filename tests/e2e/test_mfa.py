@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alibabacloud_ims20190815 import models as m
 from Tea.exceptions import TeaException
 
-from openims import totp
+from openims.credentials import totp
 from tests.support import Account, Server
 
 PASSWORD = "Console-Pass-2468"

@@ -12,8 +12,9 @@ from alibabacloud_ims20190815 import models as m
 from sqlalchemy import update
 from Tea.exceptions import TeaException
 
-from openims import clock, totp
+from openims import clock
 from openims.actions import reports
+from openims.credentials import totp
 from openims.store.schema import access_keys
 from tests.support import Account, Server
 

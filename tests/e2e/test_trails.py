@@ -269,7 +269,7 @@ def test_syslog_and_webhook_extensions_keep_the_secret_sealed(acct: Account) -> 
 def run_cli(acct: Account, *args: str) -> subprocess.CompletedProcess[str]:
     server = acct.server
     return subprocess.run(
-        [sys.executable, "-m", "openims.trail_cli", "--data-dir", str(server.data_dir), *args],
+        [sys.executable, "-m", "openims.cli.trails", "--data-dir", str(server.data_dir), *args],
         check=False,
         env=server.env,
         capture_output=True,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from openims import accounts, ids, signin
+from openims import accounts, ids
 from openims.actions import registry
 from openims.api import dispatch
 from openims.api.protocol import RpcRequest
@@ -16,6 +16,7 @@ from openims.console import sessions
 from openims.params import parse_all
 from openims.principal import ROOT, Principal
 from openims.runtime import Runtime
+from openims.signin import ram_user
 
 PASSWORD = "Racy-pass-12345"
 
@@ -59,7 +60,7 @@ def test_access_taken_away_before_the_session_exists(rt: Runtime, take: str, giv
         params = {"UserId": user_id} if name == "RestoreUserFromRecycleBin" else {"UserPrincipalName": upn}
         call(name, {**params, **({"Status": status} if status else {})})
 
-    result = signin.authenticate_password(rt, acct.alias, upn, PASSWORD, None, "127.0.0.1", "ua")
+    result = ram_user.authenticate_password(rt, acct.alias, upn, PASSWORD, None, "127.0.0.1", "ua")
     assert result.success
     act(take)  # between the sign-in's transaction and the session's
     with pytest.raises(sessions.AccessEnded), rt.db.transaction() as conn:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from openims import dns_verify
+from openims.federation import dns_verify
 from tests.fake_dns import FakeDns, dead_port
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, insert, select
 
-from openims import accounts, config, key_usage
+from openims import accounts, config
 from openims.api.protocol import RpcRequest
 from openims.api.signing import KeyRecord
+from openims.credentials import key_usage
 from openims.principal import ROOT, Principal
 from openims.runtime import Runtime, open_runtime
 from openims.store.tables.keys import access_key_usage

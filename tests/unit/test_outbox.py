@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from openims import accounts, clock, maintenance
 from openims.audit import event as audit
+from openims.cli.trails import call
 from openims.delivery import outbox
 from openims.delivery.batch import Batch, DeliveryError
 from openims.delivery.deliverer import Deliverer
@@ -24,7 +25,6 @@ from openims.principal import ROOT, Principal
 from openims.runtime import Runtime
 from openims.store.schema import events
 from openims.store.tables.trails import trail_batches, trail_outbox, trail_target_status, trails
-from openims.trail_cli import call
 
 
 def new_account(rt: Runtime) -> str:

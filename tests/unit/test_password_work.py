@@ -10,15 +10,17 @@ from typing import Any
 
 import pytest
 
-from openims import accounts, crypto, ids, passwords, signin
+from openims import accounts, crypto, ids
 from openims.accounts import NewAccount
 from openims.actions import registry
 from openims.api import dispatch
 from openims.api.protocol import RpcRequest
+from openims.credentials import passwords
 from openims.errors import ApiError
 from openims.params import parse_all
 from openims.principal import RAM_USER, ROOT, Principal
 from openims.runtime import Runtime
+from openims.signin import ram_user
 
 FIRST, SECOND, THIRD = "First-pass-111", "Second-pass-222", "Third-pass-333"
 
@@ -95,4 +97,4 @@ def test_hashing_runs_before_the_write_transaction(rt: Runtime, in_transaction: 
     # Create: hash; update: 1 history check + hash; reused: 2 checks; wrong old: 1; reused new: 1 + 2;
     # the change: 1 + 2 + hash. None of them inside a transaction.
     assert len(in_transaction) == 1 + 2 + 2 + 1 + 3 + 4 and not any(in_transaction)
-    assert signin.authenticate_password(rt, acct.alias, upn, THIRD, None, "192.0.2.1", "test").success
+    assert ram_user.authenticate_password(rt, acct.alias, upn, THIRD, None, "192.0.2.1", "test").success

@@ -10,9 +10,10 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import insert, select
 
-from openims import accounts, config, passwords
+from openims import accounts, config
+from openims.credentials import passwords
+from openims.credentials.passwords import DAY_MS, PasswordPolicy
 from openims.errors import ApiError
-from openims.passwords import DAY_MS, PasswordPolicy
 from openims.runtime import Runtime, open_runtime
 from openims.store.schema import users
 from openims.store.tables.credentials import password_history

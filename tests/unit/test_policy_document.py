@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from openims.authz import document
 from openims.errors import ApiError
-from openims.policy import document
 
 
 def doc(*statements: object, **top: object) -> str:

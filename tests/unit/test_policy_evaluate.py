@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from openims.actions.registry import ACTIONTRAIL, IMS, RAM, Action
-from openims.policy import system
-from openims.policy.cache import LruCache
-from openims.policy.decide import context, resource_arns
-from openims.policy.document import parse
-from openims.policy.evaluate import CompiledPolicy, Facts, compile_document, decide, explain
+from openims.authz import system
+from openims.authz.cache import LruCache
+from openims.authz.decide import context, resource_arns
+from openims.authz.document import parse
+from openims.authz.evaluate import CompiledPolicy, Facts, compile_document, decide, explain
 
 ACCOUNT = "1234567890123456"
 USER = f"acs:ram:*:{ACCOUNT}:user/"

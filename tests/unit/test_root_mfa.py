@@ -1,4 +1,4 @@
-"""`openims.root_mfa` on SQLite and PostgreSQL: binding proven by two codes, the seed sealed to its row, and
+"""`openims.signin.root_mfa` on SQLite and PostgreSQL: binding proven by two codes, the seed sealed to its row, and
 a code accepted once even when two sign-ins read the row before either wrote it."""
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 
-from openims import accounts, ids, root_mfa, totp
+from openims import accounts, ids
 from openims.actions.mfa import root_has_mfa
+from openims.credentials import totp
 from openims.errors import ApiError
 from openims.runtime import Runtime
+from openims.signin import root_mfa
 from openims.store.schema import accounts as accounts_table
 
 

@@ -29,7 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from openims.delivery.batch import Batch, DeliveryError
 from openims.delivery.sinks.directory import DirectorySink
 from openims.delivery.sinks.objectkey import log_file
-from openims.delivery.sinks.oss import S3Sink
+from openims.delivery.sinks.s3 import S3Sink
 from openims.delivery.sinks.sls import SlsSink
 from openims.delivery.sinks.syslog import SyslogSink
 from openims.delivery.sinks.webhook import WebhookSink

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlparse
 import pyotp
 from PIL import Image
 
-from openims import totp
-from openims.totp import Verdict
+from openims.credentials import totp
+from openims.credentials.totp import Verdict
 
 # RFC 6238 Appendix B: SHA-1 seed "12345678901234567890"; the 8-digit codes' last 6 digits are the 6-digit codes.
 RFC_SEED = base64.b32encode(b"12345678901234567890").decode()

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from openims.actions import account
+from openims.actions import account_summary
 from openims.actions.access_key_usage import gate_like_access_keys
 from openims.actions.access_keys import ACCESS_KEY, KEY_ID, find_key
 from openims.actions.context import CallContext
@@ -30,9 +30,9 @@ from openims.actions.registry import WRITE, action
 from openims.actions.users import UPN_OPTIONAL
 from openims.api import signing
 from openims.api.protocol import RpcRequest
+from openims.authz.cache import LruCache
 from openims.errors import ApiError, invalid
 from openims.params import Str, load_json
-from openims.policy.cache import LruCache
 from openims.principal import Principal
 from openims.runtime import PerDatabase, Runtime
 from openims.store.tables.keys import access_key_policies
@@ -251,4 +251,4 @@ def set_access_key_policy_for_account(ctx: CallContext, p: dict[str, Any]) -> di
 # Runs before any other check, so a refused request is neither counted as a use of the key nor anything else.
 signing.KEY_CHECKS.insert(0, check_source)
 gate_like_access_keys("GetAccessKeyPolicy")
-account.QUOTAS.update({"ConditionsPerAKPolicyQuota": MAX_CONDITIONS, "IPItemsPerAKPolicyQuota": MAX_IP_ITEMS})
+account_summary.QUOTAS.update({"ConditionsPerAKPolicyQuota": MAX_CONDITIONS, "IPItemsPerAKPolicyQuota": MAX_IP_ITEMS})

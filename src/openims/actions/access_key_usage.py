@@ -1,4 +1,4 @@
-"""When AccessKeys were last used (recorded at signature verification by openims.key_usage)."""
+"""When AccessKeys were last used (recorded at signature verification by openims.credentials.key_usage)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from openims import authz, clock, key_usage
+from openims import clock
 from openims.actions import security_preference
 from openims.actions.access_keys import ACCESS_KEY, KEY_ID, find_key, key_owner
 from openims.actions.context import CallContext
 from openims.actions.registry import Action, action
 from openims.actions.users import UPN_OPTIONAL, USER
+from openims.authz import rules
+from openims.credentials import key_usage
 from openims.store.schema import access_keys
 
 
@@ -27,7 +29,7 @@ def gate_like_access_keys(*names: str) -> None:
             return None
         return "AllowUserToManageAccessKeys"
 
-    authz.SELF_SERVICE_GATES.append(gate)
+    rules.SELF_SERVICE_GATES.append(gate)
 
 
 def usage_view(use: key_usage.Use | None) -> dict[str, str]:

@@ -7,13 +7,14 @@ from typing import Any
 
 from sqlalchemy import Table, func, select
 
-from openims import accounts, authz, clock
+from openims import accounts, clock
 from openims.actions import registry
 from openims.actions.applications import APPLICATION, find_application
 from openims.actions.context import CallContext
 from openims.actions.groups import GROUP, find_group
 from openims.actions.registry import action
 from openims.actions.users import USER, find_user
+from openims.authz import rules
 from openims.errors import ApiError, missing, not_found
 from openims.params import Str
 from openims.store.schema import accounts as accounts_table
@@ -169,7 +170,7 @@ def check_resource(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     read = registry.lookup(registry.IMS.version, read_action)
     try:
         if read is not None:
-            authz.authorize(ctx, read, params)
+            rules.authorize(ctx, read, params)
         answer["Accessible"] = read is not None
     except ApiError as err:
         if err.code != "NoPermission":

@@ -10,8 +10,8 @@ from sqlalchemy import Row, delete, func, insert, or_, select, update
 from openims import accounts, clock, ids
 from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, action
-from openims.dns_verify import DnsError, lookup_txt
 from openims.errors import ApiError, already_exists, invalid, not_found
+from openims.federation.dns_verify import DnsError, lookup_txt
 from openims.params import Str
 from openims.store.schema import accounts as accounts_table
 from openims.store.schema import users

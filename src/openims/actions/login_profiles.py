@@ -7,14 +7,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
-from openims import clock, console_access, passwords, signin
+from openims import clock
 from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, action
 from openims.actions.users import UPN, USER, find_user
 from openims.audit import event as audit
+from openims.credentials import passwords
 from openims.errors import ApiError, already_exists, missing
 from openims.params import Bool, Str
 from openims.principal import RAM_USER
+from openims.signin import console_access, ram_user
 from openims.store.tables.credentials import login_profiles
 
 WRONG_OLD_PASSWORD = "InvalidParameter.OldPassword.Mismatch"
@@ -59,7 +61,7 @@ def _argon2_ahead(ctx: CallContext, p: dict[str, Any]) -> passwords.Argon2Work:
         user = find_user(ctx, p.get("UserPrincipalName"))
         if "OldPassword" in p:
             row = _profile(ctx, user)
-            if signin.locked_until(row, ctx.now_ms) or not work.verify(row.password_hash, p["OldPassword"]):
+            if ram_user.locked_until(row, ctx.now_ms) or not work.verify(row.password_hash, p["OldPassword"]):
                 return work
     except ApiError:
         return work
@@ -192,7 +194,7 @@ def change_password(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         )
     user = find_user(ctx)
     row = _profile(ctx, user)
-    locked_until = signin.locked_until(row, ctx.now_ms)
+    locked_until = ram_user.locked_until(row, ctx.now_ms)
     if locked_until:
         raise ApiError(
             "Forbidden.LoginProfile.Locked",
@@ -234,7 +236,7 @@ def _count_wrong_old_password(conn: Connection, event: dict[str, Any]) -> None:
         return
     identity = event.get("userIdentity", {})
     if identity.get("type") == RAM_USER and identity.get("principalId"):
-        signin.record_failed_attempt(conn, event["recipientAccountId"], identity["principalId"], clock.now_ms())
+        ram_user.record_failed_attempt(conn, event["recipientAccountId"], identity["principalId"], clock.now_ms())
 
 
 audit.IN_TX_HOOKS.append(_count_wrong_old_password)

@@ -11,13 +11,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
-from openims import accounts, clock, quotas, totp
-from openims.actions import account
+from openims import accounts, clock, quotas
+from openims.actions import account_summary
 from openims.actions.context import CallContext
 from openims.actions.paging import MARKER, max_items, page
 from openims.actions.registry import WRITE, action
 from openims.actions.security_preference import load_preferences
 from openims.actions.users import UPN, UPN_OPTIONAL, USER, find_user
+from openims.credentials import totp
 from openims.crypto import MasterKey
 from openims.errors import ApiError, already_exists, not_found
 from openims.params import Str
@@ -336,5 +337,5 @@ def _count(conn: Connection, account_id: str, bound: bool = False) -> int:
     return conn.execute(query).scalar_one()
 
 
-account.SUMMARY_COUNTERS["MFADevices"] = _count
-account.SUMMARY_COUNTERS["MFADevicesInUse"] = lambda conn, acct: _count(conn, acct, bound=True)
+account_summary.SUMMARY_COUNTERS["MFADevices"] = _count
+account_summary.SUMMARY_COUNTERS["MFADevicesInUse"] = lambda conn, acct: _count(conn, acct, bound=True)

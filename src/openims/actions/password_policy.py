@@ -1,5 +1,5 @@
-"""The account's password policy for RAM users' console passwords (enforced by `openims.passwords`
-wherever a password is set, and by `openims.signin` at logon)."""
+"""The account's password policy for RAM users' console passwords (enforced by `openims.credentials.passwords`
+wherever a password is set, and by `openims.signin.ram_user` at logon)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import update
 
-from openims import passwords
 from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, action
+from openims.credentials import passwords
 from openims.params import Bool, Int
 from openims.store.tables.credentials import login_profiles
 

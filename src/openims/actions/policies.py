@@ -2,7 +2,7 @@
 has, attachments to users and groups, and decoding the diagnostic message of a denial.
 
 RAM names a user by `UserName`, its login name (the part of the UserPrincipalName before the @); a full
-UserPrincipalName is accepted too. The documents are checked by `openims.policy.document` on every write.
+UserPrincipalName is accepted too. The documents are checked by `openims.authz.document` on every write.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from typing import Any
 from sqlalchemy import Row, delete, func, insert, select, update
 
 from openims import accounts, clock, ids, quotas
-from openims.actions import account
+from openims.actions import account_summary
 from openims.actions.context import CallContext
 from openims.actions.groups import GROUP, NAME_RULE, find_group
 from openims.actions.paging import MARKER, max_items
 from openims.actions.registry import RAM, WRITE, action
+from openims.actions.tagging import MAX_TAGS, TAG_KEY, TAG_VALUE, has_all_tags, set_tags, tags_of
 from openims.actions.users import USER, find_user
+from openims.authz import decide, document, system
+from openims.authz.system import CUSTOM, SYSTEM
 from openims.errors import ApiError, already_exists, not_found
 from openims.params import Bool, Param, Str, load_json
-from openims.policy import decide, document, system
-from openims.policy.system import CUSTOM, SYSTEM
-from openims.resource_tags import MAX_TAGS, TAG_KEY, TAG_VALUE, has_all_tags, set_tags, tags_of
 from openims.store.schema import groups, resource_tags, users
 from openims.store.tables.policies import group_policies, policies, policy_versions, user_policies
 
@@ -779,4 +779,4 @@ def decode_diagnostic_message(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
     return {"DecodedDiagnosticMessage": decide.decode(ctx, p["EncodedDiagnosticMessage"])}
 
 
-account.SUMMARY_COUNTERS["Policies"] = count_policies
+account_summary.SUMMARY_COUNTERS["Policies"] = count_policies

@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from openims import clock, key_usage, passwords
+from openims import clock
 from openims.actions.context import CallContext
 from openims.actions.mfa import root_has_mfa
 from openims.actions.registry import WRITE, action
+from openims.credentials import key_usage, passwords
 from openims.errors import ApiError
 from openims.params import Int, Str
 from openims.store.schema import access_keys, accounts, users

@@ -1,7 +1,7 @@
 """Security preferences of the account: what RAM users may manage themselves, and console sign-in rules.
 
-The self-service switches are enforced by a gate in `openims.authz.SELF_SERVICE_GATES`; LoginNetworkMasks,
-LoginSessionDuration, MFAOperationForLogin, MaxIdleDaysForUsers and EnableSaveMFATicket by `openims.signin`.
+The self-service switches are enforced by a gate in `openims.authz.rules.SELF_SERVICE_GATES`; LoginNetworkMasks,
+LoginSessionDuration, MFAOperationForLogin, MaxIdleDaysForUsers and EnableSaveMFATicket by `openims.signin.ram_user`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from openims import authz, mfa_tickets, passwords
 from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, Action, action
+from openims.authz import rules
+from openims.credentials import passwords
 from openims.errors import ApiError, invalid
 from openims.params import Bool, Int, Str, StrList
+from openims.signin import mfa_tickets
 from openims.store.tables.credentials import login_profiles, security_preferences
 
 MAX_MASKS = 40
@@ -258,4 +260,4 @@ def self_service_gate(ctx: CallContext, act: Action) -> str | None:
     return _PARAM_OF[field]
 
 
-authz.SELF_SERVICE_GATES.append(self_service_gate)
+rules.SELF_SERVICE_GATES.append(self_service_gate)

@@ -9,10 +9,10 @@ from sqlalchemy import Row, and_, delete, or_, select, tuple_
 
 from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, action
+from openims.actions.tagging import MAX_TAGS, TAG_KEY, TAG_VALUE, has_all_tags, set_tags
 from openims.actions.users import USER, find_user
 from openims.errors import ApiError, invalid, missing
 from openims.params import Bool, Int, ObjList, Str, StrList
-from openims.resource_tags import MAX_TAGS, TAG_KEY, TAG_VALUE, has_all_tags, set_tags
 from openims.store.schema import resource_tags, users
 
 MAX_RESOURCES = 50

@@ -6,13 +6,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
-from openims import accounts, clock, console_access, ids, quotas
+from openims import accounts, clock, ids, quotas
 from openims.actions.context import CallContext
 from openims.actions.paging import MARKER, max_items, page
 from openims.actions.registry import WRITE, action
+from openims.actions.tagging import has_all_tags, set_tags, tag_param, tags_of
 from openims.errors import ApiError, already_exists, invalid, missing, not_found
 from openims.params import Str
-from openims.resource_tags import has_all_tags, set_tags, tag_param, tags_of
+from openims.signin import console_access
 from openims.store.schema import access_keys, users
 
 USER = "ACS::RAM::User"

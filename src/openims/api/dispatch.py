@@ -15,7 +15,7 @@ from openims.actions.context import CallContext
 from openims.api.protocol import RpcRequest
 from openims.api.signing import SECRET_PARAMS, AuthError, authenticate
 from openims.audit import event as audit
-from openims.authz import authorize
+from openims.authz.rules import authorize
 from openims.errors import ApiError, internal_error
 from openims.params import parse_all
 from openims.principal import Principal

@@ -2,12 +2,12 @@
 
 The root identity signs in with the account alias or ID and the account password (then an MFA code when
 `openims account set-mfa` gave it MFA, checked by `root_signin`); a RAM user with its
-UserPrincipalName (or `name@alias`) and password, checked by `openims.signin`, which applies the lockout,
+UserPrincipalName (or `name@alias`) and password, checked by `openims.signin.ram_user`, which applies the lockout,
 expiry, forced reset, MFA, network masks and session duration, and records each attempt's ConsoleSignin
 event. Steps after the password run in a session that may do nothing else until they are done.
 
 With the security preference EnableSaveMFATicket, a RAM user's MFA step offers to remember the device: the
-browser then keeps a saved MFA ticket (`openims.mfa_tickets`) in a cookie named after the user, so users
+browser then keeps a saved MFA ticket (`openims.signin.mfa_tickets`) in a cookie named after the user, so users
 sharing a browser keep one each, and presents them all at the password step.
 """
 
@@ -20,13 +20,13 @@ from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from openims import mfa_tickets, signin
 from openims.accounts import DOMAIN_SUFFIX
 from openims.actions.security_preference import load_preferences
-from openims.console import csrf, root_signin, sessions
+from openims.console import csrf, sessions
 from openims.console.sessions import Session
 from openims.console.web import ALL_STAGES, PREFIX, STAGE_PAGES, Page, _local, endpoint, url
 from openims.errors import ApiError
+from openims.signin import mfa_tickets, ram_user, root_account
 from openims.store.tables.apps_domains import domains
 
 
@@ -59,7 +59,7 @@ def _presented_tickets(page: Page) -> list[str]:
     return [value for name, value in page.request.cookies.items() if name.startswith(TICKET_COOKIE_PREFIX)]
 
 
-def _stages(result: signin.SigninResult) -> list[str]:
+def _stages(result: ram_user.SigninResult) -> list[str]:
     stages = []
     if result.mfa_bind_required:
         stages.append(sessions.BIND_MFA)
@@ -71,7 +71,7 @@ def _stages(result: signin.SigninResult) -> list[str]:
 def _lifetime_ms(page: Page, session: Session) -> int:
     """The full session's lifetime: the account's LoginSessionDuration for RAM users."""
     if session.is_root:
-        return root_signin.ROOT_SESSION_S * 1000
+        return root_account.ROOT_SESSION_S * 1000
     with page.rt.db.read() as conn:
         return load_preferences(conn, session.account_id).login_session_duration * 3600 * 1000
 
@@ -126,10 +126,10 @@ def signin_submit(page: Page) -> Response:
         return _signin_form(page, 400, "Enter your login name and password.", login)
     resolved = _resolve(page, login)
     if resolved is None:
-        result = root_signin.authenticate_root(page.rt, login, password, page.source_ip, page.user_agent, page.scheme)
+        result = root_account.authenticate_root(page.rt, login, password, page.source_ip, page.user_agent, page.scheme)
     else:
         account, name = resolved
-        result = signin.authenticate_password(
+        result = ram_user.authenticate_password(
             page.rt,
             account,
             name,
@@ -142,7 +142,7 @@ def signin_submit(page: Page) -> Response:
         )
     if result.success:
         return _open(page, result, target)
-    if result.mfa_required and result.error_code == signin.MFA_REQUIRED:
+    if result.mfa_required and result.error_code == ram_user.MFA_REQUIRED:
         # The root identity's MFA step is the RAM user's: a session at the MFA stage, user_id None for root.
         assert result.account_id
         if result.user_id and ticket_cookie(result.user_id) in page.request.cookies:
@@ -165,7 +165,7 @@ def signin_submit(page: Page) -> Response:
     return _signin_form(page, 401, result.error_message, login)
 
 
-def _open(page: Page, result: signin.SigninResult, target: str) -> RedirectResponse:
+def _open(page: Page, result: ram_user.SigninResult, target: str) -> RedirectResponse:
     """A new session for a successful sign-in (root: no user ID, no further steps), at its first required step."""
     assert result.account_id
     if result.user_id is None:
@@ -239,11 +239,11 @@ def mfa_submit(page: Page) -> Response:
         return _signin_form(page, 401, "The sign-in took too long. Sign in again.")
     account_ref = page.session.account_id
     if page.session.is_root:
-        result = root_signin.authenticate_root(
+        result = root_account.authenticate_root(
             page.rt, account_ref, password, page.source_ip, page.user_agent, page.scheme, mfa_code=code
         )
     else:
-        result = signin.authenticate_password(
+        result = ram_user.authenticate_password(
             page.rt,
             account_ref,
             page.session.user_name,
@@ -256,7 +256,7 @@ def mfa_submit(page: Page) -> Response:
         )
     if result.success:
         return _open(page, result, _local(page.f("next")))
-    if result.error_code in (signin.MFA_INVALID, signin.MFA_REUSED, signin.MFA_REQUIRED):
+    if result.error_code in (ram_user.MFA_INVALID, ram_user.MFA_REUSED, ram_user.MFA_REQUIRED):
         return _mfa_form(page, _local(page.f("next")), 401, result.error_message)
     sessions.destroy(page.rt, page.session)
     page.clear_cookies.append(sessions.COOKIE)

@@ -120,7 +120,7 @@ class TargetFactory:
 
             root = self.settings.data_dir / "buckets" / row.account_id
             return Target(OSS, f"directory {root / bucket}", DirectorySink(root, bucket, row.oss_key_prefix))
-        from openims.delivery.sinks.oss import S3Sink
+        from openims.delivery.sinks.s3 import S3Sink
 
         sink = S3Sink(
             bucket,

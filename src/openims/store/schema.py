@@ -48,7 +48,7 @@ accounts = Table(
     Column("created_ms", BigInteger, nullable=False),
     # Bumped by database triggers (migration 0009) on any change to which policies apply to whom.
     Column("authz_version", BigInteger, nullable=False, server_default=text("0")),
-    # The root identity's virtual MFA (migration 0010, `openims.root_mfa`): its TOTP seed sealed with the
+    # The root identity's virtual MFA (migration 0010, `openims.signin.root_mfa`): its TOTP seed sealed with the
     # master key, when it was bound, and the last time step a code of it was accepted (never accepted again).
     Column("mfa_seed_sealed", LargeBinary),
     Column("mfa_bound_ms", BigInteger),

@@ -1,6 +1,6 @@
 """Trail delivery sinks; each has `deliver(batch)` that raises `DeliveryError` and is safe to retry.
 
-Import the sink you need from its module (e.g. `openims.delivery.sinks.oss`), so that optional SDKs
+Import the sink you need from its module (e.g. `openims.delivery.sinks.s3`), so that optional SDKs
 such as the SLS one are only loaded when that sink is used.
 """
 

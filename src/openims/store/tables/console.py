@@ -12,7 +12,7 @@
   or at sign-out.
 - `console_root_lockouts`: failed console sign-ins of each account's root identity within the current
   window, and until when sign-in is locked.
-- `console_mfa_tickets`: saved MFA tickets (security preference `EnableSaveMFATicket`, `openims.mfa_tickets`).
+- `console_mfa_tickets`: saved MFA tickets (security preference `EnableSaveMFATicket`, `openims.signin.mfa_tickets`).
   `token_hash` is the SHA-256 (hex) of the random cookie value; `serial_number` and `device_bound_ms` name
   the MFA device bound to the user when the ticket was issued, which must still be the bound one when it is
   used. A ticket dies with its account or user (ON DELETE CASCADE), at `expires_ms`, when its user is moved

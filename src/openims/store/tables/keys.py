@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, Tex
 
 from openims.store.schema import metadata
 
-# The last authenticated use of each key, flushed in batches from memory (see openims.key_usage).
+# The last authenticated use of each key, flushed in batches from memory (see openims.credentials.key_usage).
 access_key_usage = Table(
     "access_key_usage",
     metadata,

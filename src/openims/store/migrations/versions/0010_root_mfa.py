@@ -1,6 +1,6 @@
 """root_mfa: the root identity's virtual MFA on its accounts row
 
-The seed is sealed with the master key (`openims.root_mfa`); NULL means the root has no MFA.
+The seed is sealed with the master key (`openims.signin.root_mfa`); NULL means the root has no MFA.
 
 Revision ID: 0010
 Revises: 0009

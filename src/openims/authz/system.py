@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from openims.policy.document import parse
-from openims.policy.evaluate import CompiledPolicy, compile_document
+from openims.authz.document import parse
+from openims.authz.evaluate import CompiledPolicy, compile_document
 
 SYSTEM, CUSTOM = "System", "Custom"
 VERSION = "v1"

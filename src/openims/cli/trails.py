@@ -214,7 +214,7 @@ def cmd_trail_list(settings: Settings, args: argparse.Namespace) -> int:
                 "Created": t["CreateTime"],
             }
         )
-    from openims.cli import _table
+    from openims.cli.main import _table
 
     _table(rows, ["Name", "Status", "EventRW", "Destinations", "Created"])
     return 0
@@ -278,7 +278,7 @@ def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """These commands alone (`python -m openims.trail_cli --data-dir D trail list`), until the main CLI adds them."""
+    """These commands alone (`python -m openims.cli.trails --data-dir D trail list`), until the main CLI adds them."""
     parser = argparse.ArgumentParser(prog="openims")
     parser.add_argument("--data-dir", default=None)
     add_commands(parser.add_subparsers(dest="command", required=True))

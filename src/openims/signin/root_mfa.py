@@ -3,7 +3,7 @@
 sign-in after the password.
 
 The seed lives on the account's `accounts` row, sealed with the master key (context `acs:ram::<id>:root/mfa`,
-so a sealed seed copied to another row does not open). The TOTP itself is `openims.totp`, as for RAM users'
+so a sealed seed copied to another row does not open). The TOTP itself is `openims.credentials.totp`, as for RAM users'
 devices, and binding is proven the way BindMFADevice proves it (`actions.mfa.binding_step`). A code is
 accepted only for a time step later than the last one accepted; the last step moves with a conditional
 UPDATE, so of two concurrent sign-ins with one code only one succeeds.
@@ -20,9 +20,11 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Row, or_, select, update
 
-from openims import accounts, clock, operator_events, totp
+from openims import accounts, clock
 from openims.actions.mfa import ISSUER, binding_step, root_has_mfa
+from openims.audit import outside_api
 from openims.config import ConfigError
+from openims.credentials import totp
 from openims.crypto import MasterKey
 from openims.errors import ApiError, already_exists, not_found
 from openims.runtime import Runtime
@@ -87,7 +89,7 @@ def bind(rt: Runtime, enrollment: Enrollment, code1: str, code2: str) -> None:
                     mfa_last_step=step,
                 )
             )
-            operator_events.record(rt, conn, account_id, SET_EVENT, None)
+            outside_api.record(rt, conn, account_id, SET_EVENT, None)
     except ApiError as err:
         _refused(rt, account_id, SET_EVENT, err)
 
@@ -102,7 +104,7 @@ def unbind(rt: Runtime, ref: str | None) -> str:
             .values(mfa_seed_sealed=None, mfa_bound_ms=None, mfa_last_step=None)
         ).rowcount
         if removed:
-            operator_events.record(rt, conn, acct.id, UNSET_EVENT, None)
+            outside_api.record(rt, conn, acct.id, UNSET_EVENT, None)
             return str(acct.id)
     _refused(rt, acct.id, UNSET_EVENT, not_found(ENTITY, acct.id))
 
@@ -130,5 +132,5 @@ def check_code(conn: Connection, master_key: MasterKey, acct: Row[Any], code: st
 def _refused(rt: Runtime, account_id: str, name: str, err: ApiError) -> NoReturn:
     """Record a refused set or unset in a transaction of its own, then raise the error."""
     with rt.db.transaction() as conn:
-        operator_events.record(rt, conn, account_id, name, err)
+        outside_api.record(rt, conn, account_id, name, err)
     raise err

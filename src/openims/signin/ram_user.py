@@ -22,19 +22,21 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, or_, select, update
 
-from openims import accounts, clock, ids, mfa_tickets, passwords
+from openims import accounts, clock, ids
 from openims.actions.mfa import bound_device, check_code
 from openims.actions.security_preference import load_preferences
 from openims.audit import event as audit
+from openims.credentials import passwords
+from openims.credentials.totp import Verdict
 from openims.crypto import hash_password, verify_password
 from openims.principal import RAM_USER, Principal
 from openims.runtime import Runtime
+from openims.signin import mfa_tickets
 from openims.store.schema import accounts as accounts_table
 from openims.store.schema import users
 from openims.store.tables.credentials import login_profiles
-from openims.totp import Verdict
 
-log = logging.getLogger("openims.signin")
+log = logging.getLogger("openims.signin.ram_user")
 
 ATTEMPT_WINDOW_MS = 3600 * 1000
 LOCKOUT_MS = 3600 * 1000

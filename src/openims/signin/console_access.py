@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, delete
 
-from openims import mfa_tickets
+from openims.signin import mfa_tickets
 from openims.store.tables.console import console_sessions
 
 

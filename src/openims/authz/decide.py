@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import Connection, and_, bindparam, literal, or_, select, union_all
 
-from openims import authz, clock
+from openims import clock
+from openims.authz import rules, system
+from openims.authz.cache import COMPILED, LruCache
+from openims.authz.document import parse
+from openims.authz.evaluate import CompiledPolicy, Facts, compile_document, decide, explain
 from openims.errors import ApiError
-from openims.policy import system
-from openims.policy.cache import COMPILED, LruCache
-from openims.policy.document import parse
-from openims.policy.evaluate import CompiledPolicy, Facts, compile_document, decide, explain
 from openims.runtime import PerDatabase
 from openims.store.schema import access_keys, group_members, users
 from openims.store.tables.policies import group_policies, policies, policy_versions, user_policies
@@ -277,9 +277,9 @@ def decode(ctx: CallContext, encoded: str) -> dict[str, Any]:
 
 def register() -> None:
     """Install the decider and the denial describer (idempotent)."""
-    if policy_decider not in authz.DECIDERS:
-        authz.DECIDERS.append(policy_decider)
-    details = getattr(authz, "DENIAL_DETAILS", None)
+    if policy_decider not in rules.DECIDERS:
+        rules.DECIDERS.append(policy_decider)
+    details = getattr(rules, "DENIAL_DETAILS", None)
     if details is not None and denial_details not in details:
         details.append(denial_details)
 

@@ -103,9 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     look.add_argument("--json", action="store_true", help="one JSON event per line")
     look.set_defaults(func=cmd_events_lookup)
 
-    from openims import trail_cli
+    from openims.cli import trails
 
-    trail_cli.add_commands(sub)
+    trails.add_commands(sub)
     _data_dir_anywhere(parser)
     return parser
 
@@ -157,7 +157,7 @@ def initialize(settings: Settings, alias: str) -> tuple[Runtime, accounts.NewAcc
 
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
-    from openims.console.root_signin import check_root_password, set_root_password
+    from openims.signin.root_account import check_root_password, set_root_password
 
     password = _new_password() if args.set_password else None
     if password is not None:
@@ -278,7 +278,7 @@ def _new_password() -> str:
 
 
 def cmd_account_set_password(settings: Settings, args: argparse.Namespace) -> int:
-    from openims.console.root_signin import set_root_password
+    from openims.signin.root_account import set_root_password
 
     password = _new_password()
     with _runtime(settings) as rt:
@@ -305,7 +305,7 @@ def _read_codes() -> tuple[str, str]:
 
 
 def cmd_account_set_mfa(settings: Settings, args: argparse.Namespace) -> int:
-    from openims import root_mfa
+    from openims.signin import root_mfa
 
     qr = None
     with _runtime(settings) as rt:
@@ -331,7 +331,7 @@ def cmd_account_set_mfa(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_account_unset_mfa(settings: Settings, args: argparse.Namespace) -> int:
-    from openims import root_mfa
+    from openims.signin import root_mfa
 
     with _runtime(settings) as rt:
         account_id = root_mfa.unbind(rt, args.account)

@@ -27,7 +27,7 @@ from openims.runtime import PerDatabase, Runtime
 from openims.store.schema import access_keys
 from openims.store.tables.keys import access_key_usage
 
-log = logging.getLogger("openims.key_usage")
+log = logging.getLogger("openims.credentials.key_usage")
 FLUSH_SECONDS = 5.0
 
 

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from openims.policy.evaluate import CompiledPolicy
+from openims.authz.evaluate import CompiledPolicy
 
 MAX_ENTRIES = 4096
 V = TypeVar("V")

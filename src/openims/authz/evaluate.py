@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from openims.policy.document import (
+from openims.authz.document import (
     BOOL_OPS,
     DATE_OPS,
     IP_OPS,

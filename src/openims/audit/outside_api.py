@@ -9,10 +9,10 @@ from sqlalchemy import Connection
 from openims import ids
 from openims.actions.registry import IMS
 from openims.audit import event as audit
+from openims.cli.trails import CLI_AGENT
 from openims.errors import ApiError
 from openims.principal import ROOT, Principal
 from openims.runtime import Runtime
-from openims.trail_cli import CLI_AGENT
 
 
 def record(rt: Runtime, conn: Connection, account_id: str, name: str, err: ApiError | None = None) -> None:

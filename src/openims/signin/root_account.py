@@ -1,8 +1,8 @@
 """Console sign-in of an account's root identity: the account alias or ID and the account password (set with
-`openims account set-password`). RAM users sign in through `openims.signin`; this is its root counterpart
+`openims account set-password`). RAM users sign in through `openims.signin.ram_user`; this is its root counterpart
 and records the same `ConsoleSignin` event shape, with a root `userIdentity`.
 
-When the root has MFA (`openims account set-mfa`, `openims.root_mfa`), a right password is answered with
+When the root has MFA (`openims account set-mfa`, `openims.signin.root_mfa`), a right password is answered with
 MFA_REQUIRED and the console asks for a code, then calls again with the password and the code, as for RAM
 users; a code of a time step already used is refused (MFA_REUSED).
 
@@ -19,15 +19,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
-from openims import accounts, clock, ids, operator_events, root_mfa, signin
+from openims import accounts, clock, ids
 from openims.actions.mfa import root_has_mfa
 from openims.audit import event as audit
+from openims.audit import outside_api
+from openims.credentials.totp import Verdict
 from openims.crypto import hash_password, verify_password
 from openims.principal import ROOT, Principal
 from openims.runtime import Runtime
+from openims.signin import ram_user, root_mfa
 from openims.store.schema import accounts as accounts_table
 from openims.store.tables.console import console_root_lockouts
-from openims.totp import Verdict
 
 log = logging.getLogger("openims.console")
 
@@ -53,7 +55,7 @@ def authenticate_root(
     user_agent: str,
     scheme: str = "https",
     mfa_code: str | None = None,
-) -> signin.SigninResult:
+) -> ram_user.SigninResult:
     """Check the root password (and, when the root has MFA, `mfa_code`) of the account named by alias or ID;
     records a ConsoleSignin event when the account exists. Never raises for a wrong credential."""
     now = clock.now_ms()
@@ -62,11 +64,11 @@ def authenticate_root(
         if acct is None:
             verify_password(_DUMMY_HASH, password)
             log.info("console root sign-in to unknown account from %s", source_ip)
-            return signin.SigninResult(False, error_code=signin.INVALID_CREDENTIALS, error_message=WRONG)
+            return ram_user.SigninResult(False, error_code=ram_user.INVALID_CREDENTIALS, error_message=WRONG)
 
         mfa_checked = False
 
-        def outcome(result: signin.SigninResult) -> signin.SigninResult:
+        def outcome(result: ram_user.SigninResult) -> ram_user.SigninResult:
             # The account's own name, not what was typed: both steps of one sign-in (the password by alias
             # or ID, the MFA code by ID) then record the same loginAccount.
             return _record(
@@ -79,10 +81,10 @@ def authenticate_root(
         if lock is not None and lock.locked_until_ms and lock.locked_until_ms > now:
             verify_password(_DUMMY_HASH, password)
             return outcome(
-                signin.SigninResult(
+                ram_user.SigninResult(
                     False,
                     acct.id,
-                    error_code=signin.LOCKED,
+                    error_code=ram_user.LOCKED,
                     error_message=(
                         "Too many failed attempts: root console sign-in is locked until "
                         f"{clock.iso(lock.locked_until_ms)}."
@@ -92,7 +94,7 @@ def authenticate_root(
         if not acct.password_hash:
             verify_password(_DUMMY_HASH, password)
             return outcome(
-                signin.SigninResult(
+                ram_user.SigninResult(
                     False,
                     acct.id,
                     error_code=NO_PASSWORD,
@@ -101,20 +103,20 @@ def authenticate_root(
             )
         if not verify_password(acct.password_hash, password):
             return outcome(
-                signin.SigninResult(
+                ram_user.SigninResult(
                     False,
                     acct.id,
-                    error_code=signin.INVALID_CREDENTIALS,
+                    error_code=ram_user.INVALID_CREDENTIALS,
                     error_message=_count_failure(conn, acct.id, lock, now),
                 )
             )
         if root_has_mfa(acct):
             if not mfa_code:
                 return outcome(
-                    signin.SigninResult(
+                    ram_user.SigninResult(
                         False,
                         acct.id,
-                        error_code=signin.MFA_REQUIRED,
+                        error_code=ram_user.MFA_REQUIRED,
                         mfa_required=True,
                         error_message="The password is correct; enter the code of your MFA device.",
                     )
@@ -126,10 +128,10 @@ def authenticate_root(
                     "The MFA code was already used: wait for the next one." if reused else "The MFA code is incorrect."
                 )
                 return outcome(
-                    signin.SigninResult(
+                    ram_user.SigninResult(
                         False,
                         acct.id,
-                        error_code=signin.MFA_REUSED if reused else signin.MFA_INVALID,
+                        error_code=ram_user.MFA_REUSED if reused else ram_user.MFA_INVALID,
                         mfa_required=True,
                         error_message=_count_failure(conn, acct.id, lock, now, message),
                     )
@@ -142,7 +144,7 @@ def authenticate_root(
                 .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None)
             )
         return outcome(
-            signin.SigninResult(
+            ram_user.SigninResult(
                 True, acct.id, user_principal_name="root", mfa_checked=mfa_checked, session_duration_s=ROOT_SESSION_S
             )
         )
@@ -173,13 +175,13 @@ def _record(
     conn: Connection,
     account_id: str,
     login: str,
-    result: signin.SigninResult,
+    result: ram_user.SigninResult,
     mfa_checked: bool,
     source_ip: str,
     user_agent: str,
     scheme: str,
     now: int,
-) -> signin.SigninResult:
+) -> ram_user.SigninResult:
     principal = Principal(
         account_id,
         ROOT,
@@ -190,7 +192,7 @@ def _record(
         session_created_ms=now if result.success else None,
     )
     checked = "true" if mfa_checked else "false"
-    outcome = "success" if result.success else ("MFARequired" if result.error_code == signin.MFA_REQUIRED else "fail")
+    outcome = "success" if result.success else ("MFARequired" if result.error_code == ram_user.MFA_REQUIRED else "fail")
     additional: dict[str, Any] = {
         "loginAccount": login[:128],
         "MFAChecked": checked,
@@ -202,8 +204,8 @@ def _record(
         additional["SessionDuration"] = result.session_duration_s
     event = audit.build(
         name="ConsoleSignin",
-        service_name=signin.SERVICE_NAME,
-        event_source=signin.EVENT_SOURCE,
+        service_name=ram_user.SERVICE_NAME,
+        event_source=ram_user.EVENT_SOURCE,
         api_version="",
         rw="Write",
         is_global=True,
@@ -255,5 +257,5 @@ def set_root_password(rt: Runtime, ref: str | None, password: str) -> str:
             .where(console_root_lockouts.c.account_id == acct.id)
             .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None)
         )
-        operator_events.record(rt, conn, acct.id, SET_PASSWORD_EVENT)
+        outside_api.record(rt, conn, acct.id, SET_PASSWORD_EVENT)
         return str(acct.id)

@@ -1,0 +1,1 @@
+"""Credentials and their rules: password hashing policy, TOTP codes, AccessKey last use."""
