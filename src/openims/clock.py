@@ -9,6 +9,10 @@ _offset = 0.0
 _frozen: float | None = None
 
 
+HOUR_MS = 3600 * 1000
+DAY_MS = 24 * HOUR_MS
+
+
 def now() -> float:
     """Seconds since the epoch, as a float."""
     return (time.time() if _frozen is None else _frozen) + _offset

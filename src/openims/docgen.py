@@ -6,11 +6,11 @@ python -m openims.docgen > docs/api.md
 from __future__ import annotations
 
 from openims.actions import registry
+from openims.actions.table import ACTIONS
 
 
 def render() -> str:
-    registry.load()
-    actions = registry.all_actions()
+    actions = ACTIONS.all()
     out = [
         "# API reference",
         "",
@@ -51,7 +51,10 @@ def render() -> str:
                 out.append("")
             if a.secrets:
                 out += [f"Response fields shown once and redacted in events: {', '.join(sorted(a.secrets))}.", ""]
-            if a.self_service:
+            if isinstance(a.self_service, str):
+                gate = f"while the security preference `{a.self_service}` is on"
+                out += [f"A RAM user may call this on itself without a policy (self-service) {gate}.", ""]
+            elif a.self_service:
                 out += ["A RAM user may call this on itself without a policy (self-service).", ""]
     return "\n".join(out).rstrip() + "\n"
 

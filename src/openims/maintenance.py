@@ -1,4 +1,4 @@
-"""Housekeeping that keeps the store bounded: events past retention, spent signature nonces."""
+"""Housekeeping that keeps the store bounded. Every purger is listed here, in the order it runs."""
 
 from __future__ import annotations
 
@@ -8,33 +8,20 @@ from collections.abc import Callable
 from sqlalchemy import Column, delete
 
 from openims import clock
+from openims.actions import recycle_bin
+from openims.delivery import outbox
 from openims.runtime import Runtime
 from openims.store.schema import events, signature_nonces
+from openims.store.tables.console import console_mfa_tickets, console_sessions
 
 log = logging.getLogger("openims.maintenance")
-DAY_MS = 24 * 3600 * 1000
 BATCH = 10_000
 
-# Families with their own retention (recycle bin, delivered outbox rows) add purge(rt) -> rows removed.
-PURGERS: dict[str, Callable[[Runtime], int]] = {}
 
-
-def purge_expired(name: str, expires_ms: Column[int]) -> Callable[[Runtime], int]:
-    """Register (and return) the housekeeping of a table whose rows live until their `expires_ms`."""
-
-    def purge_table(rt: Runtime) -> int:
-        with rt.db.transaction() as conn:
-            return conn.execute(delete(expires_ms.table).where(expires_ms <= clock.now_ms())).rowcount or 0
-
-    PURGERS[name] = purge_table
-    return purge_table
-
-
-def purge(rt: Runtime) -> dict[str, int]:
-    """Delete expired rows in bounded batches, so a large purge never holds the write lock for long."""
-    now = clock.now_ms()
-    removed = {"events": 0, "nonces": 0}
-    cutoff = now - rt.settings.event_retention_days * DAY_MS
+def purge_events(rt: Runtime) -> int:
+    """Events past the retention period, in bounded batches, so a large purge never holds the write lock long."""
+    cutoff = clock.now_ms() - rt.settings.event_retention_days * clock.DAY_MS
+    removed = 0
     while True:
         with rt.db.transaction() as conn:
             oldest = (
@@ -50,15 +37,41 @@ def purge(rt: Runtime) -> dict[str, int]:
             )
             if oldest:
                 conn.execute(delete(events).where(events.c.seq.in_(oldest)))
-        removed["events"] += len(oldest)
+        removed += len(oldest)
         if len(oldest) < BATCH:
             break
-    with rt.db.transaction() as conn:
-        removed["nonces"] = (
-            conn.execute(delete(signature_nonces).where(signature_nonces.c.expires_ms < now)).rowcount or 0
-        )
-    for name, purger in PURGERS.items():
-        removed[name] = purger(rt)
-    if removed["events"]:
-        log.info("purged %d events older than %d days", removed["events"], rt.settings.event_retention_days)
+    if removed:
+        log.info("purged %d events older than %d days", removed, rt.settings.event_retention_days)
     return removed
+
+
+def purge_expired(expires_ms: Column[int]) -> Callable[[Runtime], int]:
+    """The purger of a table whose rows live until their `expires_ms`."""
+
+    def purge_table(rt: Runtime) -> int:
+        with rt.db.transaction() as conn:
+            return conn.execute(delete(expires_ms.table).where(expires_ms <= clock.now_ms())).rowcount or 0
+
+    return purge_table
+
+
+def _spent_nonces(rt: Runtime) -> int:
+    with rt.db.transaction() as conn:
+        stale = signature_nonces.c.expires_ms < clock.now_ms()
+        return conn.execute(delete(signature_nonces).where(stale)).rowcount or 0
+
+
+PURGERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (
+    ("events", purge_events),
+    ("nonces", _spent_nonces),
+    ("recycle_bin", recycle_bin.purge),
+    ("trail_batches", outbox.purge_delivered),
+    ("console_sessions", purge_expired(console_sessions.c.expires_ms)),
+    # Voided tickets (their device changed) expire like the others.
+    ("console_mfa_tickets", purge_expired(console_mfa_tickets.c.expires_ms)),
+)
+
+
+def purge(rt: Runtime) -> dict[str, int]:
+    """Run every purger; returns the rows each removed."""
+    return {name: purger(rt) for name, purger in PURGERS}

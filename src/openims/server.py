@@ -14,13 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from openims import maintenance
 from openims.api.app import create_app
+from openims.credentials import key_usage
+from openims.delivery import deliverer
 from openims.runtime import Runtime
 
 log = logging.getLogger("openims.server")
 PURGE_INTERVAL_S = 600.0
-
-# Long-running background jobs started with the server (for example trail deliverers): fn(runtime) -> coroutine.
-BACKGROUND: list[Callable[[Runtime], Coroutine[Any, Any, None]]] = []
 
 
 async def _housekeeping(rt: Runtime) -> None:
@@ -32,13 +31,20 @@ async def _housekeeping(rt: Runtime) -> None:
         await asyncio.sleep(PURGE_INTERVAL_S)
 
 
+# The jobs `serve` runs beside the API, each fn(runtime) -> coroutine, cancelled when the server stops.
+BACKGROUND: tuple[Callable[[Runtime], Coroutine[Any, Any, None]], ...] = (
+    _housekeeping,  # maintenance.PURGERS every PURGE_INTERVAL_S
+    key_usage.flusher,  # AccessKey last-used times, noted in memory at each call
+    deliverer.delivery_job,  # trail delivery, unless OPENIMS_SERVE_DELIVERY=false
+)
+
+
 def build(rt: Runtime, background: bool = True) -> Starlette:
     app = create_app(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(_housekeeping(rt))] if background else []
-        tasks += [asyncio.create_task(job(rt)) for job in BACKGROUND] if background else []
+        tasks = [asyncio.create_task(job(rt)) for job in BACKGROUND] if background else []
         try:
             yield
         finally:

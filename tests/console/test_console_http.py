@@ -16,7 +16,7 @@ from alibabacloud_ims20190815 import models as m
 
 from openims import clock
 from openims.console.sessions import token_hash
-from openims.signin import root_account
+from openims.signin import lockout
 from openims.store.tables.console import console_sessions
 from openims.store.tables.credentials import login_profiles
 from tests.console.conftest import ROOT_PASSWORD, csrf_of, http_session, set_root_password
@@ -329,7 +329,7 @@ def test_root_sign_in_lockout_and_safe_redirects(acct: Account) -> None:
     set_root_password(acct)
     client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
     token = csrf_of(client.get("/console/signin").text)
-    for _ in range(root_account.MAX_ATTEMPTS):
+    for _ in range(lockout.ROOT_MAX_ATTEMPTS):
         bad = client.post(
             "/console/signin", data={"login": acct.alias, "password": "not-the-password", "csrf_token": token}
         )

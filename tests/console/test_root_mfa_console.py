@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from openims.audit.event import mfa_used
 from openims.console.sessions import token_hash
-from openims.signin import root_account
+from openims.signin import lockout
 from openims.store.tables.console import console_sessions
 from tests.console.conftest import ROOT_PASSWORD, csrf_of, set_root_password
 from tests.root_mfa_support import code, set_mfa, unset_mfa, wrong_code
@@ -131,10 +131,10 @@ def test_wrong_root_mfa_codes_lock_sign_in_like_wrong_passwords(acct: Account) -
     )
     assert bad.status_code == 401
     client, token = _password_step(acct)
-    for attempt in range(root_account.MAX_ATTEMPTS - 1):
+    for attempt in range(lockout.ROOT_MAX_ATTEMPTS - 1):
         refused = _submit(client, token, wrong_code(seed, step))
         assert refused.status_code == 401
-        assert ("locked for" in refused.text) == (attempt == root_account.MAX_ATTEMPTS - 2)
+        assert ("locked for" in refused.text) == (attempt == lockout.ROOT_MAX_ATTEMPTS - 2)
     # Locked: even the right code now ends the step, back at the sign-in form.
     locked = _submit(client, token, code(seed, step + 1))
     assert locked.status_code == 401 and "locked until" in locked.text

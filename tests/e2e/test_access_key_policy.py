@@ -9,9 +9,9 @@ from alibabacloud_actiontrail20200706 import models as at
 from alibabacloud_ims20190815 import models as m
 from Tea.exceptions import TeaException
 
-from openims.actions import access_key_policy as akp
 from openims.api import signing
 from openims.api.protocol import RpcRequest
+from openims.credentials import network_policy
 from tests.support import Account, Server
 
 
@@ -130,8 +130,8 @@ def test_the_unrestricted_policy_is_the_default(acct: Account) -> None:
     acct.ims(key_id, secret).get_user(m.GetUserRequest())
     summary = acct.ims().get_account_summary().body.summary_map
     assert (summary.conditions_per_akpolicy_quota, summary.ipitems_per_akpolicy_quota) == (
-        akp.MAX_CONDITIONS,
-        akp.MAX_IP_ITEMS,
+        network_policy.MAX_CONDITIONS,
+        network_policy.MAX_IP_ITEMS,
     )
 
 
@@ -170,25 +170,28 @@ def test_account_level_policy(acct: Account, server: Server) -> None:
     # call from 127.0.0.1).
     for kid in (acct.key_id, key_id):
         record = signing.load_key(server.runtime, kid)
-        akp.check_source(server.runtime, record, request_from("10.1.2.3"))
+        network_policy.check_source(server.runtime, record, request_from("10.1.2.3"))
         with pytest.raises(signing.AuthError) as info:
-            akp.check_source(server.runtime, record, request_from("192.0.2.1"))
+            network_policy.check_source(server.runtime, record, request_from("192.0.2.1"))
         assert info.value.code == "NoPermission" and "account's" in info.value.message
     set_policy(acct, upn, key_id, policy("127.0.0.1"))
     # Allowed by the account, not by the key's own policy: this process, which cached the key's policies
     # above, sees the server process's change from the very next call.
     record = signing.load_key(server.runtime, key_id)
     with pytest.raises(signing.AuthError) as info:
-        akp.check_source(server.runtime, record, request_from("10.9.9.9"))
+        network_policy.check_source(server.runtime, record, request_from("10.9.9.9"))
     assert "AccessKey's" in info.value.message
 
 
 def test_invalid_policies_are_refused(acct: Account) -> None:
     upn, key_id, _ = user_with_key(acct, "dave")
     too_many_conditions = json.dumps(
-        {"Version": "1", "Conditions": [{"SourceIp": [f"10.0.{i}.0/24"]} for i in range(akp.MAX_CONDITIONS + 1)]}
+        {
+            "Version": "1",
+            "Conditions": [{"SourceIp": [f"10.0.{i}.0/24"]} for i in range(network_policy.MAX_CONDITIONS + 1)],
+        }
     )
-    too_many_ips = policy(*[f"10.{i // 250}.{i % 250}.1" for i in range(akp.MAX_IP_ITEMS + 1)])
+    too_many_ips = policy(*[f"10.{i // 250}.{i % 250}.1" for i in range(network_policy.MAX_IP_ITEMS + 1)])
     cases = [
         ("not json", "InvalidParameter.AccessKeyPolicy.Format", 400),
         ("[]", "InvalidParameter.AccessKeyPolicy.Format", 400),

@@ -21,6 +21,7 @@ import pytest
 from Tea.exceptions import TeaException
 
 from openims.actions import registry
+from openims.actions.table import ACTIONS
 from tests.conftest import backends
 from tests.fake_dns import SERVERS, DnsServer, dns_backed_server
 from tests.support import Account, Server
@@ -308,10 +309,9 @@ CALLS: dict[str, Callable[[Setup], dict[str, str]]] = {
 
 
 def _cases() -> list[Any]:
-    registry.load()
     cases = []
     for name in NAMES:
-        pending = registry.lookup(registry.IMS.version, name) is None
+        pending = ACTIONS.lookup(registry.IMS.version, name) is None
         cases.append(
             pytest.param(
                 name,
@@ -333,16 +333,15 @@ def _slug(heading: str) -> str:
 
 
 def test_extensions_index_lists_every_openims_defined_action() -> None:
-    registry.load()
     docs = HERE.parents[2] / "docs"
     index = (docs / "extensions.md").read_text()
     rows = re.findall(r"^\| (\w+) \| (Read|Write) \|", index, re.MULTILINE)
-    declared = {a.name: a.rw for a in registry.all_actions() if a.extension}
+    declared = {a.name: a.rw for a in ACTIONS.all() if a.extension}
     assert dict(rows) == declared, "docs/extensions.md must list exactly the actions declared extension=True"
     sdk_less = {
         row["event_name"] for row in csv.DictReader(CATALOGUE.open(), delimiter="\t") if row["in_official_sdk"] == "no"
     }
-    assert {n for n in sdk_less if registry.lookup(registry.IMS.version, n)} <= set(declared)
+    assert {n for n in sdk_less if ACTIONS.lookup(registry.IMS.version, n)} <= set(declared)
     for target, anchor in re.findall(r"\]\(([\w.-]+\.md)?#([\w-]+)\)", index):
         text = (docs / target).read_text() if target else index
         slugs = {_slug(h) for h in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
@@ -351,7 +350,7 @@ def test_extensions_index_lists_every_openims_defined_action() -> None:
 
 @pytest.mark.parametrize("name", _cases())
 def test_catalogue_name_is_an_audited_action(name: str, acct: Account, server: Server) -> None:
-    assert registry.lookup(registry.IMS.version, name) is not None, f"{name} is not a registered action"
+    assert ACTIONS.lookup(registry.IMS.version, name) is not None, f"{name} is not a registered action"
     with ExitStack() as stack:
         setup = Setup(acct, SERVERS[server.port], stack)
         params = CALLS[name](setup)
@@ -359,4 +358,4 @@ def test_catalogue_name_is_an_audited_action(name: str, acct: Account, server: S
         body = acct.call(name, params, key_id=key_id, secret=secret)
     event = acct.event_for(body["RequestId"])
     assert event["eventName"] == name and event["serviceName"] == "Ims" and "errorCode" not in event
-    assert event["eventRW"] == registry.lookup(registry.IMS.version, name).rw  # type: ignore[union-attr]
+    assert event["eventRW"] == ACTIONS.lookup(registry.IMS.version, name).rw  # type: ignore[union-attr]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import stat
@@ -142,7 +143,13 @@ def test_accounts_and_events_lookup(acct: Account) -> None:
     assert "CreateUser" in table.stdout and "zed@team-b.onaliyun.com" in table.stdout
     as_json = openims("--data-dir", data, "events", "lookup", "--account", new["AccountId"], "--json", env=env)
     events = [json.loads(line) for line in as_json.stdout.splitlines()]
-    assert [e["eventName"] for e in events] == ["CreateUser"] and events[0]["recipientAccountId"] == new["AccountId"]
+    assert [e["eventName"] for e in events] == ["LookupEvents", "CreateUser"]
+    assert {e["recipientAccountId"] for e in events} == {new["AccountId"]}
+    # The operator's read of the trail is itself on the record: the lookup before this one, as the CLI's.
+    read = events[0]
+    assert (read["eventRW"], read["userAgent"], read["sourceIpAddress"]) == ("Read", "openims-cli", "localhost")
+    assert read["userIdentity"]["type"] == "root-account"
+    assert read["requestParameters"]["LookupAttribute.1.Value"] == "Create*"
     bad = openims("--data-dir", data, "events", "lookup", "--account", new["AccountId"], "--attr", "Nope=1", env=env)
     assert bad.returncode == 2 and "not supported" in bad.stderr
     # A reader that stops early (`| head`) ends the command quietly, even with more output than one buffer.
@@ -228,3 +235,37 @@ def test_bad_lookup_flags_and_an_unreachable_database_get_one_clear_line(tmp_pat
     )
     assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr
     assert "cannot open the database" in unreachable.stderr and ":pw@" not in unreachable.stderr
+
+
+def test_every_operator_command_is_audited_and_reaches_the_trails(tmp_path: Path) -> None:
+    """Events written by the CLI (set-password, a refused unset-mfa, events lookup) are queued for a logging
+    trail in the same transaction, so `openims deliver` delivers them like any API event."""
+    data = str(tmp_path / "d")
+    assert openims("--data-dir", data, "init").returncode == 0
+    trail = openims(
+        "--data-dir", data, "trail", "create", "audit-trail", "--bucket", "audit-logs", "--event-rw", "All", "--start"
+    )
+    assert trail.returncode == 0, trail.stderr
+    password = subprocess.run(
+        [sys.executable, "-m", "openims", "--data-dir", data, "account", "set-password"],
+        input="Operator-Pass-2026\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert password.returncode == 0, password.stderr
+    refused = openims("--data-dir", data, "account", "unset-mfa")
+    assert refused.returncode == 2 and "EntityNotExist" in refused.stderr
+    assert openims("--data-dir", data, "events", "lookup").returncode == 0
+    delivered = openims("--data-dir", data, "deliver", "--once")
+    assert delivered.returncode == 0, delivered.stderr
+
+    events = []
+    for path in sorted((tmp_path / "d" / "buckets").rglob("*.gz")):
+        events += json.loads(gzip.decompress(path.read_bytes()))
+    by_name = {e["eventName"]: e for e in events}
+    assert {"StartLogging", "SetAccountPassword", "UnsetAccountMFA", "LookupEvents"} <= set(by_name)
+    assert "errorCode" not in by_name["SetAccountPassword"]
+    assert by_name["UnsetAccountMFA"]["errorCode"].startswith("EntityNotExist")
+    assert {e["userAgent"] for e in events} == {"openims-cli"}

@@ -1,6 +1,6 @@
 """The database bumps an account's authz_version on every change to what authorizes its calls (which
 policies apply to its users, its AccessKey network policies), on SQLite and PostgreSQL: the caches of
-policy/decide.py and actions/access_key_policy.py rely on nothing else."""
+authz/decide.py and credentials/network_policy.py rely on nothing else."""
 
 from __future__ import annotations
 

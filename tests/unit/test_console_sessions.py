@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from openims import accounts, ids
-from openims.actions import registry
+from openims.actions.table import ACTIONS
 from openims.api import dispatch
 from openims.api.protocol import RpcRequest
 from openims.console import sessions
@@ -22,11 +22,10 @@ PASSWORD = "Racy-pass-12345"
 
 
 def _caller(rt: Runtime) -> Any:
-    registry.load()
     acct = accounts.create_account(rt, "racy")
 
     def call(action: str, params: dict[str, str]) -> dict[str, Any]:
-        found = registry.lookup("2019-08-15", action)
+        found = ACTIONS.lookup("2019-08-15", action)
         assert found is not None
         req = RpcRequest(
             "POST", "/", "", b"", {}, params, action, "2019-08-15", "127.0.0.1", "t", "localhost", ids.request_id()

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from openims import accounts, clock, maintenance
+from openims.actions.registry import IMS
 from openims.audit import event as audit
-from openims.cli.trails import call
+from openims.cli.operator import call
 from openims.delivery import outbox
 from openims.delivery.batch import Batch, DeliveryError
 from openims.delivery.deliverer import Deliverer
@@ -42,24 +43,17 @@ def make_trail(rt: Runtime, account: str, name: str, rw: str = "Write", start: b
 
 
 def record(rt: Runtime, account: str, rw: str = "Write", name: str = "CreateUser") -> str:
-    """One event through the real audit path (and so the outbox hook); returns its eventId."""
+    """One event through the real audit path (which queues it for the trails); returns its eventId."""
     principal = Principal(account_id=account, kind=ROOT, principal_id=account, user_name="root")
     ev = audit.build(
         name=name,
-        service_name="Ims",
-        event_source="ims.aliyuncs.com",
-        api_version="2019-08-15",
+        service=IMS,
         rw=rw,
-        is_global=True,
         principal=principal,
+        origin=audit.Origin("127.0.0.1", "test"),
         request_id="R",
-        source_ip="127.0.0.1",
-        user_agent="test",
         region="cn-hangzhou",
-        raw_params={},
-        secret=frozenset(),
-        resource_type="",
-        resources=[],
+        api_version="2019-08-15",
     )
     with rt.db.transaction() as conn:
         audit.record(conn, ev)

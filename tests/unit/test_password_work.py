@@ -12,7 +12,7 @@ import pytest
 
 from openims import accounts, crypto, ids
 from openims.accounts import NewAccount
-from openims.actions import registry
+from openims.actions.table import ACTIONS
 from openims.api import dispatch
 from openims.api.protocol import RpcRequest
 from openims.credentials import passwords
@@ -28,7 +28,6 @@ FIRST, SECOND, THIRD = "First-pass-111", "Second-pass-222", "Third-pass-333"
 @pytest.fixture
 def in_transaction(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Where each argon2 operation ran: True inside a write transaction."""
-    registry.load()
     where: list[bool] = []
     depth = [0]
     transaction = rt.db.transaction
@@ -56,7 +55,7 @@ def in_transaction(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
 
 def call(rt: Runtime, principal: Principal, action: str, params: dict[str, str]) -> dict[str, Any]:
-    declared = registry.lookup("2019-08-15", action)
+    declared = ACTIONS.lookup("2019-08-15", action)
     assert declared is not None
     req = RpcRequest(
         "POST", "/", "", b"", {}, params, action, "2019-08-15", "127.0.0.1", "unit-test", "localhost", ids.request_id()

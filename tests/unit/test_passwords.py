@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import insert, select
 
 from openims import accounts, config
+from openims.clock import DAY_MS
 from openims.credentials import passwords
-from openims.credentials.passwords import DAY_MS, PasswordPolicy
+from openims.credentials.passwords import PasswordPolicy
 from openims.errors import ApiError
 from openims.runtime import Runtime, open_runtime
 from openims.store.schema import users

@@ -17,7 +17,7 @@ def test_purge_respects_retention(tmp_path: Path) -> None:
     )
     rt = open_runtime(settings, create=True)
     now = clock.now_ms()
-    day = maintenance.DAY_MS
+    day = clock.DAY_MS
     with rt.db.transaction() as conn:
         for i, age_days in enumerate((1, 89, 91, 400)):
             conn.execute(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from openims import accounts, clock, config, ids
 from openims.accounts import NewAccount
-from openims.actions import registry
+from openims.actions.table import ACTIONS
 from openims.api import dispatch
 from openims.api.protocol import RpcRequest
 from openims.params import parse_all
@@ -29,7 +29,6 @@ DAY_S = 24 * 3600
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Iterator[Runtime]:
-    registry.load()
     runtime = open_runtime(
         config.Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 's.db'}"), create=True
     )
@@ -46,7 +45,7 @@ def acct(rt: Runtime) -> NewAccount:
 
 def call(rt: Runtime, acct: NewAccount, action: str, params: dict[str, str]) -> dict[str, Any]:
     """An API call by the account's root, the way the server runs it (validated, authorized, audited)."""
-    declared = registry.lookup("2019-08-15", action)
+    declared = ACTIONS.lookup("2019-08-15", action)
     assert declared is not None
     req = RpcRequest(
         "POST", "/", "", b"", {}, params, action, "2019-08-15", "127.0.0.1", "unit-test", "localhost", ids.request_id()

@@ -7,29 +7,12 @@ from typing import Any
 from sqlalchemy import select
 
 from openims import clock
-from openims.actions import security_preference
 from openims.actions.access_keys import ACCESS_KEY, KEY_ID, find_key, key_owner
 from openims.actions.context import CallContext
-from openims.actions.registry import Action, action
+from openims.actions.registry import action
 from openims.actions.users import UPN_OPTIONAL, USER
-from openims.authz import rules
 from openims.credentials import key_usage
 from openims.store.schema import access_keys
-
-
-def gate_like_access_keys(*names: str) -> None:
-    """RAM users may call these on their own keys only while AllowUserToManageAccessKeys is on, like the
-    other AccessKey actions (see actions/security_preference.py)."""
-
-    def gate(ctx: CallContext, act: Action) -> str | None:
-        if (
-            act.name not in names
-            or security_preference.load_preferences(ctx.conn, ctx.account_id).allow_user_to_manage_access_keys
-        ):
-            return None
-        return "AllowUserToManageAccessKeys"
-
-    rules.SELF_SERVICE_GATES.append(gate)
 
 
 def usage_view(use: key_usage.Use | None) -> dict[str, str]:
@@ -43,7 +26,7 @@ def usage_view(use: key_usage.Use | None) -> dict[str, str]:
     "GetAccessKeyLastUsed",
     params=(KEY_ID, UPN_OPTIONAL),
     resource=(ACCESS_KEY, "UserAccessKeyId"),
-    self_service=True,
+    self_service="AllowUserToManageAccessKeys",
     arn="user/{UserPrincipalName}",
 )
 def get_access_key_last_used(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +41,7 @@ def get_access_key_last_used(ctx: CallContext, p: dict[str, Any]) -> dict[str, A
     "GetAccessKeysLastUsed",
     params=(UPN_OPTIONAL,),
     resource=(USER, "UserPrincipalName"),
-    self_service=True,
+    self_service="AllowUserToManageAccessKeys",
     arn="user/{UserPrincipalName}",
     extension=True,
 )
@@ -78,6 +61,3 @@ def get_access_keys_last_used(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
     return {
         "AccessKeysLastUsed": {"AccessKeyLastUsed": [{"AccessKeyId": k, **usage_view(uses.get(k))} for k in key_ids]}
     }
-
-
-gate_like_access_keys("GetAccessKeysLastUsed")

@@ -60,7 +60,7 @@ def key_view(row: Row[Any]) -> dict[str, Any]:
     params=(UPN_OPTIONAL,),
     resource=(ACCESS_KEY, None),
     secrets=("AccessKeySecret",),
-    self_service=True,
+    self_service="AllowUserToManageAccessKeys",
     arn="user/{UserPrincipalName}",
 )
 def create_access_key(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def create_access_key(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     "UpdateAccessKey",
     rw=WRITE,
     resource=(ACCESS_KEY, "UserAccessKeyId"),
-    self_service=True,
+    self_service="AllowUserToManageAccessKeys",
     arn="user/{UserPrincipalName}",
     params=(KEY_ID, Str("Status", required=True, choices=("Active", "Inactive")), UPN_OPTIONAL),
 )
@@ -109,7 +109,7 @@ def update_access_key(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     rw=WRITE,
     params=(KEY_ID, UPN_OPTIONAL),
     resource=(ACCESS_KEY, "UserAccessKeyId"),
-    self_service=True,
+    self_service="AllowUserToManageAccessKeys",
     arn="user/{UserPrincipalName}",
 )
 def delete_access_key(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -126,7 +126,7 @@ def delete_access_key(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     "ListAccessKeys",
     params=(UPN_OPTIONAL,),
     resource=("ACS::RAM::User", "UserPrincipalName"),
-    self_service=True,
+    self_service="AllowUserToManageAccessKeys",
     arn="user/{UserPrincipalName}",
 )
 def list_access_keys(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:

@@ -8,11 +8,13 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from openims import accounts, quotas
+from openims.actions import mfa, policies
 from openims.actions.context import CallContext
 from openims.actions.registry import action
+from openims.credentials import network_policy
 from openims.store.schema import groups, users
 
-# Families register how to count what they own: name in SummaryMap -> counter(conn, account_id).
+# What SummaryMap counts: name -> counter(conn, account_id).
 SUMMARY_COUNTERS: dict[str, Callable[[Connection, str], int]] = {
     "Users": lambda conn, acct: conn.execute(
         select(func.count()).select_from(users).where(users.c.account_id == acct, users.c.deleted_ms.is_(None))
@@ -20,6 +22,9 @@ SUMMARY_COUNTERS: dict[str, Callable[[Connection, str], int]] = {
     "Groups": lambda conn, acct: conn.execute(
         select(func.count()).select_from(groups).where(groups.c.account_id == acct)
     ).scalar_one(),
+    "MFADevices": mfa.count_devices,
+    "MFADevicesInUse": lambda conn, acct: mfa.count_devices(conn, acct, bound=True),
+    "Policies": policies.count_policies,
 }
 
 QUOTAS = {
@@ -39,6 +44,8 @@ QUOTAS = {
     "AttachedSystemPoliciesPerUserQuota": quotas.ATTACHED_SYSTEM_POLICIES_PER_USER,
     "AttachedSystemPoliciesPerGroupQuota": quotas.ATTACHED_SYSTEM_POLICIES_PER_GROUP,
     "AttachedSystemPoliciesPerRoleQuota": quotas.ATTACHED_SYSTEM_POLICIES_PER_ROLE,
+    "ConditionsPerAKPolicyQuota": network_policy.MAX_CONDITIONS,
+    "IPItemsPerAKPolicyQuota": network_policy.MAX_IP_ITEMS,
 }
 
 

@@ -9,11 +9,12 @@ from sqlalchemy import Table, func, select
 
 from openims import accounts, clock
 from openims.actions import registry
-from openims.actions.applications import APPLICATION, find_application
+from openims.actions.applications import APPLICATION, find_application, get_application
 from openims.actions.context import CallContext
-from openims.actions.groups import GROUP, find_group
+from openims.actions.domains import list_domains
+from openims.actions.groups import GROUP, find_group, get_group
 from openims.actions.registry import action
-from openims.actions.users import USER, find_user
+from openims.actions.users import USER, find_user, get_user
 from openims.authz import rules
 from openims.errors import ApiError, missing, not_found
 from openims.params import Str
@@ -123,12 +124,12 @@ def _domain(ctx: CallContext, rid: str | None, name: str | None) -> tuple[str, s
     return wanted, wanted, {}
 
 
-# Families may add their own checkable types here.
-RESOURCE_CHECKS: dict[str, tuple[str, str, Finder]] = {
-    "user": (USER, "GetUser", _user),
-    "group": (GROUP, "GetGroup", _group),
-    "application": (APPLICATION, "GetApplication", _application),
-    "domain": ("ACS::RAM::Domain", "ListDomains", _domain),
+# The resource types CheckResource knows: event type, the read action whose permission makes one accessible, finder.
+RESOURCE_CHECKS: dict[str, tuple[str, registry.Handler, Finder]] = {
+    "user": (USER, get_user, _user),
+    "group": (GROUP, get_group, _group),
+    "application": (APPLICATION, get_application, _application),
+    "domain": ("ACS::RAM::Domain", list_domains, _domain),
 }
 
 
@@ -151,7 +152,7 @@ def check_resource(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if p["ResourceId"] and p["ResourceName"]:
         raise ApiError("InvalidParameter.ResourceId", "Specify either ResourceId or ResourceName, not both.")
     ctx.reference(DIRECTORY, directory_id(ctx.account_id))
-    event_type, read_action, finder = RESOURCE_CHECKS[p["ResourceType"]]
+    event_type, read_handler, finder = RESOURCE_CHECKS[p["ResourceType"]]
     answer = {
         "ResourceType": p["ResourceType"],
         "ResourceId": p["ResourceId"] or "",
@@ -167,11 +168,9 @@ def check_resource(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         raise
     ctx.reference(event_type, name)
     answer.update(ResourceId=rid, ResourceName=name, Exists=True)
-    read = registry.lookup(registry.IMS.version, read_action)
     try:
-        if read is not None:
-            rules.authorize(ctx, read, params)
-        answer["Accessible"] = read is not None
+        rules.authorize(ctx, registry.declaration(read_handler), params)
+        answer["Accessible"] = True
     except ApiError as err:
         if err.code != "NoPermission":
             raise

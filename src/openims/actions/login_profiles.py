@@ -11,12 +11,11 @@ from openims import clock
 from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, action
 from openims.actions.users import UPN, USER, find_user
-from openims.audit import event as audit
 from openims.credentials import passwords
 from openims.errors import ApiError, already_exists, missing
 from openims.params import Bool, Str
-from openims.principal import RAM_USER
-from openims.signin import console_access, ram_user
+from openims.principal import RAM_USER, Principal
+from openims.signin import console_access, lockout, ram_user
 from openims.store.tables.credentials import login_profiles
 
 WRONG_OLD_PASSWORD = "InvalidParameter.OldPassword.Mismatch"
@@ -61,7 +60,7 @@ def _argon2_ahead(ctx: CallContext, p: dict[str, Any]) -> passwords.Argon2Work:
         user = find_user(ctx, p.get("UserPrincipalName"))
         if "OldPassword" in p:
             row = _profile(ctx, user)
-            if ram_user.locked_until(row, ctx.now_ms) or not work.verify(row.password_hash, p["OldPassword"]):
+            if lockout.locked_until(row, ctx.now_ms) or not work.verify(row.password_hash, p["OldPassword"]):
                 return work
     except ApiError:
         return work
@@ -146,7 +145,7 @@ def update_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if p["Status"] is not None:
         changes["status"] = p["Status"]
     if p["Password"] is not None or p["Status"] is not None:
-        changes.update(failed_attempts=0, first_failed_ms=None, locked_until_ms=None)
+        changes.update(lockout.CLEARED)
     if p["PasswordResetRequired"] is not None:
         changes["password_reset_required"] = p["PasswordResetRequired"]
     if p["MFABindRequired"] is not None:
@@ -172,11 +171,19 @@ def delete_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _count_wrong_old_password(conn: Connection, principal: Principal, err: ApiError) -> None:
+    """A wrong OldPassword is a failed password attempt: counted in the failure event's transaction, since the
+    call's own was rolled back."""
+    if err.code == WRONG_OLD_PASSWORD and principal.kind == RAM_USER and principal.user_id:
+        ram_user.record_failed_attempt(conn, principal.account_id, principal.user_id, clock.now_ms())
+
+
 @action(
     "ChangePassword",
+    on_failure=_count_wrong_old_password,
     rw=WRITE,
     resource=(USER, None),
-    self_service=True,
+    self_service="AllowUserToChangePassword",
     arn="user/{UserPrincipalName}",
     prepare=_argon2_ahead,
     params=(
@@ -194,7 +201,7 @@ def change_password(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         )
     user = find_user(ctx)
     row = _profile(ctx, user)
-    locked_until = ram_user.locked_until(row, ctx.now_ms)
+    locked_until = lockout.locked_until(row, ctx.now_ms)
     if locked_until:
         raise ApiError(
             "Forbidden.LoginProfile.Locked",
@@ -220,23 +227,8 @@ def change_password(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
             password_initial=False,
             password_reset_required=False,
             password_set_ms=ctx.now_ms,
-            failed_attempts=0,
-            first_failed_ms=None,
-            locked_until_ms=None,
             updated_ms=ctx.now_ms,
+            **lockout.CLEARED,
         )
     )
     return {}
-
-
-def _count_wrong_old_password(conn: Connection, event: dict[str, Any]) -> None:
-    """A wrong OldPassword is a failed password attempt: count it with the failure event, in its transaction
-    (the call's own transaction was rolled back)."""
-    if event.get("eventName") != "ChangePassword" or event.get("errorCode") != WRONG_OLD_PASSWORD:
-        return
-    identity = event.get("userIdentity", {})
-    if identity.get("type") == RAM_USER and identity.get("principalId"):
-        ram_user.record_failed_attempt(conn, event["recipientAccountId"], identity["principalId"], clock.now_ms())
-
-
-audit.IN_TX_HOOKS.append(_count_wrong_old_password)

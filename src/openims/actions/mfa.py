@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from openims import accounts, clock, quotas
-from openims.actions import account_summary
 from openims.actions.context import CallContext
 from openims.actions.paging import MARKER, max_items, page
 from openims.actions.registry import WRITE, action
@@ -95,7 +94,7 @@ def _device_of(ctx: CallContext, user: Row[Any]) -> Row[Any]:
     rw=WRITE,
     resource=(MFA_DEVICE, None),
     secrets=("Base32StringSeed", "QRCodePNG"),
-    self_service=True,
+    self_service="AllowUserToManageMFADevices",
     arn="mfa/{VirtualMFADeviceName}",
     params=(
         Str(
@@ -146,7 +145,7 @@ def create_virtual_mfa_device(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
     "BindMFADevice",
     rw=WRITE,
     resource=(USER, "UserPrincipalName"),
-    self_service=True,
+    self_service="AllowUserToManageMFADevices",
     arn="user/{UserPrincipalName}",
     params=(UPN, SERIAL, *CODES),
 )
@@ -175,7 +174,7 @@ def bind_mfa_device(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     "UnbindMFADevice",
     rw=WRITE,
     resource=(USER, "UserPrincipalName"),
-    self_service=True,
+    self_service="AllowUserToManageMFADevices",
     arn="user/{UserPrincipalName}",
     params=(UPN,),
 )
@@ -256,7 +255,7 @@ def _user_mfa(ctx: CallContext, upn: str | None) -> tuple[Row[Any], Row[Any] | N
     "GetUserMFAInfo",
     params=(UPN_OPTIONAL,),
     resource=(USER, "UserPrincipalName"),
-    self_service=True,
+    self_service="AllowUserToManageMFADevices",
     arn="user/{UserPrincipalName}",
 )
 def get_user_mfa_info(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -271,7 +270,7 @@ def get_user_mfa_info(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     "CheckUserMFA",
     params=(UPN_OPTIONAL,),
     resource=(USER, "UserPrincipalName"),
-    self_service=True,
+    self_service="AllowUserToManageMFADevices",
     arn="user/{UserPrincipalName}",
     extension=True,
 )
@@ -325,17 +324,14 @@ def get_customer_mfa(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         "IsMFAEnable": root_mfa_enabled(ctx.conn, ctx.account_id),
         "MFAOperationForLogin": prefs.mfa_operation_for_login,
         "EnableSaveMFATicket": prefs.enable_save_mfa_ticket,
-        "MFADevices": _count(ctx.conn, ctx.account_id),
-        "MFADevicesInUse": _count(ctx.conn, ctx.account_id, bound=True),
+        "MFADevices": count_devices(ctx.conn, ctx.account_id),
+        "MFADevicesInUse": count_devices(ctx.conn, ctx.account_id, bound=True),
     }
 
 
-def _count(conn: Connection, account_id: str, bound: bool = False) -> int:
+def count_devices(conn: Connection, account_id: str, bound: bool = False) -> int:
+    """The account's virtual MFA devices, or only those bound to a user."""
     query = select(func.count()).select_from(mfa_devices).where(mfa_devices.c.account_id == account_id)
     if bound:
         query = query.where(mfa_devices.c.user_id.is_not(None))
-    return conn.execute(query).scalar_one()
-
-
-account_summary.SUMMARY_COUNTERS["MFADevices"] = _count
-account_summary.SUMMARY_COUNTERS["MFADevicesInUse"] = lambda conn, acct: _count(conn, acct, bound=True)
+    return int(conn.execute(query).scalar_one())

@@ -11,6 +11,7 @@ from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, action
 from openims.credentials import passwords
 from openims.params import Bool, Int
+from openims.signin import lockout
 from openims.store.tables.credentials import login_profiles
 
 # Limits from the SDK's SetPasswordPolicy docs.
@@ -41,9 +42,7 @@ def set_password_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if p["MaxLoginAttemps"] == 0:
         # Turning the lockout off also lifts the locks it made; a lock with no lockout rule would outlive it.
         ctx.conn.execute(
-            update(login_profiles)
-            .where(login_profiles.c.account_id == ctx.account_id)
-            .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None)
+            update(login_profiles).where(login_profiles.c.account_id == ctx.account_id).values(**lockout.CLEARED)
         )
     return {"PasswordPolicy": passwords.save_policy(ctx.conn, ctx.account_id, changes, ctx.now_ms).view()}
 

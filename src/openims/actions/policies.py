@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import Row, delete, func, insert, select, update
 
 from openims import accounts, clock, ids, quotas
-from openims.actions import account_summary
 from openims.actions.context import CallContext
 from openims.actions.groups import GROUP, NAME_RULE, find_group
 from openims.actions.paging import MARKER, max_items
@@ -777,6 +776,3 @@ def decode_diagnostic_message(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
     """Decode the EncodedDiagnosticMessage of a NoPermission error of this account: the action, resource,
     principal and condition values that were judged, and the policies behind an explicit deny."""
     return {"DecodedDiagnosticMessage": decide.decode(ctx, p["EncodedDiagnosticMessage"])}
-
-
-account_summary.SUMMARY_COUNTERS["Policies"] = count_policies

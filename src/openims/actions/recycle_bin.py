@@ -21,13 +21,13 @@ from openims.actions.paging import MARKER, max_items, page
 from openims.actions.registry import WRITE, action
 from openims.actions.users import USER
 from openims.errors import ApiError, invalid, missing, not_found
-from openims.maintenance import BATCH, DAY_MS, PURGERS
 from openims.params import Str
 from openims.runtime import Runtime
 from openims.store.schema import access_keys, resource_tags, users
 
 RETENTION_DAYS = 7
-RETENTION_MS = RETENTION_DAYS * DAY_MS
+RETENTION_MS = RETENTION_DAYS * clock.DAY_MS
+BATCH = 10_000
 
 USER_ID = Str("UserId", max_len=64)
 KEY_ID = Str("UserAccessKeyId", max_len=64)
@@ -283,6 +283,3 @@ def purge(rt: Runtime) -> int:
 
 def _erase_keys(conn: Any, key_ids: list[str]) -> None:
     conn.execute(delete(access_keys).where(access_keys.c.id.in_(key_ids)))
-
-
-PURGERS["recycle_bin"] = purge

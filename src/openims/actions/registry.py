@@ -1,22 +1,27 @@
-"""The action table: every API action is declared once, here, by the `@action` decorator on its handler.
+"""Declaring actions: every API action is declared once, by the `@action` decorator on its handler, and
+actions/table.py gathers the declarations into the action table.
 
-Routing (version + name), parameter validation, authorization (RAM action and resource ARN), the audit
-event's fields (eventRW, resourceType/resourceName, redaction) and docs/api.md all derive from it.
+Routing (version + name), parameter validation, authorization (RAM action and resource ARN, self-service),
+the audit event's fields (eventRW, resourceType/resourceName, redaction, failure effects) and docs/api.md all
+derive from it.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from openims.params import Param
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from openims.actions.context import CallContext
+    from openims.errors import ApiError
+    from openims.principal import Principal
 
 READ, WRITE = "Read", "Write"
 
@@ -35,6 +40,7 @@ RAM = Service("Ram", "2015-05-01", "ram.aliyuncs.com", "ram")
 SERVICES = {s.version: s for s in (IMS, ACTIONTRAIL, RAM)}
 
 Handler = Callable[["CallContext", dict[str, Any]], dict[str, Any]]
+FailureEffect = Callable[["Connection", "Principal", "ApiError"], None]
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,9 @@ class Action:
     resource_param: str | None
     # Response fields that hold secrets: shown once to the caller, never recorded.
     secrets: frozenset[str]
-    # A RAM user may call it on itself (its own keys, password, MFA) when nothing else allows it.
-    self_service: bool
+    # A RAM user may call it on itself (its own keys, password, MFA) when nothing else allows it: True, or the
+    # name of the security preference (SetSecurityPreference parameter) that must be on for it.
+    self_service: bool | str
     # Resource ARN template for policy evaluation, relative to `acs:<service>:*:<account>:`.
     arn: str
     # SDK-less actions whose shape OpenIMS defines (documented in docs/extensions.md).
@@ -60,6 +67,9 @@ class Action:
     # context, before the call's transaction and off the event loop; its result reaches the handler as
     # ctx.prepared. It must not depend on being right: the handler re-checks whatever it relies on.
     prepare: Callable[[Any, dict[str, Any]], Any] | None = None
+    # What a failed call still changes, run by dispatch in the failure event's transaction (a wrong
+    # OldPassword counts toward the sign-in lockout).
+    on_failure: FailureEffect | None = None
 
     @property
     def ram_action(self) -> str:
@@ -70,7 +80,8 @@ class Action:
         return frozenset(p.name for p in self.params if p.secret)
 
 
-_REGISTRY: dict[tuple[str, str], Action] = {}
+# The attribute of a handler function that holds its declaration.
+_DECLARATION = "openims_action"
 
 
 def action(
@@ -81,49 +92,66 @@ def action(
     params: tuple[Param, ...] = (),
     resource: tuple[str, str | None] = ("", None),
     secrets: tuple[str, ...] = (),
-    self_service: bool = False,
+    self_service: bool | str = False,
     arn: str = "*",
     extension: bool = False,
     prepare: Callable[[Any, dict[str, Any]], Any] | None = None,
+    on_failure: FailureEffect | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Declare `name` (in `service`'s API version) and register the decorated function as its handler."""
+    """Declare `name` (in `service`'s API version) with the decorated function as its handler. The declaration
+    is attached to the function; actions/table.py collects the declarations of the modules it lists."""
 
-    def register(fn: Handler) -> Handler:
-        key = (service.version, name)
-        if key in _REGISTRY:
-            raise RuntimeError(f"action {name} ({service.version}) is declared twice")
-        _REGISTRY[key] = Action(
-            name=name,
-            service=service,
-            rw=rw,
-            handler=fn,
-            params=params,
-            resource_type=resource[0],
-            resource_param=resource[1],
-            secrets=frozenset(secrets),
-            self_service=self_service,
-            arn=arn,
-            extension=extension,
-            doc=inspect.cleandoc(fn.__doc__ or ""),
-            prepare=prepare,
+    def declare(fn: Handler) -> Handler:
+        setattr(
+            fn,
+            _DECLARATION,
+            Action(
+                name=name,
+                service=service,
+                rw=rw,
+                handler=fn,
+                params=params,
+                resource_type=resource[0],
+                resource_param=resource[1],
+                secrets=frozenset(secrets),
+                self_service=self_service,
+                arn=arn,
+                extension=extension,
+                doc=inspect.cleandoc(fn.__doc__ or ""),
+                prepare=prepare,
+                on_failure=on_failure,
+            ),
         )
         return fn
 
-    return register
+    return declare
 
 
-def lookup(version: str, name: str) -> Action | None:
-    return _REGISTRY.get((version, name))
+def declaration(handler: Handler) -> Action:
+    """The declaration of a handler function."""
+    found = getattr(handler, _DECLARATION, None)
+    if not isinstance(found, Action):
+        raise TypeError(f"{handler!r} is not an @action handler")
+    return found
 
 
-def all_actions() -> list[Action]:
-    return sorted(_REGISTRY.values(), key=lambda a: (a.service.version, a.name))
+class ActionTable:
+    """Every declared action, by API version and name, from the handler modules given."""
 
+    def __init__(self, modules: Iterable[ModuleType]) -> None:
+        self._by_key: dict[tuple[str, str], Action] = {}
+        for module in modules:
+            for value in vars(module).values():
+                found = getattr(value, _DECLARATION, None)
+                # A handler imported into another module is declared where it is defined.
+                if isinstance(found, Action) and getattr(value, "__module__", None) == module.__name__:
+                    key = (found.service.version, found.name)
+                    if key in self._by_key:
+                        raise RuntimeError(f"action {found.name} ({found.service.version}) is declared twice")
+                    self._by_key[key] = found
 
-def load() -> None:
-    """Import every handler module in this package, so each `@action` registers itself."""
-    import openims.actions as pkg
+    def lookup(self, version: str, name: str) -> Action | None:
+        return self._by_key.get((version, name))
 
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.name not in ("registry", "context"):
-            importlib.import_module(f"{pkg.__name__}.{info.name}")
+    def all(self) -> list[Action]:
+        return sorted(self._by_key.values(), key=lambda a: (a.service.version, a.name))

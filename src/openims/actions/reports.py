@@ -22,7 +22,6 @@ from openims.store.schema import access_keys, accounts, users
 from openims.store.tables.credentials import login_profiles, mfa_devices
 from openims.store.tables.keys import credential_reports
 
-DAY_MS = 24 * 3600 * 1000
 # A key older than this is due for rotation; one not used for this long (and at least this old) is unused.
 STALE_DAYS = 90
 ROOT_ROW = "<root>"
@@ -121,7 +120,9 @@ def _line(p: Subject, policy: passwords.PasswordPolicy) -> list[str]:
         password = [_flag(False), NA, NA, NA]
     else:
         set_ms = p.password.set_ms
-        rotation = set_ms + policy.max_password_age * DAY_MS if policy.max_password_age and set_ms is not None else None
+        rotation = (
+            set_ms + policy.max_password_age * clock.DAY_MS if policy.max_password_age and set_ms is not None else None
+        )
         password = [_flag(True), _flag(p.password.active), _iso(set_ms), _iso(rotation)]
     line = [p.name, _iso(p.created_ms), _iso(p.last_logon_ms), *password, _flag(p.mfa)]
     for n in (0, 1):
@@ -229,11 +230,11 @@ def password_level(policy: passwords.PasswordPolicy) -> str:
 
 
 def _old(key: Key, now_ms: int) -> bool:
-    return key.created_ms <= now_ms - STALE_DAYS * DAY_MS
+    return key.created_ms <= now_ms - STALE_DAYS * clock.DAY_MS
 
 
 def _unused(key: Key, now_ms: int) -> bool:
-    return _old(key, now_ms) and (key.last_used is None or key.last_used.ms <= now_ms - STALE_DAYS * DAY_MS)
+    return _old(key, now_ms) and (key.last_used is None or key.last_used.ms <= now_ms - STALE_DAYS * clock.DAY_MS)
 
 
 def _score(info: dict[str, Any]) -> int:

@@ -1,6 +1,7 @@
 """Security preferences of the account: what RAM users may manage themselves, and console sign-in rules.
 
-The self-service switches are enforced by a gate in `openims.authz.rules.SELF_SERVICE_GATES`; LoginNetworkMasks,
+The self-service switches are named by the actions they gate (`self_service=` in the declaration) and enforced by
+`openims.authz.rules.authorize`; LoginNetworkMasks,
 LoginSessionDuration, MFAOperationForLogin, MaxIdleDaysForUsers and EnableSaveMFATicket by `openims.signin.ram_user`.
 """
 
@@ -15,7 +16,6 @@ from sqlalchemy import Connection, insert, select, update
 
 from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, Action, action
-from openims.authz import rules
 from openims.credentials import passwords
 from openims.errors import ApiError, invalid
 from openims.params import Bool, Int, Str, StrList
@@ -212,31 +212,6 @@ def get_security_preference(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     return {"SecurityPreference": load_preferences(ctx.conn, ctx.account_id).view()}
 
 
-# Self-service action -> the preference that must allow it.
-GATED = {
-    **dict.fromkeys(
-        (
-            "CreateAccessKey",
-            "UpdateAccessKey",
-            "DeleteAccessKey",
-            "ListAccessKeys",
-            "GetAccessKeyLastUsed",
-            "GetAccessKeysLastUsed",
-        ),
-        "allow_user_to_manage_access_keys",
-    ),
-    **dict.fromkeys(
-        ("CreateServiceCredential", "UpdateServiceCredential", "DeleteServiceCredential", "ListServiceCredentials"),
-        "allow_user_to_manage_service_credentials",
-    ),
-    **dict.fromkeys(
-        ("CreateVirtualMFADevice", "BindMFADevice", "UnbindMFADevice", "GetUserMFAInfo", "CheckUserMFA"),
-        "allow_user_to_manage_mfa_devices",
-    ),
-    "ChangePassword": "allow_user_to_change_password",
-}
-
-
 def _must_change_password(conn: Connection, ctx: CallContext) -> bool:
     """A user whose password must be changed (reset required, or expired softly) may always change it,
     or it could never sign in again."""
@@ -247,17 +222,12 @@ def _must_change_password(conn: Connection, ctx: CallContext) -> bool:
     return row.password_reset_required or passwords.is_expired(policy, row.password_set_ms, ctx.now_ms)
 
 
-_PARAM_OF = {field: name for name, field in BOOL_PARAMS.items()}
-
-
-def self_service_gate(ctx: CallContext, act: Action) -> str | None:
-    """The security preference that switches off this self-service action, or None when it is on."""
-    field = GATED.get(act.name)
-    if field is None or getattr(load_preferences(ctx.conn, ctx.account_id), field):
+def self_service_closed_by(ctx: CallContext, act: Action) -> str | None:
+    """The security preference (its SetSecurityPreference name, as the action declares it) that keeps a RAM
+    user from calling `act` on itself, or None when nothing does."""
+    name = act.self_service
+    if not isinstance(name, str) or getattr(load_preferences(ctx.conn, ctx.account_id), BOOL_PARAMS[name]):
         return None
     if act.name == "ChangePassword" and _must_change_password(ctx.conn, ctx):
         return None
-    return _PARAM_OF[field]
-
-
-rules.SELF_SERVICE_GATES.append(self_service_gate)
+    return name

@@ -4,6 +4,7 @@ transaction; on any error roll back and record the failure event in a transactio
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -12,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from openims import clock
 from openims.actions import registry
 from openims.actions.context import CallContext
+from openims.actions.table import ACTIONS
 from openims.api.protocol import RpcRequest
-from openims.api.signing import SECRET_PARAMS, AuthError, authenticate
+from openims.api.signing import AuthError, KeyCheck, authenticate
 from openims.audit import event as audit
 from openims.authz.rules import authorize
 from openims.errors import ApiError, internal_error
@@ -26,18 +28,12 @@ from openims.store.schema import signature_nonces
 log = logging.getLogger("openims.dispatch")
 
 
-def _secret_params(req: RpcRequest) -> frozenset[str]:
-    action = registry.lookup(req.version, req.action)
-    return frozenset(p.name for p in action.params if p.secret) if action else frozenset()
-
-
-SECRET_PARAMS.append(_secret_params)
-
-
-def dispatch(rt: Runtime, req: RpcRequest) -> dict[str, Any]:
-    """Run an API request; returns the response body or raises ApiError (already audited)."""
+def dispatch(rt: Runtime, req: RpcRequest, key_checks: Sequence[KeyCheck] = ()) -> dict[str, Any]:
+    """Run a signed API request; returns the response body or raises ApiError (already audited).
+    `key_checks` run in order once the signature is proven (see api/app.py)."""
+    action = ACTIONS.lookup(req.version, req.action)
     try:
-        auth = authenticate(rt, req)
+        auth = authenticate(rt, req, key_checks, action.secret_params if action else ())
     except AuthError as err:
         if err.principal is not None:
             _record_failure(rt, req, err.principal, None, err, nonce=None)
@@ -52,7 +48,7 @@ def execute(
 ) -> dict[str, Any]:
     """Validate, authorize and run an authenticated request with its event; every failure is audited too.
     Signed API requests, the console and the CLI all come through here."""
-    action = registry.lookup(req.version, req.action)
+    action = ACTIONS.lookup(req.version, req.action)
     try:
         if action is None:
             raise _unknown_action(req)
@@ -141,7 +137,7 @@ def _context(rt: Runtime, req: RpcRequest, principal: Principal, conn: Connectio
 def allowed(rt: Runtime, req: RpcRequest, principal: Principal) -> bool:
     """Whether `principal` may make this call now, by the same rules as `run`, without making it (no event):
     the console shows only the controls a user may use. The call itself is authorized again when made."""
-    action = registry.lookup(req.version, req.action)
+    action = ACTIONS.lookup(req.version, req.action)
     if action is None:
         return False
     with rt.db.read() as conn:
@@ -185,26 +181,21 @@ def _event(
     response: dict[str, Any] | None = None,
     error: ApiError | None = None,
 ) -> dict[str, Any]:
-    service = action.service if action else registry.SERVICES.get(req.version, registry.IMS)
     return audit.build(
         name=action.name if action else (req.action[:64] or "Unknown"),
-        service_name=service.name,
-        event_source=service.event_source,
-        api_version=req.version[:32],
+        service=action.service if action else registry.SERVICES.get(req.version, registry.IMS),
         rw=action.rw if action else _rw_of_unknown(req.action),
-        is_global=service is not registry.ACTIONTRAIL,
         principal=principal,
+        origin=audit.Origin(req.source_ip, req.user_agent, req.scheme),
         request_id=req.request_id,
-        source_ip=req.source_ip,
-        user_agent=req.user_agent,
         region=rt.settings.region,
+        api_version=req.version[:32],
         raw_params=req.params,
         secret=(action.secret_params | action.secrets) if action else frozenset(),
         resource_type=action.resource_type if action else "",
         resources=resources,
         response=response,
         error=(error.code, error.message) if error else None,
-        scheme=req.scheme,
     )
 
 
@@ -222,8 +213,9 @@ def _record_failure(
     err: ApiError,
     nonce: tuple[str, str, int] | None,
 ) -> None:
-    """The failed call's event, after the rollback. The nonce is still spent, so a failed request cannot
-    be replayed later when it might succeed."""
+    """The failed call's event, after the rollback, with what the action declares a failure still changes
+    (`on_failure`). The nonce is still spent, so a failed request cannot be replayed later when it might
+    succeed."""
     params: dict[str, Any] = {}
     if action is not None:
         params = {p.name: req.params.get(p.name) for p in action.params}
@@ -235,6 +227,8 @@ def _record_failure(
                 _use_nonce(conn, nonce)
             except ApiError:
                 pass  # spent already by a concurrent twin of this request
+        if action is not None and action.on_failure is not None:
+            action.on_failure(conn, principal, err)
         audit.record(conn, event)
 
 

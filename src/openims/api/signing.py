@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote
 
@@ -51,11 +51,8 @@ class KeyRecord:
     status: str
 
 
-# Checks run after the signature is proven, each may raise AuthError (for example a per-key network ACL).
-KEY_CHECKS: list[Callable[[Runtime, KeyRecord, RpcRequest], None]] = []
-# Names of the request's secret parameters (the dispatcher knows them from the action table): their values
-# are masked in the string to sign a SignatureDoesNotMatch error shows.
-SECRET_PARAMS: list[Callable[[RpcRequest], Iterable[str]]] = []
+# A check run once the signature is proven; it may raise AuthError (for example a key's network policy).
+KeyCheck = Callable[[Runtime, KeyRecord, RpcRequest], None]
 
 
 @dataclass(frozen=True)
@@ -77,11 +74,15 @@ class _Signed:
         return self.body_matches and _same(self.sign(secret), self.signature)
 
 
-def authenticate(rt: Runtime, req: RpcRequest) -> Authenticated:
+def authenticate(
+    rt: Runtime, req: RpcRequest, checks: Sequence[KeyCheck] = (), secret_params: Collection[str] = ()
+) -> Authenticated:
+    """Verify the request's signature, key state and timestamp, then run `checks` in order.
+    `secret_params` are masked in the string to sign that a SignatureDoesNotMatch error shows."""
     if "authorization" in req.headers:
         signed = _v3(req)
     elif "Signature" in req.params:
-        signed = _v2(req)
+        signed = _v2(req, secret_params)
     else:
         raise AuthError(
             "IncompleteSignature",
@@ -117,7 +118,7 @@ def authenticate(rt: Runtime, req: RpcRequest) -> Authenticated:
             "(UTC).",
             key.principal,
         )
-    for check in KEY_CHECKS:
+    for check in checks:
         check(rt, key, req)
     return Authenticated(key.principal, nonce, sent_ms + window_ms)
 
@@ -205,7 +206,7 @@ def _v3(req: RpcRequest) -> _Signed:
     )
 
 
-def _v2(req: RpcRequest) -> _Signed:
+def _v2(req: RpcRequest, secret_names: Collection[str]) -> _Signed:
     params = req.params
     absent = [p for p in V2_REQUIRED if not params.get(p)]
     if absent:
@@ -214,7 +215,6 @@ def _v2(req: RpcRequest) -> _Signed:
         raise AuthError(
             "IncompleteSignature", "Unsupported SignatureMethod; use HMAC-SHA1 (or the V3 ACS3-HMAC-SHA256 signature)."
         )
-    secret_names = {name for names in SECRET_PARAMS for name in names(req)}
 
     def string_to_sign(mask: bool) -> str:
         canon = "&".join(

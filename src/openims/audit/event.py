@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
 from openims import clock, ids
+from openims.actions.registry import ACTIONTRAIL, Service
+from openims.delivery import outbox
 from openims.principal import Principal
 from openims.store.schema import events
 
@@ -51,9 +54,6 @@ SECRET_NAMES = frozenset(
     )
 )
 
-# Called with (conn, event) after each event is inserted, inside the same transaction (trail outbox).
-IN_TX_HOOKS: list[Callable[[Connection, dict[str, Any]], None]] = []
-
 
 def is_secret(name: str, secret: frozenset[str]) -> bool:
     """Whether a field (or a flattened list item such as `Tag.1.Value`, by its leaf) holds a secret."""
@@ -73,7 +73,7 @@ def redact(value: Any, secret: frozenset[str]) -> Any:
     return value
 
 
-def request_parameters(raw: dict[str, str], secret: frozenset[str]) -> dict[str, str]:
+def request_parameters(raw: Mapping[str, str], secret: frozenset[str]) -> dict[str, str]:
     out = {}
     for key, value in raw.items():
         if key in PROTOCOL_PARAMS:
@@ -87,32 +87,37 @@ def request_parameters(raw: dict[str, str], secret: frozenset[str]) -> dict[str,
     return out
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a call came from, as its event records it."""
+
+    source_ip: str
+    user_agent: str
+    scheme: str = "http"
+
+
 def build(
     *,
     name: str,
-    service_name: str,
-    event_source: str,
-    api_version: str,
+    service: Service,
     rw: str,
-    is_global: bool,
     principal: Principal,
+    origin: Origin,
     request_id: str,
-    source_ip: str,
-    user_agent: str,
     region: str,
-    raw_params: dict[str, str],
-    secret: frozenset[str],
-    resource_type: str,
-    resources: list[tuple[str, str]],
+    api_version: str = "",
+    raw_params: Mapping[str, str] | None = None,
+    secret: frozenset[str] = frozenset(),
+    resource_type: str = "",
+    resources: Sequence[tuple[str, str]] = (),
     response: dict[str, Any] | None = None,
     error: tuple[str, str] | None = None,
-    scheme: str = "http",
     additional: dict[str, Any] | None = None,
     event_ms: int | None = None,
 ) -> dict[str, Any]:
     """One ActionTrail event record (eventVersion 1)."""
     when = event_ms if event_ms is not None else clock.now_ms()
-    params = request_parameters(raw_params, secret)
+    params = request_parameters(raw_params or {}, secret)
     referenced: dict[str, list[str]] = {}
     for rtype, rname in resources:
         referenced.setdefault(rtype, []).append(rname)
@@ -121,18 +126,18 @@ def build(
         "eventId": ids.event_id(),
         "eventVersion": 1,
         "eventName": name,
-        "eventSource": event_source,
+        "eventSource": service.event_source,
         "eventType": principal.event_type,
         "eventCategory": "Management",
         "eventRW": rw,
         "eventTime": clock.iso(when),
         "acsRegion": region,
-        "isGlobal": is_global,
+        "isGlobal": service is not ACTIONTRAIL,
         "apiVersion": api_version,
         "requestId": request_id,
-        "serviceName": service_name,
-        "sourceIpAddress": source_ip,
-        "userAgent": user_agent,
+        "serviceName": service.name,
+        "sourceIpAddress": origin.source_ip,
+        "userAgent": origin.user_agent,
         "userIdentity": principal.identity(),
         "requestParameters": params,
         "requestParameterJson": json.dumps(params, ensure_ascii=False, sort_keys=True),
@@ -140,7 +145,7 @@ def build(
         "resourceName": ";".join(names),
         "referencedResources": referenced,
         "recipientAccountId": principal.account_id,
-        "additionalEventData": {"scheme": scheme, **(additional or {})},
+        "additionalEventData": {"scheme": origin.scheme, **(additional or {})},
     }
     if response is not None and rw == "Write":
         event["responseElements"] = redact({**response, "RequestId": request_id}, secret)
@@ -163,7 +168,8 @@ _INSERT_EVENT = events.insert()
 
 
 def record(conn: Connection, event: dict[str, Any]) -> None:
-    """Insert the event (and let the in-transaction hooks queue it for trails)."""
+    """Insert the event and queue it for the trails that deliver it, in the caller's transaction: the event
+    and its outbox rows commit or roll back together, whoever writes the event (API, console, CLI)."""
     when = event.pop("_ms")
     identity = event["userIdentity"]
     conn.execute(
@@ -185,5 +191,4 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
             "body": json.dumps(event, ensure_ascii=False, separators=(",", ":")),
         },
     )
-    for hook in IN_TX_HOOKS:
-        hook(conn, event)
+    outbox.queue_event(conn, event)

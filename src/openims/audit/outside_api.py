@@ -1,40 +1,118 @@
-"""Events for what the operator does to an account on the server, outside the API (`openims account
-set-password`, `set-mfa`, `unset-mfa`): recorded in the account as its root identity, userAgent
-`openims-cli`, source `localhost`, so the account's history shows every change to how its root signs in."""
+"""Events written outside the API: console sign-in, and what the operator does with the `openims` command on
+the server (`account set-password`, `set-mfa`, `unset-mfa`). One builder for all of them, told where the event
+came from by a small `Origin`; recorded like API events, so trails deliver them too."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection
 
 from openims import ids
-from openims.actions.registry import IMS
+from openims.actions.registry import IMS, WRITE, Service
 from openims.audit import event as audit
-from openims.cli.trails import CLI_AGENT
+from openims.audit.event import Origin
 from openims.errors import ApiError
 from openims.principal import ROOT, Principal
 from openims.runtime import Runtime
 
+# The operator's commands on the server: recorded as the account's root identity, from `localhost`.
+CLI = Origin(source_ip="localhost", user_agent="openims-cli")
+# ConsoleSignin events carry the console's service, as Alibaba's do.
+CONSOLE_SIGNIN = Service("AasSub", "", "signin.aliyun.com", "")
 
-def record(rt: Runtime, conn: Connection, account_id: str, name: str, err: ApiError | None = None) -> None:
-    """One Write event named `name` in `conn`'s transaction; `err` makes it a refused attempt."""
-    principal = Principal(account_id=account_id, kind=ROOT, principal_id=account_id, user_name="root")
+
+def record(
+    rt: Runtime,
+    conn: Connection,
+    name: str,
+    principal: Principal,
+    origin: Origin,
+    *,
+    service: Service = IMS,
+    resource_type: str = "",
+    resources: Sequence[tuple[str, str]] = (),
+    response: dict[str, Any] | None = None,
+    error: tuple[str, str] | None = None,
+    additional: dict[str, Any] | None = None,
+    event_ms: int | None = None,
+) -> str:
+    """Record one Write event named `name` in `conn`'s transaction; `error` makes it a refused attempt.
+    Returns its eventId."""
     event = audit.build(
         name=name,
-        service_name=IMS.name,
-        event_source=IMS.event_source,
-        api_version="",
-        rw="Write",
-        is_global=True,
+        service=service,
+        rw=WRITE,
         principal=principal,
+        origin=origin,
         request_id=ids.request_id(),
-        source_ip="localhost",
-        user_agent=CLI_AGENT,
         region=rt.settings.region,
-        raw_params={},
-        secret=frozenset(),
-        resource_type="",
-        resources=[],
+        resource_type=resource_type,
+        resources=resources,
+        response=response,
+        error=error,
+        additional=additional,
+        event_ms=event_ms,
+    )
+    event_id: str = event["eventId"]
+    audit.record(conn, event)
+    return event_id
+
+
+def root_of(account_id: str) -> Principal:
+    """The account's root identity, as which the operator's commands act."""
+    return Principal(account_id=account_id, kind=ROOT, principal_id=account_id, user_name="root")
+
+
+def operator_event(rt: Runtime, conn: Connection, account_id: str, name: str, err: ApiError | None = None) -> None:
+    """The event of an operator's command on the account (`err`: the command was refused)."""
+    record(
+        rt,
+        conn,
+        name,
+        root_of(account_id),
+        CLI,
         response={} if err is None else None,
         error=(err.code, err.message) if err is not None else None,
     )
-    audit.record(conn, event)
+
+
+def console_signin(
+    rt: Runtime,
+    conn: Connection,
+    principal: Principal,
+    origin: Origin,
+    *,
+    login: str,
+    mfa_checked: bool,
+    error: tuple[str, str] | None,
+    mfa_required: bool = False,
+    resources: Sequence[tuple[str, str]] = (),
+    extra: dict[str, Any] | None = None,
+    event_ms: int | None = None,
+) -> str:
+    """A ConsoleSignin event (RAM user or root; success, refusal, or a right password that awaits its MFA
+    code). Returns its eventId."""
+    checked = "true" if mfa_checked else "false"
+    additional: dict[str, Any] = {
+        "loginAccount": login,
+        "MFAChecked": checked,
+        "isMFAChecked": checked,
+        "LoginResult": "success" if error is None else ("MFARequired" if mfa_required else "fail"),
+        "loginType": "password",
+        **(extra or {}),
+    }
+    return record(
+        rt,
+        conn,
+        "ConsoleSignin",
+        principal,
+        Origin(origin.source_ip[:64], origin.user_agent[:512], origin.scheme),
+        service=CONSOLE_SIGNIN,
+        resource_type=resources[0][0] if resources else "",
+        resources=resources,
+        error=error,
+        additional=additional,
+        event_ms=event_ms,
+    )

@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import Connection, and_, bindparam, literal, or_, select, union_all
 
 from openims import clock
-from openims.authz import rules, system
+from openims.authz import system
 from openims.authz.cache import COMPILED, LruCache
 from openims.authz.document import parse
 from openims.authz.evaluate import CompiledPolicy, Facts, compile_document, decide, explain
@@ -194,7 +194,7 @@ def facts(ctx: CallContext, action: Action, params: dict[str, Any]) -> Facts:
 
 
 def policy_decider(ctx: CallContext, action: Action, params: dict[str, Any]) -> bool | None:
-    """DECIDERS entry: False on an explicit Deny, True when the caller's policies allow the call."""
+    """False on an explicit Deny, True when the caller's policies allow the call, None when none speaks."""
     if ctx.principal.is_root:
         return None
     found = in_force(ctx)
@@ -204,7 +204,7 @@ def policy_decider(ctx: CallContext, action: Action, params: dict[str, Any]) -> 
 
 
 def denial_details(ctx: CallContext, action: Action, params: dict[str, Any], reason: str) -> dict[str, Any]:
-    """DENIAL_DETAILS entry: the PolicyType and the EncodedDiagnosticMessage (sealed with the master key,
+    """A denial's PolicyType and EncodedDiagnosticMessage (sealed with the master key,
     readable only through this account's DecodeDiagnosticMessage)."""
     try:
         found = in_force(ctx)
@@ -273,15 +273,3 @@ def decode(ctx: CallContext, encoded: str) -> dict[str, Any]:
             "InvalidParameter.EncodedDiagnosticMessage", 'The parameter - "EncodedDiagnosticMessage" is not valid.'
         )
     return decoded
-
-
-def register() -> None:
-    """Install the decider and the denial describer (idempotent)."""
-    if policy_decider not in rules.DECIDERS:
-        rules.DECIDERS.append(policy_decider)
-    details = getattr(rules, "DENIAL_DETAILS", None)
-    if details is not None and denial_details not in details:
-        details.append(denial_details)
-
-
-register()

@@ -16,12 +16,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from openims import accounts, clock, config
+from openims import accounts, config
+from openims.cli.tables import print_table
 from openims.config import ConfigError, Settings
 from openims.runtime import Runtime, has_schema, open_runtime
 from openims.store.schema import accounts as accounts_table
 
 DEFAULT_ALIAS = "openims"
+# LookupEvents answers at most this many events a call.
+MAX_PAGE = 50
 
 
 DATA_DIR_HELP = f"data directory (default {config.DEFAULT_DATA_DIR}, or $OPENIMS_DATA_DIR)"
@@ -261,7 +264,7 @@ def cmd_account_list(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows))
     else:
-        _table(rows, ["AccountId", "Alias", "DefaultDomain", "CreateDate"])
+        print_table(rows, ["AccountId", "Alias", "DefaultDomain", "CreateDate"])
     return 0
 
 
@@ -340,24 +343,28 @@ def cmd_account_unset_mfa(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_events_lookup(settings: Settings, args: argparse.Namespace) -> int:
-    from openims.audit.lookup import Query, search, window
+    """LookupEvents as the operator: each page it reads is itself an audited LookupEvents call."""
+    from openims.cli import operator  # the action table: loaded only by the commands that run actions
 
+    params: dict[str, str] = {"Direction": "FORWARD" if args.forward else "BACKWARD"}
+    for name, value in (("StartTime", args.start), ("EndTime", args.end)):
+        if value:
+            params[name] = value
+    for n, item in enumerate(args.attr, 1):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigError(f"--attr takes KEY=VALUE, got {item!r}")
+        params[f"LookupAttribute.{n}.Key"], params[f"LookupAttribute.{n}.Value"] = key, value
+    found: list[dict[str, Any]] = []
     with _runtime(settings) as rt:
-        listed = accounts.list_accounts(rt)
-        account = args.account or (listed[0]["AccountId"] if listed else "")
-        if account not in {a["AccountId"] for a in listed}:
-            raise ConfigError(f"no account {account!r} in this data dir")
-        attrs = []
-        for item in args.attr:
-            key, eq, value = item.partition("=")
-            if not eq:
-                raise ConfigError(f"--attr takes KEY=VALUE, got {item!r}")
-            attrs.append((key, value))
-        start, end = window(args.start, args.end, clock.now_ms())
-        with rt.db.read() as conn:
-            found, _ = search(
-                conn, rt.master_key, Query(account, start, end, tuple(attrs), args.forward, args.max), None
-            )
+        account = operator.account_id(rt, args.account)
+        while len(found) < args.max:
+            params["MaxResults"] = str(min(MAX_PAGE, args.max - len(found)))
+            page = operator.call(rt, account, "LookupEvents", params)
+            found += page["Events"]
+            if not page.get("NextToken"):
+                break
+            params["NextToken"] = page["NextToken"]
     if args.json:
         for event in found:
             print(json.dumps(event, ensure_ascii=False))
@@ -374,7 +381,7 @@ def cmd_events_lookup(settings: Settings, args: argparse.Namespace) -> int:
         }
         for e in found
     ]
-    _table(rows, ["Time", "Event", "RW", "User", "Resource", "SourceIp", "Error"])
+    print_table(rows, ["Time", "Event", "RW", "User", "Resource", "SourceIp", "Error"])
     return 0
 
 
@@ -401,13 +408,3 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
     return value
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    if not rows:
-        print("(none)")
-        return
-    widths = {c: min(48, max(len(c), *(len(str(r.get(c, ""))) for r in rows))) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    for r in rows:
-        print("  ".join(str(r.get(c, ""))[: widths[c]].ljust(widths[c]) for c in columns))

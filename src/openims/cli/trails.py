@@ -17,11 +17,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from openims import accounts, config, ids
+from openims import config
+from openims.cli.tables import print_table
 from openims.config import ConfigError, Settings
-from openims.runtime import Runtime, open_runtime
-
-CLI_AGENT = "openims-cli"
+from openims.errors import ApiError
+from openims.runtime import open_runtime
 
 
 def add_commands(sub: Any) -> None:
@@ -121,43 +121,13 @@ def _config_params(args: argparse.Namespace) -> dict[str, str]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def call(rt: Runtime, account_id: str, action_name: str, params: dict[str, str]) -> dict[str, Any]:
-    """Run an ActionTrail action as the account's root identity, audited like an API call (failures too)."""
-    from openims.actions import registry
-    from openims.api import dispatch
-    from openims.api.protocol import RpcRequest
-    from openims.principal import ROOT, Principal
-
-    registry.load()
-    principal = Principal(account_id=account_id, kind=ROOT, principal_id=account_id, user_name="root")
-    req = RpcRequest(
-        method="CLI",
-        path="",
-        raw_query="",
-        body=b"",
-        headers={},
-        params=params,
-        action=action_name,
-        version=registry.ACTIONTRAIL.version,
-        source_ip="localhost",
-        user_agent=CLI_AGENT,
-        host="",
-        request_id=ids.request_id(),
-    )
-    return dispatch.execute(rt, req, principal)
-
-
 def _run(settings: Settings, args: argparse.Namespace, action_name: str, params: dict[str, str]) -> dict[str, Any]:
-    from openims.errors import ApiError
+    from openims.cli import operator  # the action table: loaded only by the commands that run actions
 
     rt = open_runtime(settings)
     try:
-        listed = accounts.list_accounts(rt)
-        account = args.account or (listed[0]["AccountId"] if listed else "")
-        if account not in {a["AccountId"] for a in listed}:
-            raise ConfigError(f"no account {account!r} in this data dir")
         try:
-            return call(rt, account, action_name, params)
+            return operator.call(rt, operator.account_id(rt, args.account), action_name, params)
         except ApiError as exc:
             raise ConfigError(f"{exc.code}: {exc.message}") from None
     finally:
@@ -214,9 +184,7 @@ def cmd_trail_list(settings: Settings, args: argparse.Namespace) -> int:
                 "Created": t["CreateTime"],
             }
         )
-    from openims.cli.main import _table
-
-    _table(rows, ["Name", "Status", "EventRW", "Destinations", "Created"])
+    print_table(rows, ["Name", "Status", "EventRW", "Destinations", "Created"])
     return 0
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import Connection, delete, insert, select, update
 
-from openims import clock, maintenance
+from openims import clock
 from openims.crypto import token_hash
 from openims.principal import RAM_USER, ROOT, Principal
 from openims.runtime import Runtime
@@ -276,6 +276,3 @@ def destroy(rt: Runtime, session: Session) -> None:
 def cookie_options(secure: bool) -> dict[str, Any]:
     """HttpOnly (no script reads it), SameSite=Lax (not sent on cross-site POSTs), Secure over HTTPS."""
     return {"httponly": True, "samesite": "lax", "secure": secure, "path": PATH}
-
-
-maintenance.purge_expired("console_sessions", console_sessions.c.expires_ms)

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.concurrency import run_in_threadpool
 
-from openims import clock, server
+from openims import clock
 from openims.actions.registry import SERVICES
 from openims.api import signing
 from openims.api.protocol import RpcRequest
@@ -71,7 +71,7 @@ recorder = PerDatabase(Recorder)
 
 
 def note_use(rt: Runtime, key: signing.KeyRecord, req: RpcRequest) -> None:
-    """KEY_CHECKS hook: a verified signature is a use of its key. Memory only; never touches the database."""
+    """A key check: a verified signature is a use of its key. Memory only; never touches the database."""
     service = SERVICES.get(req.version)
     recorder(rt).note(
         key.principal.access_key_id, Use(clock.now_ms(), service.name if service else "", req.source_ip[:64])
@@ -142,7 +142,3 @@ async def flusher(rt: Runtime) -> None:
             flush(rt)
         except Exception:
             log.exception("could not record AccessKey last-used times at shutdown")
-
-
-signing.KEY_CHECKS.append(note_use)
-server.BACKGROUND.append(flusher)

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
+from openims import clock
 from openims.crypto import hash_password, verify_password
 from openims.errors import ApiError
 from openims.store.tables.credentials import password_history, password_policies
 
-DAY_MS = 24 * 3600 * 1000
 MAX_LENGTH = 32
 SYMBOLS = frozenset(string.punctuation)
 # Common passwords and the bases of their variants ("Password123!"), refused when InterceptRiskPasswordOnApi is on.
@@ -246,11 +246,11 @@ def password_status(policy: PasswordPolicy, initial: bool, set_ms: int, now_ms: 
     """GetLoginProfile's PasswordStatus: NotInitial, InitialValid or InitialExpired."""
     if not initial:
         return "NotInitial"
-    if policy.initial_password_age and now_ms >= set_ms + policy.initial_password_age * DAY_MS:
+    if policy.initial_password_age and now_ms >= set_ms + policy.initial_password_age * clock.DAY_MS:
         return "InitialExpired"
     return "InitialValid"
 
 
 def is_expired(policy: PasswordPolicy, set_ms: int, now_ms: int) -> bool:
     """Past MaxPasswordAge (0: passwords never expire)."""
-    return bool(policy.max_password_age) and now_ms >= set_ms + policy.max_password_age * DAY_MS
+    return bool(policy.max_password_age) and now_ms >= set_ms + policy.max_password_age * clock.DAY_MS

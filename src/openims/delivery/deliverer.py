@@ -28,7 +28,6 @@ from openims.delivery import outbox
 from openims.delivery.batch import Batch, DeliveryError
 from openims.delivery.targets import Target, TargetFactory
 from openims.runtime import Runtime
-from openims.server import BACKGROUND
 from openims.store.tables.trails import trails
 
 log = logging.getLogger("openims.delivery")
@@ -232,6 +231,3 @@ async def delivery_job(rt: Runtime) -> None:
     finally:
         stop.set()
         await asyncio.to_thread(thread.join, STOP_GRACE_S + 2)
-
-
-BACKGROUND.append(delivery_job)

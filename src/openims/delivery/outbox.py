@@ -22,8 +22,6 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from openims import clock
-from openims.audit.event import IN_TX_HOOKS
-from openims.maintenance import PURGERS
 from openims.runtime import Runtime
 from openims.store.db import Database
 from openims.store.schema import events
@@ -95,7 +93,7 @@ def wants(trail: TrailFilter, ev: dict[str, Any]) -> bool:
 
 
 def queue_event(conn: Connection, ev: dict[str, Any]) -> None:
-    """The IN_TX_HOOKS hook: an outbox row per trail that wants the event just inserted."""
+    """An outbox row per trail that wants the event just inserted (called by audit.event.record)."""
     account_id = ev.get("recipientAccountId")
     if not account_id:
         return
@@ -107,9 +105,6 @@ def queue_event(conn: Connection, ev: dict[str, Any]) -> None:
     ]
     if rows:
         conn.execute(insert(trail_outbox), rows)
-
-
-IN_TX_HOOKS.append(queue_event)
 
 
 # --- batches ----------------------------------------------------------------------------------------------------
@@ -335,6 +330,3 @@ def purge_delivered(rt: Runtime) -> int:
         removed += len(ids)
         if len(ids) < 5000:
             return removed
-
-
-PURGERS["trail_batches"] = purge_delivered

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select
 
-from openims import maintenance
 from openims.crypto import token_hash
 from openims.store.tables.console import console_mfa_tickets
 
@@ -67,7 +66,3 @@ def revoke_user(conn: Connection, user_id: str) -> None:
 
 def revoke_account(conn: Connection, account_id: str) -> None:
     conn.execute(delete(console_mfa_tickets).where(console_mfa_tickets.c.account_id == account_id))
-
-
-# Housekeeping deletes expired tickets; voided ones whose device changed go the same way in time.
-purge = maintenance.purge_expired("console_mfa_tickets", console_mfa_tickets.c.expires_ms)

@@ -9,7 +9,7 @@ MFAOperationForLogin=mandatory without a device means the session may only bind 
 last logon time).
 
 Lockout: MaxLoginAttemps wrong passwords or MFA codes (and wrong OldPassword in ChangePassword) within
-one hour of the first of them lock the password for one hour (LOCKOUT_MS); a successful sign-in, a
+one hour of the first of them lock the password for one hour (signin/lockout.py); a successful sign-in, a
 password change or an administrator's UpdateLoginProfile (Password or Status) resets the count.
 """
 
@@ -22,31 +22,24 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, or_, select, update
 
-from openims import accounts, clock, ids
+from openims import accounts, clock
 from openims.actions.mfa import bound_device, check_code
 from openims.actions.security_preference import load_preferences
-from openims.audit import event as audit
+from openims.audit import outside_api
+from openims.audit.event import Origin
 from openims.credentials import passwords
 from openims.credentials.totp import Verdict
-from openims.crypto import hash_password, verify_password
+from openims.crypto import verify_password
 from openims.principal import RAM_USER, Principal
 from openims.runtime import Runtime
-from openims.signin import mfa_tickets
+from openims.signin import lockout, mfa_tickets
 from openims.store.schema import accounts as accounts_table
 from openims.store.schema import users
 from openims.store.tables.credentials import login_profiles
 
 log = logging.getLogger("openims.signin.ram_user")
 
-ATTEMPT_WINDOW_MS = 3600 * 1000
-LOCKOUT_MS = 3600 * 1000
-DAY_MS = 24 * 3600 * 1000
-# ActionTrail records RAM users' console logons under this service and source.
-SERVICE_NAME = "AasSub"
-EVENT_SOURCE = "signin.aliyun.com"
 USER = "ACS::RAM::User"
-# Verified when the login name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = hash_password("openims-dummy-password")
 
 # Outcome codes (SigninResult.error_code and the event's errorCode).
 INVALID_CREDENTIALS = "InvalidCredentials"
@@ -102,35 +95,15 @@ class SigninResult:
         )
 
 
-def locked_until(profile: Row[Any], now_ms: int) -> int | None:
-    """When the lockout of this login profile ends, or None if it is not locked."""
-    until = profile.locked_until_ms
-    return until if until is not None and until > now_ms else None
-
-
 def record_failed_attempt(conn: Connection, account_id: str, user_id: str, now_ms: int) -> bool:
     """Count a wrong password or code; returns True when this attempt locked the login profile."""
     policy = passwords.load_policy(conn, account_id)
     profile = conn.execute(select(login_profiles).where(login_profiles.c.user_id == user_id).with_for_update()).first()
-    if profile is None or policy.max_login_attemps <= 0 or locked_until(profile, now_ms):
+    if profile is None or policy.max_login_attemps <= 0 or lockout.locked_until(profile, now_ms):
         return False
-    first, count = profile.first_failed_ms, profile.failed_attempts
-    if first is None or now_ms - first > ATTEMPT_WINDOW_MS:
-        first, count = now_ms, 0
-    count += 1
-    if count >= policy.max_login_attemps:
-        conn.execute(
-            update(login_profiles)
-            .where(login_profiles.c.user_id == user_id)
-            .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=now_ms + LOCKOUT_MS)
-        )
-        return True
-    conn.execute(
-        update(login_profiles)
-        .where(login_profiles.c.user_id == user_id)
-        .values(failed_attempts=count, first_failed_ms=first)
-    )
-    return False
+    values, locked = lockout.RAM_USER.after_failure(profile, now_ms, policy.max_login_attemps)
+    conn.execute(update(login_profiles).where(login_profiles.c.user_id == user_id).values(**values))
+    return locked
 
 
 def _account(conn: Connection, account: str) -> Row[Any] | None:
@@ -215,7 +188,7 @@ def authenticate_password(
         assert user is not None
         if not prefs.allows_login_from(source_ip):
             return fail(NETWORK_DENIED, "Console logon is not allowed from this network (LoginNetworkMasks).")
-        until = locked_until(profile, now)
+        until = lockout.locked_until(profile, now)
         if until:
             return fail(LOCKED, f"Too many failed attempts: console logon is locked until {clock.iso(until)}.")
         if profile.password_hash != verified_hash:  # changed since it was checked: check again
@@ -227,7 +200,7 @@ def authenticate_password(
         if user.status != "active":
             return fail(USER_DISABLED, "The user is disabled.")
         last_active = user.last_login_ms or profile.created_ms
-        if prefs.max_idle_days_for_users and now - last_active > prefs.max_idle_days_for_users * DAY_MS:
+        if prefs.max_idle_days_for_users and now - last_active > prefs.max_idle_days_for_users * clock.DAY_MS:
             conn.execute(
                 update(login_profiles)
                 .where(login_profiles.c.user_id == user.id)
@@ -270,7 +243,7 @@ def authenticate_password(
         conn.execute(
             update(login_profiles)
             .where(login_profiles.c.user_id == user.id)
-            .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None, last_login_ms=now)
+            .values(**lockout.CLEARED, last_login_ms=now)
         )
         conn.execute(update(users).where(users.c.id == user.id).values(last_login_ms=now))
         result = SigninResult(
@@ -328,13 +301,11 @@ def _verify_first(rt: Runtime, account: str, login_name: str, password: str) -> 
             if user is not None
             else None
         )
-    return stored, verify_password(stored or _DUMMY_HASH, password)
+    return stored, verify_password(stored or lockout.DUMMY_HASH, password)
 
 
 def _wrong_attempt(conn: Connection, account_id: str, user_id: str, now: int, message: str = _WRONG) -> str:
-    if record_failed_attempt(conn, account_id, user_id, now):
-        return message + f" Too many failed attempts: console logon is locked for {LOCKOUT_MS // 60000} minutes."
-    return message
+    return lockout.RAM_USER.refusal(message, record_failed_attempt(conn, account_id, user_id, now))
 
 
 def _recorded(
@@ -359,45 +330,27 @@ def _recorded(
         event_type="ConsoleSignin",
         session_created_ms=now if result.success else None,
     )
-    checked = "true" if attempt.mfa_checked else "false"
-    outcome = "success" if result.success else ("MFARequired" if result.error_code == MFA_REQUIRED else "fail")
-    additional: dict[str, Any] = {
-        "loginAccount": user.upn if user else attempt.login_name,
-        "MFAChecked": checked,
-        "isMFAChecked": checked,
-        "LoginResult": outcome,
-        "loginType": "password",
-    }
+    extra: dict[str, Any] = {}
     if attempt.mfa_ticket_used:
         # The second factor was a ticket saved after an earlier code, not a code typed now: say which.
-        additional["MFATicket"] = "true"
+        extra["MFATicket"] = "true"
     if result.success:
-        additional.update(
+        extra.update(
             MFABindRequired=result.mfa_bind_required,
             PasswordChangeRequired=result.password_change_required,
             SessionDuration=result.session_duration_s,
         )
-    event = audit.build(
-        name="ConsoleSignin",
-        service_name=SERVICE_NAME,
-        event_source=EVENT_SOURCE,
-        api_version="",
-        rw="Write",
-        is_global=True,
-        principal=principal,
-        request_id=ids.request_id(),
-        source_ip=source_ip[:64],
-        user_agent=user_agent[:512],
-        region=rt.settings.region,
-        raw_params={},
-        secret=frozenset(),
-        resource_type=USER,
+    event_id = outside_api.console_signin(
+        rt,
+        conn,
+        principal,
+        Origin(source_ip, user_agent, scheme),
+        login=user.upn if user else attempt.login_name,
+        mfa_checked=attempt.mfa_checked,
+        error=None if result.success else (result.error_code or "", result.error_message or ""),
+        mfa_required=result.error_code == MFA_REQUIRED,
         resources=[(USER, user.upn)] if user else [],
-        response=None,
-        error=(result.error_code or "", result.error_message or "") if not result.success else None,
-        scheme=scheme,
-        additional=additional,
+        extra=extra,
         event_ms=now,
     )
-    audit.record(conn, event)
-    return replace(result, event_id=event["eventId"])
+    return replace(result, event_id=event_id)

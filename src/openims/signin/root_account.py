@@ -6,9 +6,9 @@ When the root has MFA (`openims account set-mfa`, `openims.signin.root_mfa`), a 
 MFA_REQUIRED and the console asks for a code, then calls again with the password and the code, as for RAM
 users; a code of a time step already used is refused (MFA_REUSED).
 
-Root accounts have no RAM password policy, so a fixed rule guards them against guessing: MAX_ATTEMPTS
-wrong passwords or MFA codes within an hour lock root console sign-in for LOCKOUT_MS. Each attempt costs an
-argon2id verification, unknown accounts included.
+Root accounts have no RAM password policy, so a fixed rule guards them against guessing:
+ROOT_MAX_ATTEMPTS wrong passwords or MFA codes within an hour lock root console sign-in for a while
+(signin/lockout.py). Each attempt costs an argon2id verification, unknown accounts included.
 """
 
 from __future__ import annotations
@@ -19,28 +19,23 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
-from openims import accounts, clock, ids
+from openims import accounts, clock
 from openims.actions.mfa import root_has_mfa
-from openims.audit import event as audit
 from openims.audit import outside_api
+from openims.audit.event import Origin
 from openims.credentials.totp import Verdict
 from openims.crypto import hash_password, verify_password
 from openims.principal import ROOT, Principal
 from openims.runtime import Runtime
-from openims.signin import ram_user, root_mfa
+from openims.signin import lockout, ram_user, root_mfa
 from openims.store.schema import accounts as accounts_table
 from openims.store.tables.console import console_root_lockouts
 
 log = logging.getLogger("openims.console")
 
-MAX_ATTEMPTS = 10
-WINDOW_MS = 3600 * 1000
-LOCKOUT_MS = 15 * 60 * 1000
 NO_PASSWORD = "LoginProfile.NotSet"
 ROOT_SESSION_S = 6 * 3600
 WRONG = "The login name or password is incorrect."
-# Verified when there is nothing to verify against, so every refusal costs the same.
-_DUMMY_HASH = hash_password("openims-console-dummy")
 
 
 def find_account(conn: Connection, ref: str) -> Row[Any] | None:
@@ -62,7 +57,7 @@ def authenticate_root(
     with rt.db.transaction() as conn:
         acct = find_account(conn, ref)
         if acct is None:
-            verify_password(_DUMMY_HASH, password)
+            verify_password(lockout.DUMMY_HASH, password)
             log.info("console root sign-in to unknown account from %s", source_ip)
             return ram_user.SigninResult(False, error_code=ram_user.INVALID_CREDENTIALS, error_message=WRONG)
 
@@ -78,21 +73,21 @@ def authenticate_root(
         lock = conn.execute(
             select(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id).with_for_update()
         ).first()
-        if lock is not None and lock.locked_until_ms and lock.locked_until_ms > now:
-            verify_password(_DUMMY_HASH, password)
+        locked_until = lockout.locked_until(lock, now)
+        if locked_until:
+            verify_password(lockout.DUMMY_HASH, password)
             return outcome(
                 ram_user.SigninResult(
                     False,
                     acct.id,
                     error_code=ram_user.LOCKED,
                     error_message=(
-                        "Too many failed attempts: root console sign-in is locked until "
-                        f"{clock.iso(lock.locked_until_ms)}."
+                        f"Too many failed attempts: root console sign-in is locked until {clock.iso(locked_until)}."
                     ),
                 )
             )
         if not acct.password_hash:
-            verify_password(_DUMMY_HASH, password)
+            verify_password(lockout.DUMMY_HASH, password)
             return outcome(
                 ram_user.SigninResult(
                     False,
@@ -141,7 +136,7 @@ def authenticate_root(
             conn.execute(
                 update(console_root_lockouts)
                 .where(console_root_lockouts.c.account_id == acct.id)
-                .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None)
+                .values(**lockout.CLEARED)
             )
         return outcome(
             ram_user.SigninResult(
@@ -152,22 +147,14 @@ def authenticate_root(
 
 def _count_failure(conn: Connection, account_id: str, lock: Row[Any] | None, now: int, message: str = WRONG) -> str:
     """Count a wrong password or MFA code; returns `message`, saying so when this attempt locked sign-in."""
-    first = lock.first_failed_ms if lock is not None else None
-    count = lock.failed_attempts if lock is not None else 0
-    if first is None or now - first > WINDOW_MS:
-        first, count = now, 0
-    count += 1
-    values: dict[str, Any] = {"failed_attempts": count, "first_failed_ms": first, "locked_until_ms": None}
-    if count >= MAX_ATTEMPTS:
-        values = {"failed_attempts": 0, "first_failed_ms": None, "locked_until_ms": now + LOCKOUT_MS}
-        message += f" Too many failed attempts: root console sign-in is locked for {LOCKOUT_MS // 60000} minutes."
+    values, locked = lockout.ROOT.after_failure(lock, now, lockout.ROOT_MAX_ATTEMPTS)
     if lock is None:
         conn.execute(insert(console_root_lockouts).values(account_id=account_id, **values))
     else:
         conn.execute(
             update(console_root_lockouts).where(console_root_lockouts.c.account_id == account_id).values(**values)
         )
-    return message
+    return lockout.ROOT.refusal(message, locked)
 
 
 def _record(
@@ -191,41 +178,19 @@ def _record(
         event_type="ConsoleSignin",
         session_created_ms=now if result.success else None,
     )
-    checked = "true" if mfa_checked else "false"
-    outcome = "success" if result.success else ("MFARequired" if result.error_code == ram_user.MFA_REQUIRED else "fail")
-    additional: dict[str, Any] = {
-        "loginAccount": login[:128],
-        "MFAChecked": checked,
-        "isMFAChecked": checked,
-        "LoginResult": outcome,
-        "loginType": "password",
-    }
-    if result.success:
-        additional["SessionDuration"] = result.session_duration_s
-    event = audit.build(
-        name="ConsoleSignin",
-        service_name=ram_user.SERVICE_NAME,
-        event_source=ram_user.EVENT_SOURCE,
-        api_version="",
-        rw="Write",
-        is_global=True,
-        principal=principal,
-        request_id=ids.request_id(),
-        source_ip=source_ip[:64],
-        user_agent=user_agent[:512],
-        region=rt.settings.region,
-        raw_params={},
-        secret=frozenset(),
-        resource_type="",
-        resources=[],
-        response=None,
+    event_id = outside_api.console_signin(
+        rt,
+        conn,
+        principal,
+        Origin(source_ip, user_agent, scheme),
+        login=login[:128],
+        mfa_checked=mfa_checked,
         error=None if result.success else (result.error_code or "", result.error_message or ""),
-        scheme=scheme,
-        additional=additional,
+        mfa_required=result.error_code == ram_user.MFA_REQUIRED,
+        extra={"SessionDuration": result.session_duration_s} if result.success else None,
         event_ms=now,
     )
-    audit.record(conn, event)
-    return replace(result, event_id=event["eventId"])
+    return replace(result, event_id=event_id)
 
 
 MIN_PASSWORD = 10
@@ -253,9 +218,7 @@ def set_root_password(rt: Runtime, ref: str | None, password: str) -> str:
             update(accounts_table).where(accounts_table.c.id == acct.id).values(password_hash=hash_password(password))
         )
         conn.execute(
-            update(console_root_lockouts)
-            .where(console_root_lockouts.c.account_id == acct.id)
-            .values(failed_attempts=0, first_failed_ms=None, locked_until_ms=None)
+            update(console_root_lockouts).where(console_root_lockouts.c.account_id == acct.id).values(**lockout.CLEARED)
         )
-        outside_api.record(rt, conn, acct.id, SET_PASSWORD_EVENT)
+        outside_api.operator_event(rt, conn, acct.id, SET_PASSWORD_EVENT)
         return str(acct.id)

@@ -89,7 +89,7 @@ def bind(rt: Runtime, enrollment: Enrollment, code1: str, code2: str) -> None:
                     mfa_last_step=step,
                 )
             )
-            outside_api.record(rt, conn, account_id, SET_EVENT, None)
+            outside_api.operator_event(rt, conn, account_id, SET_EVENT)
     except ApiError as err:
         _refused(rt, account_id, SET_EVENT, err)
 
@@ -104,7 +104,7 @@ def unbind(rt: Runtime, ref: str | None) -> str:
             .values(mfa_seed_sealed=None, mfa_bound_ms=None, mfa_last_step=None)
         ).rowcount
         if removed:
-            outside_api.record(rt, conn, acct.id, UNSET_EVENT, None)
+            outside_api.operator_event(rt, conn, acct.id, UNSET_EVENT)
             return str(acct.id)
     _refused(rt, acct.id, UNSET_EVENT, not_found(ENTITY, acct.id))
 
@@ -132,5 +132,5 @@ def check_code(conn: Connection, master_key: MasterKey, acct: Row[Any], code: st
 def _refused(rt: Runtime, account_id: str, name: str, err: ApiError) -> NoReturn:
     """Record a refused set or unset in a transaction of its own, then raise the error."""
     with rt.db.transaction() as conn:
-        outside_api.record(rt, conn, account_id, name, err)
+        outside_api.operator_event(rt, conn, account_id, name, err)
     raise err
