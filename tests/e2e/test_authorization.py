@@ -504,3 +504,84 @@ def test_resources_are_named_as_ram_names_them(acct: Account) -> None:
         .body.user.user_id
         == carol.user_id
     )
+
+
+def test_a_grant_on_custom_policies_cannot_attach_or_detach_a_system_policy(acct: Account) -> None:
+    """`policy/*` of the account covers its custom policies only: leaving PolicyType out, or writing the
+    system policy's name in another case, must not let a policy attacher give itself AdministratorAccess or
+    take it away from an administrator. The policy acted on is the policy authorized."""
+    arn = f"acs:ram:*:{acct.account_id}:"
+    policy(
+        acct,
+        "AttachCustomOnly",
+        statement(
+            "Allow",
+            [
+                "ram:AttachPolicyToUser",
+                "ram:DetachPolicyFromUser",
+                "ram:AttachPolicyToGroup",
+                "ram:DetachPolicyFromGroup",
+            ],
+            [arn + "policy/*", arn + "user/*", arn + "group/*"],
+        ),
+    )
+    policy(acct, "Harmless", statement("Allow", "ram:GetUser", "*"))
+    mallory = Caller(acct, "mallory")
+    mallory.attach("AttachCustomOnly", "Custom")
+    admin = Caller(acct, "admin")
+    admin.attach("AdministratorAccess")
+    acct.ims().create_group(m.CreateGroupRequest(group_name="admins"))
+    acct.ram().attach_policy_to_group(
+        rm.AttachPolicyToGroupRequest(policy_name="AdministratorAccess", policy_type="System", group_name="admins")
+    )
+    ram = mallory.ram()
+    for name, kind in (("AdministratorAccess", None), ("administratoraccess", None), ("AdministratorAccess", "System")):
+        denied(
+            lambda: ram.attach_policy_to_user(
+                rm.AttachPolicyToUserRequest(policy_name=name, policy_type=kind, user_name="mallory")
+            )
+        )
+        denied(
+            lambda: ram.detach_policy_from_user(
+                rm.DetachPolicyFromUserRequest(policy_name=name, policy_type=kind, user_name="admin")
+            )
+        )
+        denied(
+            lambda: ram.attach_policy_to_group(
+                rm.AttachPolicyToGroupRequest(policy_name=name, policy_type=kind, group_name="admins")
+            )
+        )
+        denied(
+            lambda: ram.detach_policy_from_group(
+                rm.DetachPolicyFromGroupRequest(policy_name=name, policy_type=kind, group_name="admins")
+            )
+        )
+    err = denied(
+        lambda: ram.attach_policy_to_user(
+            rm.AttachPolicyToUserRequest(policy_name="AdministratorAccess", user_name="mallory")
+        )
+    )
+    decoded = (
+        acct.ram()
+        .decode_diagnostic_message(
+            rm.DecodeDiagnosticMessageRequest(
+                encoded_diagnostic_message=err.data["AccessDeniedDetail"]["EncodedDiagnosticMessage"]
+            )
+        )
+        .body.decoded_diagnostic_message
+    )
+    assert decoded.auth_resource == "acs:ram:*:system:policy/AdministratorAccess"  # what was judged
+    root = acct.ram()
+    mine = root.list_policies_for_user(rm.ListPoliciesForUserRequest(user_name="mallory")).body.policies.policy
+    assert [p.policy_name for p in mine] == ["AttachCustomOnly"]
+    theirs = root.list_policies_for_user(rm.ListPoliciesForUserRequest(user_name="admin")).body.policies.policy
+    assert [p.policy_name for p in theirs] == ["AdministratorAccess"]
+    group = root.list_policies_for_group(rm.ListPoliciesForGroupRequest(group_name="admins")).body.policies.policy
+    assert [p.policy_name for p in group] == ["AdministratorAccess"]
+    # The grant still works for what it names: a custom policy, with or without PolicyType.
+    ram.attach_policy_to_user(rm.AttachPolicyToUserRequest(policy_name="Harmless", user_name="mallory"))
+    ram.detach_policy_from_user(
+        rm.DetachPolicyFromUserRequest(policy_name="harmless", policy_type="Custom", user_name="mallory")
+    )
+    failed = acct.events(EventName="AttachPolicyToUser", ErrorCode="NoPermission")
+    assert failed and all(e["userIdentity"]["userName"] == mallory.upn for e in failed)

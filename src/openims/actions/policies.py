@@ -147,17 +147,32 @@ def _custom_row(ctx: CallContext, name: str) -> Row[Any] | None:
     ).first()
 
 
+def _named(ctx: CallContext, name: str, policy_type: str | None) -> Policy | None:
+    """The named policy of the given type; of either type when omitted, a system policy first."""
+    if policy_type in (None, SYSTEM) and (sp := system.find(name)) is not None:
+        return _system_policy(sp)
+    if policy_type in (None, CUSTOM) and (row := _custom_row(ctx, name)) is not None:
+        return _custom_policy(row)
+    return None
+
+
 def find_policy(ctx: CallContext, name: str, policy_type: str | None = None) -> Policy:
     """The named policy of the given type (or of either type when omitted); EntityNotExist.Policy otherwise."""
-    found: Policy | None = None
-    if policy_type in (None, SYSTEM) and (sp := system.find(name)) is not None:
-        found = _system_policy(sp)
-    elif policy_type in (None, CUSTOM) and (row := _custom_row(ctx, name)) is not None:
-        found = _custom_policy(row)
+    found = _named(ctx, name, policy_type)
     if found is None:
         raise not_found("Policy", name)
     ctx.reference(POLICY, found.name)
     return found
+
+
+def resolve_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """The policy a call names, as find_policy will find it: its type (a name given without PolicyType is the
+    system policy of that name when there is one) and its name as stored. Authorization then sees
+    `acs:ram:*:system:policy/AdministratorAccess`, never the account's `policy/AdministratorAccess`."""
+    found = _named(ctx, p["PolicyName"], p["PolicyType"]) if p.get("PolicyName") else None
+    if found is None:
+        return p
+    return {**p, "PolicyName": found.name, "PolicyType": found.policy_type}
 
 
 def find_custom(ctx: CallContext, name: str) -> Policy:
@@ -321,6 +336,7 @@ def count_policies(conn: Any, account_id: str) -> int:
     resource=(POLICY, "PolicyName"),
     arn="policy/{PolicyName}",
     params=(POLICY_NAME, POLICY_TYPE),
+    resolve=resolve_policy,
 )
 def get_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Query a policy with its default version's document."""
@@ -487,6 +503,7 @@ def create_policy_version(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]
     resource=(POLICY, "PolicyName"),
     arn="policy/{PolicyName}",
     params=(POLICY_NAME, POLICY_TYPE, VERSION_ID),
+    resolve=resolve_policy,
 )
 def get_policy_version(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Query one version of a policy."""
@@ -499,6 +516,7 @@ def get_policy_version(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     resource=(POLICY, "PolicyName"),
     arn="policy/{PolicyName}",
     params=(POLICY_NAME, POLICY_TYPE),
+    resolve=resolve_policy,
 )
 def list_policy_versions(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """List a policy's versions, newest first."""
@@ -655,6 +673,7 @@ ATTACH_GROUP_PARAMS = (POLICY_NAME, POLICY_TYPE, GROUP_NAME, RESOURCE_GROUP)
     resource=(POLICY, "PolicyName"),
     arn="policy/{PolicyName},user/{UserName}",
     params=ATTACH_USER_PARAMS,
+    resolve=resolve_policy,
 )
 def attach_policy_to_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Attach a policy to a RAM user; it applies from the user's next call."""
@@ -670,6 +689,7 @@ def attach_policy_to_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]
     resource=(POLICY, "PolicyName"),
     arn="policy/{PolicyName},user/{UserName}",
     params=ATTACH_USER_PARAMS,
+    resolve=resolve_policy,
 )
 def detach_policy_from_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Detach a policy from a RAM user; it stops applying from the user's next call."""
@@ -685,6 +705,7 @@ def detach_policy_from_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     resource=(POLICY, "PolicyName"),
     arn="policy/{PolicyName},group/{GroupName}",
     params=ATTACH_GROUP_PARAMS,
+    resolve=resolve_policy,
 )
 def attach_policy_to_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Attach a policy to a user group; it applies to every member from their next call."""
@@ -700,6 +721,7 @@ def attach_policy_to_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any
     resource=(POLICY, "PolicyName"),
     arn="policy/{PolicyName},group/{GroupName}",
     params=ATTACH_GROUP_PARAMS,
+    resolve=resolve_policy,
 )
 def detach_policy_from_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Detach a policy from a user group."""
@@ -753,6 +775,7 @@ def list_policies_for_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     resource=(POLICY, "PolicyName"),
     arn="policy/{PolicyName}",
     params=(POLICY_NAME, POLICY_TYPE),
+    resolve=resolve_policy,
 )
 def list_entities_for_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """List the users and groups a policy is attached to (OpenIMS has no roles: Roles is always empty)."""

@@ -41,6 +41,7 @@ SERVICES = {s.version: s for s in (IMS, ACTIONTRAIL, RAM)}
 
 Handler = Callable[["CallContext", dict[str, Any]], dict[str, Any]]
 FailureEffect = Callable[["Connection", "Principal", "ApiError"], None]
+Resolver = Callable[["CallContext", dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ class Action:
     # What a failed call still changes, run by dispatch in the failure event's transaction (a wrong
     # OldPassword counts toward the sign-in lockout).
     on_failure: FailureEffect | None = None
+    # Names the resource the handler will act on, once, before authorization: returns the parameters with
+    # what an omitted or loosely written parameter leaves open filled in as the handler will find it (the
+    # PolicyType of a policy named without one), so the ARN authorized is the resource acted on.
+    resolve: Resolver | None = None
 
     @property
     def ram_action(self) -> str:
@@ -97,6 +102,7 @@ def action(
     extension: bool = False,
     prepare: Callable[[Any, dict[str, Any]], Any] | None = None,
     on_failure: FailureEffect | None = None,
+    resolve: Resolver | None = None,
 ) -> Callable[[Handler], Handler]:
     """Declare `name` (in `service`'s API version) with the decorated function as its handler. The declaration
     is attached to the function; actions/table.py collects the declarations of the modules it lists."""
@@ -120,6 +126,7 @@ def action(
                 doc=inspect.cleandoc(fn.__doc__ or ""),
                 prepare=prepare,
                 on_failure=on_failure,
+                resolve=resolve,
             ),
         )
         return fn

@@ -82,15 +82,16 @@ def run(
 
     def execute_in(conn: Connection) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         ctx = context(conn)
+        resolved = params
         try:
-            authorize(ctx, action, params)
-            out = action.handler(ctx, params)
+            resolved = authorize_resolved(ctx, action, params)
+            out = action.handler(ctx, resolved)
         except ApiError as err:
             # The failure event names what the call had found before it failed (the users of a TagResources
             # over quota, say), so a search by resource shows the attempt.
-            err.resources = _resources(action, params, ctx)
+            err.resources = _resources(action, resolved, ctx)
             raise
-        return out, _resources(action, params, ctx)
+        return out, _resources(action, resolved, ctx)
 
     prepared = None
     if action.prepare is not None:
@@ -98,8 +99,7 @@ def run(
         # the write lock; only for a caller who is already authorized to make the call.
         with rt.db.read() as conn:
             ahead = context(conn)
-            authorize(ahead, action, params)
-            prepared = action.prepare(ahead, params)
+            prepared = action.prepare(ahead, authorize_resolved(ahead, action, params))
     try:
         if action.rw == registry.READ:
             with rt.db.read() as conn:
@@ -118,6 +118,14 @@ def run(
     except IntegrityError as exc:
         raise constraints.to_api_error(exc) from None
     return {"RequestId": req.request_id, **result}
+
+
+def authorize_resolved(ctx: CallContext, action: registry.Action, params: dict[str, Any]) -> dict[str, Any]:
+    """Authorize the call on the very resource its handler will act on: the parameters resolved once (see
+    Action.resolve), which are what the handler then gets."""
+    resolved = action.resolve(ctx, params) if action.resolve is not None else params
+    authorize(ctx, action, resolved)
+    return resolved
 
 
 def _context(rt: Runtime, req: RpcRequest, principal: Principal, conn: Connection, prepared: Any = None) -> CallContext:
@@ -142,7 +150,9 @@ def allowed(rt: Runtime, req: RpcRequest, principal: Principal) -> bool:
         return False
     with rt.db.read() as conn:
         try:
-            authorize(_context(rt, req, principal, conn), action, req.params)
+            # The console asks before a form is filled in: what is not given yet is None, not an error.
+            given = {p.name: req.params.get(p.name) for p in action.params}
+            authorize_resolved(_context(rt, req, principal, conn), action, given)
         except ApiError:
             return False
     return True
