@@ -42,6 +42,24 @@ class Settings:
     # and in AccessKey network policies; https for acs:SecureTransport). None by default: until an operator
     # names its proxy, any local process could otherwise claim another address.
     trusted_proxies: tuple[str, ...] = ()
+    # Networks the server may reach on a caller's behalf (OIDC issuers, SAML metadata, DNS for domain
+    # verification) although they are loopback, private, link-local or metadata addresses, refused by default.
+    egress_allowed_networks: tuple[str, ...] = ()
+    # /metrics: served only with this bearer token (empty: not served on the API port) ...
+    metrics_token: str = ""
+    # ... or, when set, on this port of its own (on the serve host), without a token.
+    metrics_port: int = 0
+    # /readyz reports not ready when the data dir's file system has less free space than this.
+    ready_min_free_bytes: int = 100 * 1024 * 1024
+    # Hostile clients: the whole request head must arrive within header_timeout_s, the body within
+    # body_timeout_s; an idle keep-alive connection is closed after keepalive_timeout_s; at most
+    # max_connections are open at once (more are refused at once).
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keepalive_timeout_s: float = 5.0
+    max_connections: int = 1000
+    # "plain" (default) or "json": one JSON object per log line.
+    log_format: str = "plain"
 
     @property
     def is_sqlite(self) -> bool:
@@ -87,17 +105,49 @@ def load(data_dir: str | os.PathLike[str] | None = None) -> Settings:
         delivery_batch_seconds=batch,
         public_url=os.environ.get("OPENIMS_PUBLIC_URL", ""),
         trusted_proxies=_trusted_proxies(os.environ.get("OPENIMS_TRUSTED_PROXIES", "")),
+        egress_allowed_networks=_networks("OPENIMS_EGRESS_ALLOW", os.environ.get("OPENIMS_EGRESS_ALLOW", "")),
+        metrics_token=os.environ.get("OPENIMS_METRICS_TOKEN", ""),
+        metrics_port=_int_env("OPENIMS_METRICS_PORT", 0, minimum=0),
+        ready_min_free_bytes=_int_env("OPENIMS_READY_MIN_FREE_MB", 100, minimum=0) * 1024 * 1024,
+        header_timeout_s=_float_env("OPENIMS_HEADER_TIMEOUT_SECONDS", 10.0),
+        body_timeout_s=_float_env("OPENIMS_BODY_TIMEOUT_SECONDS", 30.0),
+        keepalive_timeout_s=_float_env("OPENIMS_KEEPALIVE_TIMEOUT_SECONDS", 5.0),
+        max_connections=_int_env("OPENIMS_MAX_CONNECTIONS", 1000),
+        log_format=_choice("OPENIMS_LOG_FORMAT", ("plain", "json")),
     )
 
 
 def _trusted_proxies(raw: str) -> tuple[str, ...]:
     """Comma-separated IP addresses or CIDR networks; empty trusts no proxy."""
+    return _networks("OPENIMS_TRUSTED_PROXIES", raw)
+
+
+def _networks(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks."""
     out = tuple(part.strip() for part in raw.split(",") if part.strip())
     for entry in out:
         try:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
-            raise ConfigError(
-                f"OPENIMS_TRUSTED_PROXIES holds {entry!r}, which is not an IP address or CIDR network"
-            ) from None
+            raise ConfigError(f"{name} holds {entry!r}, which is not an IP address or CIDR network") from None
     return out
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be more than 0, got {raw!r}")
+    return value
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, "") or choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
