@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from openims import accounts, config
+from openims import accounts, config, logs
 from openims.cli.tables import print_table
 from openims.config import ConfigError, Settings
 from openims.runtime import Runtime, has_schema, open_runtime
@@ -32,9 +31,11 @@ DATA_DIR_HELP = f"data directory (default {config.DEFAULT_DATA_DIR}, or $OPENIMS
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(getattr(args, "log_format", None) or "plain")
     try:
         settings = config.load(args.data_dir)
+        if getattr(args, "log_format", None) is None and settings.log_format != "plain":
+            logs.configure(settings.log_format)
         return int(args.func(settings, args) or 0)
     except ConfigError as exc:
         print(f"openims: {exc}", file=sys.stderr)
@@ -63,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the IMS and ActionTrail APIs on / and the console on /console")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8470)
+    serve.add_argument(
+        "--log-format", choices=("plain", "json"), default=None, help="plain lines (default) or one JSON object a line"
+    )
     serve.set_defaults(func=cmd_serve)
 
     account = sub.add_parser("account", help="manage accounts").add_subparsers(dest="account_command", required=True)
@@ -106,9 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     look.add_argument("--json", action="store_true", help="one JSON event per line")
     look.set_defaults(func=cmd_events_lookup)
 
-    from openims.cli import trails
+    from openims.cli import backup, trails
 
     trails.add_commands(sub)
+    backup.add_commands(sub)
     _data_dir_anywhere(parser)
     return parser
 
