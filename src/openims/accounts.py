@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Row, bindparam, insert, or_, select
 
 from openims import clock, ids
 from openims.config import ConfigError
+from openims.params import has_control
 from openims.runtime import Runtime
 from openims.store.schema import access_keys, accounts
 from openims.store.tables.apps_domains import domains
@@ -86,6 +87,8 @@ def find(conn: Connection, ref: str | None) -> Row[Any] | None:
     if ref is None:
         return conn.execute(select(accounts).order_by(accounts.c.created_ms)).first()
     ref = ref.strip().lower()
+    if has_control(ref):
+        return None
     return conn.execute(select(accounts).where(or_(accounts.c.id == ref, accounts.c.alias == ref))).first()
 
 

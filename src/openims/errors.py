@@ -35,6 +35,15 @@ class ApiError(Exception):
         self.extra = extra
 
 
+def storage_unavailable() -> ApiError:
+    """What the caller gets while the database cannot store anything (a full or read-only disk)."""
+    return ApiError(
+        "ServiceUnavailable",
+        "The service cannot store data right now (its storage is full or read-only); try again later.",
+        503,
+    )
+
+
 def internal_error() -> ApiError:
     """What the caller of a call that failed on our side gets (the details stay in the log)."""
     return ApiError("InternalError", "The request processing has failed due to some unknown error.", 500)

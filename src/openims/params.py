@@ -32,6 +32,12 @@ def load_json(text: str) -> Any:
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def has_control(text: str) -> bool:
+    """Whether `text` holds a control character no name or value may contain (PostgreSQL cannot even store
+    NUL): such a value names nothing, on every backend alike."""
+    return _CONTROL.search(text) is not None
+
+
 def _invalid(name: str, why: str, reason: str | None = None, lead: str | None = None) -> ApiError:
     code = f"InvalidParameter.{name}" + (f".{reason}" if reason else "")
     lead = lead or {"Length": "beyond the length limit", "InvalidChars": "contains invalid chars"}.get(

@@ -7,6 +7,8 @@ from typing import Any
 
 ROOT = "root-account"
 RAM_USER = "ram-user"
+# Whoever resent a request already made: it holds a copy of a signed request, which proves nothing about who.
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)

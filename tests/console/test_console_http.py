@@ -465,3 +465,16 @@ def test_set_password_refuses_weak_passwords_and_unknown_accounts(acct: Account)
         "Write",
     )
     assert ROOT_PASSWORD not in json.dumps(event)
+
+
+def test_a_control_character_in_a_login_name_is_a_refused_sign_in(acct: Account) -> None:
+    """PostgreSQL cannot even look such a name up: on every backend it names nobody, and the attempt is on
+    the record of the account it names."""
+    client = httpx.Client(base_url=acct.server.url, follow_redirects=False)
+    token = csrf_of(client.get("/console/signin").text)
+    for login in (f"bob\x00@{acct.alias}", f"bob@{acct.alias}\x00", f"{acct.alias}\x00"):
+        refused = client.post("/console/signin", data={"login": login, "password": "whatever-1", "csrf_token": token})
+        assert refused.status_code == 401, refused.text
+    signins = acct.events(EventName="ConsoleSignin")
+    assert [e["additionalEventData"]["loginAccount"] for e in signins] == ["bob\ufffd"]
+    assert signins[0]["errorCode"] == "InvalidCredentials"

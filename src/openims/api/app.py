@@ -14,7 +14,7 @@ from starlette.routing import Route
 from openims import ids
 from openims.actions.table import ACTIONS
 from openims.api import protocol
-from openims.api.dispatch import dispatch
+from openims.api.dispatch import dispatch, record_unreadable
 from openims.console.mount import mount as mount_console
 from openims.credentials import key_usage, network_policy
 from openims.errors import ApiError, internal_error
@@ -45,6 +45,9 @@ def create_app(rt: Runtime) -> Starlette:
             body = await call(req)
             return protocol.render(body, req)
         except ApiError as err:
+            if isinstance(err, protocol.Unreadable):
+                req = err.request
+                await run_in_threadpool(record_unreadable, rt, err)
             request_id = req.request_id if req else ""
             return protocol.render_error(err, req, request_id or _new_id(), request.headers.get("host", ""))
         except Exception:

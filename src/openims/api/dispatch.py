@@ -8,21 +8,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from openims import clock
 from openims.actions import registry
 from openims.actions.context import CallContext
 from openims.actions.table import ACTIONS
-from openims.api.protocol import RpcRequest
-from openims.api.signing import AuthError, KeyCheck, authenticate
+from openims.api.protocol import RpcRequest, Unreadable
+from openims.api.signing import AuthError, KeyCheck, authenticate, claimed_key_id, load_key
 from openims.audit import event as audit
 from openims.authz.rules import authorize
-from openims.errors import ApiError, internal_error
-from openims.params import parse_all
-from openims.principal import Principal
+from openims.errors import ApiError, internal_error, storage_unavailable
+from openims.params import has_control, parse_all
+from openims.principal import UNKNOWN, Principal
 from openims.runtime import Runtime
 from openims.store import constraints
+from openims.store.db import is_storage_failure
 from openims.store.schema import signature_nonces
 
 log = logging.getLogger("openims.dispatch")
@@ -35,12 +36,25 @@ def dispatch(rt: Runtime, req: RpcRequest, key_checks: Sequence[KeyCheck] = ()) 
     try:
         auth = authenticate(rt, req, key_checks, action.secret_params if action else ())
     except AuthError as err:
-        if err.principal is not None:
-            _record_failure(rt, req, err.principal, None, err, nonce=None)
-        else:
+        if err.principal is None:
             log.info("rejected unsigned or unknown-key request %s from %s: %s", req.request_id, req.source_ip, err.code)
-        raise
+            raise
+        raise _record_failure(rt, req, err.principal, None, err, nonce=None) from None
     return execute(rt, req, auth.principal, (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms))
+
+
+def record_unreadable(rt: Runtime, err: Unreadable) -> None:
+    """Audit a request refused while it was read in the account of the AccessKey it names, when that key
+    exists: its signature could not be checked, so it is recorded as a bad signature is."""
+    req = err.request
+    key_id = claimed_key_id(req)
+    if not key_id or has_control(key_id):
+        return
+    try:
+        key = load_key(rt, key_id)
+    except AuthError:
+        return
+    _record_failure(rt, req, key.principal, ACTIONS.lookup(req.version, req.action), err, nonce=None)
 
 
 def execute(
@@ -54,15 +68,20 @@ def execute(
             raise _unknown_action(req)
         params = parse_all(action.params, req.params)
         return run(rt, action, params, req, principal, nonce)
+    except Replay as replay:
+        raise _record_replay(rt, req, principal, action, replay) from None
     except ApiError as err:
-        _record_failure(rt, req, principal, action, err, nonce)
-        raise
+        raise _record_failure(rt, req, principal, action, err, nonce) from None
+    except DBAPIError as exc:
+        if not is_storage_failure(exc):
+            log.exception("internal error in %s (request %s)", req.action, req.request_id)
+            raise _record_failure(rt, req, principal, action, internal_error(), nonce) from None
+        log.error("request %s (%s) not stored: %s", req.request_id, req.action, _first_line(exc))
+        raise _record_failure(rt, req, principal, action, storage_unavailable(), nonce) from None
     except Exception:
         # A fault of ours: the caller gets InternalError, the event records it, the log has the traceback.
         log.exception("internal error in %s (request %s)", req.action, req.request_id)
-        internal = internal_error()
-        _record_failure(rt, req, principal, action, internal, nonce)
-        raise internal from None
+        raise _record_failure(rt, req, principal, action, internal_error(), nonce) from None
 
 
 def run(
@@ -161,14 +180,33 @@ def allowed(rt: Runtime, req: RpcRequest, principal: Principal) -> bool:
 _INSERT_NONCE = signature_nonces.insert()
 
 
+class Replay(ApiError):
+    """The request's nonce was spent already: a copy of a request that was made before."""
+
+    def __init__(self) -> None:
+        super().__init__("SignatureNonceUsed", "The request signature nonce has been used.")
+
+
 def _use_nonce(conn: Connection, nonce: tuple[str, str, int]) -> None:
-    """Spend the nonce. It is the transaction's first statement, so a duplicate aborts it before any
-    other work (no savepoint needed)."""
+    """Spend the nonce, or raise Replay. In a call's transaction it is the first statement, so a duplicate
+    aborts the transaction before any other work."""
     key_id, value, expires_ms = nonce
     try:
         conn.execute(_INSERT_NONCE, {"access_key_id": key_id, "nonce": value, "expires_ms": expires_ms})
     except IntegrityError:
-        raise ApiError("SignatureNonceUsed", "The request signature nonce has been used.") from None
+        raise Replay from None
+
+
+def _spend_after_failure(conn: Connection, nonce: tuple[str, str, int]) -> bool:
+    """Spend the nonce of a failed call in its failure event's transaction; False if it was spent already.
+    Under a savepoint, so that on PostgreSQL a duplicate does not abort the transaction that must still
+    record what happened."""
+    try:
+        with conn.begin_nested():
+            _use_nonce(conn, nonce)
+    except Replay:
+        return False
+    return True
 
 
 def _resources(action: registry.Action, params: dict[str, Any], ctx: CallContext | None) -> list[tuple[str, str]]:
@@ -222,24 +260,61 @@ def _record_failure(
     action: registry.Action | None,
     err: ApiError,
     nonce: tuple[str, str, int] | None,
-) -> None:
-    """The failed call's event, after the rollback, with what the action declares a failure still changes
-    (`on_failure`). The nonce is still spent, so a failed request cannot be replayed later when it might
-    succeed."""
+) -> ApiError:
+    """Record the failed call's event after the rollback, with what the action declares a failure still
+    changes (`on_failure`); returns the error to answer. The nonce is still spent, so a failed request
+    cannot be replayed later when it might succeed; a request whose nonce was spent already is a replay,
+    recorded as such instead (and answered SignatureNonceUsed)."""
     params: dict[str, Any] = {}
     if action is not None:
         params = {p.name: req.params.get(p.name) for p in action.params}
     resources = err.resources or (_resources(action, params, None) if action else [])
     event = _event(rt, req, principal, action, resources, error=err)
-    with rt.db.transaction() as conn:
-        if nonce is not None and err.code != "SignatureNonceUsed":
-            try:
-                _use_nonce(conn, nonce)
-            except ApiError:
-                pass  # spent already by a concurrent twin of this request
-        if action is not None and action.on_failure is not None:
-            action.on_failure(conn, principal, err)
-        audit.record(conn, event)
+    try:
+        with rt.db.transaction() as conn:
+            if nonce is not None and not _spend_after_failure(conn, nonce):
+                replay = Replay()
+                audit.record(conn, _replay_event(rt, req, principal, action, replay))
+                return replay
+            if action is not None and action.on_failure is not None:
+                action.on_failure(conn, principal, err)
+            audit.record(conn, event)
+    except DBAPIError as exc:
+        if not is_storage_failure(exc):
+            raise
+        # Nothing of the call was stored either: the caller is told to retry, the log keeps the attempt.
+        log.error("event of failed request %s (%s) not stored: %s", req.request_id, req.action, _first_line(exc))
+        return storage_unavailable()
+    return err
+
+
+def _record_replay(
+    rt: Runtime, req: RpcRequest, principal: Principal, action: registry.Action | None, replay: Replay
+) -> ApiError:
+    """A request whose nonce is spent: recorded in the key's account as a rejected replay, not as a call of
+    the key's owner (whoever resent it only held a copy)."""
+    try:
+        with rt.db.transaction() as conn:
+            audit.record(conn, _replay_event(rt, req, principal, action, replay))
+    except DBAPIError as exc:
+        if not is_storage_failure(exc):
+            raise
+        log.error("replay %s (%s) not recorded: %s", req.request_id, req.action, _first_line(exc))
+        return storage_unavailable()
+    return replay
+
+
+def _replay_event(
+    rt: Runtime, req: RpcRequest, principal: Principal, action: registry.Action | None, replay: Replay
+) -> dict[str, Any]:
+    sender = Principal(principal.account_id, UNKNOWN, "", "", principal.access_key_id)
+    event = _event(rt, req, sender, action, [], error=replay)
+    event["additionalEventData"]["rejectedReplay"] = "true"
+    return event
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", exc)).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
 
 
 def _unknown_action(req: RpcRequest) -> ApiError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
@@ -38,30 +38,25 @@ class RpcRequest:
     scheme: str = "http"
 
 
+class Unreadable(ApiError):
+    """A request refused while it was read (a body too large, or not UTF-8), with what could be read of it:
+    a request that names a known AccessKey is audited in that key's account, like a bad signature."""
+
+    def __init__(self, code: str, message: str, status: int | None, request: RpcRequest) -> None:
+        super().__init__(code, message, status)
+        self.request = request
+
+
 async def read_request(request: Request) -> RpcRequest:
     """Collect action, version and parameters from the query string and a form body."""
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]}
     raw_query = request.scope.get("query_string", b"").decode("latin-1")
-    request_id = ids.request_id()
-    body = b""
-    if request.method in ("POST", "PUT"):
-        length = headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY:
-            raise ApiError("RequestTooLarge", f"The request body exceeds {MAX_BODY} bytes.", 413)
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise ApiError("RequestTooLarge", f"The request body exceeds {MAX_BODY} bytes.", 413)
     params = dict(parse_qsl(raw_query, keep_blank_values=True))
-    if body and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        try:
-            params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-        except UnicodeDecodeError:
-            raise ApiError("InvalidParameter", "The form body is not valid UTF-8.") from None
-    return RpcRequest(
+    read = RpcRequest(
         method=request.method,
         path=request.scope.get("path", "/"),
         raw_query=raw_query,
-        body=body,
+        body=b"",
         headers=headers,
         params=params,
         action=headers.get("x-acs-action") or params.get("Action", ""),
@@ -69,9 +64,32 @@ async def read_request(request: Request) -> RpcRequest:
         source_ip=client_ip(request.scope),
         user_agent=headers.get("user-agent", ""),
         host=headers.get("host", ""),
-        request_id=request_id,
+        request_id=ids.request_id(),
         fmt="XML" if params.get("Format", "").upper() == "XML" else "JSON",
         scheme="https" if request.scope.get("scheme") == "https" else "http",
+    )
+    if request.method not in ("POST", "PUT"):
+        return read
+    too_large = f"The request body exceeds {MAX_BODY} bytes."
+    length = headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY:
+        raise Unreadable("RequestTooLarge", too_large, 413, read)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise Unreadable("RequestTooLarge", too_large, 413, read)
+    if body and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        try:
+            form = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            raise Unreadable("InvalidParameter", "The form body is not valid UTF-8.", None, read) from None
+        params = {**params, **dict(form)}
+    return replace(
+        read,
+        body=body,
+        params=params,
+        action=headers.get("x-acs-action") or params.get("Action", ""),
+        version=headers.get("x-acs-version") or params.get("Version", ""),
+        fmt="XML" if params.get("Format", "").upper() == "XML" else "JSON",
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select
 from openims import clock
 from openims.api.protocol import RpcRequest
 from openims.errors import ApiError
+from openims.params import has_control
 from openims.principal import RAM_USER, ROOT, Principal
 from openims.runtime import Runtime
 from openims.store.schema import access_keys, accounts, users
@@ -89,8 +90,8 @@ def authenticate(
             "The request is not signed: send an Authorization header (V3) or a Signature parameter (v2).",
         )
     timestamp, nonce = signed.timestamp, signed.nonce
-    if len(nonce) > MAX_NONCE:
-        raise AuthError("IncompleteSignature", f"The signature nonce is longer than {MAX_NONCE} characters.")
+    if has_control(signed.key_id):
+        raise AuthError("InvalidAccessKeyId.NotFound", "The specified AccessKey ID does not exist.")
     key = load_key(rt, signed.key_id)
     if not signed.verified_by(key.secret):
         # The string to sign goes to the caller only: events and logs record the message without it.
@@ -99,6 +100,15 @@ def authenticate(
             "The request signature does not conform to Alibaba Cloud standards.",
             key.principal,
             for_caller=f" server string to sign is:{signed.shown}",
+        )
+    # Checked once the key is known, so that the refusal is audited in its account.
+    if len(nonce) > MAX_NONCE:
+        raise AuthError(
+            "IncompleteSignature", f"The signature nonce is longer than {MAX_NONCE} characters.", key.principal
+        )
+    if has_control(nonce):
+        raise AuthError(
+            "IncompleteSignature", "The signature nonce must not contain control characters.", key.principal
         )
     if key.status != "Active":
         raise AuthError("InvalidAccessKeyId.Inactive", "The specified AccessKey is disabled.", key.principal)
@@ -121,6 +131,18 @@ def authenticate(
     for check in checks:
         check(rt, key, req)
     return Authenticated(key.principal, nonce, sent_ms + window_ms)
+
+
+def claimed_key_id(req: RpcRequest) -> str:
+    """The AccessKey ID a request says it is signed with (V3 Credential, or v2 AccessKeyId), unverified."""
+    algorithm, _, rest = req.headers.get("authorization", "").partition(" ")
+    if algorithm == V3_ALGORITHM:
+        for part in rest.split(","):
+            name, eq, value = part.strip().partition("=")
+            if eq and name == "Credential":
+                return value
+        return ""
+    return req.params.get("AccessKeyId", "")
 
 
 _KEY_QUERY = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -151,8 +152,25 @@ def build(
         event["responseElements"] = redact({**response, "RequestId": request_id}, secret)
     if error is not None:
         event["errorCode"], event["errorMessage"] = error
+    event = _storable(event)
     event["_ms"] = when
     return event
+
+
+# Control characters no event value keeps: PostgreSQL text cannot hold NUL, XML none of them.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _storable(value: Any) -> Any:
+    """The value with each control character replaced by U+FFFD, so every backend stores the same event and
+    every response format can carry it (the replacement still shows that something was there)."""
+    if isinstance(value, str):
+        return _CONTROL.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
 
 
 def mfa_used(event: dict[str, Any]) -> bool:

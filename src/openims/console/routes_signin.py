@@ -26,6 +26,7 @@ from openims.console import csrf, sessions
 from openims.console.sessions import Session
 from openims.console.web import ALL_STAGES, PREFIX, STAGE_PAGES, Page, _local, endpoint, url
 from openims.errors import ApiError
+from openims.params import has_control
 from openims.signin import mfa_tickets, ram_user, root_account
 from openims.store.tables.apps_domains import domains
 
@@ -37,9 +38,12 @@ def _resolve(page: Page, login: str) -> tuple[str, str] | None:
     name, _, domain = login.rpartition("@")
     domain = domain.lower()
     with page.rt.db.read() as conn:
-        owner = conn.execute(
-            select(domains.c.account_id).where(domains.c.name == domain, domains.c.status == "Verified")
-        ).scalar()
+        # A name with a control character names no domain (and PostgreSQL could not even look it up).
+        owner = None
+        if not has_control(domain):
+            owner = conn.execute(
+                select(domains.c.account_id).where(domains.c.name == domain, domains.c.status == "Verified")
+            ).scalar()
     if owner:
         return owner, login
     if domain.endswith(DOMAIN_SUFFIX):

@@ -30,6 +30,7 @@ from openims.audit.event import Origin
 from openims.credentials import passwords
 from openims.credentials.totp import Verdict
 from openims.crypto import verify_password
+from openims.params import has_control
 from openims.principal import RAM_USER, Principal
 from openims.runtime import Runtime
 from openims.signin import lockout, mfa_tickets
@@ -107,6 +108,8 @@ def record_failed_attempt(conn: Connection, account_id: str, user_id: str, now_m
 
 
 def _account(conn: Connection, account: str) -> Row[Any] | None:
+    if has_control(account):
+        return None
     return conn.execute(
         select(accounts_table).where(or_(accounts_table.c.id == account, accounts_table.c.alias == account.lower()))
     ).first()
@@ -114,6 +117,8 @@ def _account(conn: Connection, account: str) -> Row[Any] | None:
 
 def _user(conn: Connection, account_id: str, login_name: str) -> Row[Any] | None:
     name, at, domain = login_name.partition("@")
+    if has_control(login_name):
+        return None
     if at and domain.lower() not in [d.lower() for d in accounts.user_domains(conn, account_id)]:
         return None
     return conn.execute(

@@ -15,6 +15,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# What SQLite says when its file system is full, read-only or failing.
+_SQLITE_STORAGE = ("database or disk is full", "disk i/o error", "readonly database", "unable to open database file")
+# PostgreSQL SQLSTATEs of the same: class 53 (disk full, out of memory), I/O error, read-only transaction.
+_PG_STORAGE = ("53", "58030", "25006")
 _LOCK_ACCOUNT = text("SELECT id FROM accounts WHERE id = :id FOR NO KEY UPDATE")
 
 
@@ -118,3 +122,14 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """Whether a database error means storage cannot take writes now (full, read-only, failing), which passes,
+    rather than a fault in the statement."""
+    orig = getattr(exc, "orig", exc)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_PG_STORAGE):
+        return True
+    text = str(orig).lower()
+    return any(marker in text for marker in _SQLITE_STORAGE)
