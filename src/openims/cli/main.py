@@ -215,6 +215,20 @@ def _root_without_console_password(rt: Runtime) -> bool:
         )
 
 
+def _refuse_unwritable(data_dir: Path) -> None:
+    """`serve` writes its database (SQLite), delivered trail files and housekeeping there: refuse to start,
+    saying why, rather than fail on the first call."""
+    if not data_dir.exists():
+        return
+    probe = data_dir / f".openims-write-probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"probe")
+        probe.unlink()
+    except OSError as exc:
+        why = exc.strerror or exc.__class__.__name__
+        raise ConfigError(f"cannot write to the data dir {data_dir} ({why}): serve needs to write there") from None
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -222,6 +236,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if not settings.public_url:
         settings = replace(settings, public_url=f"http://{args.host}:{args.port}")
+    _refuse_unwritable(settings.data_dir)
     if _is_empty(settings):
         rt, new, path = initialize(settings, DEFAULT_ALIAS)
         print(

@@ -1,0 +1,105 @@
+"""Storage that cannot take writes: a full file system (SQLite, on a small tmpfs) and a read-only data dir.
+Calls get ServiceUnavailable (503) in the error envelope with one log line and no traceback; service comes back
+by itself when storage does; `serve` refuses a data dir it cannot write. (PostgreSQL's own errors for the same
+are classified in tests/unit/test_storage_errors.py.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alibabacloud_ims20190815 import models as m
+from Tea.exceptions import TeaException
+
+from tests.support import Server, free_port, start_server
+
+
+def _can_mount() -> bool:
+    return os.geteuid() == 0
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB tmpfs at tmp_path/data (the server's log stays outside it, in tmp_path)."""
+    if not _can_mount():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI runs as root: the storage tests mount a tmpfs")
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "data"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(directory: Path) -> Path:
+    filler = directory / "filler"
+    with open(filler, "wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * (256 * 1024))
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def _unavailable(call) -> TeaException:  # type: ignore[no-untyped-def]
+    with pytest.raises(TeaException) as info:
+        call()
+    err = info.value
+    assert (err.code, err.statusCode) == ("ServiceUnavailable", 503), err.message
+    assert "storage" in err.message
+    return err
+
+
+def _log(server: Server) -> str:
+    return (server.data_dir.parent / f"server-{server.port}.log").read_text(errors="replace")
+
+
+def test_a_full_disk_answers_503_and_service_returns_with_space(tmp_path: Path, tmpfs: Path) -> None:
+    server, cleanup = start_server(tmp_path, "sqlite")
+    try:
+        acct = server.new_account()
+        ims = acct.ims()
+        ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn("before"), display_name="b"))
+        filler = _fill(tmpfs)
+        for n in range(5):
+            _unavailable(
+                lambda n=n: ims.create_user(
+                    m.CreateUserRequest(user_principal_name=acct.upn(f"u{n}"), display_name="u")
+                )
+            )
+        # A read changes nothing, but its event cannot be stored either: it is not answered without one.
+        _unavailable(lambda: ims.get_user(m.GetUserRequest(user_principal_name=acct.upn("before"))))
+        log = _log(server)
+        assert "Traceback" not in log and log.count("not stored") >= 6
+        filler.unlink()
+        upn = acct.upn("after")
+        ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name="a"))
+        assert acct.events(EventName="CreateUser", ResourceName=upn)
+        assert not any(e.get("errorCode") for e in acct.events(EventName="CreateUser"))
+    finally:
+        cleanup()
+
+
+def test_serve_refuses_a_data_dir_it_cannot_write(tmp_path: Path, tmpfs: Path) -> None:
+    server, cleanup = start_server(tmp_path, "sqlite")
+    cleanup()
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "openims", "--data-dir", str(server.data_dir), "serve", "--port", str(free_port())],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "cannot write to the data dir" in out.stderr and "Traceback" not in out.stderr
