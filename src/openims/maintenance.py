@@ -1,4 +1,5 @@
-"""Housekeeping that keeps the store bounded. Every purger is listed here, in the order it runs."""
+"""Housekeeping: the purgers that keep the store bounded, and the rules enforced over time (idle AccessKeys).
+Every job is listed here, in the order it runs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import Column, delete
 
 from openims import clock
 from openims.actions import recycle_bin
+from openims.credentials import idle_keys
 from openims.delivery import outbox
 from openims.runtime import Runtime
 from openims.store.schema import events, signature_nonces
@@ -72,6 +74,15 @@ PURGERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (
 )
 
 
+# Security preferences that act with time: run after the purgers, each returns how many rows it changed.
+ENFORCERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (("idle_access_keys", idle_keys.disable_idle_keys),)
+
+
 def purge(rt: Runtime) -> dict[str, int]:
     """Run every purger; returns the rows each removed."""
     return {name: purger(rt) for name, purger in PURGERS}
+
+
+def enforce(rt: Runtime) -> dict[str, int]:
+    """Run every enforcer; returns the rows each changed."""
+    return {name: enforcer(rt) for name, enforcer in ENFORCERS}

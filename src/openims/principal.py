@@ -9,6 +9,8 @@ ROOT = "root-account"
 RAM_USER = "ram-user"
 # Whoever resent a request already made: it holds a copy of a signed request, which proves nothing about who.
 UNKNOWN = "unknown"
+# OpenIMS itself, enforcing a rule in housekeeping (an idle AccessKey disabled).
+SYSTEM = "system"
 
 
 @dataclass(frozen=True)

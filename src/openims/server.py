@@ -24,10 +24,11 @@ PURGE_INTERVAL_S = 600.0
 
 async def _housekeeping(rt: Runtime) -> None:
     while True:
-        try:
-            await run_in_threadpool(maintenance.purge, rt)
-        except Exception:  # keep serving; the next round retries
-            log.exception("housekeeping failed")
+        for job in (maintenance.purge, maintenance.enforce):
+            try:
+                await run_in_threadpool(job, rt)
+            except Exception:  # keep serving; the next round retries
+                log.exception("housekeeping failed")
         await asyncio.sleep(PURGE_INTERVAL_S)
 
 

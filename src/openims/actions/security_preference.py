@@ -185,6 +185,13 @@ def set_security_preference(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         changes["mfa_operation_for_login"] = "mandatory" if p["EnforceMFAForLogin"] else "independent"
     if p["MFAOperationForLogin"] is not None:
         changes["mfa_operation_for_login"] = p["MFAOperationForLogin"]
+    if p["OperationForRiskLogin"] == "enforceVerify":
+        raise ApiError(
+            "InvalidParameter.OperationForRiskLogin.Unsupported",
+            'The parameter "OperationForRiskLogin" cannot be enforceVerify: OpenIMS does not judge logons risky, so '
+            "it could not verify them; only autonomous is supported. Require MFA for every logon with "
+            "MFAOperationForLogin=mandatory instead.",
+        )
     if p["OperationForRiskLogin"] is not None:
         changes["operation_for_risk_login"] = p["OperationForRiskLogin"]
     for name, field in (
@@ -198,8 +205,14 @@ def set_security_preference(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
                     f'The parameter "{name}" must be one of {", ".join(map(str, IDLE_DAY_CHOICES))}.',
                 )
             changes[field] = p[name]
+    if p["VerificationTypes"]:
+        raise ApiError(
+            "InvalidParameter.VerificationTypes.Unsupported",
+            'The parameter "VerificationTypes" must be empty: OpenIMS sends no text messages or emails, so it '
+            "cannot verify by sms or email. Bind an MFA device instead.",
+        )
     if p["VerificationTypes"] is not None:
-        changes["verification_types"] = ",".join(dict.fromkeys(p["VerificationTypes"]))
+        changes["verification_types"] = ""
     if changes.get("enable_save_mfa_ticket") is False:
         # Turning it off ends every saved ticket for good, not only while it stays off.
         mfa_tickets.revoke_account(ctx.conn, ctx.account_id)

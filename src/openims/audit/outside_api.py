@@ -1,10 +1,11 @@
-"""Events written outside the API: console sign-in, and what the operator does with the `openims` command on
-the server (`account set-password`, `set-mfa`, `unset-mfa`). One builder for all of them, told where the event
-came from by a small `Origin`; recorded like API events, so trails deliver them too."""
+"""Events written outside the API: console sign-in, what the operator does with the `openims` command on the
+server (`account set-password`, `set-mfa`, `unset-mfa`), and rules housekeeping enforces (idle AccessKeys). One
+builder for all of them, told where the event came from by a small `Origin`; recorded like API events, so trails
+deliver them too."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -19,6 +20,8 @@ from openims.runtime import Runtime
 
 # The operator's commands on the server: recorded as the account's root identity, from `localhost`.
 CLI = Origin(source_ip="localhost", user_agent="openims-cli")
+# Rules OpenIMS enforces by itself, in housekeeping.
+HOUSEKEEPING = Origin(source_ip="localhost", user_agent="openims-housekeeping")
 # ConsoleSignin events carry the console's service, as Alibaba's do.
 CONSOLE_SIGNIN = Service("AasSub", "", "signin.aliyun.com", "")
 
@@ -33,6 +36,7 @@ def record(
     service: Service = IMS,
     resource_type: str = "",
     resources: Sequence[tuple[str, str]] = (),
+    raw_params: Mapping[str, str] | None = None,
     response: dict[str, Any] | None = None,
     error: tuple[str, str] | None = None,
     additional: dict[str, Any] | None = None,
@@ -50,6 +54,7 @@ def record(
         region=rt.settings.region,
         resource_type=resource_type,
         resources=resources,
+        raw_params=raw_params,
         response=response,
         error=error,
         additional=additional,
