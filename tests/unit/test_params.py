@@ -29,6 +29,10 @@ def test_int_and_bool() -> None:
     assert Int("MaxItems", min=1, max=10, default=5).extract({}) == 5
     assert code(lambda: Int("MaxItems", min=1, max=10).extract({"MaxItems": "11"})) == "InvalidParameter.MaxItems"
     assert code(lambda: Int("MaxItems").extract({"MaxItems": "ten"})) == "InvalidParameter.MaxItems"
+    # Only ASCII digits are a number, as Alibaba reads them; Python's int() alone would take all of these.
+    for loose in ("１２", "1_0", " 5", "5 ", "٣", "99999999999999999999"):
+        assert code(lambda loose=loose: Int("MaxItems").extract({"MaxItems": loose})) == "InvalidParameter.MaxItems"
+    assert Int("MaxItems").extract({"MaxItems": "+7"}) == 7
     assert Bool("X").extract({"X": "True"}) is True
     assert code(lambda: Bool("X").extract({"X": "yes"})) == "InvalidParameter.X"
 

@@ -23,7 +23,12 @@ POLICY_FIELDS: tuple[tuple[str, str, Any, str], ...] = (
     ("MaxPasswordAge", "Password expires after (days)", ("int", 0, 1095), "0: never"),
     ("HardExpire", "An expired password cannot be changed at sign-in (an administrator must reset it)", "bool", ""),
     ("InitialPasswordAge", "Initial password valid for (days)", ("int", 0, 90), "0: no limit"),
-    ("MaxLoginAttemps", "Wrong passwords before a one-hour lockout", ("int", 0, 32), "0: no lockout"),
+    (
+        "MaxLoginAttemps",
+        "Wrong passwords before a one-hour lockout",
+        ("int", 0, 32),
+        "0 (the default, as in Alibaba Cloud): no lockout, passwords may be guessed endlessly. 5 is a good value.",
+    ),
     ("InterceptRiskPasswordOnApi", "Refuse commonly used passwords", "bool", ""),
 )
 
