@@ -15,7 +15,6 @@ from sqlalchemy import Row, delete, func, insert, select, update
 from openims import clock, ids
 from openims.actions.context import CallContext
 from openims.actions.registry import ACTIONTRAIL, WRITE, action
-from openims.delivery import deliverer as _deliverer  # noqa: F401  (registers the serve background job)
 from openims.delivery import outbox
 from openims.delivery.destinations import SLS_ARN, destinations
 from openims.delivery.targets import OSS, SLS, SYSLOG, WEBHOOK, kinds_of, split_host_port

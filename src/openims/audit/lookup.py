@@ -88,7 +88,8 @@ class Query:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _condition(key: str, value: str) -> Any:
+def condition(key: str, value: str) -> Any:
+    """The WHERE clause of one LookupAttribute (also the console's filters)."""
     if key not in ATTRIBUTES:
         raise ApiError(
             "InvalidParameter.LookupAttribute.Key",
@@ -117,7 +118,7 @@ def _condition(key: str, value: str) -> Any:
 def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of events (full records) and the token for the next, or None at the end."""
     where = [events.c.account_id == q.account_id, events.c.event_ms >= q.start_ms, events.c.event_ms <= q.end_ms]
-    where += [_condition(k, v) for k, v in q.attributes]
+    where += [condition(k, v) for k, v in q.attributes]
     if token:
         after_ms, after_seq = _open_token(key, token, q)
         if q.forward:

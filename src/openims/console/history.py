@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, func, select
 
 from openims import clock
 from openims.audit.event import mfa_used
-from openims.audit.lookup import CHOICES, WILDCARD_KEYS, Query, _condition, last_ms, search
+from openims.audit.lookup import CHOICES, WILDCARD_KEYS, Query, condition, last_ms, search
 from openims.runtime import Runtime
 from openims.store.schema import events, users
 
@@ -251,7 +251,7 @@ def counts(rt: Runtime, account_id: str, f: Filters, budget_s: float = CHART_BUD
     within its index, so one GROUP BY on event_ms // bucket runs over that filter's index range instead."""
     size = bucket_for(f.end_ms - f.start_ms)
     first, last = f.start_ms // size, f.end_ms // size
-    conditions = [_condition(k, v) for k, v in f.attributes]
+    conditions = [condition(k, v) for k, v in f.attributes]
     driving = sorted(f.attributes, key=lambda a: DRIVING_ORDER.index(a[0]) if a[0] in DRIVING_ORDER else 99)
     deadline = time.monotonic() + budget_s
     with rt.db.read() as conn:

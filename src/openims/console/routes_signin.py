@@ -24,7 +24,7 @@ from openims.accounts import DOMAIN_SUFFIX
 from openims.actions.security_preference import load_preferences
 from openims.console import csrf, sessions
 from openims.console.sessions import Session
-from openims.console.web import ALL_STAGES, PREFIX, STAGE_PAGES, Page, _local, endpoint, url
+from openims.console.web import ALL_STAGES, PREFIX, STAGE_PAGES, Page, endpoint, local_path, url
 from openims.errors import ApiError
 from openims.params import has_control
 from openims.signin import mfa_tickets, ram_user, root_account
@@ -102,7 +102,7 @@ def _signin_form(
         signin_token=csrf.presession_token(page.rt, pre),
         error=error,
         login=login,
-        next=_local(page.q("next") or page.f("next")),
+        next=local_path(page.q("next") or page.f("next")),
         notice=notice,
     )
 
@@ -111,7 +111,7 @@ def _signin_form(
 def signin_page(page: Page) -> Response:
     """The sign-in form (a signed-in browser goes straight to the console)."""
     if page.session is not None and page.session.stage == sessions.ACTIVE:
-        return RedirectResponse(_local(page.q("next")), status_code=303)
+        return RedirectResponse(local_path(page.q("next")), status_code=303)
     notice = (
         "You have signed out."
         if page.q("signed_out")
@@ -125,7 +125,7 @@ def signin_page(page: Page) -> Response:
 @endpoint(stages=None)
 def signin_submit(page: Page) -> Response:
     login, password = page.f("login"), page.form.get("password", "")
-    target = _local(page.f("next"))
+    target = local_path(page.f("next"))
     if not login or not password:
         return _signin_form(page, 400, "Enter your login name and password.", login)
     resolved = _resolve(page, login)
@@ -228,7 +228,7 @@ def _mfa_form(page: Page, next_path: str, status: int = 200, error: str | None =
 
 @endpoint(stages=(sessions.MFA,))
 def mfa_page(page: Page) -> Response:
-    return _mfa_form(page, _local(page.q("next")))
+    return _mfa_form(page, local_path(page.q("next")))
 
 
 @endpoint(stages=(sessions.MFA,))
@@ -259,9 +259,9 @@ def mfa_submit(page: Page) -> Response:
             save_mfa_ticket=page.form.get("remember") == "on",
         )
     if result.success:
-        return _open(page, result, _local(page.f("next")))
+        return _open(page, result, local_path(page.f("next")))
     if result.error_code in (ram_user.MFA_INVALID, ram_user.MFA_REUSED, ram_user.MFA_REQUIRED):
-        return _mfa_form(page, _local(page.f("next")), 401, result.error_message)
+        return _mfa_form(page, local_path(page.f("next")), 401, result.error_message)
     sessions.destroy(page.rt, page.session)
     page.clear_cookies.append(sessions.COOKIE)
     page.session = None

@@ -277,7 +277,7 @@ def _run(handler: Handler, request: Request, form: dict[str, str], stages: tuple
                 else str(request.url.path) + ("?" + request.url.query if request.url.query else "")
             )
             return RedirectResponse(
-                url("/signin", next=_local(back), ended="1" if request.method == "POST" else None), status_code=303
+                url("/signin", next=local_path(back), ended="1" if request.method == "POST" else None), status_code=303
             )
         if session.stage not in stages:
             return RedirectResponse(PREFIX + STAGE_PAGES.get(session.stage, "/"), status_code=303)
@@ -348,7 +348,7 @@ def _refused(page: Page, message: str) -> HTMLResponse:
     return response
 
 
-def _local(path: str) -> str:
+def local_path(path: str) -> str:
     """Only a console path may be a redirect target (no open redirect)."""
     if path.startswith(PREFIX + "/") and not path.startswith("//") and "\\" not in path:
         return path
