@@ -53,6 +53,25 @@ def test_filters(history: Account) -> None:
     one = failed[0]
     assert names(lookup(acct, {"EventId": one["eventId"]}).events) == ["GetUser"]
     assert lookup(acct, {"EventName": "CreateUser", "User": "someone-else"}).events == []
+    assert lookup(acct, {"RoleName": "any-role"}).events == []
+
+
+def test_a_user_is_found_by_its_short_name(acct: Account) -> None:
+    """ "What did bob do": bob's own calls, whichever of his names the question uses, and nobody else's."""
+    ims = acct.ims()
+    bob, bobby = acct.upn("bob"), acct.upn("bobby")
+    keys = {}
+    for upn in (bob, bobby):
+        ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name=upn[:5]))
+        key = ims.create_access_key(m.CreateAccessKeyRequest(user_principal_name=upn)).body.access_key
+        keys[upn] = (key.access_key_id, key.access_key_secret)
+    ims.set_security_preference(m.SetSecurityPreferenceRequest(allow_user_to_manage_access_keys=True))
+    for upn, (key_id, secret) in keys.items():
+        acct.ims(key_id, secret).list_access_keys(m.ListAccessKeysRequest())
+    for name in ("bob", bob):
+        found = lookup(acct, {"User": name}).events
+        assert [(e["eventName"], e["userIdentity"]["userName"]) for e in found] == [("ListAccessKeys", bob)], name
+    assert lookup(acct, {"User": "bo"}).events == []
 
 
 def test_order_paging_and_tokens(history: Account) -> None:
@@ -125,7 +144,7 @@ def test_time_range_and_bad_input(history: Account) -> None:
         ({"direction": "SIDEWAYS"}, "InvalidParameter.Direction"),
         (
             {"start_time": now.strftime(fmt), "end_time": (now - timedelta(days=1)).strftime(fmt)},
-            "InvalidParameter.StartTime",
+            "InvalidParameterCombination",
         ),
     ):
         with pytest.raises(TeaException) as info:

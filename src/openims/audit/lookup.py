@@ -16,7 +16,7 @@ from openims.crypto import MasterKey
 from openims.errors import ApiError
 from openims.store.schema import events
 
-# LookupAttribute keys -> indexed column. The last four are OpenIMS extensions.
+# LookupAttribute keys -> indexed column. ErrorCode, MFAUsed and Result are OpenIMS extensions.
 ATTRIBUTES = {
     "EventName": events.c.event_name,
     "EventRW": events.c.event_rw,
@@ -30,6 +30,8 @@ ATTRIBUTES = {
     "SourceIpAddress": events.c.source_ip,
     "MFAUsed": events.c.mfa_used,
     "Result": events.c.error_code,
+    # ActionTrail's: IMS events have no role session, so a role name matches none of them.
+    "RoleName": events.c.user_name,
 }
 WILDCARD_KEYS = ("EventName", "ErrorCode")
 EVENT_RW = ("Read", "Write")
@@ -66,9 +68,8 @@ def window(start: str | None, end: str | None, now_ms: int) -> tuple[int, int]:
     end_ms = last_ms(end) if end else now_ms
     start_ms = _time(start, "StartTime", end_ms - DEFAULT_SPAN_MS)
     if start_ms > end_ms:
-        raise ApiError(
-            "InvalidParameter.StartTime", 'The parameter - "StartTime" is not valid: it must not be after EndTime.'
-        )
+        # ActionTrail's own code and words for it.
+        raise ApiError("InvalidParameterCombination", "The end time must be later than the start time.")
     return start_ms, end_ms
 
 
@@ -108,6 +109,11 @@ def condition(key: str, value: str) -> Any:
         return column.is_(None) if value == "Success" else column.is_not(None)
     if key == "ErrorCode" and value == "*":
         return column.is_not(None)
+    if key == "RoleName":
+        return false()
+    if key == "User" and "@" not in value and value != "root":
+        # A RAM user by its short name, as RAM-side events and the console name it: any of its domains.
+        return or_(column == value, and_(column >= value + "@", column < value + "@\U0010ffff"))
     if key in WILDCARD_KEYS and value.endswith("*"):
         prefix = value[:-1]
         # A range on the index instead of LIKE, which SQLite would not use with its default case-insensitivity.
