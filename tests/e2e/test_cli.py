@@ -224,7 +224,7 @@ def test_bad_lookup_flags_and_an_unreachable_database_get_one_clear_line(tmp_pat
     backwards = openims(
         "--data-dir", str(data), "events", "lookup", "--start", "2026-01-02T00:00:00Z", "--end", "2026-01-01T00:00:00Z"
     )
-    assert backwards.returncode != 0 and "StartTime" in backwards.stderr
+    assert backwards.returncode != 0 and "InvalidParameterCombination" in backwards.stderr
     unreachable = openims(
         "--data-dir",
         str(tmp_path / "other"),
