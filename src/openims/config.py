@@ -60,6 +60,8 @@ class Settings:
     max_connections: int = 1000
     # "plain" (default) or "json": one JSON object per log line.
     log_format: str = "plain"
+    # A signed checkpoint covers each event at most this many seconds after it commits.
+    checkpoint_seconds: float = 5.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -114,6 +116,7 @@ def load(data_dir: str | os.PathLike[str] | None = None) -> Settings:
         keepalive_timeout_s=_float_env("OPENIMS_KEEPALIVE_TIMEOUT_SECONDS", 5.0),
         max_connections=_int_env("OPENIMS_MAX_CONNECTIONS", 1000),
         log_format=_choice("OPENIMS_LOG_FORMAT", ("plain", "json")),
+        checkpoint_seconds=_float_env("OPENIMS_CHECKPOINT_SECONDS", 5.0),
     )
 
 

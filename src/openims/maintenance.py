@@ -12,39 +12,13 @@ from openims import clock
 from openims.actions import recycle_bin
 from openims.credentials import idle_keys
 from openims.delivery import outbox
+from openims.integrity import retention
 from openims.runtime import Runtime
-from openims.store.schema import events, signature_nonces
+from openims.store.schema import signature_nonces
 from openims.store.tables.console import console_mfa_tickets, console_sessions
 
 log = logging.getLogger("openims.maintenance")
 BATCH = 10_000
-
-
-def purge_events(rt: Runtime) -> int:
-    """Events past the retention period, in bounded batches, so a large purge never holds the write lock long."""
-    cutoff = clock.now_ms() - rt.settings.event_retention_days * clock.DAY_MS
-    removed = 0
-    while True:
-        with rt.db.transaction() as conn:
-            oldest = (
-                conn.execute(
-                    events.select()
-                    .with_only_columns(events.c.seq)
-                    .where(events.c.event_ms < cutoff)
-                    .order_by(events.c.seq)
-                    .limit(BATCH)
-                )
-                .scalars()
-                .all()
-            )
-            if oldest:
-                conn.execute(delete(events).where(events.c.seq.in_(oldest)))
-        removed += len(oldest)
-        if len(oldest) < BATCH:
-            break
-    if removed:
-        log.info("purged %d events older than %d days", removed, rt.settings.event_retention_days)
-    return removed
 
 
 def purge_expired(expires_ms: Column[int]) -> Callable[[Runtime], int]:
@@ -64,7 +38,8 @@ def _spent_nonces(rt: Runtime) -> int:
 
 
 PURGERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (
-    ("events", purge_events),
+    # Cut at a signed checkpoint, so the tamper-evident log still verifies (integrity/retention.py).
+    ("events", retention.purge_events),
     ("nonces", _spent_nonces),
     ("recycle_bin", recycle_bin.purge),
     ("trail_batches", outbox.purge_delivered),

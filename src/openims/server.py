@@ -16,6 +16,7 @@ from openims import maintenance
 from openims.api.app import create_app
 from openims.credentials import key_usage
 from openims.delivery import deliverer
+from openims.integrity import sequencer
 from openims.runtime import Runtime
 
 log = logging.getLogger("openims.server")
@@ -37,6 +38,7 @@ BACKGROUND: tuple[Callable[[Runtime], Coroutine[Any, Any, None]], ...] = (
     _housekeeping,  # maintenance.PURGERS every PURGE_INTERVAL_S
     key_usage.flusher,  # AccessKey last-used times, noted in memory at each call
     deliverer.delivery_job,  # trail delivery, unless OPENIMS_SERVE_DELIVERY=false
+    sequencer.sequencer_job,  # appends committed events to the tamper-evident log, signs checkpoints
 )
 
 

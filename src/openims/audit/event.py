@@ -15,6 +15,7 @@ from openims.actions.registry import ACTIONTRAIL, Service
 from openims.delivery import outbox
 from openims.principal import Principal
 from openims.store.schema import events
+from openims.store.tables.integrity import log_queue
 
 REDACTED = "******"
 MAX_PARAM_CHARS = 2048
@@ -183,11 +184,13 @@ def mfa_used(event: dict[str, Any]) -> bool:
 
 
 _INSERT_EVENT = events.insert()
+_QUEUE_FOR_LOG = log_queue.insert()
 
 
 def record(conn: Connection, event: dict[str, Any]) -> None:
-    """Insert the event and queue it for the trails that deliver it, in the caller's transaction: the event
-    and its outbox rows commit or roll back together, whoever writes the event (API, console, CLI)."""
+    """Insert the event, queue it for the tamper-evident log and for the trails that deliver it, in the
+    caller's transaction: the event and its queue rows commit or roll back together, whoever writes the event
+    (API, console, CLI, housekeeping)."""
     when = event.pop("_ms")
     identity = event["userIdentity"]
     conn.execute(
@@ -209,4 +212,5 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
             "body": json.dumps(event, ensure_ascii=False, separators=(",", ":")),
         },
     )
+    conn.execute(_QUEUE_FOR_LOG, {"account_id": event["recipientAccountId"], "event_id": event["eventId"]})
     outbox.queue_event(conn, event)
