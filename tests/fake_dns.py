@@ -93,7 +93,8 @@ def dead_port() -> int:
 
 
 class DnsServer:
-    """An `openims serve` whose DNS TXT lookups go to a FakeDns, with an override file beside it."""
+    """An `openims serve` whose DNS TXT lookups go to a FakeDns, with an override file beside it, and which may
+    reach test servers on 127.0.0.1 (OIDC issuers), which the egress policy refuses by default."""
 
     def __init__(self, tmp: Any, backend: str) -> None:
         from tests.support import start_server
@@ -107,6 +108,7 @@ class DnsServer:
                 "OPENIMS_DNS_TXT_OVERRIDES_FILE": str(self.txt_file),
                 "OPENIMS_DNS_SERVER": self.dns.address,
                 "OPENIMS_DNS_TIMEOUT_SECONDS": "2",
+                "OPENIMS_EGRESS_ALLOW": "127.0.0.1",
             },
         )
 

@@ -312,3 +312,21 @@ def test_txt_value_is_random_per_domain(acct: Account) -> None:
     before = challenge(acct, second)
     acct.call("AddDomain", {"DomainName": first})
     assert challenge(acct, second) == before
+
+
+def test_verify_asks_dns_only_about_the_callers_pending_domains(acct: Account, dns: DnsServer, server: Server) -> None:
+    """The resolver is the operator's and the caller picks only the name; even so, no call makes the server ask
+    about a name the account has not added, nor again about one already verified."""
+    theirs, never_added = new_domain(), new_domain()
+    server.new_account().call("AddDomain", {"DomainName": theirs})
+    dns.dns.records[theirs] = dns.dns.records[never_added] = ["anything"]
+    for name in (theirs, never_added):
+        fails(lambda name=name: acct.call("Verify", {"DomainName": name}), "EntityNotExist.Domain", 404)
+    asked = [name for _, name in dns.dns.queries]
+    assert theirs not in asked and never_added not in asked
+
+    mine = verified_domain(acct, dns)
+    assert mine in [name for _, name in dns.dns.queries]
+    before = len(dns.dns.queries)
+    assert acct.call("Verify", {"DomainName": mine})["Domain"]["Status"] == "Verified"
+    assert len(dns.dns.queries) == before

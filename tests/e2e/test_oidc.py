@@ -1,14 +1,23 @@
 """OIDC identity providers through the official IMS SDK, the issuer fingerprint extension against a local TLS
-issuer, and every call's event."""
+issuer (through a server that allows 127.0.0.1) and against internal destinations (refused by default, alike
+and without a connection), and every call's event."""
 
 from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from alibabacloud_ims20190815 import models as m
 from Tea.exceptions import TeaException
 
 from tests.federation_support import closed_port, make_cert, sha1, silent_server, tls_server
-from tests.support import Account
+from tests.support import Account, Server
 
 OIDC = "ACS::RAM::OIDCProvider"
 FP1, FP2 = "902ef2deeb3c5b13ea4c3d5193629309e231a001", "b8e9f38d8d1b4e0e9ce6a3c9d0a1b2c3d4e5f6a7"
@@ -304,18 +313,74 @@ def fingerprint_call(acct: Account, issuer: str) -> dict:
     return acct.call("GetOIDCIssuerCertFingerprint", {"IssuerUrl": issuer})
 
 
-def test_issuer_fingerprint_is_read_from_a_live_tls_issuer(acct: Account) -> None:
+@pytest.fixture(scope="module")
+def allowing(server: Server) -> Iterator[Server]:
+    """A second server on the same database whose operator allows 127.0.0.1 (OPENIMS_EGRESS_ALLOW): the local
+    test issuers are reachable through it, while `server` keeps the default policy."""
+    with server.sibling(OPENIMS_EGRESS_ALLOW="127.0.0.1") as other:
+        yield other
+
+
+@pytest.fixture
+def local(acct: Account, allowing: Server) -> Account:
+    """The test's account, calling the server that may reach 127.0.0.1."""
+    return dataclasses.replace(acct, server=allowing)
+
+
+@contextmanager
+def recording_listener(host: str = "127.0.0.1") -> Iterator[tuple[int, list[Any]]]:
+    """A TCP listener on `host` that accepts connections and records each one (holding it open, silent)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, 0), family=family)
+    listener.settimeout(0.1)
+    accepted: list[Any] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    worker = threading.Thread(target=serve, daemon=True)
+    worker.start()
+    try:
+        yield listener.getsockname()[1], accepted
+    finally:
+        stop.set()
+        worker.join(5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+def failures(acct: Account, issuers: list[str]) -> list[TeaException]:
+    """The errors of fingerprint calls for `issuers`, made at once: a failed fetch takes its whole budget."""
+    with ThreadPoolExecutor(len(issuers)) as pool:
+        return list(pool.map(lambda issuer: error_of(lambda: fingerprint_call(acct, issuer)), issuers))
+
+
+def the_same_error(errors: list[TeaException], issuers: list[str]) -> None:
+    """Every call failed alike: one code, and one message but for the URL it names."""
+    assert {(e.code, e.statusCode) for e in errors} == {("InvalidParameter.IssuerUrl.Unreachable", 400)}
+    messages = {e.data["Message"].replace(issuer, "<url>") for e, issuer in zip(errors, issuers, strict=True)}
+    assert len(messages) == 1, messages
+    assert "<url>" in messages.pop()
+
+
+def test_issuer_fingerprint_is_read_from_a_live_tls_issuer(local: Account) -> None:
     root = make_cert("Issuer Root CA", ca=True)
     leaf, key = make_cert("127.0.0.1", issuer=root)
     with tls_server([leaf, root[0]], key) as port:
         issuer = f"https://127.0.0.1:{port}/realms/main"
-        body = fingerprint_call(acct, issuer)
+        body = fingerprint_call(local, issuer)
     assert body["Fingerprint"] == sha1(root[0]) and body["IssuerUrl"] == issuer and body["ChainComplete"] is True
     assert body["Certificate"]["Subject"] == "CN=Issuer Root CA"
     assert [c["Fingerprint"] for c in body["CertificateChain"]["Certificate"]] == [sha1(leaf), sha1(root[0])]
-    provider = create(acct, "local", issuer, fingerprints=body["Fingerprint"], client_ids="app")
+    provider = create(local, "local", issuer, fingerprints=body["Fingerprint"], client_ids="app")
     assert provider.fingerprints == sha1(root[0])
-    event = acct.event_for(body["RequestId"])
+    event = local.event_for(body["RequestId"])
     assert (event["eventName"], event["eventRW"], event["apiVersion"]) == (
         "GetOIDCIssuerCertFingerprint",
         "Read",
@@ -324,22 +389,83 @@ def test_issuer_fingerprint_is_read_from_a_live_tls_issuer(acct: Account) -> Non
     assert event["requestParameters"]["IssuerUrl"] == issuer and "errorCode" not in event
 
 
-def test_unreachable_issuer_is_a_clear_client_error(acct: Account) -> None:
-    err = error_of(lambda: fingerprint_call(acct, f"https://127.0.0.1:{closed_port()}"))
-    assert (err.code, err.statusCode) == ("InvalidParameter.IssuerUrl.Unreachable", 400)
-    assert "cannot connect to 127.0.0.1" in err.message
-    with silent_server() as port:
-        err = error_of(lambda: fingerprint_call(acct, f"https://127.0.0.1:{port}"))
-    assert (err.code, err.statusCode) == ("InvalidParameter.IssuerUrl.Unreachable", 400)
-    assert "timed out" in err.message
-    err = error_of(lambda: fingerprint_call(acct, "http://127.0.0.1:1"))
+def test_internal_destinations_are_refused_alike_and_never_connected_to(acct: Account, local: Account) -> None:
+    root = make_cert("Issuer Root CA", ca=True)
+    leaf, key = make_cert("127.0.0.1", issuer=root)
+    with (
+        recording_listener() as (port, accepted),
+        recording_listener("::1") as (port6, accepted6),
+        tls_server([leaf, root[0]], key) as tls_port,
+    ):
+        issuers = [
+            f"https://127.0.0.1:{port}",
+            f"https://127.0.0.1:{closed_port()}/",
+            f"https://127.0.0.1:{tls_port}/realms/main",  # a working issuer, on a refused address
+            "https://10.0.0.1/",
+            "https://169.254.169.254/latest/meta-data",
+            "https://100.100.100.200/",
+            "https://[fd00:ec2::254]/",
+            f"https://[::1]:{port6}/",
+            f"https://localhost:{port}/",
+            f"https://[::ffff:127.0.0.1]:{port}/",
+            f"https://2130706433:{port}/",
+            f"https://0x7f.0.0.1:{port}/",
+            f"https://017700000001:{port}/",
+        ]
+        errors = failures(acct, issuers)
+        the_same_error(errors, issuers)
+        # CreateOIDCProvider only stores the URL: it connects nowhere either.
+        create(acct, "internal", f"https://127.0.0.1:{port}/realms/main")
+        assert accepted == [] and accepted6 == []
+
+        # The same listener through a server that allows 127.0.0.1 sees the connection (so it would have seen
+        # one above); ::1 stays refused there, as the allow-list names 127.0.0.1 only.
+        errors = failures(local, [f"https://127.0.0.1:{port}", f"https://[::1]:{port6}/"])
+        assert accepted and accepted6 == []
+    the_same_error(errors, [f"https://127.0.0.1:{port}", f"https://[::1]:{port6}/"])
+    codes = {e["errorCode"] for e in acct.events(EventName="GetOIDCIssuerCertFingerprint")}
+    assert codes == {"InvalidParameter.IssuerUrl.Unreachable"}
+
+
+@pytest.fixture
+def plaintext_port() -> Iterator[int]:
+    """A server that answers anything with plain HTTP, as a misconfigured issuer on port 80 would."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    worker = threading.Thread(target=serve, daemon=True)
+    worker.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    worker.join(5)
+    listener.close()
+
+
+def test_an_allowed_but_unusable_issuer_is_one_clear_client_error(local: Account, plaintext_port: int) -> None:
+    """A closed port, a filtered one (a host that never answers) and one that does not speak TLS look alike."""
+    with silent_server() as silent:
+        issuers = [
+            f"https://127.0.0.1:{closed_port()}",
+            f"https://127.0.0.1:{silent}",
+            f"https://127.0.0.1:{plaintext_port}",
+        ]
+        the_same_error(failures(local, issuers), issuers)
+    err = error_of(lambda: fingerprint_call(local, "http://127.0.0.1:1"))
     assert (err.code, err.statusCode) == ("InvalidParameter.IssuerUrl.Format", 400)
-    err = error_of(lambda: fingerprint_call(acct, ""))
+    err = error_of(lambda: fingerprint_call(local, ""))
     assert (err.code, err.statusCode) == ("MissingParameter", 400)
-    codes = [e["errorCode"] for e in acct.events(EventName="GetOIDCIssuerCertFingerprint")]
-    assert codes == [
-        "MissingParameter",
-        "InvalidParameter.IssuerUrl.Format",
-        "InvalidParameter.IssuerUrl.Unreachable",
-        "InvalidParameter.IssuerUrl.Unreachable",
-    ]
+    codes = [e["errorCode"] for e in local.events(EventName="GetOIDCIssuerCertFingerprint")]
+    assert (
+        codes
+        == ["MissingParameter", "InvalidParameter.IssuerUrl.Format"] + ["InvalidParameter.IssuerUrl.Unreachable"] * 3
+    )

@@ -247,9 +247,14 @@ def get_domain_verification_records(ctx: CallContext, p: dict[str, Any]) -> dict
     }
 
 
-def _look_up(_ctx: CallContext, p: dict[str, Any]) -> list[str] | DnsError:
+def _look_up(ctx: CallContext, p: dict[str, Any]) -> list[str] | DnsError | None:
     """The domain's TXT records, fetched before the call's transaction so a slow resolver never holds the
-    write lock; a failed lookup is handed to the handler, which reports it only for a pending domain."""
+    write lock; a failed lookup is handed to the handler, which reports it only for a pending domain. Only a
+    pending custom domain of the caller's account is looked up: no call makes the server ask about any other
+    name (None then; the handler answers without it)."""
+    row = _row(ctx, p["DomainName"])
+    if row is None or row.domain_type != "Custom" or row.status == "Verified":
+        return None
     try:
         return lookup_txt(p["DomainName"])
     except DnsError as exc:
@@ -274,6 +279,8 @@ def verify(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         return {"Domain": _view(ctx, row.name, row, default)}
     expected = TXT_PREFIX + row.verification_token
     found = ctx.prepared
+    if found is None:  # the domain was added between the lookup and now: look it up on the next call
+        found = DnsError("the domain changed during the call; retry")
     if isinstance(found, DnsError):
         raise ApiError(
             "ServiceUnavailable.DnsLookup", f"The TXT records of {row.name} could not be looked up: {found}.", 503

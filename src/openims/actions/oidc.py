@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,10 +15,12 @@ from openims.actions.paging import MARKER, max_items, page
 from openims.actions.registry import WRITE, action
 from openims.actions.saml import PROVIDER_NAME_RULE
 from openims.errors import ApiError, already_exists, not_found
-from openims.federation import oidc_fingerprint
+from openims.federation import egress, oidc_fingerprint
 from openims.params import Int, Str, StrList
 from openims.store import constraints
 from openims.store.tables.federation import oidc_providers
+
+log = logging.getLogger("openims.federation")
 
 OIDC = "ACS::RAM::OIDCProvider"
 # Alibaba Cloud's published RAM limits (the SDK docs state none).
@@ -333,13 +336,21 @@ def remove_fingerprint_from_oidc_provider(ctx: CallContext, p: dict[str, Any]) -
     return _edit_list(ctx, p["OIDCProviderName"], "fingerprints", "Fingerprint", p["Fingerprint"].lower(), add=False)
 
 
-def _fetch_fingerprint(_ctx: CallContext, p: dict[str, Any]) -> oidc_fingerprint.IssuerFingerprint:
+def _fetch_fingerprint(ctx: CallContext, p: dict[str, Any]) -> oidc_fingerprint.IssuerFingerprint:
     host, port = issuer_address(p["IssuerUrl"])
+    policy = egress.Policy(ctx.runtime.settings.egress_allowed_networks)
     try:
-        return oidc_fingerprint.fingerprint(host, port)
+        return oidc_fingerprint.fingerprint(host, port, policy=policy)
     except oidc_fingerprint.FetchError as err:
+        # One answer for every failure: telling a refused address, a closed port, a filtered one and a host
+        # that does not speak TLS apart would make this action a scanner of the server's networks.
+        where = egress.hostport(host, port)
+        log.info("request %s: no certificate chain from the OIDC issuer %s: %s", ctx.request_id, where, err.why)
         raise ApiError(
-            f"InvalidParameter.IssuerUrl.{err.reason}", f"The issuer {p['IssuerUrl']} cannot be used: {err.why}."
+            "InvalidParameter.IssuerUrl.Unreachable",
+            f"The issuer {p['IssuerUrl']} cannot be used: no TLS certificate chain could be fetched from it. The "
+            "host must resolve to a public address (or one the server's operator allows), accept the connection "
+            "and complete a TLS handshake.",
         ) from None
 
 

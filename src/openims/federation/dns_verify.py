@@ -4,6 +4,10 @@
 a name it lists is answered from it without touching DNS (a test and offline aid). Other names go to the
 recursive resolver in `OPENIMS_DNS_SERVER` (`host` or `host:port`), else the first `nameserver` of
 /etc/resolv.conf, over UDP (TCP when the answer is truncated), with `OPENIMS_DNS_TIMEOUT_SECONDS` (default 3).
+
+The egress policy (egress.py) does not apply here on purpose: the only host contacted is the resolver the
+operator configured, usually a loopback, private or link-local address that the policy would refuse; a caller
+chooses only the name asked about, never where the question goes.
 """
 
 from __future__ import annotations
@@ -81,9 +85,12 @@ def query_txt(name: str, server: str, port: int = 53, timeout: float = 3.0) -> l
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.settimeout(timeout)
-            sock.sendto(packet, (server, port))
+            # Connected, so the kernel drops datagrams from anyone but the resolver: a forged answer would have
+            # to come from the resolver's address and port, not just guess the query ID.
+            sock.connect((server, port))
+            sock.send(packet)
             while True:
-                reply, _ = sock.recvfrom(65535)
+                reply = sock.recv(65535)
                 if len(reply) >= 2 and struct.unpack("!H", reply[:2])[0] == query_id:
                     break
         if len(reply) >= 4 and reply[2] & 0x02:  # truncated: the full answer needs TCP

@@ -1,29 +1,29 @@
 """The certificate fingerprint IMS pins for an OIDC issuer: the SHA-1 of the LAST certificate in the chain
 the issuer's HTTPS host serves (its top intermediate or root CA), which is what Alibaba Cloud and AWS tell
-users to compute with `openssl s_client -showcerts`. The fetch is one bounded TLS handshake."""
+users to compute with `openssl s_client -showcerts`. The fetch is one bounded TLS handshake, to an address the
+egress policy allows."""
 
 from __future__ import annotations
 
-import socket
 import ssl
-import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+
+from openims.federation import egress
 
 DEFAULT_TIMEOUT_S = 5.0
 _DER = 2  # _ssl.ENCODING_DER
 
 
 class FetchError(Exception):
-    """The issuer could not be reached or spoke no usable TLS; `reason` is Unreachable or Tls."""
+    """No certificate chain could be fetched. `why` says what went wrong, for the operator's log only (see
+    egress: the caller must not learn whether the address was refused, the port closed or not TLS)."""
 
-    def __init__(self, reason: str, why: str) -> None:
+    def __init__(self, why: str) -> None:
         super().__init__(why)
-        self.reason = reason
         self.why = why
 
 
@@ -50,37 +50,44 @@ class IssuerFingerprint:
         return self.chain[-1]
 
 
-def fingerprint(host: str, port: int, timeout: float = DEFAULT_TIMEOUT_S) -> IssuerFingerprint:
-    """Connect to host:port over TLS within `timeout` seconds in all and describe the served chain."""
+def fingerprint(
+    host: str, port: int, timeout: float = DEFAULT_TIMEOUT_S, policy: egress.Policy | None = None
+) -> IssuerFingerprint:
+    """Connect to host:port over TLS, at an address `policy` allows (by default only public ones), and describe
+    the served chain. Every failure takes the whole `timeout`, whatever its cause (see egress)."""
     deadline = time.monotonic() + timeout
-    address = _resolve(host, port, timeout)
     try:
-        raw = socket.create_connection(address, timeout=_left(deadline))
+        return _fetch(host, port, policy or egress.Policy(), deadline)
+    except FetchError:
+        egress.pad(deadline)
+        raise
+
+
+def _fetch(host: str, port: int, policy: egress.Policy, deadline: float) -> IssuerFingerprint:
+    try:
+        raw = egress.connect(host, port, policy, deadline)
+    except egress.EgressError as exc:
+        raise FetchError(exc.why) from None
     except TimeoutError:
-        raise FetchError("Unreachable", f"connecting to {host}:{port} timed out after {timeout:g} s") from None
-    except OSError as exc:
-        raise FetchError(
-            "Unreachable", f"cannot connect to {host}:{port} ({exc.strerror or exc.__class__.__name__})"
-        ) from None
+        raise FetchError(f"connecting to {egress.hostport(host, port)} timed out") from None
     # Nothing is trusted here on purpose: the point is to show the user what to pin, as `openssl s_client` does.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        raw.settimeout(_left(deadline))
+        raw.settimeout(egress.left(deadline))
         with context.wrap_socket(raw, server_hostname=host) as tls:
             ders, complete = _served_chain(tls)
     except TimeoutError:
-        raise FetchError("Unreachable", f"the TLS handshake with {host}:{port} timed out after {timeout:g} s") from None
-    except (ssl.SSLError, OSError) as exc:
-        raise FetchError(
-            "Tls", f"no TLS handshake with {host}:{port} ({getattr(exc, 'reason', None) or exc.__class__.__name__})"
-        ) from None
+        raise FetchError(f"the TLS handshake with {egress.hostport(host, port)} timed out") from None
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        why = getattr(exc, "reason", None) or exc.__class__.__name__
+        raise FetchError(f"no TLS handshake with {egress.hostport(host, port)} ({why})") from None
     finally:
         raw.close()
     if not ders:
-        raise FetchError("Tls", f"{host}:{port} presented no certificate")
+        raise FetchError(f"{egress.hostport(host, port)} presented no certificate")
     return IssuerFingerprint(host, port, tuple(_describe(d) for d in ders), complete)
 
 
@@ -111,31 +118,3 @@ def _describe(der: bytes) -> ChainCertificate:
         subject = issuer = ""
         before = after = 0
     return ChainCertificate(sha1.finalize().hex(), subject, issuer, before, after)
-
-
-def _resolve(host: str, port: int, timeout: float) -> tuple[str, int]:
-    """The first address of host, bounded by `timeout` (getaddrinfo itself cannot be interrupted)."""
-    result: dict[str, Any] = {}
-
-    def lookup() -> None:
-        try:
-            result["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            result["error"] = exc
-
-    worker = threading.Thread(target=lookup, name="oidc-dns", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise FetchError("Unreachable", f"resolving {host} timed out after {timeout:g} s")
-    if "error" in result or not result.get("infos"):
-        raise FetchError("Unreachable", f"the host name {host} does not resolve")
-    family_address = result["infos"][0][4]
-    return family_address[0], family_address[1]
-
-
-def _left(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError()
-    return left
