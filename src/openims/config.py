@@ -42,8 +42,8 @@ class Settings:
     # and in AccessKey network policies; https for acs:SecureTransport). None by default: until an operator
     # names its proxy, any local process could otherwise claim another address.
     trusted_proxies: tuple[str, ...] = ()
-    # Networks the server may reach on a caller's behalf (OIDC issuers, SAML metadata, DNS for domain
-    # verification) although they are loopback, private, link-local or metadata addresses, refused by default.
+    # Networks the server may reach on a caller's behalf (OIDC issuers, trail syslog and webhook destinations)
+    # although they are loopback, private, link-local or cloud metadata addresses, refused by default.
     egress_allowed_networks: tuple[str, ...] = ()
     # /metrics: served only with this bearer token (empty: not served on the API port) ...
     metrics_token: str = ""

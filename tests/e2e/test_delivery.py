@@ -124,7 +124,14 @@ def s3_client(endpoint: str) -> Any:
 
 
 def delivery_env(pki: Pki, **extra: str) -> dict[str, str]:
-    return {"OPENIMS_DELIVERY_CA_FILE": str(pki.ca_file), "OPENIMS_DELIVERY_MAX_BACKOFF_SECONDS": "2", **extra}
+    # The syslog and webhook receivers of these tests listen on loopback, which a trail may reach only when the
+    # operator allows it.
+    return {
+        "OPENIMS_DELIVERY_CA_FILE": str(pki.ca_file),
+        "OPENIMS_DELIVERY_MAX_BACKOFF_SECONDS": "2",
+        "OPENIMS_EGRESS_ALLOW": "127.0.0.1",
+        **extra,
+    }
 
 
 def own_server(request: pytest.FixtureRequest, tmp: Path, env: dict[str, str]) -> tuple[Server, Callable[[], None]]:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from openims.federation import egress
 from openims.federation import oidc_fingerprint as of
+from openims.net import egress
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ import pytest
 
 from openims.actions.oidc import issuer_address
 from openims.errors import ApiError
-from openims.federation import egress
 from openims.federation import oidc_fingerprint as of
+from openims.net import egress
 from tests.federation_support import closed_port, make_cert, sha1, silent_server, tls_server
 
 LOCAL = egress.Policy(["127.0.0.1"])

@@ -33,7 +33,12 @@ from openims.delivery.sinks.s3 import S3Sink
 from openims.delivery.sinks.sls import SlsSink
 from openims.delivery.sinks.syslog import SyslogSink
 from openims.delivery.sinks.webhook import WebhookSink
+from openims.net import egress
 from tests.sink_support import SYSLOG_HEADER, decode_put_logs_body, moto_s3, parse_octet_counted
+
+# The receivers in these tests listen on loopback, which trail destinations may reach only when the operator
+# allows it (OPENIMS_EGRESS_ALLOW).
+LOOPBACK = egress.Policy(["127.0.0.1"])
 
 ACCESS_KEY_ID = "LTAI5tTestAccessKeyId0000"
 SECRET = "S3cr3tValueThatMustNeverLeak0123456"
@@ -363,30 +368,33 @@ def check_syslog_stream(stream: bytes, batch: Batch) -> None:
 
 def test_syslog_sink_tcp(batch: Batch) -> None:
     receiver = run_syslog_receiver()
-    SyslogSink("127.0.0.1", receiver.port, hostname="ims-test").deliver(batch)
+    SyslogSink("127.0.0.1", receiver.port, hostname="ims-test", policy=LOOPBACK).deliver(batch)
     assert receiver.done.wait(10)
     check_syslog_stream(receiver.streams[0], batch)
 
 
 def test_syslog_sink_tls_with_ca_file(batch: Batch, pki: Pki) -> None:
     receiver = run_syslog_receiver(pki.server_context)
-    SyslogSink("127.0.0.1", receiver.port, tls=True, ca_file=str(pki.ca_file), hostname="ims-test").deliver(batch)
+    SyslogSink(
+        "127.0.0.1", receiver.port, tls=True, ca_file=str(pki.ca_file), hostname="ims-test", policy=LOOPBACK
+    ).deliver(batch)
     assert receiver.done.wait(10)
     check_syslog_stream(receiver.streams[0], batch)
 
 
-def test_syslog_sink_tls_rejects_unknown_ca(batch: Batch, pki: Pki) -> None:
+def test_syslog_sink_tls_rejects_unknown_ca(batch: Batch, pki: Pki, caplog: pytest.LogCaptureFixture) -> None:
     receiver = run_syslog_receiver(pki.server_context)
-    with pytest.raises(DeliveryError) as info:
-        SyslogSink("127.0.0.1", receiver.port, tls=True, hostname="ims-test").deliver(batch)
-    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    with pytest.raises(DeliveryError):
+        SyslogSink("127.0.0.1", receiver.port, tls=True, hostname="ims-test", policy=LOOPBACK).deliver(batch)
+    # The reason is for the operator's log; the trail's status only says delivery failed.
+    assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
     assert receiver.done.wait(10)
     assert receiver.streams == []
 
 
 def test_syslog_sink_down_is_delivery_error(batch: Batch) -> None:
     with pytest.raises(DeliveryError):
-        SyslogSink("127.0.0.1", free_port()).deliver(batch)
+        SyslogSink("127.0.0.1", free_port(), policy=LOOPBACK).deliver(batch)
 
 
 # --- webhook ---------------------------------------------------------------------------------------------------
@@ -436,7 +444,7 @@ def webhook(pki: Pki) -> Iterator[WebhookReceiver]:
 
 
 def test_webhook_sink_posts_signed_json_lines(webhook: WebhookReceiver, pki: Pki, batch: Batch) -> None:
-    WebhookSink(webhook.url, SECRET, ca_file=str(pki.ca_file)).deliver(batch)
+    WebhookSink(webhook.url, SECRET, ca_file=str(pki.ca_file), policy=LOOPBACK).deliver(batch)
     [(headers, body)] = webhook.accepted
     assert headers["Content-Type"] == "application/x-ndjson"
     assert headers["X-OpenIMS-Batch-Id"] == batch.batch_id
@@ -447,17 +455,42 @@ def test_webhook_sink_posts_signed_json_lines(webhook: WebhookReceiver, pki: Pki
 def test_webhook_sink_wrong_secret_is_delivery_error(webhook: WebhookReceiver, pki: Pki, batch: Batch) -> None:
     wrong = "NotTheRightSecretButAlsoSecret999"
     with pytest.raises(DeliveryError) as info:
-        WebhookSink(webhook.url, wrong, ca_file=str(pki.ca_file)).deliver(batch)
-    assert "401" in str(info.value)
+        WebhookSink(webhook.url, wrong, ca_file=str(pki.ca_file), policy=LOOPBACK).deliver(batch)
+    assert "401" in str(info.value) and "bad signature" not in str(info.value)
     assert wrong not in str(info.value) and SECRET not in str(info.value)
     assert webhook.accepted == []
 
 
 def test_webhook_sink_needs_trusted_cert(webhook: WebhookReceiver, pki: Pki, batch: Batch) -> None:
     with pytest.raises(DeliveryError):
-        WebhookSink(webhook.url, SECRET).deliver(batch)
-    WebhookSink(webhook.url, SECRET, verify=False).deliver(batch)
+        WebhookSink(webhook.url, SECRET, policy=LOOPBACK).deliver(batch)
+    WebhookSink(webhook.url, SECRET, verify=False, policy=LOOPBACK).deliver(batch)
     assert len(webhook.accepted) == 1
+
+
+def test_trail_destinations_are_held_to_the_egress_policy(batch: Batch) -> None:
+    """A trail's owner names its syslog address and webhook URL: by default neither may reach the server's own
+    host or networks, and a refused address, a closed port and an open one fail with the same words."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.5)
+    open_port, closed_port = listener.getsockname()[1], free_port()
+    try:
+        texts = set()
+        for port in (open_port, closed_port):
+            with pytest.raises(DeliveryError) as info:
+                SyslogSink("127.0.0.1", port).deliver(batch)
+            texts.add(str(info.value).replace(str(port), "PORT"))
+            with pytest.raises(DeliveryError):
+                WebhookSink(f"https://127.0.0.1:{port}/x", SECRET).deliver(batch)
+        with pytest.raises(DeliveryError):
+            SyslogSink("127.0.0.1", closed_port, policy=LOOPBACK).deliver(batch)
+        assert len(texts) == 1 and "could not connect and deliver" in texts.pop()
+        with pytest.raises(OSError):
+            listener.accept()  # nothing ever connected to the open port
+    finally:
+        listener.close()
 
 
 def test_webhook_sink_down_is_delivery_error(batch: Batch) -> None:

@@ -15,7 +15,8 @@ from openims.actions.paging import MARKER, max_items, page
 from openims.actions.registry import WRITE, action
 from openims.actions.saml import PROVIDER_NAME_RULE
 from openims.errors import ApiError, already_exists, not_found
-from openims.federation import egress, oidc_fingerprint
+from openims.federation import oidc_fingerprint
+from openims.net import egress
 from openims.params import Int, Str, StrList
 from openims.store import constraints
 from openims.store.tables.federation import oidc_providers

@@ -27,6 +27,7 @@ from openims.crypto import MasterKey
 from openims.delivery.batch import Batch, DeliveryError
 from openims.delivery.destinations import SLS_ARN, SLS_FILE, destinations
 from openims.delivery.sinks import Sink
+from openims.net import egress
 
 OSS, SLS, SYSLOG, WEBHOOK = "oss", "sls", "syslog", "webhook"
 KINDS = (OSS, SLS, SYSLOG, WEBHOOK)
@@ -163,7 +164,11 @@ class TargetFactory:
         host, port = parsed
         scheme = "syslog+tls" if row.syslog_tls else "syslog+tcp"
         sink = SyslogSink(
-            host, port, tls=bool(row.syslog_tls), ca_file=os.environ.get("OPENIMS_DELIVERY_CA_FILE") or None
+            host,
+            port,
+            tls=bool(row.syslog_tls),
+            ca_file=os.environ.get("OPENIMS_DELIVERY_CA_FILE") or None,
+            policy=egress.Policy(self.settings.egress_allowed_networks),
         )
         return Target(SYSLOG, f"{scheme}://{row.syslog_address}", sink)
 
@@ -173,7 +178,12 @@ class TargetFactory:
         if row.webhook_secret_sealed is None:
             return Target(WEBHOOK, row.webhook_url, problem="the webhook has no secret")
         secret = self.master_key.open(row.webhook_secret_sealed, context=row.id)
-        sink = WebhookSink(row.webhook_url, secret, ca_file=os.environ.get("OPENIMS_DELIVERY_CA_FILE") or None)
+        sink = WebhookSink(
+            row.webhook_url,
+            secret,
+            ca_file=os.environ.get("OPENIMS_DELIVERY_CA_FILE") or None,
+            policy=egress.Policy(self.settings.egress_allowed_networks),
+        )
         return Target(WEBHOOK, row.webhook_url.split("?", 1)[0], sink)
 
     def forget(self, trail_id: str) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from openims.federation import egress
+from openims.net import egress
 
 DEFAULT_TIMEOUT_S = 5.0
 _DER = 2  # _ssl.ENCODING_DER

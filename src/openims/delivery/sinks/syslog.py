@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from typing import Any
 
+from openims.net import egress
+
 from ..batch import Batch
-from .errors import delivery_error
+from .errors import unreachable
 from .tls import client_context
 
 _FACILITY_AUTHPRIV = 10
@@ -36,10 +39,13 @@ class SyslogSink:
         verify: bool = True,
         hostname: str | None = None,
         timeout: float = 5.0,
+        policy: egress.Policy | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
+        # A trail's owner names the address: it is held to the egress policy, like every fetch on a caller's behalf.
+        self.policy = policy or egress.Policy()
         self.hostname = _header_field(hostname or socket.gethostname(), 255)
         self._ssl = client_context(ca_file, verify) if tls else None
 
@@ -49,14 +55,14 @@ class SyslogSink:
             return
         data = b"".join(frame(format_message(event, self.hostname)) for event in batch.events)
         try:
-            with socket.create_connection((self.host, self.port), timeout=self.timeout) as raw:
+            with egress.connect(self.host, self.port, self.policy, time.monotonic() + self.timeout) as raw:
                 if self._ssl is None:
                     raw.sendall(data)
                     return
                 with self._ssl.wrap_socket(raw, server_hostname=self.host) as conn:
                     conn.sendall(data)
-        except OSError as exc:  # ssl.SSLError and socket.timeout are OSErrors
-            raise delivery_error(f"syslog delivery to {self.host}:{self.port} failed", exc) from None
+        except (OSError, egress.EgressError) as exc:  # ssl.SSLError and socket.timeout are OSErrors
+            raise unreachable(f"syslog delivery to {egress.hostport(self.host, self.port)}", exc) from None
 
 
 def format_message(event: dict[str, Any], hostname: str) -> bytes:

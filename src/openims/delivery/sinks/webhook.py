@@ -13,21 +13,33 @@ import hashlib
 import hmac
 import http.client
 import json
+import logging
+import ssl
 import time
 from urllib.parse import urlsplit
 
+from openims.net import egress
+
 from ..batch import Batch, DeliveryError
-from .errors import delivery_error, redact
+from .errors import redact, unreachable
 from .tls import client_context
 
 _MAX_ERROR_BODY = 256
+log = logging.getLogger("openims.delivery")
 
 
 class WebhookSink:
     """POSTs each batch to `url`, signed with `secret`; raises `DeliveryError` unless the answer is 2xx."""
 
     def __init__(
-        self, url: str, secret: str, *, ca_file: str | None = None, verify: bool = True, timeout: float = 5.0
+        self,
+        url: str,
+        secret: str,
+        *,
+        ca_file: str | None = None,
+        verify: bool = True,
+        timeout: float = 5.0,
+        policy: egress.Policy | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -40,6 +52,8 @@ class WebhookSink:
         self._secrets = (secret, parts.password)
         self.timeout = timeout
         self._ssl = client_context(ca_file, verify) if parts.scheme == "https" else None
+        # A trail's owner names the URL: it is held to the egress policy, like every fetch on a caller's behalf.
+        self._policy = policy or egress.Policy()
 
     def deliver(self, batch: Batch) -> None:
         """POST the batch; raises `DeliveryError` on a network error or a non-2xx status."""
@@ -64,17 +78,43 @@ class WebhookSink:
                 detail = response.read(_MAX_ERROR_BODY)
             finally:
                 conn.close()
-        except (OSError, http.client.HTTPException) as exc:
-            raise delivery_error(f"{where} failed", exc, self._secrets) from None
+        except (OSError, http.client.HTTPException, egress.EgressError) as exc:
+            raise unreachable(where, exc, self._secrets) from None
         if not 200 <= response.status < 300:
+            # The answer's body goes to the operator's log only: the trail's status must not let its owner read
+            # what a server answers.
             text = detail.decode("utf-8", "replace").strip()
-            message = f"{where} answered HTTP {response.status}" + (f": {text}" if text else "")
-            raise DeliveryError(redact(message, self._secrets))
+            log.warning("%s answered HTTP %s: %s", where, response.status, redact(text, self._secrets))
+            raise DeliveryError(f"{where} answered HTTP {response.status}")
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._ssl is not None:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout, context=self._ssl)
-        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+            return _TlsConnection(self._host, self._port, self.timeout, self._ssl, self._policy)
+        return _Connection(self._host, self._port, self.timeout, self._policy)
+
+
+class _Connection(http.client.HTTPConnection):
+    """A connection whose socket goes only where the egress policy allows (resolved once, then connected)."""
+
+    def __init__(self, host: str, port: int | None, timeout: float, policy: egress.Policy) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._policy = policy
+
+    def connect(self) -> None:
+        self.sock = egress.connect(self.host, self.port, self._policy, time.monotonic() + float(self.timeout or 5.0))
+
+
+class _TlsConnection(http.client.HTTPSConnection):
+    def __init__(
+        self, host: str, port: int | None, timeout: float, context: ssl.SSLContext, policy: egress.Policy
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._policy = policy
+        self._tls = context
+
+    def connect(self) -> None:
+        raw = egress.connect(self.host, self.port, self._policy, time.monotonic() + float(self.timeout or 5.0))
+        self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
 
 
 def sign(secret: bytes, timestamp: str, batch_id: str, body: bytes) -> str:

@@ -1,0 +1,1 @@
+"""Network access on a caller's behalf, held to one address policy (egress)."""
