@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 
 import httpx
 import sqlalchemy as sa
@@ -478,3 +479,22 @@ def test_a_control_character_in_a_login_name_is_a_refused_sign_in(acct: Account)
     signins = acct.events(EventName="ConsoleSignin")
     assert [e["additionalEventData"]["loginAccount"] for e in signins] == ["bob\ufffd"]
     assert signins[0]["errorCode"] == "InvalidCredentials"
+
+
+def test_the_integrity_page_verifies_the_log_and_the_event_page_shows_its_position(acct: Account) -> None:
+    set_root_password(acct)
+    client = http_session(acct, acct.alias, ROOT_PASSWORD)
+    created = acct.ims().create_user(m.CreateUserRequest(user_principal_name=acct.upn("logged"), display_name="l"))
+    event_id = acct.event_for(created.body.request_id)["eventId"]
+    deadline = time.monotonic() + 30
+    while "covered by the checkpoint" not in (detail := client.get(f"/console/events/{event_id}").text):
+        assert time.monotonic() < deadline, detail
+        time.sleep(0.5)
+    assert re.search(r"position \d+, covered by the checkpoint of \d+ events", detail)
+    page = client.get("/console/integrity")
+    assert page.status_code == 200 and "Newest signed checkpoint" in page.text and "Events covered" in page.text
+    checked = client.post("/console/integrity/verify", data={"csrf_token": csrf_of(page.text)})
+    assert checked.status_code == 200 and "Intact" in checked.text, checked.text
+    (event,) = acct.events(EventName="VerifyEventLog")
+    assert event["eventType"] == "ConsoleOperation" and "errorCode" not in event
+    assert event["responseElements"]["Events"] >= 1

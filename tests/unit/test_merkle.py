@@ -1,14 +1,19 @@
-"""RFC 6962 Merkle trees, proofs and signed checkpoints (openims.integrity): a published test vector, and
-every inclusion and consistency proof of every tree up to 40 leaves, each failing when anything changes."""
+"""RFC 6962 Merkle trees (openims.integrity.merkle): the published Certificate Transparency vectors, and every
+root, inclusion proof and consistency proof of every tree up to 70 leaves, each failing when anything changes;
+the frontier, roots_at, and proofs for a log whose oldest leaves were purged."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Iterator
 
-from openims.integrity import checkpoint, merkle, proofs
-from openims.integrity.canonical import canonical_event
+import pytest
 
-# certificate-transparency-go's merkle test leaves, and the root of all eight.
+from openims.integrity import merkle
+
+MAX = 70
+# certificate-transparency-go's merkle test leaves (merkle/log_verifier_test.go), and the root of the first n.
 CT_LEAVES = [
     b"",
     b"\x00",
@@ -19,94 +24,251 @@ CT_LEAVES = [
     b"\x50\x51\x52\x53\x54\x55\x56\x57",
     b"\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f",
 ]
-CT_ROOT = "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
-FLIP = hashlib.sha256(b"other").digest()
+CT_ROOTS = [
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+]
+# (leaf index, tree size, audit path) and (old size, new size, proof) from the same test.
+CT_INCLUSION = [
+    (0, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
+    (5, 8, ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+    (2, 3, ["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
+    (1, 5, ["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+]  # fmt: skip
+CT_CONSISTENCY = [
+    (1, 1, []),
+    (1, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
+    (6, 8, ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+    (2, 5, ["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+]  # fmt: skip
+OTHER = hashlib.sha256(b"other").digest()
+LEAVES = [merkle.leaf_hash(str(i).encode()) for i in range(MAX)]
+CT_HASHES = [merkle.leaf_hash(d) for d in CT_LEAVES]
 
 
-def leaves(n: int) -> list[bytes]:
-    return [merkle.leaf_hash(str(i).encode()) for i in range(n)]
+def reference_root(leaves: list[bytes]) -> bytes:
+    """RFC 6962 2.1 MTH, written straight from the definition, to check the fast one against."""
+    n = len(leaves)
+    if n == 0:
+        return hashlib.sha256(b"").digest()
+    if n == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return merkle.node_hash(reference_root(leaves[:k]), reference_root(leaves[k:]))
 
 
-def test_the_published_vector() -> None:
-    assert merkle.root([merkle.leaf_hash(d) for d in CT_LEAVES]).hex() == CT_ROOT
-    assert merkle.root([]) == hashlib.sha256(b"").digest()
+ROOTS = [reference_root(LEAVES[:n]) for n in range(MAX + 1)]
 
 
-def test_frontier_roots_and_serialization() -> None:
+def test_hashing_is_rfc_6962() -> None:
+    assert merkle.leaf_hash(b"x") == hashlib.sha256(b"\x00x").digest()
+    assert merkle.node_hash(b"a", b"b") == hashlib.sha256(b"\x01ab").digest()
+    assert merkle.EMPTY_ROOT.hex() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert merkle.root([]) == merkle.EMPTY_ROOT
+
+
+def test_the_certificate_transparency_vectors() -> None:
+    assert [merkle.root(CT_HASHES[:n]).hex() for n in range(1, 9)] == CT_ROOTS
+    for index, size, path in CT_INCLUSION:
+        assert [p.hex() for p in merkle.inclusion_proof(index, CT_HASHES[:size])] == path
+        assert merkle.verify_inclusion(CT_HASHES[index], index, size, [bytes.fromhex(p) for p in path],
+                                       bytes.fromhex(CT_ROOTS[size - 1]))  # fmt: skip
+    for old, new, proof in CT_CONSISTENCY:
+        assert [p.hex() for p in merkle.consistency_proof(old, CT_HASHES[:new])] == proof
+        assert merkle.verify_consistency(old, new, bytes.fromhex(CT_ROOTS[old - 1]), bytes.fromhex(CT_ROOTS[new - 1]),
+                                         [bytes.fromhex(p) for p in proof])  # fmt: skip
+
+
+def test_root_of_every_size_matches_the_definition() -> None:
+    assert [merkle.root(LEAVES[:n]) for n in range(MAX + 1)] == ROOTS
+
+
+def test_frontier_at_every_size_and_through_json() -> None:
     frontier = merkle.Frontier()
-    all_leaves = leaves(70)
-    for n, leaf in enumerate(all_leaves, 1):
+    assert (frontier.size, frontier.root()) == (0, merkle.EMPTY_ROOT)
+    for n, leaf in enumerate(LEAVES, 1):
         frontier.append(leaf)
-        assert frontier.root() == merkle.root(all_leaves[:n])
-        again = merkle.Frontier.from_json(frontier.to_json())
-        assert (again.size, again.root()) == (n, frontier.root())
-    assert merkle.roots_at([1, 5, 64, 70], all_leaves) == {n: merkle.root(all_leaves[:n]) for n in (1, 5, 64, 70)}
+        assert (frontier.size, frontier.root()) == (n, ROOTS[n])
+        assert len(frontier.hashes) == n.bit_count()
+        stored = json.loads(json.dumps(frontier.to_json()))
+        again = merkle.Frontier.from_json(stored)
+        assert again == frontier and again.root() == ROOTS[n]
+        # What the lead stores goes on appending without the old leaves.
+        for m in range(n, min(n + 5, MAX)):
+            again.append(LEAVES[m])
+            assert again.root() == ROOTS[m + 1]
 
 
-def test_every_inclusion_proof() -> None:
-    for n in range(1, 41):
-        tree = leaves(n)
-        top = merkle.root(tree)
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"size": 3, "hashes": [bytes(32).hex()]},  # 3 has two set bits
+        {"size": -1, "hashes": []},
+        {"size": "1", "hashes": [bytes(32).hex()]},
+        {"size": 1, "hashes": ["zz" * 32]},
+        {"size": 1, "hashes": [bytes(31).hex()]},
+        {"size": 1, "hashes": "00" * 32},
+        {"hashes": []},
+    ],
+)
+def test_a_malformed_frontier_is_refused(data: dict[str, object]) -> None:
+    with pytest.raises((ValueError, KeyError)):
+        merkle.Frontier.from_json(data)
+
+
+def test_roots_at_agrees_with_root() -> None:
+    assert merkle.roots_at(range(MAX + 1), LEAVES) == dict(enumerate(ROOTS))
+    assert merkle.roots_at([64, 1, 5, 5, 70], iter(LEAVES)) == {n: ROOTS[n] for n in (1, 5, 64, 70)}
+    assert merkle.roots_at([0], []) == {0: merkle.EMPTY_ROOT}
+    assert merkle.roots_at([], LEAVES) == {}
+    # A size beyond the leaves is left out, not guessed.
+    assert merkle.roots_at([3, MAX + 1], LEAVES) == {3: ROOTS[3]}
+    with pytest.raises(ValueError):
+        merkle.roots_at([-1], LEAVES)
+
+
+def test_roots_at_reads_no_further_than_needed() -> None:
+    read = []
+
+    def stream() -> Iterator[bytes]:
+        for i, leaf in enumerate(LEAVES):
+            read.append(i)
+            yield leaf
+
+    assert merkle.roots_at([10], stream()) == {10: ROOTS[10]}
+    assert len(read) == 10
+
+
+def test_roots_at_goes_on_from_a_frontier() -> None:
+    for cut in range(MAX + 1):
+        start = merkle.Frontier()
+        for leaf in LEAVES[:cut]:
+            start.append(leaf)
+        sizes = range(cut, MAX + 1)
+        assert merkle.roots_at(sizes, LEAVES[cut:], start) == {n: ROOTS[n] for n in sizes}
+        assert start.size == cut  # the caller's frontier is left as it was
+        if cut:
+            with pytest.raises(ValueError):
+                merkle.roots_at([cut - 1], LEAVES[cut:], start)
+
+
+def test_every_inclusion_proof_of_every_tree() -> None:
+    for n in range(1, MAX + 1):
+        tree, top = LEAVES[:n], ROOTS[n]
         for i in range(n):
             path = merkle.inclusion_proof(i, tree)
-            assert merkle.verify_inclusion(tree[i], i, n, path, top)
-            assert not merkle.verify_inclusion(FLIP, i, n, path, top)
-            assert not merkle.verify_inclusion(tree[i], i, n, path, FLIP)
-            if n > 1:
-                assert not merkle.verify_inclusion(tree[i], (i + 1) % n, n, path, top)
+            assert len(path) <= n.bit_length()
+            assert merkle.verify_inclusion(tree[i], i, n, path, top), (i, n)
+            assert not merkle.verify_inclusion(OTHER, i, n, path, top)
+            assert not merkle.verify_inclusion(tree[i], i, n, path, OTHER)
+            assert not merkle.verify_inclusion(tree[i], i, n, path, ROOTS[n - 1])
+            others = range(n) if n <= 24 else {(i + 1) % n, (i - 1) % n, i ^ 1, i ^ 2, n - 1 - i}
+            for j in set(others) - {i}:
+                assert not merkle.verify_inclusion(tree[i], j, n, path, top), (i, j, n)
+            for k in range(len(path)):
+                assert not merkle.verify_inclusion(tree[i], i, n, [*path[:k], OTHER, *path[k + 1 :]], top)
+            assert not merkle.verify_inclusion(tree[i], i, n, [*path, top], top)
+            assert not merkle.verify_inclusion(tree[i], i, n, [top, *path], top)
+            if path:
+                assert not merkle.verify_inclusion(tree[i], i, n, path[:-1], top)
 
 
-def test_every_consistency_proof() -> None:
-    for n in range(1, 41):
-        tree = leaves(n)
-        new = merkle.root(tree)
-        for m in range(1, n + 1):
-            old = merkle.root(tree[:m])
+def test_inclusion_edge_cases() -> None:
+    assert merkle.inclusion_proof(0, LEAVES[:1]) == []
+    assert merkle.verify_inclusion(LEAVES[0], 0, 1, [], LEAVES[0])
+    for index, size in ((0, 0), (1, 1), (-1, 5), (5, 5)):
+        assert not merkle.verify_inclusion(LEAVES[0], index, size, [], LEAVES[0])
+    with pytest.raises(ValueError):
+        merkle.inclusion_proof(5, LEAVES[:5])
+    with pytest.raises(ValueError):
+        merkle.inclusion_proof(-1, LEAVES[:5])
+    with pytest.raises(ValueError):
+        merkle.inclusion_proof(0, [])
+    # Not hashes: refused, not an exception.
+    path = merkle.inclusion_proof(2, LEAVES[:5])
+    assert not merkle.verify_inclusion(LEAVES[2], 2, 5, [*path[:-1], path[-1][:31]], ROOTS[5])
+    assert not merkle.verify_inclusion(LEAVES[2][:16], 2, 5, path, ROOTS[5])
+    assert not merkle.verify_inclusion(LEAVES[2], 2, 5, path, b"")
+
+
+def test_every_consistency_proof_of_every_tree() -> None:
+    for n in range(1, MAX + 1):
+        tree, new = LEAVES[:n], ROOTS[n]
+        for m in range(n + 1):
+            old = ROOTS[m]
             proof = merkle.consistency_proof(m, tree)
             assert merkle.verify_consistency(m, n, old, new, proof), (m, n)
-            if m < n:
-                assert not merkle.verify_consistency(m, n, FLIP, new, proof)
-                assert not merkle.verify_consistency(m, n, old, FLIP, proof)
-    assert not merkle.verify_consistency(5, 4, FLIP, FLIP, [])
+            assert not merkle.verify_consistency(m, n, OTHER, new, proof), (m, n)
+            # Every tree extends the empty one: there is nothing to check its root against.
+            assert merkle.verify_consistency(m, n, old, OTHER, proof) == (m == 0), (m, n)
+            if m in (0, n):
+                assert proof == []
+                continue
+            assert not merkle.verify_consistency(m, n, new, old, proof)
+            assert not merkle.verify_consistency(m, n, old, new, [])
+            for k in range(len(proof)):
+                assert not merkle.verify_consistency(m, n, old, new, [*proof[:k], OTHER, *proof[k + 1 :]])
+            assert not merkle.verify_consistency(m, n, old, new, [*proof, new])
+            assert not merkle.verify_consistency(m, n, old, new, [proof[0], *proof])
+            assert not merkle.verify_consistency(m, n, old, new, proof[:-1])
+            for other_m in {m - 1, m + 1, m ^ 2} - {m, 0}:
+                if other_m <= n:
+                    assert not merkle.verify_consistency(other_m, n, old, new, proof), (other_m, m, n)
 
 
-def test_checkpoints_sign_chain_and_verify() -> None:
-    key, other = checkpoint.new_key(), checkpoint.new_key()
-    cp = checkpoint.sign(
-        checkpoint.Checkpoint("1234567890123456", 3, FLIP, 1, checkpoint.key_id(key.public_key()), bytes(32)), key
-    )
-    assert checkpoint.verify(cp, key.public_key()) and not checkpoint.verify(cp, other.public_key())
-    assert checkpoint.from_json(checkpoint.to_json(cp)) == cp
-    for field, value in (("size", 4), ("root", bytes(32)), ("time_ms", 2), ("account_id", "1"), ("previous", FLIP)):
-        forged = checkpoint.Checkpoint(**{**cp.__dict__, field: value})
-        assert not checkpoint.verify(forged, key.public_key()), field
-    pem = checkpoint.public_pem(key.public_key()) + checkpoint.public_pem(other.public_key())
-    assert [checkpoint.key_id(k) for k in checkpoint.load_public_pems(pem)] == [
-        checkpoint.key_id(key.public_key()),
-        checkpoint.key_id(other.public_key()),
-    ]
+def test_consistency_edge_cases() -> None:
+    assert merkle.verify_consistency(0, 0, merkle.EMPTY_ROOT, merkle.EMPTY_ROOT, [])
+    assert merkle.verify_consistency(0, 5, merkle.EMPTY_ROOT, ROOTS[5], [])
+    assert not merkle.verify_consistency(0, 5, merkle.EMPTY_ROOT, ROOTS[5], [ROOTS[5]])
+    assert merkle.verify_consistency(5, 5, ROOTS[5], ROOTS[5], [])
+    assert not merkle.verify_consistency(5, 5, ROOTS[5], ROOTS[5], [ROOTS[5]])
+    assert not merkle.verify_consistency(5, 5, ROOTS[5], ROOTS[4], [])
+    # The log never shrinks.
+    assert not merkle.verify_consistency(5, 4, ROOTS[5], ROOTS[4], merkle.consistency_proof(4, LEAVES[:5]))
+    assert not merkle.verify_consistency(-1, 4, ROOTS[0], ROOTS[4], [])
+    assert merkle.consistency_proof(0, LEAVES[:5]) == [] == merkle.consistency_proof(5, LEAVES[:5])
+    for bad in (-1, 6):
+        with pytest.raises(ValueError):
+            merkle.consistency_proof(bad, LEAVES[:5])
+    proof = merkle.consistency_proof(3, LEAVES[:7])
+    assert not merkle.verify_consistency(3, 7, ROOTS[3], ROOTS[7], [*proof[:-1], b"short"])
 
 
-def test_proof_documents_verify_offline() -> None:
-    key = checkpoint.new_key()
-    events = [{"eventId": f"E{i}", "recipientAccountId": "1", "eventName": "GetUser", "n": i} for i in range(9)]
-    tree = [merkle.leaf_hash(canonical_event(e)) for e in events]
-    cp = checkpoint.sign(
-        checkpoint.Checkpoint("1", 9, merkle.root(tree), 5, checkpoint.key_id(key.public_key()), bytes(32)), key
-    )
-    doc = proofs.inclusion_document(events[4], 4, merkle.inclusion_proof(4, tree), cp)
-    assert proofs.verify_document(doc, [key.public_key()])[0]
-    edited = {**doc, "event": {**events[4], "eventName": "DeleteUser"}}
-    assert not proofs.verify_document(edited, [key.public_key()])[0]
-    assert not proofs.verify_document(doc, [checkpoint.new_key().public_key()])[0]
-    assert proofs.verify_document({"format": "nonsense"}, [key.public_key()]) == (
-        False,
-        "not an OpenIMS proof document (unknown format)",
-    )
-    assert not proofs.verify_document({**doc, "leafIndex": "x"}, [key.public_key()])[0]
-    old = checkpoint.sign(
-        checkpoint.Checkpoint("1", 5, merkle.root(tree[:5]), 1, checkpoint.key_id(key.public_key()), bytes(32)), key
-    )
-    grown = proofs.consistency_document(old, cp, merkle.consistency_proof(5, tree))
-    assert proofs.verify_document(grown, [key.public_key()])[0]
-    assert not proofs.verify_document({**grown, "proof": []}, [key.public_key()])[0]
+def test_proofs_after_the_oldest_leaves_were_purged() -> None:
+    """With the frontier kept at the cut and the leaves after it, every proof about the rest of the log is
+    the same as with every leaf."""
+    for n in range(1, 41):
+        for cut in range(n + 1):
+            start = merkle.Frontier()
+            for leaf in LEAVES[:cut]:
+                start.append(leaf)
+            rest = LEAVES[cut:n]
+            for i in range(cut, n):
+                assert merkle.inclusion_proof(i, rest, start) == merkle.inclusion_proof(i, LEAVES[:n]), (i, cut, n)
+            for m in range(cut, n + 1):
+                assert merkle.consistency_proof(m, rest, start) == merkle.consistency_proof(m, LEAVES[:n])
+            if cut:
+                with pytest.raises(ValueError, match="purged"):
+                    merkle.inclusion_proof(cut - 1, rest, start)
+            if 0 < cut - 1:
+                with pytest.raises(ValueError, match="purged"):
+                    merkle.consistency_proof(cut - 1, rest, start)

@@ -23,6 +23,7 @@ from openims.console import history
 from openims.console.history import Filters
 from openims.console.web import Page, endpoint, error_page, url
 from openims.errors import ApiError
+from openims.integrity import status
 
 EVENT_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
@@ -135,11 +136,13 @@ def event_detail(page: Page) -> Response:
         )
         if value
     ]
+    assert page.session is not None
     return page.render(
         "event.html",
         section="events",
         title=event.get("eventName", "Event"),
         event=event,
+        position=status.position(page.rt, page.session.account_id, event_id),
         pretty=json.dumps(event, indent=2, ensure_ascii=False, sort_keys=True),
         pivots=pivots,
         mfa=mfa_used(event),

@@ -1,6 +1,13 @@
-"""The exact bytes a leaf covers: the event as LookupEvents serves it, as JSON with keys sorted at every level,
-no whitespace between tokens (separators "," and ":"), non-ASCII characters as themselves, UTF-8. An auditor
-reproduces it with `json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()`."""
+"""The exact bytes a leaf of the log covers, in the format an auditor reproduces: the event exactly as
+LookupEvents serves it, as JSON with the keys of every object sorted (by code point; event keys are ASCII), no
+whitespace between tokens (separators "," and ":"), non-ASCII characters as themselves rather than \\u escapes,
+numbers and escapes as Python's `json` writes them, encoded as UTF-8. In Python:
+
+    json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+The one exception, for input that is not valid Unicode: a lone surrogate (which UTF-8 cannot encode) is written
+as its JSON escape, lowercase `\\udXXX`, which is what `.encode("utf-8", "backslashreplace")` gives; without it
+such an event could never enter the log."""
 
 from __future__ import annotations
 
@@ -10,4 +17,5 @@ from typing import Any
 
 
 def canonical_event(event: Mapping[str, Any]) -> bytes:
-    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text = json.dumps(dict(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace")

@@ -30,8 +30,8 @@ def inclusion(rt: Runtime, event_id: str) -> dict[str, Any]:
         body = conn.execute(select(events.c.body).where(events.c.event_id == event_id)).scalar()
         if body is None:
             raise ConfigError(f"event {event_id} is in the log but no longer stored (deleted or purged)")
-        hashes = _leaf_hashes(conn, leaf.account_id, newest.size)
-    path = merkle.inclusion_proof(leaf.leaf_index, hashes)
+        cut, hashes = _leaf_hashes(conn, leaf.account_id, newest.size)
+    path = merkle.inclusion_proof(leaf.leaf_index, hashes, start=cut)
     return proofs.inclusion_document(json.loads(body), leaf.leaf_index, path, stored_checkpoint(newest))
 
 
@@ -46,8 +46,10 @@ def consistency(rt: Runtime, account_id: str, from_size: int) -> dict[str, Any]:
             raise ConfigError(f"account {account_id} has no checkpoint at size {from_size}")
         newest = _newest(conn, account_id)
         assert newest is not None  # `old` is one
-        hashes = _leaf_hashes(conn, account_id, newest.size)
-    path = merkle.consistency_proof(from_size, hashes)
+        cut, hashes = _leaf_hashes(conn, account_id, newest.size)
+        if from_size < cut.size:
+            raise ConfigError(f"the log before position {cut.size} was purged (retention): prove from there on")
+    path = merkle.consistency_proof(from_size, hashes, start=cut)
     return proofs.consistency_document(stored_checkpoint(old), stored_checkpoint(newest), path)
 
 
@@ -60,15 +62,22 @@ def _newest(conn: Connection, account_id: str) -> Any:
     ).first()
 
 
-def _leaf_hashes(conn: Connection, account_id: str, size: int) -> list[bytes]:
+def _leaf_hashes(conn: Connection, account_id: str, size: int) -> tuple[merkle.Frontier, list[bytes]]:
+    """The frontier where the stored leaves start (empty, or the retention cut's) and the leaf hashes after it."""
     start = conn.execute(select(log_state.c.start).where(log_state.c.account_id == account_id)).scalar() or 0
+    cut = merkle.Frontier()
     if start:
-        raise ConfigError(
-            f"the events before position {start} were purged (retention): proofs need every leaf hash of the tree"
-        )
+        kept = conn.execute(
+            select(log_checkpoints.c.frontier).where(
+                log_checkpoints.c.account_id == account_id, log_checkpoints.c.size == start
+            )
+        ).scalar()
+        if kept is None:
+            raise ConfigError(f"the checkpoint at the retention cut (position {start}) is missing")
+        cut = merkle.Frontier.from_json(json.loads(kept))
     rows = conn.execute(
         select(log_leaves.c.leaf_hash)
-        .where(log_leaves.c.account_id == account_id, log_leaves.c.leaf_index < size)
+        .where(log_leaves.c.account_id == account_id, log_leaves.c.leaf_index >= start, log_leaves.c.leaf_index < size)
         .order_by(log_leaves.c.leaf_index)
     ).scalars()
-    return [bytes(h) for h in rows]
+    return cut, [bytes(h) for h in rows]

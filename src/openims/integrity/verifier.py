@@ -82,7 +82,16 @@ def _verify_account(
         report.problems.append(f"no checkpoint at position {start}, where the stored log starts")
         return report
     report.start = start
-    frontier = Frontier.from_json(json.loads(begin.frontier)) if begin is not None else Frontier()
+    frontier = Frontier()
+    if begin is not None:
+        # The stored frontier is not itself signed: it must hash to the signed root of its checkpoint.
+        try:
+            frontier = Frontier.from_json(json.loads(begin.frontier))
+        except ValueError:
+            frontier = Frontier()
+        if frontier.size != begin.size or frontier.root() != bytes(begin.root):
+            report.problems.append(f"checkpoint at size {begin.size}: its stored frontier does not match its root")
+            return report
     wanted = {c.size: c for c in cps if c.size > start}
     expected = start
     for row in _leaves(conn, account_id, start):
