@@ -74,9 +74,13 @@ async def read_request(request: Request) -> RpcRequest:
     length = headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_BODY:
         raise Unreadable("RequestTooLarge", too_large, 413, read)
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise Unreadable("RequestTooLarge", too_large, 413, read)
+    # Read as it comes, so a chunked body without a length stops at the limit instead of filling memory.
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > MAX_BODY:
+            raise Unreadable("RequestTooLarge", too_large, 413, read)
+    body = bytes(received)
     if body and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         try:
             form = parse_qsl(body.decode("utf-8"), keep_blank_values=True)

@@ -240,23 +240,20 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     _refuse_unwritable(settings.data_dir)
     if _is_empty(settings):
         rt, new, path = initialize(settings, DEFAULT_ALIAS)
-        print(
+        logs.announce(
             f"Initialized a new data dir {settings.data_dir}: account {new.account_id}, root AccessKey "
             f"{new.access_key_id}.\n"
-            f"The root credentials are in {path} (mode 0600).",
-            flush=True,
+            f"The root credentials are in {path} (mode 0600)."
         )
     else:
         rt = open_runtime(settings)
-    print(
-        f"OpenIMS serving on http://{args.host}:{args.port}/ (console: http://{args.host}:{args.port}/console)",
-        flush=True,
+    logs.announce(
+        f"OpenIMS serving on http://{args.host}:{args.port}/ (console: http://{args.host}:{args.port}/console)"
     )
     if _root_without_console_password(rt):
-        print(
+        logs.announce(
             "The root console password is not set yet: set it with "
-            f"`{_invocation()} --data-dir {settings.data_dir} account set-password`.",
-            flush=True,
+            f"`{_invocation()} --data-dir {settings.data_dir} account set-password`."
         )
     try:
         serve(rt, args.host, args.port)
