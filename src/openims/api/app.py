@@ -1,13 +1,15 @@
-"""The ASGI application: the RPC endpoint on `/` and the console under `/console`."""
+"""The ASGI application: the RPC endpoint on `/`, the console under `/console`, and the operations endpoints
+`/healthz`, `/readyz` and `/metrics` (ops/operations.py)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -18,6 +20,8 @@ from openims.api.dispatch import dispatch, record_unreadable
 from openims.console.mount import mount as mount_console
 from openims.credentials import key_usage, network_policy
 from openims.errors import ApiError, internal_error
+from openims.ops import request_log
+from openims.ops.operations import Operations
 from openims.runtime import Runtime
 
 log = logging.getLogger("openims.api")
@@ -27,7 +31,10 @@ log = logging.getLogger("openims.api")
 KEY_CHECKS = (network_policy.check_source, key_usage.note_use)
 
 
-def create_app(rt: Runtime) -> Starlette:
+def create_app(rt: Runtime, ops: Operations | None = None) -> Starlette:
+    """The app, with its operations state (`ops`, made here when not given; kept as `app.state.ops`)."""
+    ops = ops or Operations(rt, frozenset(a.name for a in ACTIONS.all()))
+
     async def call(req: protocol.RpcRequest) -> dict[str, Any]:
         action = ACTIONS.lookup(req.version, req.action)
         # SQLite serializes writers anyway: running the call on the event loop saves a thread hand-off and the
@@ -39,20 +46,28 @@ def create_app(rt: Runtime) -> Starlette:
         return await run_in_threadpool(dispatch, rt, req, KEY_CHECKS)
 
     async def rpc(request: Request) -> Response:
+        started = time.perf_counter()
         req = None
         try:
             req = await protocol.read_request(request)
             body = await call(req)
-            return protocol.render(body, req)
+            return request_log.finished(ops.metrics, request, req, protocol.render(body, req), None, started)
         except ApiError as err:
             if isinstance(err, protocol.Unreadable):
                 req = err.request
                 await run_in_threadpool(record_unreadable, rt, err)
             request_id = req.request_id if req else ""
-            return protocol.render_error(err, req, request_id or _new_id(), request.headers.get("host", ""))
+            response = protocol.render_error(err, req, request_id or _new_id(), request.headers.get("host", ""))
+            return request_log.finished(ops.metrics, request, req, response, err, started)
+        except ClientDisconnect:
+            # Gone while sending its body: nobody to answer, nothing was called, one line is enough.
+            log.info("client %s left before its request body was complete", protocol.client_ip(request.scope))
+            return Response(status_code=400)
         except Exception:
             log.exception("unexpected failure before dispatch")
-            return protocol.render_error(internal_error(), req, _new_id(), request.headers.get("host", ""))
+            fault = internal_error()
+            response = protocol.render_error(fault, req, _new_id(), request.headers.get("host", ""))
+            return request_log.finished(ops.metrics, request, req, response, fault, started)
 
     async def no_route(request: Request, exc: Exception) -> Response:
         """Another path, or another method on `/`: still Alibaba's envelope (the console has its own pages)."""
@@ -71,9 +86,16 @@ def create_app(rt: Runtime) -> Starlette:
             )
         return protocol.render_error(err, None, _new_id(), request.headers.get("host", ""))
 
-    routes = [Route("/", rpc, methods=["GET", "POST"])]
+    routes = [
+        Route("/", rpc, methods=["GET", "POST"]),
+        # Unsigned and unaudited: probes and scrapes are not API calls (ops/operations.py).
+        Route("/healthz", ops.healthz, methods=["GET"]),
+        Route("/readyz", ops.readyz, methods=["GET"]),
+        Route("/metrics", ops.metrics_endpoint, methods=["GET"]),
+    ]
     app = Starlette(routes=routes, exception_handlers={404: no_route, 405: no_route})
     app.state.runtime = rt
+    app.state.ops = ops
     mount_console(app, rt)
     return app
 

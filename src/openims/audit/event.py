@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from openims import clock, ids
 from openims.actions.registry import ACTIONTRAIL, Service
 from openims.delivery import outbox
+from openims.ops import event_counts
 from openims.principal import Principal
 from openims.store.schema import events
 from openims.store.tables.integrity import log_queue
@@ -214,3 +215,4 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
     )
     conn.execute(_QUEUE_FOR_LOG, {"account_id": event["recipientAccountId"], "event_id": event["eventId"]})
     outbox.queue_event(conn, event)
+    event_counts.observe(conn, event)
