@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -244,3 +245,38 @@ def start_server(tmp: Path, backend: str, extra_env: dict[str, str] | None = Non
             drop()
 
     return server, cleanup
+
+
+@contextmanager
+def tmpfs_data_dir(tmp: Path, size_mb: int) -> Iterator[Path]:
+    """A tmpfs of `size_mb` MiB at tmp/data, to become a server's data dir (its log stays outside, in tmp).
+    Mounting needs root: CI runs as root, so there a missing privilege fails the test instead of skipping it."""
+    import pytest
+
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI runs as root: the storage tests mount a tmpfs")
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp / "data"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(directory: Path, leave: int = 0) -> Path:
+    """A file that takes the file system's free space but `leave` bytes (all of it: until writes fail)."""
+    filler = directory / "filler"
+    with open(filler, "wb") as out:
+        if leave:
+            out.write(b"\0" * (shutil.disk_usage(directory).free - leave))
+            return filler
+        try:
+            while True:
+                out.write(b"\0" * (256 * 1024))
+                out.flush()
+        except OSError:
+            pass
+    return filler

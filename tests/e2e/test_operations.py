@@ -8,8 +8,6 @@ import asyncio
 import logging
 import os
 import re
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +25,7 @@ from openims import config
 from openims.api.app import create_app
 from openims.store.schema import events
 from tests.conftest import backends
-from tests.support import Server, free_port, start_server
+from tests.support import Server, fill, free_port, start_server, tmpfs_data_dir
 
 TOKEN = "metrics-" + uuid.uuid4().hex
 PASSWORD = "Op-" + uuid.uuid4().hex[:12] + "!x"
@@ -123,40 +121,10 @@ def test_readyz_reports_a_deliverer_that_should_run_and_does_not(server: Server)
         assert _ready(other) == (200, {"status": "ready"})  # not this process's job: `openims deliver` runs it
 
 
-def _can_mount() -> bool:
-    return os.geteuid() == 0
-
-
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 32 MiB tmpfs at tmp_path/data, to become a server's data dir (its log stays outside, in tmp_path)."""
-    if not _can_mount():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI runs as root: the readiness tests mount a tmpfs")
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "data"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)], check=True)
-    try:
+    with tmpfs_data_dir(tmp_path, 32) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _fill(directory: Path, leave: int = 0) -> Path:
-    """A file that takes the file system's free space but `leave` bytes (all of it: until writes fail)."""
-    filler = directory / "filler"
-    with open(filler, "wb") as out:
-        if leave:
-            out.write(b"\0" * (shutil.disk_usage(directory).free - leave))
-            return filler
-        try:
-            while True:
-                out.write(b"\0" * (256 * 1024))
-                out.flush()
-        except OSError:
-            pass
-    return filler
 
 
 @pytest.mark.parametrize("backend", backends())
@@ -166,7 +134,7 @@ def test_readyz_follows_the_free_space_of_the_data_dir(tmp_path: Path, tmpfs: Pa
     server, cleanup = start_server(tmp_path, backend, {"OPENIMS_READY_MIN_FREE_MB": "8"})
     try:
         assert _ready(server) == (200, {"status": "ready"})
-        filler = _fill(tmpfs, leave=4 << 20)  # below the threshold, but everything still writes
+        filler = fill(tmpfs, leave=4 << 20)  # below the threshold, but everything still writes
         assert _wait_ready(server, 503) == {"status": "not-ready", "reasons": ["low-disk-space"]}
         filler.unlink()
         assert _wait_ready(server, 200) == {"status": "ready"}
@@ -180,7 +148,7 @@ def test_readyz_reports_a_sqlite_database_that_cannot_take_writes(tmp_path: Path
     server, cleanup = start_server(tmp_path, "sqlite", {"OPENIMS_READY_MIN_FREE_MB": "0"})
     try:
         assert _ready(server) == (200, {"status": "ready"})
-        filler = _fill(tmpfs)  # full: the probe's write fails, as every call's would
+        filler = fill(tmpfs)  # full: the probe's write fails, as every call's would
         body = _wait_ready(server, 503)
         assert body == {"status": "not-ready", "reasons": ["database-unwritable", "data-dir-unwritable"]}
         filler.unlink()

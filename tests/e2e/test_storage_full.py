@@ -5,7 +5,6 @@ are classified in tests/unit/test_storage_errors.py.)"""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,39 +14,13 @@ import pytest
 from alibabacloud_ims20190815 import models as m
 from Tea.exceptions import TeaException
 
-from tests.support import Server, free_port, start_server
-
-
-def _can_mount() -> bool:
-    return os.geteuid() == 0
+from tests.support import Server, fill, free_port, start_server, tmpfs_data_dir
 
 
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 16 MiB tmpfs at tmp_path/data (the server's log stays outside it, in tmp_path)."""
-    if not _can_mount():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI runs as root: the storage tests mount a tmpfs")
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "data"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
-    try:
+    with tmpfs_data_dir(tmp_path, 16) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _fill(directory: Path) -> Path:
-    filler = directory / "filler"
-    with open(filler, "wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * (256 * 1024))
-                out.flush()
-        except OSError:
-            pass
-    return filler
 
 
 def _unavailable(call) -> TeaException:  # type: ignore[no-untyped-def]
@@ -69,7 +42,7 @@ def test_a_full_disk_answers_503_and_service_returns_with_space(tmp_path: Path, 
         acct = server.new_account()
         ims = acct.ims()
         ims.create_user(m.CreateUserRequest(user_principal_name=acct.upn("before"), display_name="b"))
-        filler = _fill(tmpfs)
+        filler = fill(tmpfs)
         for n in range(5):
             _unavailable(
                 lambda n=n: ims.create_user(
