@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import Column, delete
+from sqlalchemy import Column, delete, select, tuple_
 
 from openims import clock
 from openims.actions import recycle_bin
@@ -19,6 +19,7 @@ from openims.store.tables.console import console_mfa_tickets, console_sessions
 
 log = logging.getLogger("openims.maintenance")
 BATCH = 10_000
+NONCE_BATCH = 2_000
 
 
 def purge_expired(expires_ms: Column[int]) -> Callable[[Runtime], int]:
@@ -32,9 +33,20 @@ def purge_expired(expires_ms: Column[int]) -> Callable[[Runtime], int]:
 
 
 def _spent_nonces(rt: Runtime) -> int:
-    with rt.db.transaction() as conn:
-        stale = signature_nonces.c.expires_ms < clock.now_ms()
-        return conn.execute(delete(signature_nonces).where(stale)).rowcount or 0
+    """Nonces past their signature window, a batch per transaction: at 600 calls/s ten minutes leave ~360,000,
+    and one transaction deleting them all held SQLite's write lock (every call's) for seconds."""
+    key = (signature_nonces.c.access_key_id, signature_nonces.c.nonce)
+    removed = 0
+    while True:
+        with rt.db.transaction() as conn:
+            stale = conn.execute(
+                select(*key).where(signature_nonces.c.expires_ms < clock.now_ms()).limit(NONCE_BATCH)
+            ).all()
+            if stale:
+                conn.execute(delete(signature_nonces).where(tuple_(*key).in_([tuple(row) for row in stale])))
+        removed += len(stale)
+        if len(stale) < NONCE_BATCH:
+            return removed
 
 
 PURGERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (

@@ -39,3 +39,20 @@ def test_purge_respects_retention(tmp_path: Path) -> None:
         assert sorted(conn.execute(select(events.c.event_id)).scalars()) == ["E0", "E1"]
         assert conn.execute(select(func.count()).select_from(signature_nonces)).scalar_one() == 1
     rt.close()
+
+
+def test_spent_nonces_go_in_small_batches(tmp_path: Path) -> None:
+    """Many expired nonces are all purged, a bounded batch per transaction, and live ones stay."""
+    rt = open_runtime(config.Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'n.db'}"), create=True)
+    now = clock.now_ms()
+    spent = maintenance.NONCE_BATCH * 2 + 7
+    with rt.db.transaction() as conn:
+        conn.execute(
+            insert(signature_nonces),
+            [{"access_key_id": "k", "nonce": f"old-{i}", "expires_ms": now - 1} for i in range(spent)]
+            + [{"access_key_id": "k", "nonce": "live", "expires_ms": now + 60_000}],
+        )
+    assert maintenance.purge(rt)["nonces"] == spent
+    with rt.db.read() as conn:
+        assert list(conn.execute(select(signature_nonces.c.nonce)).scalars()) == ["live"]
+    rt.close()
