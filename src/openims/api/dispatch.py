@@ -19,7 +19,7 @@ from openims.api.signing import AuthError, KeyCheck, authenticate, claimed_key_i
 from openims.audit import event as audit
 from openims.authz.rules import authorize
 from openims.errors import ApiError, internal_error, storage_unavailable
-from openims.params import has_control, parse_all
+from openims.params import parse_all
 from openims.principal import UNKNOWN, Principal
 from openims.runtime import Runtime
 from openims.store import constraints
@@ -48,7 +48,7 @@ def record_unreadable(rt: Runtime, err: Unreadable) -> None:
     exists: its signature could not be checked, so it is recorded as a bad signature is."""
     req = err.request
     key_id = claimed_key_id(req)
-    if not key_id or has_control(key_id):
+    if not key_id:
         return
     try:
         key = load_key(rt, key_id)
@@ -68,20 +68,17 @@ def execute(
             raise _unknown_action(req)
         params = parse_all(action.params, req.params)
         return run(rt, action, params, req, principal, nonce)
-    except Replay as replay:
-        raise _record_replay(rt, req, principal, action, replay) from None
     except ApiError as err:
         raise _record_failure(rt, req, principal, action, err, nonce) from None
-    except DBAPIError as exc:
-        if not is_storage_failure(exc):
+    except Exception as exc:
+        if isinstance(exc, DBAPIError) and is_storage_failure(exc):
+            log.error("request %s (%s) not stored: %s", req.request_id, req.action, _first_line(exc))
+            failure = storage_unavailable()
+        else:
+            # A fault of ours: the caller gets InternalError, the event records it, the log has the traceback.
             log.exception("internal error in %s (request %s)", req.action, req.request_id)
-            raise _record_failure(rt, req, principal, action, internal_error(), nonce) from None
-        log.error("request %s (%s) not stored: %s", req.request_id, req.action, _first_line(exc))
-        raise _record_failure(rt, req, principal, action, storage_unavailable(), nonce) from None
-    except Exception:
-        # A fault of ours: the caller gets InternalError, the event records it, the log has the traceback.
-        log.exception("internal error in %s (request %s)", req.action, req.request_id)
-        raise _record_failure(rt, req, principal, action, internal_error(), nonce) from None
+            failure = internal_error()
+        raise _record_failure(rt, req, principal, action, failure, nonce) from None
 
 
 def run(
@@ -263,8 +260,9 @@ def _record_failure(
 ) -> ApiError:
     """Record the failed call's event after the rollback, with what the action declares a failure still
     changes (`on_failure`); returns the error to answer. The nonce is still spent, so a failed request
-    cannot be replayed later when it might succeed; a request whose nonce was spent already is a replay,
-    recorded as such instead (and answered SignatureNonceUsed)."""
+    cannot be replayed later when it might succeed. A request whose nonce was spent already (found now, or
+    when its call began: `err` is a Replay) is recorded as a rejected replay, not as a call of the key's
+    owner: whoever resent it only held a copy."""
     params: dict[str, Any] = {}
     if action is not None:
         params = {p.name: req.params.get(p.name) for p in action.params}
@@ -272,8 +270,8 @@ def _record_failure(
     event = _event(rt, req, principal, action, resources, error=err)
     try:
         with rt.db.transaction() as conn:
-            if nonce is not None and not _spend_after_failure(conn, nonce):
-                replay = Replay()
+            if isinstance(err, Replay) or (nonce is not None and not _spend_after_failure(conn, nonce)):
+                replay = err if isinstance(err, Replay) else Replay()
                 audit.record(conn, _replay_event(rt, req, principal, action, replay))
                 return replay
             if action is not None and action.on_failure is not None:
@@ -288,22 +286,6 @@ def _record_failure(
     return err
 
 
-def _record_replay(
-    rt: Runtime, req: RpcRequest, principal: Principal, action: registry.Action | None, replay: Replay
-) -> ApiError:
-    """A request whose nonce is spent: recorded in the key's account as a rejected replay, not as a call of
-    the key's owner (whoever resent it only held a copy)."""
-    try:
-        with rt.db.transaction() as conn:
-            audit.record(conn, _replay_event(rt, req, principal, action, replay))
-    except DBAPIError as exc:
-        if not is_storage_failure(exc):
-            raise
-        log.error("replay %s (%s) not recorded: %s", req.request_id, req.action, _first_line(exc))
-        return storage_unavailable()
-    return replay
-
-
 def _replay_event(
     rt: Runtime, req: RpcRequest, principal: Principal, action: registry.Action | None, replay: Replay
 ) -> dict[str, Any]:
@@ -314,7 +296,8 @@ def _replay_event(
 
 
 def _first_line(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", exc)).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+    text = str(getattr(exc, "orig", exc)).strip()
+    return text.splitlines()[0][:200] if text else exc.__class__.__name__
 
 
 def _unknown_action(req: RpcRequest) -> ApiError:

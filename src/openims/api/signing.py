@@ -90,8 +90,6 @@ def authenticate(
             "The request is not signed: send an Authorization header (V3) or a Signature parameter (v2).",
         )
     timestamp, nonce = signed.timestamp, signed.nonce
-    if has_control(signed.key_id):
-        raise AuthError("InvalidAccessKeyId.NotFound", "The specified AccessKey ID does not exist.")
     key = load_key(rt, signed.key_id)
     if not signed.verified_by(key.secret):
         # The string to sign goes to the caller only: events and logs record the message without it.
@@ -166,9 +164,12 @@ _KEY_QUERY = (
 
 
 def load_key(rt: Runtime, key_id: str) -> KeyRecord:
-    """The key's owner and secret; a key in the recycle bin, or of a deleted user, does not exist."""
-    with rt.db.read() as conn:
-        row = conn.execute(_KEY_QUERY, {"key_id": key_id}).first()
+    """The key's owner and secret; a key in the recycle bin, or of a deleted user, does not exist, nor does an
+    ID with a control character (which PostgreSQL could not even look up)."""
+    row = None
+    if not has_control(key_id):
+        with rt.db.read() as conn:
+            row = conn.execute(_KEY_QUERY, {"key_id": key_id}).first()
     if (
         row is None
         or row.deleted_ms is not None

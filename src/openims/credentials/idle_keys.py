@@ -29,15 +29,15 @@ def disable_idle_keys(rt: Runtime) -> int:
     with rt.db.read() as conn:
         idle = _idle(rt, conn, _candidates(conn, now), now)
     by_account: dict[str, list[Row[Any]]] = defaultdict(list)
-    for key in idle:
+    for key, _days in idle:
         by_account[key.account_id].append(key)
     disabled = 0
     for account_id, keys in by_account.items():
         with rt.db.transaction() as conn:
             rt.db.serialize_account(conn, account_id)
             # Looked at again in the transaction: a key used or changed meanwhile stays as it is.
-            for key in _idle(rt, conn, keys, now):
-                disabled += _disable(rt, conn, key, now)
+            for key, days in _idle(rt, conn, keys, now):
+                disabled += _disable(rt, conn, key, days, now)
     return disabled
 
 
@@ -57,7 +57,8 @@ def _candidates(conn: Connection, now: int) -> list[Any]:
     return list(conn.execute(query))
 
 
-def _idle(rt: Runtime, conn: Connection, keys: list[Row[Any]], now: int) -> list[Row[Any]]:
+def _idle(rt: Runtime, conn: Connection, keys: list[Row[Any]], now: int) -> list[tuple[Row[Any], int]]:
+    """The idle keys among `keys`, each with its account's MaxIdleDaysForAccessKeys."""
     used = key_usage.last_used(rt, conn, [k.id for k in keys])
     limits: dict[str, int] = {}
     idle = []
@@ -66,18 +67,17 @@ def _idle(rt: Runtime, conn: Connection, keys: list[Row[Any]], now: int) -> list
             limits[key.account_id] = load_preferences(conn, key.account_id).max_idle_days_for_access_keys
         last = max(key.created_ms, used[key.id].ms if key.id in used else 0)
         if now - last > limits[key.account_id] * clock.DAY_MS:
-            idle.append(key)
+            idle.append((key, limits[key.account_id]))
     return idle
 
 
-def _disable(rt: Runtime, conn: Connection, key: Row[Any], now: int) -> int:
+def _disable(rt: Runtime, conn: Connection, key: Row[Any], days: int, now: int) -> int:
     changed = conn.execute(
         update(access_keys)
         .where(access_keys.c.id == key.id, access_keys.c.status == "Active", access_keys.c.deleted_ms.is_(None))
         .values(status="Inactive", updated_ms=now)
     ).rowcount
     if changed:
-        days = load_preferences(conn, key.account_id).max_idle_days_for_access_keys
         outside_api.record(
             rt,
             conn,
