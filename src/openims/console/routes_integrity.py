@@ -30,18 +30,7 @@ def _refused(page: Page) -> Response | None:
 def integrity_page(page: Page) -> Response:
     if (refused := _refused(page)) is not None:
         return refused
-    assert page.session is not None
-    with page.rt.db.read() as conn:
-        keys = signing_keys.listed(conn)
-    return page.render(
-        "integrity.html",
-        section="integrity",
-        title="Integrity",
-        checkpoint=status.newest_checkpoint(page.rt, page.session.account_id),
-        keys=keys,
-        result=None,
-        when=clock.iso,
-    )
+    return _page(page, None)
 
 
 @endpoint()
@@ -63,15 +52,21 @@ def integrity_verify(page: Page) -> Response:
             response={"Events": report.events, "Checkpoints": report.checkpoints} if first is None else None,
             error=("EventLog.Tampered", first) if first is not None else None,
         )
+    return _page(page, report)
+
+
+def _page(page: Page, result: verifier.AccountReport | None) -> Response:
+    """The Integrity page, with the result of a verification just run, if any."""
+    assert page.session is not None
     with page.rt.db.read() as conn:
         keys = signing_keys.listed(conn)
     return page.render(
         "integrity.html",
         section="integrity",
         title="Integrity",
-        checkpoint=status.newest_checkpoint(page.rt, account_id),
+        checkpoint=status.newest(page.rt, page.session.account_id),
         keys=keys,
-        result=report,
+        result=result,
         when=clock.iso,
     )
 

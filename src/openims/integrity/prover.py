@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 
 from openims.config import ConfigError
 from openims.integrity import merkle, proofs
-from openims.integrity.sequencer import stored_checkpoint
+from openims.integrity.sequencer import newest_checkpoint, stored_checkpoint
 from openims.runtime import Runtime
 from openims.store.schema import events
 from openims.store.tables.integrity import log_checkpoints, log_leaves, log_state
@@ -24,7 +24,7 @@ def inclusion(rt: Runtime, event_id: str) -> dict[str, Any]:
             raise ConfigError(
                 f"event {event_id} is not in the log: no such event, or it committed less than a second ago"
             )
-        newest = _newest(conn, leaf.account_id)
+        newest = newest_checkpoint(conn, leaf.account_id)
         if newest is None or newest.size <= leaf.leaf_index:
             raise ConfigError(f"no signed checkpoint covers event {event_id} yet: try again in a few seconds")
         body = conn.execute(select(events.c.body).where(events.c.event_id == event_id)).scalar()
@@ -44,22 +44,13 @@ def consistency(rt: Runtime, account_id: str, from_size: int) -> dict[str, Any]:
         ).first()
         if old is None:
             raise ConfigError(f"account {account_id} has no checkpoint at size {from_size}")
-        newest = _newest(conn, account_id)
+        newest = newest_checkpoint(conn, account_id)
         assert newest is not None  # `old` is one
         cut, hashes = _leaf_hashes(conn, account_id, newest.size)
         if from_size < cut.size:
             raise ConfigError(f"the log before position {cut.size} was purged (retention): prove from there on")
     path = merkle.consistency_proof(from_size, hashes, start=cut)
     return proofs.consistency_document(stored_checkpoint(old), stored_checkpoint(newest), path)
-
-
-def _newest(conn: Connection, account_id: str) -> Any:
-    return conn.execute(
-        select(log_checkpoints)
-        .where(log_checkpoints.c.account_id == account_id)
-        .order_by(log_checkpoints.c.size.desc())
-        .limit(1)
-    ).first()
 
 
 def _leaf_hashes(conn: Connection, account_id: str, size: int) -> tuple[merkle.Frontier, list[bytes]]:

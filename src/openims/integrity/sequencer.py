@@ -85,11 +85,10 @@ def _advance_account(rt: Runtime, account_id: str, now: int) -> int:
             if leaves:
                 conn.execute(insert(log_leaves), leaves)
             conn.execute(delete(log_queue).where(log_queue.c.id.in_([r.id for r in rows])))
-            frontier_json = json.dumps(frontier.to_json(), separators=(",", ":"))
             conn.execute(
                 update(log_state)
                 .where(log_state.c.account_id == account_id)
-                .values(size=frontier.size, frontier=frontier_json)
+                .values(size=frontier.size, frontier=frontier_json(frontier))
             )
         _sign_if_due(rt, conn, account_id, frontier, now)
     return len(leaves)
@@ -98,20 +97,28 @@ def _advance_account(rt: Runtime, account_id: str, now: int) -> int:
 def locked_state(conn: Connection, account_id: str) -> Any:
     """The account's log_state row, created empty if missing, locked until the transaction ends."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    empty = json.dumps(Frontier().to_json(), separators=(",", ":"))
-    conn.execute(
-        dialect.insert(log_state).values(account_id=account_id, size=0, frontier=empty).on_conflict_do_nothing()
-    )
+    empty = dialect.insert(log_state).values(account_id=account_id, size=0, frontier=frontier_json(Frontier()))
+    conn.execute(empty.on_conflict_do_nothing())
     return conn.execute(select(log_state).where(log_state.c.account_id == account_id).with_for_update()).one()
 
 
-def _sign_if_due(rt: Runtime, conn: Connection, account_id: str, frontier: Frontier, now: int) -> None:
-    last = conn.execute(
+def newest_checkpoint(conn: Connection, account_id: str) -> Any:
+    """The account's newest log_checkpoints row, or None."""
+    return conn.execute(
         select(log_checkpoints)
         .where(log_checkpoints.c.account_id == account_id)
         .order_by(log_checkpoints.c.size.desc())
         .limit(1)
     ).first()
+
+
+def frontier_json(frontier: Frontier) -> str:
+    """A frontier as log_state and log_checkpoints store it."""
+    return json.dumps(frontier.to_json(), separators=(",", ":"))
+
+
+def _sign_if_due(rt: Runtime, conn: Connection, account_id: str, frontier: Frontier, now: int) -> None:
+    last = newest_checkpoint(conn, account_id)
     if frontier.size == 0 or (last is not None and last.size >= frontier.size):
         return
     # Signed a second early, so that with the sequencer's own second the wait stays within checkpoint_seconds.
@@ -132,7 +139,7 @@ def _sign_if_due(rt: Runtime, conn: Connection, account_id: str, frontier: Front
             key_id=signed.key_id,
             previous=signed.previous,
             signature=signed.signature,
-            frontier=json.dumps(frontier.to_json(), separators=(",", ":")),
+            frontier=frontier_json(frontier),
         )
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from openims.integrity.sequencer import newest_checkpoint
 from openims.runtime import Runtime
 from openims.store.tables.integrity import log_checkpoints, log_leaves
 
@@ -36,11 +37,7 @@ def position(rt: Runtime, account_id: str, event_id: str) -> Position:
     return Position(int(leaf), covering)
 
 
-def newest_checkpoint(rt: Runtime, account_id: str) -> Any:
+def newest(rt: Runtime, account_id: str) -> Any:
+    """The account's newest signed checkpoint, or None."""
     with rt.db.read() as conn:
-        return conn.execute(
-            select(log_checkpoints)
-            .where(log_checkpoints.c.account_id == account_id)
-            .order_by(log_checkpoints.c.size.desc())
-            .limit(1)
-        ).first()
+        return newest_checkpoint(conn, account_id)
