@@ -263,7 +263,13 @@ def _discard(dest: Path, created_dir: bool) -> None:
         child.unlink(missing_ok=True)
 
 
-def _record(rt: Runtime, name: str, params: dict[str, str], response: dict[str, str]) -> None:
+def _record(
+    rt: Runtime,
+    name: str,
+    params: dict[str, str],
+    response: dict[str, str] | None = None,
+    error: tuple[str, str] | None = None,
+) -> None:
     """The operator's action as an event in each account, as the account's root identity from `localhost`."""
     from openims.audit import outside_api
 
@@ -277,25 +283,14 @@ def _record(rt: Runtime, name: str, params: dict[str, str], response: dict[str, 
                 outside_api.CLI,
                 raw_params=params,
                 response=response,
+                error=error,
             )
 
 
 def _record_failure(rt: Runtime, params: dict[str, str], exc: Exception) -> None:
-    from openims.audit import outside_api
-
     message = str(exc) if isinstance(exc, ConfigError) else exc.__class__.__name__
     try:
-        with rt.db.transaction() as conn:
-            for account in accounts.list_accounts(rt):
-                outside_api.record(
-                    rt,
-                    conn,
-                    BACKUP_EVENT,
-                    outside_api.root_of(account["AccountId"]),
-                    outside_api.CLI,
-                    raw_params=params,
-                    error=("BackupFailed", message),
-                )
+        _record(rt, BACKUP_EVENT, params, error=("BackupFailed", message))
     except Exception as record_exc:  # noqa: BLE001 - the failure being reported matters more than its record
         log.warning("the failed backup could not be recorded: %s", record_exc.__class__.__name__)
 
