@@ -9,9 +9,10 @@ import socket
 import ssl
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -129,24 +130,37 @@ def tls_server(chain: list[x509.Certificate], key: ec.EllipticCurvePrivateKey) -
         )
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
+
+    def handshake(conn: socket.socket, _peer: Any) -> None:
+        try:
+            conn.settimeout(5)
+            with context.wrap_socket(conn, server_side=True):
+                pass  # the handshake is all an issuer-fingerprint fetch needs
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    with listening(handshake) as port:
+        yield port
+
+
+@contextmanager
+def listening(on_accept: Callable[[socket.socket, Any], None], host: str = "127.0.0.1") -> Iterator[int]:
+    """A TCP listener on `host` whose thread hands each accepted connection and its peer to `on_accept`;
+    yields its port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, 0), family=family)
+    listener.settimeout(0.1)
     stop = threading.Event()
 
     def serve() -> None:
         while not stop.is_set():
             try:
-                conn, _ = listener.accept()
+                conn, peer = listener.accept()
             except OSError:
                 continue
-            try:
-                conn.settimeout(5)
-                with context.wrap_socket(conn, server_side=True):
-                    pass  # the handshake is all an issuer-fingerprint fetch needs
-            except OSError:
-                pass
-            finally:
-                conn.close()
+            on_accept(conn, peer)
 
     worker = threading.Thread(target=serve, daemon=True)
     worker.start()
@@ -159,30 +173,28 @@ def tls_server(chain: list[x509.Certificate], key: ec.EllipticCurvePrivateKey) -
 
 
 @contextmanager
-def silent_server() -> Iterator[int]:
-    """Accepts TCP connections and never says a word (a TLS handshake with it can only time out)."""
-    listener = socket.create_server(("127.0.0.1", 0))
+def recording_listener(host: str = "127.0.0.1") -> Iterator[tuple[int, list[Any]]]:
+    """Accepts connections and holds each open, silent; yields its port and the peers that connected."""
+    peers: list[Any] = []
     held: list[socket.socket] = []
-    listener.settimeout(0.2)
-    stop = threading.Event()
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
+    def hold(conn: socket.socket, peer: Any) -> None:
+        held.append(conn)
+        peers.append(peer)
 
-    worker = threading.Thread(target=accept, daemon=True)
-    worker.start()
     try:
-        yield listener.getsockname()[1]
+        with listening(hold, host) as port:
+            yield port, peers
     finally:
-        stop.set()
-        worker.join(5)
         for conn in held:
             conn.close()
-        listener.close()
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """Accepts TCP connections and never says a word (a TLS handshake with it can only time out)."""
+    with recording_listener() as (port, _peers):
+        yield port
 
 
 def closed_port() -> int:

@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from alibabacloud_ims20190815 import models as m
 from Tea.exceptions import TeaException
 
-from tests.federation_support import closed_port, make_cert, sha1, silent_server, tls_server
+from tests.federation_support import (
+    closed_port,
+    listening,
+    make_cert,
+    recording_listener,
+    sha1,
+    silent_server,
+    tls_server,
+)
 from tests.support import Account, Server
 
 OIDC = "ACS::RAM::OIDCProvider"
@@ -327,34 +333,6 @@ def local(acct: Account, allowing: Server) -> Account:
     return dataclasses.replace(acct, server=allowing)
 
 
-@contextmanager
-def recording_listener(host: str = "127.0.0.1") -> Iterator[tuple[int, list[Any]]]:
-    """A TCP listener on `host` that accepts connections and records each one (holding it open, silent)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.create_server((host, 0), family=family)
-    listener.settimeout(0.1)
-    accepted: list[Any] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    worker = threading.Thread(target=serve, daemon=True)
-    worker.start()
-    try:
-        yield listener.getsockname()[1], accepted
-    finally:
-        stop.set()
-        worker.join(5)
-        for conn in accepted:
-            conn.close()
-        listener.close()
-
-
 def failures(acct: Account, issuers: list[str]) -> list[TeaException]:
     """The errors of fingerprint calls for `issuers`, made at once: a failed fetch takes its whole budget."""
     with ThreadPoolExecutor(len(issuers)) as pool:
@@ -430,25 +408,13 @@ def test_internal_destinations_are_refused_alike_and_never_connected_to(acct: Ac
 @pytest.fixture
 def plaintext_port() -> Iterator[int]:
     """A server that answers anything with plain HTTP, as a misconfigured issuer on port 80 would."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    def answer(conn: socket.socket, _peer: Any) -> None:
+        with conn:
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 
-    worker = threading.Thread(target=serve, daemon=True)
-    worker.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    worker.join(5)
-    listener.close()
+    with listening(answer) as port:
+        yield port
 
 
 def test_an_allowed_but_unusable_issuer_is_one_clear_client_error(local: Account, plaintext_port: int) -> None:

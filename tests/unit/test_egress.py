@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from openims.federation import oidc_fingerprint as of
 from openims.net import egress
+from tests.federation_support import recording_listener
 
 
 @pytest.mark.parametrize(
@@ -228,33 +226,6 @@ def test_a_name_that_does_not_resolve_fails_like_the_others(monkeypatch: pytest.
     fake_dns(monkeypatch, {})
     with pytest.raises(egress.EgressError, match="does not resolve"):
         egress.resolve("nowhere.example", 443, egress.Policy(), soon())
-
-
-@contextmanager
-def recording_listener() -> Iterator[tuple[int, list[Any]]]:
-    """A TCP listener on 127.0.0.1 that accepts and closes connections, recording each peer."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    accepted: list[Any] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, peer = listener.accept()
-            except OSError:
-                continue
-            accepted.append(peer)
-            conn.close()
-
-    worker = threading.Thread(target=serve, daemon=True)
-    worker.start()
-    try:
-        yield listener.getsockname()[1], accepted
-    finally:
-        stop.set()
-        worker.join(5)
-        listener.close()
 
 
 def wait_for(accepted: list[Any], count: int) -> None:
