@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alibabacloud_ims20190815 import models as m
 
 from openims.store.schema import events
-from openims.store.tables.integrity import log_checkpoints, log_keys, log_leaves
+from openims.store.tables.integrity import log_checkpoints, log_keys, log_leaves, log_queue, log_state
 from tests.conftest import backends
 from tests.support import Account, Server, start_server
 
@@ -63,15 +63,32 @@ def activity(acct: Account, n: int = 6) -> list[str]:
     return upns
 
 
-def covered(server: Server, acct: Account) -> str:
-    """Wait until a signed checkpoint covers every event of the account; returns the verify output."""
+def settled(server: Server, acct: Account) -> None:
+    """Wait until every event of the account is in the log and covered by its newest signed checkpoint."""
     deadline = time.monotonic() + 60
     while True:
-        out = openims(server, "events", "verify", "--account", acct.account_id)
-        if "not yet covered" not in out.stdout or time.monotonic() > deadline:
-            assert out.returncode == 0, out.stdout + out.stderr
-            return out.stdout
-        time.sleep(0.5)
+        with server.runtime.db.read() as conn:
+            queued = conn.execute(
+                sa.select(sa.func.count()).select_from(log_queue).where(log_queue.c.account_id == acct.account_id)
+            ).scalar_one()
+            # The log's size, which counts the leaves a retention purge removed.
+            leaves = conn.execute(sa.select(log_state.c.size).where(log_state.c.account_id == acct.account_id)).scalar()
+            signed = conn.execute(
+                sa.select(sa.func.max(log_checkpoints.c.size)).where(log_checkpoints.c.account_id == acct.account_id)
+            ).scalar()
+        if not queued and leaves and signed == leaves:
+            return
+        assert time.monotonic() < deadline, (queued, leaves, signed)
+        time.sleep(0.3)
+
+
+def covered(server: Server, acct: Account) -> str:
+    """Once a signed checkpoint covers every event of the account, its `events verify` output (the run itself
+    records a VerifyEventLog event, which enters the log after it)."""
+    settled(server, acct)
+    out = openims(server, "events", "verify", "--account", acct.account_id)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
 
 
 def tamper(server: Server, statement: Callable[[sa.Connection], None]) -> None:
@@ -190,6 +207,7 @@ def test_each_kind_of_tampering_is_found(logged: Server, kind: str) -> None:
     acct = logged.new_account()
     activity(acct)
     covered(logged, acct)
+    settled(logged, acct)  # the verification's own event too, so "the newest events" are the newest
     named = TAMPERING[kind](logged, acct, leaf_events(logged, acct))
     out = openims(logged, "events", "verify", "--account", acct.account_id)
     assert out.returncode == 1, out.stdout
@@ -328,3 +346,24 @@ def test_a_retention_purge_keeps_the_log_verifiable(logged: Server) -> None:
     proof_file.write_text(proof.stdout)
     ok = openims(logged, "events", "verify-proof", str(proof_file), "--public-key", str(key))
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_the_operators_integrity_commands_are_on_the_record(logged: Server, tmp_path: Path) -> None:
+    """verify and prove read the trail, rotate-key changes how it is signed: each leaves an event of the
+    operator (root, userAgent openims-cli) in the account it concerns; checkpoints of the retired key verify."""
+    acct = logged.new_account()
+    activity(acct, 2)
+    covered(logged, acct)
+    event_id = acct.events(EventName="CreateUser")[0]["eventId"]
+    assert openims(logged, "events", "prove", event_id).returncode == 0
+    rotated = openims(logged, "integrity", "rotate-key")
+    assert rotated.returncode == 0, rotated.stderr
+    activity(acct, 1)
+    assert "intact" in covered(logged, acct)  # verifies checkpoints of both keys, and is recorded each time
+    for name, params in (("ProveEvent", {"EventId": event_id}), ("RotateLogSigningKey", {})):
+        (found,) = acct.events(EventName=name)
+        assert (found["userAgent"], found["userIdentity"]["userName"]) == ("openims-cli", "root")
+        assert found["requestParameters"] == params and "errorCode" not in found
+    assert acct.events(EventName="RotateLogSigningKey")[0]["responseElements"]["KeyId"] in rotated.stdout
+    verified = acct.events(EventName="VerifyEventLog")
+    assert verified and all(e["responseElements"]["Events"] > 0 for e in verified)

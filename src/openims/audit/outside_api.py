@@ -70,7 +70,16 @@ def root_of(account_id: str) -> Principal:
     return Principal(account_id=account_id, kind=ROOT, principal_id=account_id, user_name="root")
 
 
-def operator_event(rt: Runtime, conn: Connection, account_id: str, name: str, err: ApiError | None = None) -> None:
+def operator_event(
+    rt: Runtime,
+    conn: Connection,
+    account_id: str,
+    name: str,
+    err: ApiError | None = None,
+    *,
+    params: Mapping[str, str] | None = None,
+    response: dict[str, Any] | None = None,
+) -> None:
     """The event of an operator's command on the account (`err`: the command was refused)."""
     record(
         rt,
@@ -78,7 +87,8 @@ def operator_event(rt: Runtime, conn: Connection, account_id: str, name: str, er
         name,
         root_of(account_id),
         CLI,
-        response={} if err is None else None,
+        raw_params=params,
+        response=(response or {}) if err is None else None,
         error=(err.code, err.message) if err is not None else None,
     )
 

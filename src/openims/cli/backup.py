@@ -36,6 +36,7 @@ from openims import __version__, accounts, clock, ids
 from openims.config import ConfigError, Settings
 from openims.crypto import MasterKey, load_master_key
 from openims.delivery.destinations import OSS_FILE, SLS_FILE
+from openims.errors import ApiError
 from openims.runtime import Runtime, open_runtime
 from openims.store import backup as db_backup
 from openims.store.db import Database
@@ -273,18 +274,10 @@ def _record(
     """The operator's action as an event in each account, as the account's root identity from `localhost`."""
     from openims.audit import outside_api
 
+    err = ApiError(*error) if error is not None else None
     with rt.db.transaction() as conn:
         for account in accounts.list_accounts(rt):
-            outside_api.record(
-                rt,
-                conn,
-                name,
-                outside_api.root_of(account["AccountId"]),
-                outside_api.CLI,
-                raw_params=params,
-                response=response,
-                error=error,
-            )
+            outside_api.operator_event(rt, conn, account["AccountId"], name, err, params=params, response=response)
 
 
 def _record_failure(rt: Runtime, params: dict[str, str], exc: Exception) -> None:

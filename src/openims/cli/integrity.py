@@ -9,9 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from openims import clock
+from openims import accounts, clock
+from openims.audit import outside_api
 from openims.config import ConfigError, Settings
 from openims.runtime import open_runtime
+
+PROVE_EVENT = "ProveEvent"
+ROTATE_EVENT = "RotateLogSigningKey"
 
 
 def add_event_commands(events: Any) -> None:
@@ -53,6 +57,14 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     rt = open_runtime(settings)
     try:
         reports = verifier.verify(rt, args.account, since, trusted)
+        # Reading the trail from the shell is on the record, as the console's verification is.
+        with rt.db.transaction() as conn:
+            for report in reports:
+                response, tampered = verifier.outcome(report)
+                params = {"Since": args.since} if args.since else {}
+                outside_api.operator_event(
+                    rt, conn, report.account_id, verifier.EVENT, tampered, params=params, response=response
+                )
     finally:
         rt.close()
     failed = False
@@ -78,10 +90,15 @@ def cmd_prove(settings: Settings, args: argparse.Namespace) -> int:
             if not args.account:
                 raise ConfigError("--from-size needs --account")
             doc = prover.consistency(rt, args.account, args.from_size)
+            account, params = args.account, {"FromSize": str(args.from_size)}
         elif args.event_id:
             doc = prover.inclusion(rt, args.event_id)
+            account, params = doc["checkpoint"]["accountId"], {"EventId": args.event_id}
         else:
             raise ConfigError("name an eventId, or --from-size N --account ID")
+        # A proof carries events out of the trail: the operator's read is on the record.
+        with rt.db.transaction() as conn:
+            outside_api.operator_event(rt, conn, account, PROVE_EVENT, params=params)
     finally:
         rt.close()
     print(json.dumps(doc, ensure_ascii=False, indent=2))
@@ -124,6 +141,12 @@ def cmd_rotate(settings: Settings, args: argparse.Namespace) -> int:
     rt = open_runtime(settings)
     try:
         key_id = signing_keys.rotate(rt)
+        # Keys sign every account's log: each account's history shows the change.
+        with rt.db.transaction() as conn:
+            for account in accounts.list_accounts(rt):
+                outside_api.operator_event(
+                    rt, conn, account["AccountId"], ROTATE_EVENT, params={}, response={"KeyId": key_id}
+                )
     finally:
         rt.close()
     print(f"New signing key {key_id}; earlier keys stay listed by `openims integrity public-key`.")

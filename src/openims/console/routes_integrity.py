@@ -40,17 +40,17 @@ def integrity_verify(page: Page) -> Response:
     assert page.session is not None
     account_id = page.session.account_id
     (report,) = verifier.verify(page.rt, account_id)
-    first = report.problems[0] if report.problems else None
+    response, tampered = verifier.outcome(report)
     with page.rt.db.transaction() as conn:
         outside_api.record(
             page.rt,
             conn,
-            "VerifyEventLog",
+            verifier.EVENT,
             page.session.principal(),
             Origin(page.source_ip, page.user_agent, page.scheme),
             service=ACTIONTRAIL,
-            response={"Events": report.events, "Checkpoints": report.checkpoints} if first is None else None,
-            error=("EventLog.Tampered", first) if first is not None else None,
+            response=response,
+            error=(tampered.code, tampered.message) if tampered is not None else None,
         )
     return _page(page, report)
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, func, select
 
 from openims import clock
 from openims.audit.event import mfa_used
+from openims.errors import ApiError
 from openims.integrity import checkpoint, signing_keys
 from openims.integrity.canonical import canonical_event
 from openims.integrity.merkle import Frontier, leaf_hash
@@ -36,6 +37,17 @@ class AccountReport:
     start: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+# The event that records a verification (console button, `openims events verify`), in the account verified.
+EVENT = "VerifyEventLog"
+
+
+def outcome(report: AccountReport) -> tuple[dict[str, Any] | None, ApiError | None]:
+    """What a verification's event records: its counts, or the first place the log differs."""
+    if report.problems:
+        return None, ApiError("EventLog.Tampered", report.problems[0])
+    return {"Events": report.events, "Checkpoints": report.checkpoints}, None
 
 
 def verify(
