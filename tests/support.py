@@ -179,8 +179,10 @@ class Server:
 
     @contextmanager
     def sibling(self, **env: str) -> Iterator[Server]:
-        """A second `openims serve` process on the same database and data dir (so the same master key),
-        with `env` added to this one's environment."""
+        """A second `openims serve` on the same database and data dir (so the same master key), with `env`
+        added to this one's environment; it answers with two worker processes, so every test that runs one
+        also checks that what holds across servers holds across workers."""
+        env = {"OPENIMS_WORKERS": "2", **env}
         other = Server(self.backend, self.data_dir, self.database_url, free_port(), env={**self.env, **env})
         other.start()
         try:
@@ -221,6 +223,8 @@ def start_server(tmp: Path, backend: str, extra_env: dict[str, str] | None = Non
     """Initialize a data dir on `backend` and start `openims serve` on it; returns it and a cleanup."""
     data_dir = tmp / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
+    # One process unless a test asks for more (`sibling` servers run two; tests/e2e/test_workers.py more).
+    env["OPENIMS_WORKERS"] = "1"
     env.update(extra_env or {})
     drop = None
     if backend == "postgresql":

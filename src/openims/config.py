@@ -62,6 +62,8 @@ class Settings:
     log_format: str = "plain"
     # A signed checkpoint covers each event at most this many seconds after it commits.
     checkpoint_seconds: float = 5.0
+    # Processes `serve` answers with (--workers): by default one per core this process may run on.
+    workers: int = 1
 
     @property
     def is_sqlite(self) -> bool:
@@ -117,6 +119,7 @@ def load(data_dir: str | os.PathLike[str] | None = None) -> Settings:
         max_connections=_int_env("OPENIMS_MAX_CONNECTIONS", 1000),
         log_format=_choice("OPENIMS_LOG_FORMAT", ("plain", "json")),
         checkpoint_seconds=_float_env("OPENIMS_CHECKPOINT_SECONDS", 5.0),
+        workers=_int_env("OPENIMS_WORKERS", len(os.sched_getaffinity(0))),
     )
 
 

@@ -5,21 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+import socket
+import tempfile
+from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp
 
 from openims import maintenance
 from openims.api import limits, protocol
 from openims.api.app import create_app
+from openims.config import Settings
 from openims.credentials import key_usage
 from openims.delivery import deliverer
 from openims.integrity import sequencer
+from openims.ops import metrics
+from openims.ops.leader import Job, Leadership
 from openims.ops.operations import Operations
-from openims.runtime import Runtime
+from openims.ops.workers import supervise
+from openims.runtime import Runtime, open_runtime
+from openims.store import wal
 
 log = logging.getLogger("openims.server")
 PURGE_INTERVAL_S = 600.0
@@ -27,7 +35,7 @@ PURGE_INTERVAL_S = 600.0
 
 async def _housekeeping(rt: Runtime) -> None:
     while True:
-        for job in (maintenance.purge, maintenance.enforce):
+        for job in (maintenance.purge, maintenance.enforce, _optimize):
             try:
                 await run_in_threadpool(job, rt)
             except Exception:  # keep serving; the next round retries
@@ -35,13 +43,21 @@ async def _housekeeping(rt: Runtime) -> None:
         await asyncio.sleep(PURGE_INTERVAL_S)
 
 
-# The jobs `serve` runs beside the API, each fn(runtime) -> coroutine, cancelled when the server stops. Beside
-# them `build` starts the app's own metrics listener (OPENIMS_METRICS_PORT), which serves that app's registry.
-BACKGROUND: tuple[Callable[[Runtime], Coroutine[Any, Any, None]], ...] = (
-    _housekeeping,  # maintenance.PURGERS every PURGE_INTERVAL_S
+def _optimize(rt: Runtime) -> None:
+    rt.db.optimize()
+
+
+# Jobs each process runs for itself: they work on that process's memory.
+EVERY_PROCESS: tuple[Job, ...] = (
     key_usage.flusher,  # AccessKey last-used times, noted in memory at each call
+)
+# Jobs that run once across all the processes serving a database, in the one that leads (ops/leader.py). Beside
+# them the leader serves the metrics port (OPENIMS_METRICS_PORT), if set.
+ONCE: tuple[Job, ...] = (
+    _housekeeping,  # maintenance.PURGERS and ENFORCERS every PURGE_INTERVAL_S, and planner statistics
     deliverer.delivery_job,  # trail delivery, unless OPENIMS_SERVE_DELIVERY=false
     sequencer.sequencer_job,  # appends committed events to the tamper-evident log, signs checkpoints
+    wal.checkpointer,  # SQLite: copies the WAL into the database off the request path
 )
 
 
@@ -50,15 +66,22 @@ def build(rt: Runtime, background: bool = True, host: str = "127.0.0.1") -> Star
     app = create_app(rt)
     ops: Operations = app.state.ops
 
+    async def metrics_port(rt: Runtime) -> None:
+        await ops.metrics.serve_port(host, rt.settings.metrics_port)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
         if background:
-            tasks = [asyncio.create_task(job(rt)) for job in BACKGROUND]
-            # /readyz reports a deliverer that should run here and has stopped.
+            rt.db.checkpoint_in_background()
+            await run_in_threadpool(rt.db.optimize)
+            leadership = Leadership(rt, (*ONCE, metrics_port))
+            tasks = [asyncio.create_task(job(rt)) for job in EVERY_PROCESS]
+            tasks.append(asyncio.create_task(leadership.run()))
             if deliverer.serve_enabled():
-                ops.readiness.expect_delivery(tasks[BACKGROUND.index(deliverer.delivery_job)])
-            tasks.append(asyncio.create_task(ops.metrics.serve_port(host, rt.settings.metrics_port)))
+                # /readyz reports a deliverer that cannot start in this process, or that has stopped where it ran.
+                broken = deliverer.configuration_error(rt) is not None
+                ops.readiness.expect_delivery(lambda: broken or leadership.stopped(deliverer.delivery_job))
         try:
             yield
         finally:
@@ -71,25 +94,52 @@ def build(rt: Runtime, background: bool = True, host: str = "127.0.0.1") -> Star
     return app
 
 
-def serve(rt: Runtime, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Serve on host:port in this process (`workers` 1) or in `workers` processes sharing one socket."""
+    if workers == 1:
+        rt = open_runtime(settings)
+        try:
+            uvicorn.run(_asgi(rt, host), host=host, port=port, **_uvicorn_options(settings, workers))
+        finally:
+            rt.close()
+        return
+    sock = uvicorn.Config("openims", host=host, port=port, log_config=None).bind_socket()
+    counters = tempfile.TemporaryDirectory(prefix="openims-metrics-")
+
+    def worker(sock: socket.socket) -> None:
+        metrics.share_across_workers(counters.name)
+        rt = open_runtime(settings)
+        try:
+            config = uvicorn.Config(_asgi(rt, host), **_uvicorn_options(settings, workers))
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            rt.close()
+
+    with counters:
+        supervise(workers, sock, worker)
+
+
+def _asgi(rt: Runtime, host: str) -> ASGIApp:
+    return limits.CompleteBodies(build(rt, host=host), rt.settings.body_timeout_s, protocol.MAX_BODY)
+
+
+def _uvicorn_options(s: Settings, workers: int) -> dict[str, Any]:
     # uvicorn's access log prints query strings, which can hold passwords: we log our own redacted line instead.
     # uvicorn's proxy-headers middleware puts a trusted proxy's X-Forwarded-For/-Proto into the ASGI scope
     # (client, scheme), which is all the rest of the server reads; anyone else's are ignored.
     # log_config=None: uvicorn adds no handlers or formats of its own, so its lines take ours (logs.configure).
     # The head deadline and the connection cap are in the HTTP protocol (limits.guarded_protocol), the body
-    # deadline in front of the application (limits.CompleteBodies): see docs/server-limits.md.
-    s = rt.settings
-    limits.ensure_fd_limit(s.max_connections)
+    # deadline in front of the application (limits.CompleteBodies): see docs/server-limits.md. The cap is the
+    # server's: each of the workers takes its share.
+    per_worker = max(1, s.max_connections // workers)
+    limits.ensure_fd_limit(per_worker)
     trusted = s.trusted_proxies
-    uvicorn.run(
-        limits.CompleteBodies(build(rt, host=host), s.body_timeout_s, protocol.MAX_BODY),
-        host=host,
-        port=port,
-        http=limits.guarded_protocol(s.header_timeout_s, s.keepalive_timeout_s, s.max_connections),
-        access_log=False,
-        log_config=None,
-        log_level="info",
-        server_header=False,
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=list(trusted) or None,
-    )
+    return {
+        "http": limits.guarded_protocol(s.header_timeout_s, s.keepalive_timeout_s, per_worker),
+        "access_log": False,
+        "log_config": None,
+        "log_level": "info",
+        "server_header": False,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": list(trusted) or None,
+    }

@@ -81,11 +81,17 @@ def _event_count(server: Server) -> int:
 @pytest.fixture(scope="module", params=backends())
 def ops_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of its own with a metrics token and a metrics port, and no trail deliverer anywhere on its
-    database (so queued trail events stay queued and their lag is measurable)."""
+    database (so queued trail events stay queued and their lag is measurable). It answers with three worker
+    processes: each scrape, whichever worker answers it, counts the calls every worker answered."""
     if request.param == "postgresql" and not os.environ.get("OPENIMS_TEST_DATABASE_URL"):
         pytest.skip("set OPENIMS_TEST_DATABASE_URL to run the PostgreSQL variant")
     port = free_port()
-    env = {"OPENIMS_METRICS_TOKEN": TOKEN, "OPENIMS_METRICS_PORT": str(port), "OPENIMS_SERVE_DELIVERY": "false"}
+    env = {
+        "OPENIMS_METRICS_TOKEN": TOKEN,
+        "OPENIMS_METRICS_PORT": str(port),
+        "OPENIMS_SERVE_DELIVERY": "false",
+        "OPENIMS_WORKERS": "3",
+    }
     srv, cleanup = start_server(tmp_path_factory.mktemp("ops-" + request.param), request.param, env)
     try:
         yield srv

@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8470)
     serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="processes answering on the port (default: OPENIMS_WORKERS, else the number of cores)",
+    )
+    serve.add_argument(
         "--log-format", choices=("plain", "json"), default=None, help="plain lines (default) or one JSON object a line"
     )
     serve.set_defaults(func=cmd_serve)
@@ -255,10 +261,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             "The root console password is not set yet: set it with "
             f"`{_invocation()} --data-dir {settings.data_dir} account set-password`."
         )
-    try:
-        serve(rt, args.host, args.port)
-    finally:
-        rt.close()
+    rt.close()  # each worker opens its own (a forked process must not share connections)
+    serve(settings, args.host, args.port, args.workers or settings.workers)
     return 0
 
 

@@ -211,6 +211,16 @@ def serve_enabled() -> bool:
     return os.environ.get("OPENIMS_SERVE_DELIVERY", "true").strip().lower() not in ("0", "false", "no", "off")
 
 
+def configuration_error(rt: Runtime) -> ConfigError | None:
+    """Why this process could not run the deliverer (its settings), or None: every process checks, since any
+    of them may come to lead (ops/leader.py)."""
+    try:
+        Deliverer(rt)
+    except ConfigError as exc:
+        return exc
+    return None
+
+
 async def delivery_job(rt: Runtime) -> None:
     """The `openims serve` background job: the deliverer in threads of its own, stopped with the server."""
     if not serve_enabled():

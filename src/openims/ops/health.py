@@ -15,12 +15,12 @@ time, so probes stay cheap however often they come.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
@@ -43,20 +43,20 @@ class Readiness:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
         self._heads: frozenset[str] | None = None
-        self._delivery: asyncio.Task[None] | None = None
+        self._delivery_stopped: Callable[[], bool] | None = None
         self._lock = threading.Lock()
         self._verdict: tuple[str, ...] = ()
         self._checked_at = float("-inf")
         self._last_logged: tuple[str, ...] = ()
 
-    def expect_delivery(self, task: asyncio.Task[None] | None) -> None:
-        """The task running this process's trail deliverer, when it should run one (None: it should not)."""
-        self._delivery = task
+    def expect_delivery(self, stopped: Callable[[], bool]) -> None:
+        """This process serves trail delivery: `stopped()` says whether the deliverer cannot run or has stopped."""
+        self._delivery_stopped = stopped
 
     def reasons(self) -> list[str]:
         """Why the process is not ready (empty: ready). Blocks on the database: call it off the event loop."""
         found = list(self._cached())
-        if self._delivery is not None and self._delivery.done():
+        if self._delivery_stopped is not None and self._delivery_stopped():
             found.append("delivery-not-running")
         with self._lock:  # one line per change of verdict, not one per probe
             if found and tuple(found) != self._last_logged:

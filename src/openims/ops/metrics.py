@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_wsgi_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_wsgi_server, values
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,6 +44,7 @@ SIGNATURE_CODES = frozenset(
     }
 )
 MAX_RESULTS = 512
+_SHARED = "PROMETHEUS_MULTIPROC_DIR"
 _CODE = re.compile(r"[A-Za-z0-9.]{1,100}")
 
 
@@ -78,7 +81,13 @@ class Metrics:
                 "root": lockout.ROOT.refusal("", True).strip(),
             },
         )
-        self.registry.register(TrailCollector(db))
+        # What a scrape reads: this registry, or, when the workers of `serve --workers N` share their counters
+        # (share_across_workers), every worker's counters summed, whichever worker answers.
+        self.exposed = self.registry
+        if os.environ.get(_SHARED):
+            self.exposed = CollectorRegistry()
+            MultiProcessCollector(self.exposed)  # type: ignore[no-untyped-call]
+        self.exposed.register(TrailCollector(db))
         self._actions = action_names
         self._results: set[str] = set()
         self._lock = threading.Lock()
@@ -95,7 +104,7 @@ class Metrics:
 
     def render(self) -> bytes:
         """The exposition text (reads the database for the trail metrics: call it off the event loop)."""
-        return generate_latest(self.registry)
+        return generate_latest(self.exposed)
 
     async def serve_port(self, host: str, port: int) -> None:
         """Serve the registry without a token on `host:port` until cancelled (a background job of `serve`).
@@ -103,7 +112,7 @@ class Metrics:
         if not port:
             return
         try:
-            httpd, _thread = start_wsgi_server(port, addr=host, registry=self.registry)
+            httpd, _thread = start_wsgi_server(port, addr=host, registry=self.exposed)
         except OSError as exc:
             log.error("cannot serve metrics on %s:%d (%s): /metrics is not served there", host, port, exc.strerror)
             return
@@ -124,6 +133,13 @@ class Metrics:
                 return "Other"
             self._results.add(code)
         return code
+
+
+def share_across_workers(directory: str) -> None:
+    """In a worker of `serve --workers N`, before its app exists: its counters are kept in files in `directory`
+    (prometheus_client's multiprocess mode), which a scrape of any worker sums."""
+    os.environ[_SHARED] = directory
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def safe_code(code: str) -> str:

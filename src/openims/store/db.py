@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +13,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,23 +25,32 @@ _LOCK_ACCOUNT = text("SELECT id FROM accounts WHERE id = :id FOR NO KEY UPDATE")
 
 
 class Database:
-    """Wraps the engine. On SQLite, writers take one process-wide lock and `BEGIN IMMEDIATE`, so they
-    queue instead of failing with 'database is locked' (SQLite allows one writer at a time anyway)."""
+    """Wraps the engine. On SQLite, writers queue for a lock instead of failing with 'database is locked'
+    (SQLite allows one writer at a time anyway): a thread lock within the process, then an flock beside the
+    database file across processes (the workers of `serve`, CLI commands), so a writer sleeps until the lock
+    is free instead of in SQLite's busy handler, which polls with growing sleeps."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._checkpoint_in_background = False
+        self._writer_fd: int | None = None
         if self.is_sqlite:
             self.engine: Engine = create_engine(url, pool_size=4, max_overflow=4)
-            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "connect", self._on_write_connect)
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
             # Readers get their own engine with plain (deferred) BEGIN: in WAL mode they never wait for the writer.
             self.read_engine: Engine = create_engine(url, pool_size=8, max_overflow=8)
             event.listen(self.read_engine, "connect", _sqlite_on_connect)
             event.listen(self.read_engine, "connect", lambda dbapi_conn, _: dbapi_conn.execute("PRAGMA query_only=ON"))
             event.listen(self.read_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            database = make_url(url).database
+            if database and database != ":memory:":
+                self._writer_fd = os.open(f"{database}.writer", os.O_RDWR | os.O_CREAT, 0o600)
         else:
-            self.engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # Connections are replaced after half an hour rather than pinged before every checkout (a round trip
+            # per call); a connection the server cut fails one call, and SQLAlchemy then refreshes the pool.
+            self.engine = create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
             # Read-only transactions: a read action that tried to write would fail loudly, not commit silently.
             self.read_engine = self.engine.execution_options(postgresql_readonly=True)
         self._write_lock = threading.Lock() if self.is_sqlite else None
@@ -51,8 +62,35 @@ class Database:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        with self._write_lock:
+            if self._writer_fd is not None:
+                fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            finally:
+                if self._writer_fd is not None:
+                    fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
+
+    def checkpoint_in_background(self) -> None:
+        """SQLite: commits no longer copy the WAL into the database when it grows past 1,000 pages (a stall of
+        7-60 ms on whichever call crosses it); `store.wal.checkpointer` does it off the request path."""
+        if self.is_sqlite and not self._checkpoint_in_background:
+            self._checkpoint_in_background = True
+            self.engine.dispose()  # pooled connections were opened with automatic checkpoints
+
+    def optimize(self) -> None:
+        """Keep SQLite's planner statistics current (two-condition lookups pick the wrong index without them);
+        PostgreSQL's autovacuum does this itself."""
+        if self.is_sqlite:
+            with self.transaction() as conn:
+                conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+                conn.exec_driver_sql("PRAGMA optimize=0x10002")
+
+    def _on_write_connect(self, dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        _sqlite_on_connect(dbapi_conn, record)
+        if self._checkpoint_in_background:
+            dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
 
     def serialize_account(self, conn: Connection, account_id: str) -> None:
         """Queue this write transaction behind any other one of the same account, in every server process, so
@@ -103,6 +141,9 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
+        if self._writer_fd is not None:
+            os.close(self._writer_fd)
+            self._writer_fd = None
 
 
 def alembic_config(url: str) -> Config:
