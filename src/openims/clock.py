@@ -37,11 +37,22 @@ def freeze(at: float | None) -> None:
     _frozen = at
 
 
+# The last second `iso` formatted: every event of a second shares it, and formatting costs more than the lookup.
+_last_iso: tuple[int, str] = (0, "1970-01-01T00:00:00Z")
+
+
 def iso(ts_ms: int | None) -> str:
     """`2026-11-24T08:00:00Z`, the timestamp format IMS and ActionTrail use everywhere."""
+    global _last_iso
     if ts_ms is None:
         return ""
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    second = ts_ms // 1000
+    last = _last_iso
+    if last[0] == second:
+        return last[1]
+    text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+    _last_iso = (second, text)
+    return text
 
 
 def iso_ms(ts_ms: int) -> str:

@@ -16,7 +16,8 @@ from openims.store.schema import events
 from openims.store.tables.integrity import log_checkpoints, log_leaves, log_queue, log_state
 
 log = logging.getLogger("openims.maintenance")
-BATCH = 10_000
+# Events deleted per transaction: each batch holds SQLite's write lock, which every audited call needs.
+BATCH = 2_000
 
 
 def purge_events(rt: Runtime) -> int:
