@@ -88,3 +88,13 @@ async def handle(request: Request) -> Response:
 
 
 app = Starlette(routes=[Route("/", handle, methods=["POST"])])
+
+
+async def hello(scope, receive, send):  # type: ignore[no-untyped-def]
+    """The floor: a bare ASGI app answering every request at once, for `run.py --only hello`."""
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'{"RequestId":"hello"}'})

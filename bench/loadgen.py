@@ -40,6 +40,7 @@ class Result:
     gen_cpu: float = 0.0  # load generator CPU seconds / wall seconds (1.0 = one full core)
     srv_cpu: float | None = None  # server process tree, same unit
     other_cpu: float = 0.0  # everything else on the machine, same unit: high means a noisy run
+    stall_ms: float | None = None  # the slowest /healthz probe during the run: the longest event-loop stall
 
     @property
     def rps(self) -> float:
@@ -81,8 +82,26 @@ def error_key(status: int, body: bytes) -> str:
 
 def process_tree_cpu(pid: int) -> float:
     """User+system CPU seconds of `pid` and all its descendants (uvicorn may run in a child)."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
+    ticks, tree = _proc_table(), process_tree_pids(pid)
+    return sum(ticks[p][1] for p in tree if p in ticks) / _CLK_TCK
+
+
+def process_tree_pids(pid: int) -> set[int]:
+    """`pid` and all its descendants (the workers of `openims serve --workers N`)."""
+    table = _proc_table()
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        p = frontier.pop()
+        for child, (parent, _) in table.items():
+            if parent == p and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return tree
+
+
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """Each process's parent and user+system CPU ticks."""
+    table: dict[int, tuple[int, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -91,16 +110,8 @@ def process_tree_cpu(pid: int) -> float:
                 fields = f.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        parents[int(entry)] = int(fields[1])
-        ticks[int(entry)] = int(fields[11]) + int(fields[12])
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        p = frontier.pop()
-        for child, parent in parents.items():
-            if parent == p and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return sum(ticks.get(p, 0) for p in tree) / _CLK_TCK
+        table[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return table
 
 
 def machine_busy_cpu() -> float:

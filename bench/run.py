@@ -1,11 +1,13 @@
 """OpenIMS benchmark, run on demand (not part of the test suite). See bench/README.md.
 
-python bench/run.py [--duration 10] [--concurrency 16] [--events 1000000] [--only openims,moto,ceiling]
+python bench/run.py [--duration 10] [--concurrency 16] [--events 1000000] [--workers 1,2]
+                    [--postgres URL] [--only openims,openims-pg,moto,ceiling,hello]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -14,9 +16,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.client import HTTPConnection
@@ -25,7 +28,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from loadgen import Request, RequestFactory, Result, machine_busy_cpu, run, run_load
+from loadgen import Request, RequestFactory, Result, machine_busy_cpu, process_tree_pids, run, run_load
 from seed_events import seed_events
 from signer import self_test, sign_sigv4_form, sign_v3
 
@@ -135,22 +138,55 @@ def wait_quiet(limit: float) -> None:
         print(f"    machine busy ({busy:.2f} cores), waiting ...", flush=True)
 
 
-def load(name: str, port: int, make: RequestFactory, args: argparse.Namespace, pid: int) -> Result:
+def load(name: str, port: int, make: RequestFactory, args: argparse.Namespace, pid: int, probe: bool = True) -> Result:
+    """One measured run; with `probe`, GET /healthz every PROBE_S beside it on a connection of its own: its
+    slowest answer is the longest time the server's event loop could not answer (a stall)."""
     wait_quiet(args.quiet_wait)
     print(f"  {name} ...", flush=True)
-    return run(
-        run_load(
-            name,
-            HOST,
-            port,
-            make,
-            concurrency=args.concurrency,
-            duration=args.duration,
-            warmup=args.warmup,
-            server_pid=pid,
-            client=args.client,
+    stop = threading.Event()
+    slowest: list[float] = []
+    prober = threading.Thread(target=_probe, args=(port, stop, slowest), daemon=True)
+    if probe:
+        prober.start()
+    try:
+        result = run(
+            run_load(
+                name,
+                HOST,
+                port,
+                make,
+                concurrency=args.concurrency,
+                duration=args.duration,
+                warmup=args.warmup,
+                server_pid=pid,
+                client=args.client,
+            )
         )
-    )
+    finally:
+        stop.set()
+    if probe:
+        prober.join()
+        result.stall_ms = max(slowest, default=float("nan")) * 1000
+    return result
+
+
+PROBE_S = 0.01
+
+
+def _probe(port: int, stop: threading.Event, slowest: list[float]) -> None:
+    conn = HTTPConnection(HOST, port, timeout=30)
+    worst = 0.0
+    try:
+        while not stop.wait(PROBE_S):
+            t = time.perf_counter()
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            worst = max(worst, time.perf_counter() - t)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+    slowest.append(worst)
 
 
 def prefill(port: int, make: RequestFactory, n: int) -> None:
@@ -181,9 +217,11 @@ def user_quota() -> int:
         return 1000  # RAM's default
 
 
-def openims_json(cmd: list[str], what: str) -> dict[str, str]:
+def openims_json(cmd: list[str], what: str, env: dict[str, str] | None = None) -> dict[str, str]:
     """Run an `openims ... --json` command that prints {AccountId, AccessKeyId, AccessKeySecret}."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **(env or {})}
+    )
     if proc.returncode != 0:
         raise BenchError(f"{what} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()[-800:]}")
     try:
@@ -193,71 +231,140 @@ def openims_json(cmd: list[str], what: str) -> dict[str, str]:
         raise BenchError(f"{what} printed no credentials: {proc.stdout[-500:]!r}") from exc
 
 
-def scenario_openims(args: argparse.Namespace, work: Path) -> Iterator[Result]:
-    exe = openims_command()
-    data = work / "openims-data"
-    root = openims_json([exe, "--data-dir", str(data), "init", "--json"], "openims init")
-    quota = user_quota()
-    n_accounts = math.ceil(MAX_CREATE_RATE * (args.duration + args.warmup) / quota)
-    print(f"  creating {n_accounts} accounts for CreateUser ({quota} users each) ...", flush=True)
+def make_accounts(
+    exe: str, data: Path, args: argparse.Namespace, runs: int, env: dict[str, str]
+) -> list[dict[str, str]]:
+    """Enough accounts for `runs` CreateUser runs at MAX_CREATE_RATE without reaching RAM's user quota."""
+    n_accounts = math.ceil(MAX_CREATE_RATE * (args.duration + args.warmup) * runs / user_quota())
+    print(f"  creating {n_accounts} accounts for CreateUser ({user_quota()} users each) ...", flush=True)
     with ThreadPoolExecutor(2) as pool:  # one CLI start per account; two at a time on two cores
-        writers = list(
+        return list(
             pool.map(
                 lambda i: openims_json(
                     [exe, "--data-dir", str(data), "account", "create", "--alias", f"benchc{i:03d}", "--json"],
                     "openims account create",
+                    env,
                 ),
                 range(n_accounts),
             )
         )
-    if args.events:
+
+
+# LookupEvents shapes timed one at a time (concurrency 1): each must use an index that fits. The names and
+# values exist among the seeded events (seed_events.py).
+LOOKUP_SHAPES: tuple[tuple[str, dict[str, str]], ...] = (
+    ("EventName", {"EventName": "GetUser"}),
+    ("EventName+User", {"EventName": "UpdateUser", "User": "dev7"}),
+    ("time range only", {}),
+    ("EventName=Delete*", {"EventName": "Delete*"}),
+    ("ErrorCode=*", {"ErrorCode": "*"}),
+    ("ResourceName", {"ResourceName": "user17@"}),
+    ("User+EventRW", {"User": "root", "EventRW": "Write"}),
+)
+
+
+def lookup_params(attrs: dict[str, str], domain: str) -> dict[str, str]:
+    out = {"MaxResults": "50"}
+    for i, (key, value) in enumerate(attrs.items(), 1):
+        out[f"LookupAttribute.{i}.Key"] = key
+        out[f"LookupAttribute.{i}.Value"] = value + domain if value.endswith("@") else value
+    return out
+
+
+def scenario_openims(args: argparse.Namespace, work: Path, postgres: str = "") -> Iterator[Result]:
+    """OpenIMS on SQLite (with `--events` seeded events), or on PostgreSQL when `postgres` is a database URL
+    (no seeded events: the seeder writes SQLite; CreateUser and GetUser are what PostgreSQL changes)."""
+    exe = openims_command()
+    data = work / ("openims-pg-data" if postgres else "openims-data")
+    env = {"OPENIMS_DATABASE_URL": postgres} if postgres else {}
+    label = "openims-pg" if postgres else "openims"
+    root = openims_json([exe, "--data-dir", str(data), "init", "--json"], "openims init", env)
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    writers = make_accounts(exe, data, args, len(worker_counts), env)
+    if args.events and not postgres:
         db = data / "openims.db"
-        if not db.exists():
-            raise BenchError(f"{db} not found: is OPENIMS_DATABASE_URL set to a non-SQLite database?")
         print(f"  seeding {args.events:,} events into {db} ...", flush=True)
         seconds = seed_events(db, root["AccountId"], root["AccessKeyId"], args.events)
         print(f"  seeded in {seconds:.1f}s", flush=True)
+    creates = itertools.count()  # across runs: each run's creates go to accounts the previous runs left free
+    for workers in worker_counts:
+        yield from openims_run(
+            args, work, [exe, "--data-dir", str(data)], env, label, workers, workers == worker_counts[0], root, writers,
+            creates,
+        )  # fmt: skip
 
+
+def openims_run(
+    args: argparse.Namespace,
+    work: Path,
+    openims: list[str],
+    env: dict[str, str],
+    label: str,
+    workers: int,
+    first: bool,
+    root: dict[str, str],
+    writers: list[dict[str, str]],
+    creates: Iterator[int],
+) -> Iterator[Result]:
+    """The loads against one `openims serve --workers N`; the first run also times each LookupEvents shape."""
     port = free_port()
     authority = f"{HOST}:{port}"
+    tag = label + (f" w{workers}" if workers > 1 else "")
 
     def req(action: str, params: dict[str, str], version: str = IMS, creds: dict[str, str] = root) -> Request:
         query, headers = sign_v3(creds["AccessKeyId"], creds["AccessKeySecret"], authority, action, version, params)
         return f"/?{query}", headers, b""
 
     def default_domain(creds: dict[str, str]) -> str:
-        return json.loads(ensure_ok("GetDefaultDomain", *call(port, req("GetDefaultDomain", {}, creds=creds))))[
-            "DefaultDomainName"
-        ]
+        body = ensure_ok("GetDefaultDomain", *call(port, req("GetDefaultDomain", {}, creds=creds)))
+        return str(json.loads(body)["DefaultDomainName"])
 
-    def create(n: int) -> Request:
-        i = n // quota % len(writers)
-        return req("CreateUser", {"UserPrincipalName": f"u{n}@{domains[i]}", "DisplayName": f"u{n}"}, creds=writers[i])
+    def create(_n: int) -> Request:
+        n = next(creates)
+        i = n // user_quota() % len(writers)
+        upn = f"u{n}@{domains[i]}"
+        return req("CreateUser", {"UserPrincipalName": upn, "DisplayName": f"u{n}"}, creds=writers[i])
 
-    with server(
-        [exe, "--data-dir", str(data), "serve", "--host", HOST, "--port", str(port)], port, work / "openims.log"
-    ) as proc:
+    def get_user(creds: dict[str, str]) -> RequestFactory:
+        return lambda n: req("GetUser", {"UserPrincipalName": f"g{n % GET_POOL}@{domain}"}, creds=creds)
+
+    def lookup(params: dict[str, str]) -> RequestFactory:
+        return lambda n: req("LookupEvents", params, TRAIL)
+
+    cmd = [*openims, "serve", "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    log = work / f"{tag.replace(' ', '-')}.log"
+    with server(cmd, port, log, env=env) as proc:
         domain = default_domain(root)
         domains = [default_domain(w) for w in writers]
-        yield load("openims CreateUser", port, create, args, proc.pid)
-        prefill(
-            port, lambda n: req("CreateUser", {"UserPrincipalName": f"g{n}@{domain}", "DisplayName": f"g{n}"}), GET_POOL
-        )
-        yield load(
-            "openims GetUser",
-            port,
-            lambda n: req("GetUser", {"UserPrincipalName": f"g{n % GET_POOL}@{domain}"}),
-            args,
-            proc.pid,
-        )
-        # The same reads by a RAM user whose three attached policies decide each call.
+        yield load(f"{tag} CreateUser", port, create, args, proc.pid)
+        if first:
+            prefill(
+                port,
+                lambda n: req("CreateUser", {"UserPrincipalName": f"g{n}@{domain}", "DisplayName": f"g{n}"}),
+                GET_POOL,
+            )
+        yield load(f"{tag} GetUser", port, get_user(root), args, proc.pid)
+        reader = ram_reader(port, req, domain, first)
+        yield load(f"{tag} GetUser (RAM user, 3 policies)", port, get_user(reader), args, proc.pid)
+        events = 0 if env else args.events
+        by_name = lookup_params({"EventName": "GetUser"}, domain)
+        ensure_ok("LookupEvents", *call(port, req("LookupEvents", by_name, TRAIL)))
+        yield load(f"{tag} LookupEvents ({events:,} ev)", port, lookup(by_name), args, proc.pid)
+        if first:
+            one = argparse.Namespace(**{**vars(args), "concurrency": 1, "duration": min(args.duration, 3.0)})
+            for shape, attrs in LOOKUP_SHAPES:
+                yield load(f"{tag} LookupEvents {shape} c=1", port, lookup(lookup_params(attrs, domain)), one, proc.pid)
+        rss[tag] = process_tree_rss(proc.pid)
+    if "Traceback" in (text := log.read_text(errors="replace")):
+        print(f"  note: the OpenIMS log holds tracebacks; see {log} (--keep)\n{text[-1500:]}")
+
+
+def ram_reader(port: int, req, domain: str, first: bool) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """A RAM user's key whose three attached policies decide each of its calls (created in the first run)."""
+    if first:
         ensure_ok(
             "CreateUser", *call(port, req("CreateUser", {"UserPrincipalName": f"reader@{domain}", "DisplayName": "r"}))
         )
-        reader = json.loads(
-            ensure_ok("CreateAccessKey", *call(port, req("CreateAccessKey", {"UserPrincipalName": f"reader@{domain}"})))
-        )["AccessKey"]
-        reader = {"AccessKeyId": reader["AccessKeyId"], "AccessKeySecret": reader["AccessKeySecret"]}
         ensure_ok(
             "CreatePolicy",
             *call(port, req("CreatePolicy", {"PolicyName": "BenchReadUsers", "PolicyDocument": BENCH_POLICY}, RAM)),
@@ -269,32 +376,55 @@ def scenario_openims(args: argparse.Namespace, work: Path) -> Iterator[Result]:
                     port, req("AttachPolicyToUser", {"PolicyName": name, "PolicyType": kind, "UserName": "reader"}, RAM)
                 ),
             )
-        yield load(
-            "openims GetUser (RAM user, 3 policies)",
-            port,
-            lambda n: req("GetUser", {"UserPrincipalName": f"g{n % GET_POOL}@{domain}"}, creds=reader),
-            args,
-            proc.pid,
-        )
-        lookup = {"LookupAttribute.1.Key": "EventName", "LookupAttribute.1.Value": "GetUser", "MaxResults": "50"}
-        ensure_ok("LookupEvents", *call(port, req("LookupEvents", lookup, TRAIL)))
-        yield load(
-            f"openims LookupEvents ({args.events:,} ev)",
-            port,
-            lambda n: req("LookupEvents", lookup, TRAIL),
-            args,
-            proc.pid,
-        )
-        # Once more with one connection: the query's own latency, without 15 others queued ahead of it.
-        yield load(
-            f"openims LookupEvents ({args.events:,} ev) c=1",
-            port,
-            lambda n: req("LookupEvents", lookup, TRAIL),
-            argparse.Namespace(**{**vars(args), "concurrency": 1}),
-            proc.pid,
-        )
-    if "Traceback" in (log := (work / "openims.log").read_text(errors="replace")):
-        print(f"  note: the OpenIMS log holds tracebacks; see {work / 'openims.log'} (--keep)\n{log[-1500:]}")
+    key = json.loads(
+        ensure_ok("CreateAccessKey", *call(port, req("CreateAccessKey", {"UserPrincipalName": f"reader@{domain}"})))
+    )["AccessKey"]
+    return {"AccessKeyId": key["AccessKeyId"], "AccessKeySecret": key["AccessKeySecret"]}
+
+
+def scenario_openims_pg(args: argparse.Namespace, work: Path) -> Iterator[Result]:
+    if not args.postgres:
+        raise BenchError("no PostgreSQL: pass --postgres postgresql://postgres@127.0.0.1:5432/test")
+    url, drop = fresh_postgres_database(args.postgres)
+    try:
+        yield from scenario_openims(args, work, postgres=url)
+    finally:
+        drop()
+
+
+def fresh_postgres_database(base_url: str) -> tuple[str, Callable[[], None]]:
+    """A new database beside `base_url`'s (dropped afterwards), so each run starts empty."""
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(base_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"openims_bench_{os.getpid()}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+rss: dict[str, int] = {}
+
+
+def process_tree_rss(pid: int) -> int:
+    """Resident memory of `pid` and its descendants (the workers), in bytes."""
+    total = 0
+    for p in process_tree_pids(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
 
 
 # --- Reference 1: moto's IAM ---------------------------------------------------------------------------
@@ -312,9 +442,9 @@ def scenario_moto(args: argparse.Namespace, work: Path) -> Iterator[Result]:
         return "/", sign_sigv4_form(authority, body), body
 
     with server([str(exe), "-H", HOST, "-p", str(port)], port, work / "moto.log") as proc:
-        yield load("moto CreateUser", port, lambda n: req("CreateUser", f"u{n}"), args, proc.pid)
+        yield load("moto CreateUser", port, lambda n: req("CreateUser", f"u{n}"), args, proc.pid, probe=False)
         prefill(port, lambda n: req("CreateUser", f"g{n}"), GET_POOL)
-        yield load("moto GetUser", port, lambda n: req("GetUser", f"g{n % GET_POOL}"), args, proc.pid)
+        yield load("moto GetUser", port, lambda n: req("GetUser", f"g{n % GET_POOL}"), args, proc.pid, probe=False)
 
 
 # --- Reference 2: the Starlette ceiling ----------------------------------------------------------------
@@ -359,7 +489,34 @@ def scenario_ceiling(args: argparse.Namespace, work: Path) -> Iterator[Result]:
         return f"/?{query}", headers, b""
 
     with server(cmd, port, work / "ceiling.log", env=env) as proc:
-        yield load("ceiling verify+insert", port, make, args, proc.pid)
+        yield load("ceiling verify+insert", port, make, args, proc.pid, probe=False)
+
+
+def scenario_hello(args: argparse.Namespace, work: Path) -> Iterator[Result]:
+    """The floor: uvicorn with the same settings answering every request with a fixed body, no work at all."""
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "ceiling_app:hello",
+        "--app-dir",
+        str(BENCH),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--no-server-header",
+        "--log-level",
+        "warning",
+    ]
+    with server(cmd, port, work / "hello.log", env={"CEILING_DB": str(work / "hello.db")}) as proc:
+        yield load("hello", port, lambda n: ("/", {}, b""), args, proc.pid, probe=False)
 
 
 # --- Report --------------------------------------------------------------------------------------------
@@ -372,17 +529,22 @@ def report(results: dict[str, Result], args: argparse.Namespace) -> None:
         "req/s counts 2xx only; cpu = cores used (1.00 = one core)"
     )
     print(
-        f"{'scenario':<42}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'srv cpu':>8}{'us/req':>8}{'gen cpu':>8}"
-        f"{'other':>6}  errors"
+        f"{'scenario':<48}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'stall':>8}{'srv cpu':>8}{'us/req':>8}"
+        f"{'gen cpu':>8}{'other':>6}  errors"
     )
     for r in results.values():
         srv = f"{r.srv_cpu:.2f}" if r.srv_cpu is not None else "-"
         # Server CPU per completed response: barely moved by a busy neighbour, unlike req/s.
         per = f"{r.srv_cpu * r.seconds / len(r.latencies) * 1e6:.0f}" if r.srv_cpu and r.latencies else "-"
+        stall = f"{r.stall_ms:.1f}" if r.stall_ms is not None else "-"
         print(
-            f"{r.name:<42}{r.rps:>8.0f}{r.pct(50):>9.2f}{r.pct(99):>9.2f}{srv:>8}{per:>8}{r.gen_cpu:>8.2f}"
-            f"{r.other_cpu:>6.2f}  {r.error_text()}"
+            f"{r.name:<48}{r.rps:>8.0f}{r.pct(50):>9.2f}{r.pct(99):>9.2f}{stall:>8}{srv:>8}{per:>8}"
+            f"{r.gen_cpu:>8.2f}{r.other_cpu:>6.2f}  {r.error_text()}"
         )
+    print("(stall: the slowest /healthz probe, every 10 ms beside the load, in ms: the longest event-loop stall)")
+    for tag, size in rss.items():
+        print(f"RSS of {tag} after its runs (all processes): {size / 2**20:.0f} MiB")
+    ratios(results)
     if noisy := [r.name for r in results.values() if r.other_cpu > 0.25]:
         print(
             f"WARNING: other processes used more than a quarter core during: {', '.join(noisy)}; "
@@ -390,7 +552,7 @@ def report(results: dict[str, Result], args: argparse.Namespace) -> None:
         )
 
     def get(prefix: str) -> Result | None:
-        return next((r for k, r in results.items() if k.startswith(prefix)), None)
+        return results.get(prefix) or next((r for k, r in results.items() if k.startswith(prefix)), None)
 
     if get("openims") is None:
         return
@@ -435,7 +597,28 @@ def report(results: dict[str, Result], args: argparse.Namespace) -> None:
         print(f"  (LookupEvents goal is defined at 1,000,000 events; this run stored {args.events:,})")
 
 
-SCENARIOS = {"openims": scenario_openims, "moto": scenario_moto, "ceiling": scenario_ceiling}
+def ratios(results: dict[str, Result]) -> None:
+    """Every throughput as a ratio to the ceiling app and to hello measured in the same run: a ratio moves
+    much less than req/s when the machine is busy."""
+    ceiling, hello = results.get("ceiling verify+insert"), results.get("hello")
+    if not (ceiling and ceiling.rps) and not (hello and hello.rps):
+        return
+    print(f"\n{'scenario':<48}{'/ ceiling':>10}{'/ hello':>9}")
+    for r in results.values():
+        if r.name in ("ceiling verify+insert", "hello") or " c=1" in r.name:
+            continue
+        c = f"{r.rps / ceiling.rps:.2f}" if ceiling and ceiling.rps else "-"
+        h = f"{r.rps / hello.rps:.2f}" if hello and hello.rps else "-"
+        print(f"{r.name:<48}{c:>10}{h:>9}")
+
+
+SCENARIOS = {
+    "openims": scenario_openims,
+    "openims-pg": scenario_openims_pg,
+    "moto": scenario_moto,
+    "ceiling": scenario_ceiling,
+    "hello": scenario_hello,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -444,7 +627,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run (default 1)")
     p.add_argument("--concurrency", type=int, default=16, help="connections, one request in flight each (default 16)")
     p.add_argument("--events", type=int, default=1_000_000, help="events seeded before OpenIMS starts (default 1e6)")
-    p.add_argument("--only", default="openims,moto,ceiling", help="comma-separated subset of: " + ",".join(SCENARIOS))
+    p.add_argument(
+        "--only",
+        default="openims,openims-pg,moto,ceiling,hello",
+        help="comma-separated subset of: " + ",".join(SCENARIOS),
+    )
+    p.add_argument(
+        "--workers", default="1,2", help="`serve --workers` counts to run OpenIMS with, in turn (default 1,2)"
+    )
+    p.add_argument(
+        "--postgres",
+        default=os.environ.get("OPENIMS_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="a PostgreSQL database beside which openims-pg creates (and drops) its own; empty skips it",
+    )
     p.add_argument(
         "--client",
         choices=("raw", "httpx"),
