@@ -17,7 +17,7 @@ SRC = Path(openims.__file__).parent
 # Entry points (__main__, server, docgen), what they share (runtime, maintenance, accounts), and leaves.
 TOP_LEVEL = {
     "__init__", "__main__", "server", "runtime", "docgen", "maintenance", "accounts",
-    "config", "clock", "ids", "errors", "crypto", "quotas", "params", "principal", "logs",
+    "config", "clock", "ids", "errors", "crypto", "quotas", "params", "principal", "logs", "jsontext",
 }  # fmt: skip
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass, replace
 from typing import Any
@@ -13,7 +12,7 @@ from xml.sax.saxutils import escape
 from starlette.requests import Request
 from starlette.responses import Response
 
-from openims import ids
+from openims import ids, jsontext
 from openims.errors import ApiError
 
 MAX_BODY = 1 << 20  # 1 MiB: the largest parameter we accept (a SAML metadata document) is far smaller
@@ -117,7 +116,7 @@ def render(body: dict[str, Any], req: RpcRequest | None, status: int = 200, root
         xml = f'<?xml version="1.0" encoding="UTF-8"?><{tag}>{_to_xml(body)}</{tag}>'
         return Response(xml, status_code=status, media_type="text/xml;charset=utf-8", headers=headers)
     return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        jsontext.dumps(body),
         status_code=status,
         media_type="application/json;charset=utf-8",
         headers=headers,

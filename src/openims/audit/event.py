@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from openims import clock, ids
+from openims import clock, ids, jsontext
 from openims.actions.registry import ACTIONTRAIL, Service
 from openims.delivery import outbox
 from openims.ops import event_counts
@@ -210,7 +210,7 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
             "error_code": event.get("errorCode"),
             "source_ip": event["sourceIpAddress"][:64],
             "mfa_used": mfa_used(event),
-            "body": json.dumps(event, ensure_ascii=False, separators=(",", ":")),
+            "body": jsontext.dumps(event),
         },
     )
     conn.execute(_QUEUE_FOR_LOG, {"account_id": event["recipientAccountId"], "event_id": event["eventId"]})
