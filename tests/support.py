@@ -223,8 +223,9 @@ def start_server(tmp: Path, backend: str, extra_env: dict[str, str] | None = Non
     """Initialize a data dir on `backend` and start `openims serve` on it; returns it and a cleanup."""
     data_dir = tmp / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
-    # One process unless a test asks for more (`sibling` servers run two; tests/e2e/test_workers.py more).
-    env["OPENIMS_WORKERS"] = "1"
+    # One process unless a test asks for more (`sibling` servers run two; tests/e2e/test_workers.py more), or
+    # OPENIMS_TEST_WORKERS says otherwise: the whole suite can run against multi-process servers.
+    env["OPENIMS_WORKERS"] = os.environ.get("OPENIMS_TEST_WORKERS", "1")
     env.update(extra_env or {})
     drop = None
     if backend == "postgresql":
