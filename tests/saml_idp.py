@@ -74,7 +74,7 @@ class Sp:
 
 
 @dataclass
-class TestIdp:
+class SamlIdp:
     entity_id: str = "http://idp.test/realms/openims"
     sso_url: str = "http://idp.test/sso"
     key: rsa.RSAPrivateKey = field(init=False)
@@ -244,7 +244,7 @@ class IdpServer:
     for `user` (who is "signed in" at the IdP), /start starts an IdP-initiated sign-in. Records the
     AuthnRequests it got."""
 
-    idp: TestIdp
+    idp: SamlIdp
     sp: Sp
     user: str = ""
     requests: list[etree._Element] = field(default_factory=list)
@@ -294,3 +294,29 @@ class IdpServer:
             httpd.shutdown()
             httpd.server_close()
             worker.join(5)
+
+
+def sp_of(acct: Any) -> Sp:
+    """The account's SP facts, from GetSamlSsoProperties as an administrator would read them."""
+    props = acct.call("GetSamlSsoProperties")["SamlSsoProperties"]
+    return Sp(props["EntityId"], props["AcsUrl"])
+
+
+def enable_sso(acct: Any, idp: SamlIdp, **settings: Any) -> None:
+    """Upload the IdP's metadata and turn user SSO on (SetUserSsoSettings through the official SDK)."""
+    from alibabacloud_ims20190815 import models as m
+
+    acct.ims().set_user_sso_settings(
+        m.SetUserSsoSettingsRequest(metadata_document=idp.metadata_b64(), sso_enabled=True, **settings)
+    )
+
+
+def ram_user(acct: Any, name: str, password: str = "Console-pass-864") -> str:
+    """A RAM user with console logon enabled; returns its UserPrincipalName."""
+    from alibabacloud_ims20190815 import models as m
+
+    upn: str = acct.upn(name)
+    ims = acct.ims()
+    ims.create_user(m.CreateUserRequest(user_principal_name=upn, display_name=name))
+    ims.create_login_profile(m.CreateLoginProfileRequest(user_principal_name=upn, password=password))
+    return upn
