@@ -1,8 +1,8 @@
 """SAML user SSO over HTTP, as an identity provider's auto-posting page drives it: a Response from a test IdP
 (built with lxml and signed with signxml) posted to the ACS that GetSamlSsoProperties advertises opens the RAM
 user's console session; expired, replayed (also at another server process), wrongly signed, wrapped,
-wrong-audience and wrong-recipient Responses, unknown, deleted and console-disabled users are refused with a page saying why,
-and every attempt is a ConsoleSignin event found with LookupEvents."""
+wrong-audience and wrong-recipient Responses, unknown, deleted and console-disabled users are refused with a
+page saying why, and every attempt is a ConsoleSignin event found with LookupEvents."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import httpx
 import pytest
 from alibabacloud_ims20190815 import models as m
 
-from tests.saml_idp import Sp, SamlIdp, b64, enable_sso, ram_user, read_authn_request, sp_of, wrapped
+from tests.saml_idp import SamlIdp, Sp, b64, enable_sso, ram_user, read_authn_request, sp_of, wrapped
 from tests.support import Account
 
 
@@ -184,7 +184,7 @@ def test_only_users_who_may_sign_in_get_a_session(acct: Account, idp: SamlIdp) -
     gone = ram_user(acct, "gone")
     ims.delete_user(m.DeleteUserRequest(user_principal_name=gone))
     assert post(acct, sp, idp.response(sp, gone)).status_code == 403
-    assert [e for e in signins(acct) if e["additionalEventData"].get("SamlNameId") == gone][0]["errorCode"] == (
+    assert next(e for e in signins(acct) if e["additionalEventData"].get("SamlNameId") == gone)["errorCode"] == (
         "Saml.UnknownUser"
     )
     # SSO turned off: the ACS signs no one in.
