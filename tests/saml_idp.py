@@ -116,6 +116,7 @@ class SamlIdp:
         recipient: str | None = None,
         issuer: str | None = None,
         signing_key: tuple[rsa.RSAPrivateKey, x509.Certificate] | None = None,
+        algorithm: str = "rsa-sha256",
     ) -> bytes:
         """A Response signed as `sign` says: "assertion", "response", or "both"."""
         now = issued or datetime.now(UTC)
@@ -170,20 +171,33 @@ class SamlIdp:
         )
         key, cert = signing_key or (self.key, self.cert)
         if sign in ("assertion", "both"):
-            signed = self._sign(assertion, key, cert)
+            signed = self._sign(assertion, key, cert, algorithm)
             response.replace(assertion, signed)
         if sign in ("response", "both"):
-            response = self._sign(response, key, cert)
+            response = self._sign(response, key, cert, algorithm)
         return bytes(etree.tostring(response))
 
     @staticmethod
-    def _sign(element: etree._Element, key: rsa.RSAPrivateKey, cert: x509.Certificate) -> etree._Element:
+    def _sign(
+        element: etree._Element, key: rsa.RSAPrivateKey, cert: x509.Certificate, algorithm: str
+    ) -> etree._Element:
         # The signature goes right after the Issuer, where the SAML schema wants it.
         placeholder = etree.Element(f"{{{DS}}}Signature", {"Id": "placeholder"}, nsmap={"ds": DS})
         element.insert(1, placeholder)
-        signer = XMLSigner(c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
+        signer = (_LegacySigner if "sha1" in algorithm else XMLSigner)(
+            signature_algorithm=algorithm,
+            digest_algorithm=algorithm.rpartition("-")[2],
+            c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+        )
         pem = cert.public_bytes(serialization.Encoding.PEM)
         return signer.sign(element, key=key, cert=[pem.decode()], reference_uri=element.get("ID"))  # type: ignore[no-any-return]
+
+
+class _LegacySigner(XMLSigner):
+    """Signs with SHA-1 as old IdPs still do (signxml refuses to by default)."""
+
+    def check_deprecated_methods(self) -> None:
+        pass
 
 
 def wrapped(signed_response: bytes, evil_name_id: str) -> bytes:

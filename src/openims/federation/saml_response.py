@@ -21,6 +21,7 @@ from datetime import datetime
 
 from cryptography import x509
 from lxml import etree
+from signxml.algorithms import SignatureMethod
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
@@ -35,6 +36,8 @@ MAX_RESPONSE_BYTES = 128 * 1024
 # Clocks of the IdP and OpenIMS may disagree by this much (SAML profiles suggest "a few minutes").
 SKEW_MS = 2 * 60 * 1000
 MAX_ID = 256
+# Public-key signatures with SHA-2 or SHA-3: an HMAC "signature" needs no IdP key at all, SHA-1 is broken.
+SIGNATURE_METHODS = frozenset(m for m in SignatureMethod if "SHA1" not in m.name and not m.name.startswith("HMAC"))
 
 # Refusal codes: the ConsoleSignin event's errorCode.
 MALFORMED = "Saml.Malformed"
@@ -168,7 +171,7 @@ def _verified(xml: bytes, location: str, certificates: tuple[bytes, ...], holder
     """The element signed by the ds:Signature at `location`, verified with one of the IdP's certificates.
     It must be `holder`, the element that signature sits in: a signature that covers some other element
     (moved there by an attacker, who then put their own content where the signed element was) is wrapping."""
-    config = SignatureConfiguration(location=location, expect_references=1)
+    config = SignatureConfiguration(location=location, expect_references=1, signature_methods=SIGNATURE_METHODS)
     reason = "no certificate in the IdP metadata"
     for der in certificates:
         try:
