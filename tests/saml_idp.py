@@ -77,6 +77,8 @@ class Sp:
 class SamlIdp:
     entity_id: str = "http://idp.test/realms/openims"
     sso_url: str = "http://idp.test/sso"
+    # Whether the metadata offers the HTTP-Redirect binding for AuthnRequests (always HTTP-POST).
+    redirect_binding: bool = True
     key: rsa.RSAPrivateKey = field(init=False)
     cert: x509.Certificate = field(init=False)
 
@@ -96,7 +98,8 @@ class SamlIdp:
         key = etree.SubElement(idp, f"{{{MD}}}KeyDescriptor", {"use": "signing"})
         info = etree.SubElement(key, f"{{{DS}}}KeyInfo")
         etree.SubElement(etree.SubElement(info, f"{{{DS}}}X509Data"), f"{{{DS}}}X509Certificate").text = self.cert_b64()
-        etree.SubElement(idp, f"{{{MD}}}SingleSignOnService", {"Binding": REDIRECT, "Location": self.sso_url})
+        if self.redirect_binding:
+            etree.SubElement(idp, f"{{{MD}}}SingleSignOnService", {"Binding": REDIRECT, "Location": self.sso_url})
         etree.SubElement(idp, f"{{{MD}}}SingleSignOnService", {"Binding": POST, "Location": self.sso_url})
         return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
 

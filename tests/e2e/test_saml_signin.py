@@ -6,6 +6,7 @@ page saying why, and every attempt is a ConsoleSignin event found with LookupEve
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from alibabacloud_ims20190815 import models as m
+from lxml import etree
+from sqlalchemy import func, select
 
+from openims import clock, maintenance
+from openims.store.tables.saml_sso import saml_assertions_used, saml_authn_requests
 from tests.saml_idp import SamlIdp, Sp, b64, enable_sso, ram_user, read_authn_request, sp_of, wrapped
 from tests.support import Account
 
@@ -111,6 +116,21 @@ REFUSED = [
     ("issuer", "Saml.IssuerMismatch", "Issuer is not the identity provider"),
     ("unsigned", "Saml.SignatureInvalid", "signature is not the identity provider"),
 ]
+
+
+def test_an_idp_without_the_redirect_binding_gets_a_posted_authn_request(acct: Account) -> None:
+    idp = SamlIdp(redirect_binding=False)
+    enable_sso(acct, idp)
+    page = httpx.get(f"{acct.server.url}/console/saml/login", params={"account": acct.account_id}, timeout=30)
+    assert page.status_code == 200
+    assert f'action="{idp.sso_url}"' in page.text
+    # The page's policy lets its one form go to the IdP, and nowhere else.
+    assert "form-action 'self' http://idp.test;" in page.headers["content-security-policy"]
+    value = re.search(r'name="SAMLRequest" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    request = etree.fromstring(base64.b64decode(value))
+    assert request.tag == "{urn:oasis:names:tc:SAML:2.0:protocol}AuthnRequest"
+    assert request.get("Destination") == idp.sso_url
+    assert request.get("AssertionConsumerServiceURL") == sp_of(acct).acs_url
 
 
 @pytest.mark.parametrize("case, code, says", REFUSED, ids=[case for case, _, _ in REFUSED])
@@ -220,3 +240,31 @@ def test_password_signin_of_ram_users_is_refused_while_sso_is_on(acct: Account, 
     assert f'value="{acct.alias}"' in refused.text
     event = [e for e in acct.events(EventName="ConsoleSignin") if e.get("errorCode") == "LoginProfile.SsoRequired"]
     assert event and event[0]["additionalEventData"]["loginType"] == "password"
+
+
+def test_housekeeping_purges_used_assertion_ids_and_requests_once_expired(acct: Account, idp: SamlIdp) -> None:
+    """The replay table and the pending requests stay bounded: housekeeping removes a used Assertion ID once
+    the Assertion would be refused as expired anyway, and an unanswered request after its ten minutes."""
+    upn = ram_user(acct, "heidi")
+    enable_sso(acct, idp)
+    sp = sp_of(acct)
+    assert post(acct, sp, idp.response(sp, upn, lifetime=timedelta(minutes=5))).status_code == 303
+    assert httpx.get(f"{acct.server.url}/console/saml/login", params={"account": acct.alias}).status_code == 200
+    rt = acct.server.runtime
+
+    def mine() -> tuple[int, int]:
+        with rt.db.read() as conn:
+            return tuple(  # type: ignore[return-value]
+                conn.execute(select(func.count()).select_from(t).where(t.c.account_id == acct.account_id)).scalar_one()
+                for t in (saml_assertions_used, saml_authn_requests)
+            )
+
+    assert mine() == (1, 1)
+    maintenance.purge(rt)
+    assert mine() == (1, 1)
+    try:
+        clock.set_offset(20 * 60)
+        maintenance.purge(rt)
+    finally:
+        clock.set_offset(0)
+    assert mine() == (0, 0)
