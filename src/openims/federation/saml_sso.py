@@ -189,10 +189,12 @@ class SsoResult:
     event_id: str | None = None
 
 
-class _Refused(Exception):
+class _Refused(saml_response.Refusal):
+    """A refusal from the account's settings or database, naming the user when one was found."""
+
     def __init__(self, code: str, message: str, user: Row[Any] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.user = code, message, user
+        super().__init__(code, message)
+        self.user = user
 
 
 def sign_in(rt: Runtime, account_id: str, saml_response_b64: str, origin: Origin) -> SsoResult:
@@ -209,10 +211,7 @@ def sign_in(rt: Runtime, account_id: str, saml_response_b64: str, origin: Origin
         sso_entity = sso.idp.entity_id
         sp = service_provider(rt.settings, account_id)
         expected = saml_response.Expected(sso.idp.entity_id, sso.idp.signing_certificates, sp.entity_id, sp.acs_url)
-        try:
-            verified = saml_response.verify(saml_response.decode(saml_response_b64), expected, now)
-        except saml_response.Refusal as refusal:
-            raise _Refused(refusal.code, refusal.message) from None
+        verified = saml_response.verify(saml_response.decode(saml_response_b64), expected, now)
         with rt.db.transaction() as conn:
             rt.db.serialize_account(conn, account_id)
             try:
@@ -220,7 +219,7 @@ def sign_in(rt: Runtime, account_id: str, saml_response_b64: str, origin: Origin
             except _Refused as refused:
                 # What the checks wrote (a consumed request) stays, with the refusal's event.
                 return _record(rt, conn, account_id, origin, now, sso_entity, verified, refused)
-    except _Refused as refused:
+    except saml_response.Refusal as refused:  # the settings, or the Response itself
         with rt.db.transaction() as conn:
             return _record(rt, conn, account_id, origin, now, sso_entity, verified, refused)
 
@@ -278,7 +277,8 @@ def _accept(
     session_ms = prefs.login_session_duration * 3600 * 1000
     if verified.session_not_on_or_after_ms is not None:
         session_ms = max(min(session_ms, verified.session_not_on_or_after_ms - now), 1000)
-    event_id = _event(rt, conn, sso.account_id, origin, now, sso.idp, verified, user, None, session_ms)
+    idp_entity = sso.idp.entity_id if sso.idp else ""
+    event_id = _event(rt, conn, sso.account_id, origin, now, idp_entity, verified, user, None, session_ms)
     return SsoResult(
         True,
         sso.account_id,
@@ -321,12 +321,12 @@ def _record(
     now: int,
     idp_entity: str,
     verified: saml_response.Verified | None,
-    refused: _Refused,
+    refused: saml_response.Refusal,
 ) -> SsoResult:
     if conn.execute(select(accounts_table.c.id).where(accounts_table.c.id == account_id)).first() is None:
         return SsoResult(False, account_id, error_code=refused.code, error_message=refused.message)
-    event_id = _event(rt, conn, account_id, origin, now, idp_entity, verified, refused.user, refused, 0)
-    user = refused.user
+    user = refused.user if isinstance(refused, _Refused) else None
+    event_id = _event(rt, conn, account_id, origin, now, idp_entity, verified, user, refused, 0)
     return SsoResult(
         False,
         account_id,
@@ -344,10 +344,10 @@ def _event(
     account_id: str,
     origin: Origin,
     now: int,
-    idp: IdpMetadata | str | None,
+    idp_entity: str,
     verified: saml_response.Verified | None,
     user: Row[Any] | None,
-    refused: _Refused | None,
+    refused: saml_response.Refusal | None,
     session_ms: int,
 ) -> str:
     """The ConsoleSignin event. The NameID is recorded only once the signature verified: before that it is
@@ -365,7 +365,7 @@ def _event(
     )
     extra: dict[str, Any] = {
         "loginType": "saml",
-        "SamlIdpEntityId": (idp.entity_id if isinstance(idp, IdpMetadata) else idp or "")[:1024],
+        "SamlIdpEntityId": idp_entity[:1024],
     }
     if verified is not None:
         extra.update(
