@@ -16,6 +16,7 @@ from openims.integrity import retention
 from openims.runtime import Runtime
 from openims.store.schema import signature_nonces
 from openims.store.tables.console import console_mfa_tickets, console_sessions
+from openims.store.tables.saml_sso import saml_assertions_used, saml_authn_requests
 
 log = logging.getLogger("openims.maintenance")
 BATCH = 10_000
@@ -58,6 +59,9 @@ PURGERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (
     ("console_sessions", purge_expired(console_sessions.c.expires_ms)),
     # Voided tickets (their device changed) expire like the others.
     ("console_mfa_tickets", purge_expired(console_mfa_tickets.c.expires_ms)),
+    # SAML: unanswered AuthnRequests, and used Assertion IDs once the Assertion would be refused as expired.
+    ("saml_authn_requests", purge_expired(saml_authn_requests.c.expires_ms)),
+    ("saml_assertions_used", purge_expired(saml_assertions_used.c.expires_ms)),
 )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, action
@@ -28,6 +28,15 @@ SET_PARAMS = (
     Bool("SsoEnabled"),
     Bool("SsoLoginWithDomain"),
 )
+
+
+def sso_required(conn: Connection, account_id: str) -> bool:
+    """With user SSO on, the account's RAM users sign in through its identity provider only: password logon
+    is off for them, as in Alibaba Cloud (the root identity and AccessKeys are unaffected)."""
+    enabled = conn.execute(
+        select(user_sso_settings.c.sso_enabled).where(user_sso_settings.c.account_id == account_id)
+    ).scalar()
+    return bool(enabled)
 
 
 def _row(ctx: CallContext) -> Row[Any] | None:

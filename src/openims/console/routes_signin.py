@@ -80,7 +80,7 @@ def _lifetime_ms(page: Page, session: Session) -> int:
         return load_preferences(conn, session.account_id).login_session_duration * 3600 * 1000
 
 
-def _start(page: Page, token: str, target: str) -> RedirectResponse:
+def start_session(page: Page, token: str, target: str) -> RedirectResponse:
     """Replace any session this browser had by the new one and go on."""
     if page.session is not None:
         sessions.destroy(page.rt, page.session)
@@ -89,7 +89,12 @@ def _start(page: Page, token: str, target: str) -> RedirectResponse:
 
 
 def _signin_form(
-    page: Page, status: int = 200, error: str | None = None, login: str = "", notice: str | None = None
+    page: Page,
+    status: int = 200,
+    error: str | None = None,
+    login: str = "",
+    notice: str | None = None,
+    sso_account: str = "",
 ) -> Response:
     pre = page.request.cookies.get(csrf.PRE_COOKIE) or ""
     if not pre or len(pre) > 64:
@@ -104,6 +109,7 @@ def _signin_form(
         login=login,
         next=local_path(page.q("next") or page.f("next")),
         notice=notice,
+        sso_account=sso_account,
     )
 
 
@@ -165,7 +171,10 @@ def signin_submit(page: Page) -> Response:
                 user_agent=page.user_agent,
                 pending_password=password,
             )
-        return _start(page, token, url("/signin/mfa", next=target if target != PREFIX + "/" else None))
+        return start_session(page, token, url("/signin/mfa", next=target if target != PREFIX + "/" else None))
+    if result.error_code == ram_user.SSO_REQUIRED and resolved is not None:
+        # As in Alibaba Cloud: the account's RAM users go to its identity provider; the form below offers it.
+        return _signin_form(page, 401, result.error_message, login, sso_account=resolved[0])
     return _signin_form(page, 401, result.error_message, login)
 
 
@@ -186,7 +195,7 @@ def _open(page: Page, result: ram_user.SigninResult, target: str) -> RedirectRes
                 source_ip=page.source_ip,
                 user_agent=page.user_agent,
             )
-        return _start(page, token, target)
+        return start_session(page, token, target)
     assert result.user_principal_name
     if result.mfa_ticket:
         page.set_cookie(ticket_cookie(result.user_id), result.mfa_ticket, max_age=mfa_tickets.LIFETIME_MS // 1000)
@@ -204,7 +213,7 @@ def _open(page: Page, result: ram_user.SigninResult, target: str) -> RedirectRes
             source_ip=page.source_ip,
             user_agent=page.user_agent,
         )
-    return _start(page, token, PREFIX + STAGE_PAGES[stages[0]] if stages else target)
+    return start_session(page, token, PREFIX + STAGE_PAGES[stages[0]] if stages else target)
 
 
 def _mfa_form(page: Page, next_path: str, status: int = 200, error: str | None = None) -> Response:

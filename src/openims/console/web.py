@@ -241,10 +241,14 @@ Handler = Callable[[Page], Response]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def endpoint(stages: tuple[str, ...] | None = (sessions.ACTIVE,)) -> Callable[[Handler], Endpoint]:
+def endpoint(
+    stages: tuple[str, ...] | None = (sessions.ACTIVE,), *, foreign_post: bool = False
+) -> Callable[[Handler], Endpoint]:
     """Wrap a page handler: load the session (sending visitors without one to sign-in, and unfinished
     sign-ins to their next step), refuse POSTs without the right CSRF token, add the security headers.
-    `stages=None` marks the sign-in form itself, protected by the pre-session token instead."""
+    `stages=None` marks the sign-in form itself, protected by the pre-session token instead.
+    `foreign_post` marks the one page another site posts to by design, the SAML ACS: what it accepts is
+    signed by the identity provider, which stands in for the CSRF token."""
 
     def wrap(handler: Handler) -> Endpoint:
         async def endpoint_(request: Request) -> Response:
@@ -252,7 +256,7 @@ def endpoint(stages: tuple[str, ...] | None = (sessions.ACTIVE,)) -> Callable[[H
             if request.method == "POST":
                 data = await request.form()
                 form = {k: v for k, v in data.items() if isinstance(v, str)}
-            response = await run_in_threadpool(_run, handler, request, form, stages)
+            response = await run_in_threadpool(_run, handler, request, form, stages, foreign_post)
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             return response
@@ -264,7 +268,9 @@ def endpoint(stages: tuple[str, ...] | None = (sessions.ACTIVE,)) -> Callable[[H
     return wrap
 
 
-def _run(handler: Handler, request: Request, form: dict[str, str], stages: tuple[str, ...] | None) -> Response:
+def _run(
+    handler: Handler, request: Request, form: dict[str, str], stages: tuple[str, ...] | None, foreign_post: bool
+) -> Response:
     rt: Runtime = request.app.state.runtime
     session = sessions.load(rt, request.cookies.get(sessions.COOKIE))
     page = Page(request, rt, form, session)
@@ -282,7 +288,7 @@ def _run(handler: Handler, request: Request, form: dict[str, str], stages: tuple
             )
         if session.stage not in stages:
             return RedirectResponse(PREFIX + STAGE_PAGES.get(session.stage, "/"), status_code=303)
-    if request.method == "POST":
+    if request.method == "POST" and not foreign_post:
         try:
             _same_origin(request)
             if stages is None:

@@ -54,6 +54,12 @@ class IdpMetadata:
     entity_id: str
     sso_services: tuple[tuple[str, str], ...]  # (Binding, Location)
     certificates: tuple[Certificate, ...]
+    # The same certificates, DER-encoded: the keys that verify the IdP's SAML Responses.
+    signing_certificates: tuple[bytes, ...] = ()
+
+    def sso_location(self, binding: str) -> str | None:
+        """The IdP's SingleSignOnService URL for a binding, if it has one."""
+        return next((location for b, location in self.sso_services if b == binding and location), None)
 
 
 def decode(encoded: str) -> bytes:
@@ -97,13 +103,14 @@ def parse(xml: bytes) -> IdpMetadata:
     if idp is None:
         raise MetadataError("Format", "must describe an identity provider (an md:IDPSSODescriptor element)")
     services = tuple((s.get("Binding", ""), s.get("Location", "")) for s in idp.findall(f"{{{MD}}}SingleSignOnService"))
-    certificates = tuple(_certificate(text) for text in _signing_certificate_texts(idp))
+    texts = _signing_certificate_texts(idp)
+    certificates = tuple(_certificate(text) for text in texts)
     if not certificates:
         raise MetadataError(
             "Format",
             "must hold the IdP's signing certificate (md:KeyDescriptor/ds:KeyInfo/ds:X509Data/ds:X509Certificate)",
         )
-    return IdpMetadata(entity_id, services, certificates)
+    return IdpMetadata(entity_id, services, certificates, tuple(_der(text) for text in texts))
 
 
 def _signing_certificate_texts(idp: Element) -> list[str]:
@@ -118,11 +125,13 @@ def _signing_certificate_texts(idp: Element) -> list[str]:
     return texts
 
 
+def _der(text: str) -> bytes:
+    return base64.b64decode(_WHITESPACE.sub(b"", text.encode("ascii")), validate=True)
+
+
 def _certificate(text: str) -> Certificate:
     try:
-        cert = x509.load_der_x509_certificate(
-            base64.b64decode(_WHITESPACE.sub(b"", text.encode("ascii")), validate=True)
-        )
+        cert = x509.load_der_x509_certificate(_der(text))
         return Certificate(
             subject=cert.subject.rfc4514_string(),
             issuer=cert.issuer.rfc4514_string(),

@@ -1,7 +1,8 @@
 """Console sign-in of RAM users with a password (and a TOTP code when MFA applies).
 
-`authenticate_password` applies, in order: LoginNetworkMasks, the MaxLoginAttemps lockout, the password,
-the login profile's and user's status, MaxIdleDaysForUsers, the initial password's age, MaxPasswordAge
+`authenticate_password` applies, in order: user SSO (an account with SAML SSO on refuses every RAM user's
+password, unchecked), LoginNetworkMasks, the MaxLoginAttemps lockout, the password, the login profile's and
+user's status, MaxIdleDaysForUsers, the initial password's age, MaxPasswordAge
 (HardExpire refuses; otherwise a change is required), PasswordResetRequired, and MFA (a bound device needs
 a fresh code, or a saved MFA ticket of that device when EnableSaveMFATicket is on; MFABindRequired or
 MFAOperationForLogin=mandatory without a device means the session may only bind one). It records one
@@ -25,6 +26,7 @@ from sqlalchemy import Connection, Row, func, or_, select, update
 from openims import accounts, clock
 from openims.actions.mfa import bound_device, check_code
 from openims.actions.security_preference import load_preferences
+from openims.actions.sso import sso_required
 from openims.audit import outside_api
 from openims.audit.event import Origin
 from openims.credentials import passwords
@@ -54,6 +56,7 @@ PASSWORD_EXPIRED = "Password.Expired"
 MFA_REQUIRED = "MFA.CodeRequired"
 MFA_INVALID = "MFA.InvalidCode"
 MFA_REUSED = "MFA.CodeReused"
+SSO_REQUIRED = "LoginProfile.SsoRequired"
 # One message for an unknown user and a wrong password, so neither reveals which names exist.
 _WRONG = "The login name or password is incorrect."
 
@@ -187,6 +190,13 @@ def authenticate_password(
                 select(login_profiles).where(login_profiles.c.user_id == attempt.user.id).with_for_update()
             ).first()
         prefs = load_preferences(conn, acct.id)
+        if sso_required(conn, acct.id):
+            # Whatever the name and password: neither is checked, so the answer tells nothing about them.
+            return fail(
+                SSO_REQUIRED,
+                "This account signs its RAM users in through its identity provider (SAML SSO): "
+                'use "Sign in with your identity provider".',
+            )
         if profile is None:
             return fail(INVALID_CREDENTIALS, _WRONG)
         user = attempt.user
