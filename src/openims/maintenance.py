@@ -13,9 +13,11 @@ from openims.actions import recycle_bin
 from openims.credentials import idle_keys
 from openims.delivery import outbox
 from openims.integrity import retention
+from openims.oauth import signing_keys
 from openims.runtime import Runtime
 from openims.store.schema import signature_nonces
 from openims.store.tables.console import console_mfa_tickets, console_sessions
+from openims.store.tables.oauth import oauth_codes, oauth_tokens
 
 log = logging.getLogger("openims.maintenance")
 BATCH = 10_000
@@ -58,6 +60,9 @@ PURGERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (
     ("console_sessions", purge_expired(console_sessions.c.expires_ms)),
     # Voided tickets (their device changed) expire like the others.
     ("console_mfa_tickets", purge_expired(console_mfa_tickets.c.expires_ms)),
+    ("oauth_codes", purge_expired(oauth_codes.c.expires_ms)),
+    ("oauth_tokens", purge_expired(oauth_tokens.c.expires_ms)),
+    ("oauth_signing_keys", signing_keys.purge_retired),
 )
 
 
