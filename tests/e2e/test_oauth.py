@@ -237,6 +237,20 @@ def test_refused_requests_and_revocation_are_audited(acct: Account) -> None:
     assert "revoked" in _by_name(found, "OAuthIntrospectToken")[0]["errorMessage"]
 
 
+def test_users_of_another_account_are_refused(acct: Account) -> None:
+    app_id = application(acct, "NativeApp")
+    other = acct.server.new_account()
+    stranger = user_with_password(other, "mallory")
+    browser = Browser.open(acct)
+    url, _, _ = authorize_url(acct, client(acct, app_id))
+    back = redirected_to_client(browser.sign_in(browser.walk(url), stranger))
+    assert back["error"] == "access_denied"
+    refusal = _by_name(_events(acct, app_id), "OAuthAuthorize")[0]
+    assert refusal["errorCode"] == "access_denied" and refusal["recipientAccountId"] == acct.account_id
+    assert refusal["additionalEventData"]["foreignUser"] == stranger
+    assert refusal["additionalEventData"]["foreignAccountId"] == other.account_id
+
+
 def test_a_replayed_refresh_token_ends_the_authorization(acct: Account) -> None:
     upn = user_with_password(acct, "erin")
     app_id = application(acct, "NativeApp")

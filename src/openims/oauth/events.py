@@ -55,12 +55,15 @@ def record(rt: Runtime, conn: Connection, step: Step, origin: Origin, error: tup
     if step.silent or step.account_id is None or step.app_id is None:
         return None
     resources = [(APPLICATION, step.app_id)]
-    principal: Principal
-    if step.owner is not None:
+    details = {"clientId": step.app_id, "appName": step.app_name, **step.details}
+    principal = Principal(step.account_id, UNKNOWN, "", "")
+    if step.owner is not None and step.owner.account_id == step.account_id:
         principal = step.owner.principal(step.mfa_authenticated)
         resources.append((USER, step.owner.upn))
-    else:
-        principal = Principal(step.account_id, UNKNOWN, "", "")
+    elif step.owner is not None:
+        # A user of another account: the event belongs to the application's account, which names the user
+        # without making it the caller (an identity of one account never appears as another's).
+        details.update(foreignUser=step.owner.upn, foreignAccountId=step.owner.account_id)
     return outside_api.record(
         rt,
         conn,
@@ -72,5 +75,5 @@ def record(rt: Runtime, conn: Connection, step: Step, origin: Origin, error: tup
         resources=resources,
         response={} if error is None else None,
         error=error,
-        additional={"clientId": step.app_id, "appName": step.app_name, **step.details},
+        additional=details,
     )
