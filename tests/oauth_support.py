@@ -133,9 +133,9 @@ def verified_id_token(acct: Account, id_token: str, app_id: str, nonce: str) -> 
     return dict(token.claims)
 
 
-def authorize_url(acct: Account, oauth: OAuth2Client, **extra: str) -> tuple[str, str, str]:
+def authorize_url(acct: Account, oauth: OAuth2Client, nonce: str | None = None, **extra: str) -> tuple[str, str, str]:
     """(authorization URL, code_verifier, nonce) of a new PKCE authorization request."""
-    verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(12)
+    verifier, nonce = secrets.token_urlsafe(48), nonce or secrets.token_urlsafe(12)
     url, _state = oauth.create_authorization_url(
         discovery(acct)["authorization_endpoint"], code_verifier=verifier, nonce=nonce, **extra
     )

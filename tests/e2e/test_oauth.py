@@ -270,3 +270,42 @@ def test_a_replayed_refresh_token_ends_the_authorization(acct: Account) -> None:
     with pytest.raises(OAuthError) as ended:  # and the legitimate holder's is ended with it
         oauth.refresh_token(meta["token_endpoint"], refresh_token=second["refresh_token"])
     assert ended.value.error == "invalid_grant"
+
+
+def test_malformed_requests_get_oauth_errors(acct: Account) -> None:
+    """Garbage at every endpoint is an OAuth error or a refusal, never a server error, and writes nothing."""
+    upn = user_with_password(acct, "grace")
+    app_id = application(acct, "NativeApp")
+    meta = discovery(acct)
+    base = acct.server.url
+    huge = "x" * 20_000
+    for data, headers in (
+        ({}, {}),
+        ({"grant_type": "authorization_code"}, {}),
+        ({"grant_type": "authorization_code", "client_id": app_id, "code": huge, "redirect_uri": CALLBACK}, {}),
+        ({"grant_type": "refresh_token", "client_id": app_id, "refresh_token": "a\x00b"}, {}),
+        ({"grant_type": "authorization_code", "client_id": "1\x002"}, {}),
+        ({"grant_type": "password", "username": upn, "password": "x"}, {}),
+        ({"grant_type": "authorization_code", "code": "x"}, {"Authorization": "Basic !!!not-base64"}),
+        ({"grant_type": "authorization_code", "code": "x"}, {"Authorization": f"Basic {huge}"}),
+    ):
+        answer = httpx.post(meta["token_endpoint"], data=data, headers=headers)
+        assert answer.status_code in (400, 401), (data, answer.status_code, answer.text[:200])
+        assert "error" in answer.json()
+    for endpoint in (meta["revocation_endpoint"], meta["introspection_endpoint"]):
+        assert httpx.post(endpoint, data={"client_id": app_id}).status_code == 400
+        assert httpx.post(endpoint, data={"client_id": app_id, "token": huge}).status_code == 200
+    broken = httpx.post(
+        meta["token_endpoint"], content=b"--x\r\nbroken", headers={"Content-Type": "multipart/form-data; boundary=x"}
+    )
+    assert broken.status_code == 400
+    for header in ({}, {"Authorization": "Bearer " + huge}, {"Authorization": "Bearer a\x01b"}, {"Authorization": "x"}):
+        assert httpx.get(meta["userinfo_endpoint"], headers=header).status_code in (400, 401)
+    # A nonce PostgreSQL could not store, and a repeated parameter: refused, not stored.
+    browser = Browser.open(acct)
+    url, _, _ = authorize_url(acct, client(acct, app_id), nonce="n\x00" + huge)
+    assert redirected_to_client(browser.sign_in(browser.walk(url), upn))["error"] == "invalid_request"
+    url, _, _ = authorize_url(acct, client(acct, app_id))
+    repeated = browser.walk(url + f"&client_id={app_id}")
+    assert repeated.status_code == 400 and "Multiple" in repeated.text
+    assert httpx.get(f"{base}/v1/keys").json()["keys"][0]["alg"] == "RS256"

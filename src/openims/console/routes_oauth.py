@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
@@ -25,7 +26,26 @@ def _redirect_origin(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
 
 
-def _answer(page: Page, request: Incoming, decision: str | None) -> Response:
+def _incoming(page: Page, method: str, query: list[tuple[str, str]], form: list[tuple[str, str]]) -> Incoming | None:
+    """The request as Authlib reads it; None over plain HTTP to another host than this one's loopback."""
+    try:
+        return Incoming(method, str(page.request.url), page.request.headers, query, form)
+    except InsecureTransportError:
+        return None
+
+
+def _insecure(page: Page) -> Response:
+    return page.render(
+        "error.html",
+        status=400,
+        title="The application's sign-in request was refused",
+        message="OAuth needs HTTPS: reach this server over HTTPS (a TLS proxy named in OPENIMS_TRUSTED_PROXIES).",
+    )
+
+
+def _answer(page: Page, request: Incoming | None, decision: str | None) -> Response:
+    if request is None:
+        return _insecure(page)
     session = page.session
     assert session is not None
     signin = authorize.Signin(session.account_id, session.user_id, session.mfa_authenticated, session.created_ms)
@@ -52,18 +72,15 @@ def _answer(page: Page, request: Incoming, decision: str | None) -> Response:
 @endpoint()
 def authorize_page(page: Page) -> Response:
     """An authorization request: answered at once when the user consented before, else the consent form."""
-    req = page.request
-    request = Incoming("GET", str(req.url), req.headers, list(req.query_params.multi_items()), [])
-    return _answer(page, request, None)
+    return _answer(page, _incoming(page, "GET", list(page.request.query_params.multi_items()), []), None)
 
 
 @endpoint()
 def authorize_decision(page: Page) -> Response:
     """The consent form's answer: the authorization request again (validated again), and the user's decision."""
-    req = page.request
     form = [(k, v) for k, v in page.form.items() if k not in FORM_FIELDS]
     decision = authorize.ALLOW if page.form.get("decision") == authorize.ALLOW else authorize.DENY
-    return _answer(page, Incoming("POST", str(req.url), req.headers, [], form), decision)
+    return _answer(page, _incoming(page, "POST", [], form), decision)
 
 
 routes = [

@@ -15,7 +15,7 @@ from openims.actions.applications import SCOPES
 from openims.audit.event import Origin
 from openims.oauth import consents, owners
 from openims.oauth.events import AUTHORIZE, Step
-from openims.oauth.server import Answer, Incoming, Server, exchange
+from openims.oauth.server import Answer, Incoming, Server, exchange, refusal
 from openims.runtime import Runtime
 
 ALLOW, DENY = "allow", "deny"
@@ -55,8 +55,7 @@ def _refused(answer: Answer) -> tuple[str, str] | None:
     if answer[0] == 200:
         return None  # the consent page
     if location is None:
-        body = answer[1] if isinstance(answer[1], dict) else {}
-        return str(body.get("error", "invalid_request")), str(body.get("error_description", ""))[:500]
+        return refusal(answer)
     query = parse_qs(urlsplit(location).query)
     if "error" in query:
         return query["error"][0], query.get("error_description", [""])[0][:500]

@@ -18,7 +18,9 @@ from authlib.oidc.core.grants import OpenIDCode
 from openims.oauth import owners, signing_keys, tokens
 from openims.oauth.clients import SECRET_METHODS
 from openims.oauth.owners import Owner
+from openims.params import has_control
 
+MAX_NONCE = 255
 # Every method; the client's own rule (clients.Client.check_endpoint_auth_method) decides which it may use.
 AUTH_METHODS = [*SECRET_METHODS, "none"]
 
@@ -30,6 +32,10 @@ def _x(holder: Any) -> Any:
 
 class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def __init__(self, request: Any, server: Any) -> None:
+        super().__init__(request, server)
+        self.register_hook("after_validate_authorization_request_payload", _check_nonce)
 
     def validate_requested_scope(self) -> None:
         """Only the application's own scopes (`PredefinedScopes`), exactly; none named means its defaults."""
@@ -74,6 +80,14 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         if owner is None or not owner.active:
             raise InvalidGrantError("The user of this code was deleted or disabled.")
         return owner  # type: ignore[no-any-return]
+
+
+def _check_nonce(grant: Any, redirect_uri: str) -> None:
+    """The nonce is kept with the code (and looked up for replays): it must fit the column and hold no control
+    character, which PostgreSQL text cannot store."""
+    nonce = grant.request.payload.data.get("nonce")
+    if nonce and (len(nonce) > MAX_NONCE or has_control(nonce)):
+        raise InvalidRequestError(f"The nonce must be at most {MAX_NONCE} printable characters.")
 
 
 class Pkce(CodeChallenge):  # type: ignore[misc]

@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
 from authlib.oauth2.rfc6749 import ResourceProtector
-from authlib.oauth2.rfc6749.errors import InsecureTransportError, OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidClientError, OAuth2Error
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -30,7 +31,7 @@ from openims.audit.event import Origin
 from openims.oauth import events, owners, signing_keys, tokens
 from openims.oauth.events import Step
 from openims.oauth.owners import SCOPE_CLAIMS
-from openims.oauth.server import Answer, Incoming, Server, exchange, issuer
+from openims.oauth.server import Answer, Incoming, Server, exchange, issuer, refusal
 from openims.runtime import Runtime
 
 AUTHORIZE_PATH = "/oauth2/v1/auth"
@@ -47,8 +48,21 @@ def origin_of(request: Request) -> Origin:
     )
 
 
+def _check_basic(authorization: str) -> None:
+    """HTTP Basic credentials Authlib can read: base64 of UTF-8 (it would fail on anything else)."""
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return
+    try:
+        base64.b64decode(value, validate=True).decode()
+    except ValueError as exc:  # binascii.Error and UnicodeDecodeError are both ValueErrors
+        raise InvalidClientError(status_code=401, description="The Basic credentials are not well formed.") from exc
+
+
 async def incoming(request: Request) -> Incoming:
-    """The request as Authlib reads it (refused over plain HTTP but to a loopback address, as OAuth requires)."""
+    """The request as Authlib reads it: refused over plain HTTP but to a loopback address, as OAuth requires, and
+    with unreadable Basic credentials."""
+    _check_basic(request.headers.get("authorization", ""))
     form: list[tuple[str, str]] = []
     if request.method == "POST":
         data = await request.form()
@@ -65,8 +79,9 @@ def _json(answer: Answer) -> Response:
     return response
 
 
-def _insecure(err: OAuth2Error) -> Response:
-    return JSONResponse(dict(err.get_body()), status_code=400, headers=NO_STORE)
+def _refusal(err: OAuth2Error) -> Response:
+    """A request refused before it reached Authlib (plain HTTP, unreadable credentials)."""
+    return JSONResponse(dict(err.get_body()), status_code=err.status_code or 400, headers=NO_STORE)
 
 
 def routes(rt: Runtime) -> list[Route]:
@@ -101,9 +116,13 @@ def routes(rt: Runtime) -> list[Route]:
         return JSONResponse(discovery_document())
 
     def key_set() -> dict[str, Any]:
-        with rt.db.transaction() as conn:
-            signing_keys.current(rt, conn)  # the first relying party to look finds a key
-            return {"keys": signing_keys.published(conn)}
+        with rt.db.read() as conn:
+            published = signing_keys.published(conn)
+        if not published:
+            with rt.db.transaction() as conn:
+                signing_keys.current(rt, conn)  # the first relying party to look finds a key
+                published = signing_keys.published(conn)
+        return {"keys": published}
 
     async def keys(_request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(key_set))
@@ -117,8 +136,8 @@ def routes(rt: Runtime) -> list[Route]:
         async def endpoint(request: Request) -> Response:
             try:
                 req = await incoming(request)
-            except InsecureTransportError as err:
-                return _insecure(err)
+            except OAuth2Error as err:
+                return _refusal(err)
             step = Step(name(req))
             return _json(await run_in_threadpool(exchange, rt, step, origin_of(request), lambda s: work(s, req)))
 
@@ -127,35 +146,24 @@ def routes(rt: Runtime) -> list[Route]:
     def token_event(req: Incoming) -> str:
         return events.REFRESH if req.payload.grant_type == "refresh_token" else events.ISSUE
 
-    def introspection_refused(answer: Answer) -> tuple[str, str] | None:
-        """A refused introspection, or one that found no active token, is recorded; an active one is not."""
-        status, body, _ = answer
-        if status >= 400:
-            return str(body.get("error", "invalid_request")), str(body.get("error_description", ""))[:500]
-        if not body.get("active"):
-            return "InactiveToken", "The token is not active."
-        return None
-
     async def introspect(request: Request) -> Response:
         try:
             req = await incoming(request)
-        except InsecureTransportError as err:
-            return _insecure(err)
+        except OAuth2Error as err:
+            return _refusal(err)
         step = Step(events.INTROSPECT)
 
         def work(server: Server) -> Answer:
-            answer = server.create_endpoint_response("introspection", req)
+            answer: Answer = server.create_endpoint_response("introspection", req)
+            # An active token is the everyday answer to a resource server: not recorded.
             step.silent = answer[0] < 400 and bool(answer[1].get("active"))
-            if not step.silent and answer[0] < 400:
-                # Inactive is an answer (200), but the introspection's event records why.
-                step.details.setdefault("reason", "inactive")
-            return answer  # type: ignore[no-any-return]
+            return answer
 
         def refused(answer: Answer) -> tuple[str, str] | None:
-            error = introspection_refused(answer)
-            if error is not None and error[0] == "InactiveToken":
-                return error[0], f"The token is not active: {step.details.get('reason', 'unknown')}."
-            return error
+            """A refused introspection, and one that found no active token (an answer, 200, but recorded)."""
+            if answer[0] >= 400 or answer[1].get("active"):
+                return refusal(answer)
+            return "InactiveToken", f"The token is not active: {step.details.get('reason', 'unknown')}."
 
         return _json(await run_in_threadpool(exchange, rt, step, origin_of(request), work, refused))
 
@@ -174,8 +182,8 @@ def routes(rt: Runtime) -> list[Route]:
     async def userinfo(request: Request) -> Response:
         try:
             req = await incoming(request)
-        except InsecureTransportError as err:
-            return _insecure(err)
+        except OAuth2Error as err:
+            return _refusal(err)
         return _json(await run_in_threadpool(user_info, req))
 
     return [
