@@ -194,6 +194,28 @@ def test_deleting_the_application_ends_its_tokens(acct: Account) -> None:
     assert denied.status_code == 401
 
 
+def test_disabling_the_users_console_logon_ends_its_tokens(acct: Account) -> None:
+    upn = user_with_password(acct, "heidi")
+    app_id = application(acct, "NativeApp")
+    meta = discovery(acct)
+    oauth = client(acct, app_id)
+    url, verifier, _ = authorize_url(acct, oauth)
+    browser = Browser.open(acct)
+    back = redirected_to_client(browser.consent(browser.sign_in(browser.walk(url), upn)))
+    token = oauth.fetch_token(
+        meta["token_endpoint"],
+        authorization_response=f"{CALLBACK}?code={back['code']}&state={back['state']}",
+        code_verifier=verifier,
+    )
+    ims = acct.ims()
+    ims.update_login_profile(m.UpdateLoginProfileRequest(user_principal_name=upn, status="Inactive"))
+    # Re-enabling does not bring the tokens back: they ended with the access.
+    ims.update_login_profile(m.UpdateLoginProfileRequest(user_principal_name=upn, status="Active"))
+    with pytest.raises(OAuthError) as ended:
+        oauth.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
+    assert ended.value.error == "invalid_grant" and "lost console logon" in str(ended.value.description)
+
+
 def test_refused_requests_and_revocation_are_audited(acct: Account) -> None:
     upn = user_with_password(acct, "dave")
     app_id = application(acct, "NativeApp", scopes="openid;profile")
