@@ -69,6 +69,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         found = tokens.find_code(x.conn, code, client.id)
         if found is not None:
             x.step.owner = owners.load(x.conn, found.row.account_id, found.row.user_id)
+            x.step.mfa_authenticated = bool(found.row.mfa_authenticated)
         return found
 
     def delete_authorization_code(self, authorization_code: tokens.Code) -> None:

@@ -30,6 +30,7 @@ from openims.api import protocol
 from openims.audit.event import Origin
 from openims.oauth import events, owners, signing_keys, tokens
 from openims.oauth.events import Step
+from openims.oauth.grants import AUTH_METHODS
 from openims.oauth.owners import SCOPE_CLAIMS
 from openims.oauth.server import Answer, Incoming, Server, exchange, issuer, refusal
 from openims.runtime import Runtime
@@ -105,9 +106,9 @@ def routes(rt: Runtime) -> list[Route]:
             "scopes_supported": [s for s, (_, types) in SCOPES.items() if "WebApp" in types or "NativeApp" in types],
             "claims_supported": ["iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash"]
             + [c for names in SCOPE_CLAIMS.values() for c in names],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
             "code_challenge_methods_supported": ["S256"],
             "prompt_values_supported": ["consent"],
         }
