@@ -6,8 +6,10 @@ every step findable with LookupEvents, no token or secret in any event or row.""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
+import pyotp
 import pytest
 from alibabacloud_ims20190815 import models as m
 from authlib.integrations.base_client.errors import OAuthError
@@ -131,6 +133,40 @@ def test_native_app_code_flow_with_pkce_refresh_and_user_deletion(acct: Account)
     for value in (back["code"], token["access_token"], token["refresh_token"], refreshed["refresh_token"]):
         assert value not in bodies
         assert not stored_anywhere(acct.server, value)
+
+
+def test_a_user_with_mfa_passes_its_code_on_the_way(acct: Account) -> None:
+    upn = user_with_password(acct, "ivan")
+    ims = acct.ims()
+    device = ims.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="ivan")).body
+    seed = device.virtual_mfadevice.base_32string_seed
+    otp, now = pyotp.TOTP(seed), time.time()
+    ims.bind_mfadevice(
+        m.BindMFADeviceRequest(
+            user_principal_name=upn,
+            serial_number=device.virtual_mfadevice.serial_number,
+            authentication_code_1=otp.at(now - 60),
+            authentication_code_2=otp.at(now - 30),
+        )
+    )
+    app_id = application(acct, "NativeApp")
+    meta = discovery(acct)
+    oauth = client(acct, app_id)
+    url, verifier, nonce = authorize_url(acct, oauth)
+    browser = Browser.open(acct)
+    mfa_step = browser.sign_in(browser.walk(url), upn)
+    assert 'name="code"' in mfa_step.text
+    consent = browser.submit(mfa_step, "/console/signin/mfa", code=otp.now())
+    back = redirected_to_client(browser.consent(consent))
+    token = oauth.fetch_token(
+        meta["token_endpoint"],
+        authorization_response=f"{CALLBACK}?code={back['code']}&state={back['state']}",
+        code_verifier=verifier,
+    )
+    assert verified_id_token(acct, token["id_token"], app_id, nonce)["amr"] == ["pwd", "mfa"]
+    authorized = _by_name(_events(acct, app_id), "OAuthAuthorize")[0]
+    assert authorized["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"] == "true"
+    assert acct.events(ResourceName=app_id, MFAUsed="true")
 
 
 def test_web_app_authenticates_with_its_secret_and_loses_its_tokens_with_it(acct: Account) -> None:
