@@ -92,6 +92,9 @@ def test_native_app_code_flow_with_pkce_refresh_and_user_deletion(acct: Account)
     url2, _verifier2, _ = authorize_url(acct, oauth)
     again = redirected_to_client(browser.walk(url2))
     assert again["code"] != back["code"]
+    # Unless the client asks for it again.
+    url3, _, _ = authorize_url(acct, oauth, prompt="consent")
+    assert 'name="decision"' in browser.walk(url3).text
 
     refreshed = oauth.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
     assert refreshed["access_token"] != token["access_token"]

@@ -61,7 +61,7 @@ class Code:
 
 @dataclass
 class Token:
-    """An issued token, as Authlib's TokenMixin sees it; `owner` is None once its owner may no longer act."""
+    """An issued token, as Authlib's TokenMixin sees it, with its owner (None once the user no longer exists)."""
 
     row: Row[Any]
     owner: Owner | None
@@ -73,9 +73,6 @@ class Token:
 
     def get_scope(self) -> str:
         return str(self.row.scope)
-
-    def get_expires_in(self) -> int:
-        return max(int((self.row.access_expires_ms - self.row.issued_ms) // 1000), 0)
 
     def expires_ms(self) -> int:
         return int(self.row.refresh_expires_ms if self.refresh else self.row.access_expires_ms)
@@ -96,12 +93,6 @@ class Token:
         if self.is_expired():
             return "it expired"
         return None
-
-    def get_user(self) -> Owner | None:
-        return self.owner
-
-    def get_client(self) -> Any:
-        raise NotImplementedError  # Authlib's JWT access tokens only; ours are opaque
 
 
 def save_code(
