@@ -14,6 +14,7 @@ import pytest
 from alibabacloud_ims20190815 import models as m
 from authlib.integrations.base_client.errors import OAuthError
 
+from tests.console.conftest import ROOT_PASSWORD, set_root_password
 from tests.e2e.test_applications import stored_anywhere
 from tests.oauth_support import (
     CALLBACK,
@@ -370,3 +371,28 @@ def test_malformed_requests_get_oauth_errors(acct: Account) -> None:
     repeated = browser.walk(url + f"&client_id={app_id}")
     assert repeated.status_code == 400 and "Multiple" in repeated.text
     assert httpx.get(f"{base}/v1/keys").json()["keys"][0]["alg"] == "RS256"
+
+
+def test_the_root_identity_signs_in_to_an_application(acct: Account) -> None:
+    set_root_password(acct)
+    app_id = application(acct, "NativeApp")
+    meta = discovery(acct)
+    oauth = client(acct, app_id)
+    url, verifier, nonce = authorize_url(acct, oauth)
+    browser = Browser.open(acct)
+    back = redirected_to_client(browser.consent(browser.sign_in(browser.walk(url), acct.alias, ROOT_PASSWORD)))
+    token = oauth.fetch_token(
+        meta["token_endpoint"],
+        authorization_response=f"{CALLBACK}?code={back['code']}&state={back['state']}",
+        code_verifier=verifier,
+    )
+    claims = verified_id_token(acct, token["id_token"], app_id, nonce)
+    assert (claims["uid"], claims["aid"], claims["name"], claims["login_name"]) == (
+        acct.account_id,
+        acct.account_id,
+        acct.alias,
+        acct.alias,
+    )
+    assert "upn" not in claims
+    issued = _by_name(_events(acct, app_id), "OAuthIssueToken")[0]
+    assert issued["userIdentity"]["type"] == "root-account" and issued["userIdentity"]["userName"] == "root"
