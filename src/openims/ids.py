@@ -48,3 +48,13 @@ def app_secret() -> str:
 def verification_token() -> str:
     """The random part of a domain's DNS TXT challenge."""
     return secrets.token_hex(16)
+
+
+def oauth_token() -> str:
+    """OAuth authorization codes, access and refresh tokens: 256 random bits, URL-safe (stored only hashed)."""
+    return secrets.token_urlsafe(32)
+
+
+def oauth_token_id() -> str:
+    """The row ID of an issued OAuth token, and of the authorization (grant) its refreshes descend from."""
+    return secrets.token_hex(16)

@@ -13,9 +13,11 @@ from openims.actions import recycle_bin
 from openims.credentials import idle_keys
 from openims.delivery import outbox
 from openims.integrity import retention
+from openims.oauth import signing_keys
 from openims.runtime import Runtime
 from openims.store.schema import signature_nonces
 from openims.store.tables.console import console_mfa_tickets, console_sessions
+from openims.store.tables.oauth import oauth_codes, oauth_tokens
 from openims.store.tables.saml_sso import saml_assertions_used, saml_authn_requests
 
 log = logging.getLogger("openims.maintenance")
@@ -62,6 +64,9 @@ PURGERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (
     # SAML: unanswered AuthnRequests, and used Assertion IDs once the Assertion would be refused as expired.
     ("saml_authn_requests", purge_expired(saml_authn_requests.c.expires_ms)),
     ("saml_assertions_used", purge_expired(saml_assertions_used.c.expires_ms)),
+    ("oauth_codes", purge_expired(oauth_codes.c.expires_ms)),
+    ("oauth_tokens", purge_expired(oauth_tokens.c.expires_ms)),
+    ("oauth_signing_keys", signing_keys.purge_retired),
 )
 
 

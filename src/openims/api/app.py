@@ -20,6 +20,7 @@ from openims.api.dispatch import dispatch, record_unreadable
 from openims.console.mount import mount as mount_console
 from openims.credentials import key_usage, network_policy
 from openims.errors import ApiError, internal_error
+from openims.oauth.routes import routes as oauth_routes
 from openims.ops import request_log
 from openims.ops.operations import Operations
 from openims.runtime import Runtime
@@ -92,6 +93,8 @@ def create_app(rt: Runtime, ops: Operations | None = None) -> Starlette:
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics_endpoint, methods=["GET"]),
+        # OAuth 2.0 / OpenID Connect for applications, on Alibaba Cloud's paths (docs/oauth.md).
+        *oauth_routes(rt),
     ]
     app = Starlette(routes=routes, exception_handlers={404: no_route, 405: no_route})
     app.state.runtime = rt

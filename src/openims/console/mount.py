@@ -11,9 +11,11 @@ from starlette.staticfiles import StaticFiles
 
 from openims.console import (
     routes_account,
+    routes_applications,
     routes_events,
     routes_groups,
     routes_integrity,
+    routes_oauth,
     routes_saml,
     routes_settings,
     routes_signin,
@@ -35,6 +37,8 @@ def build(rt: Runtime) -> Starlette:
         *routes_groups.routes,
         *routes_settings.routes,
         *routes_saml.routes,
+        *routes_oauth.routes,
+        *routes_applications.routes,
     ]
     app = Starlette(routes=routes, exception_handlers={404: _no_such_page, 405: _no_such_page})
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -44,6 +44,7 @@ NAV = (
     ("users", "Users", "/users", "ListUsers", registry.IMS.version),
     ("groups", "Groups", "/groups", "ListGroups", registry.IMS.version),
     ("keys", "AccessKeys", "/access-keys", "ListAccessKeys", registry.IMS.version),
+    ("applications", "Applications", "/applications", "ListApplications", registry.IMS.version),
     ("events", "Event history", "/events", "LookupEvents", registry.ACTIONTRAIL.version),
     ("integrity", "Integrity", "/integrity", "LookupEvents", registry.ACTIONTRAIL.version),
     ("settings", "Settings", "/settings/security", "GetSecurityPreference", registry.IMS.version),
