@@ -4,6 +4,7 @@ auditing and docs/api.md read it; a module left out here is not served (a unit t
 from __future__ import annotations
 
 from openims.actions import (
+    access_key_activity,
     access_key_policy,
     access_key_usage,
     access_keys,
@@ -32,6 +33,7 @@ from openims.actions import (
 from openims.actions.registry import ActionTable
 
 HANDLER_MODULES = (
+    access_key_activity,
     access_key_policy,
     access_key_usage,
     access_keys,
