@@ -62,7 +62,7 @@ class Use:
 def _key_scope(ctx: CallContext, key_id: str) -> list[Any]:
     """The WHERE clause of the key's events, once the key is known to be this account's: a key of the account
     (live, deleted or in the recycle bin) or one its stored events name (a key purged since)."""
-    scope = [events.c.account_id == ctx.account_id, events.c.access_key_id == key_id, KEYED]
+    scope: list[Any] = [events.c.account_id == ctx.account_id, events.c.access_key_id == key_id, KEYED]
     mine = ctx.conn.execute(
         select(access_keys.c.id).where(access_keys.c.id == key_id, access_keys.c.account_id == ctx.account_id)
     ).first()
