@@ -48,6 +48,8 @@ delivery_history_jobs = Table(
     Column("status", Integer, nullable=False, server_default=text("0")),
     Column("window_start_ms", BigInteger, nullable=False),
     Column("window_end_ms", BigInteger, nullable=False),
+    # The trail's EventRW when the job was created: a later UpdateTrail must not change a chunk being retried.
+    Column("event_rw", String(8), nullable=False, server_default="All"),
     Column("cursor_ms", BigInteger, nullable=False, server_default=text("0")),
     Column("cursor_seq", BigInteger, nullable=False, server_default=text("0")),
     Column("chunk_end_ms", BigInteger),

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("window_start_ms", sa.BigInteger(), nullable=False),
         sa.Column("window_end_ms", sa.BigInteger(), nullable=False),
+        sa.Column("event_rw", sa.String(length=8), server_default="All", nullable=False),
         sa.Column("cursor_ms", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.Column("cursor_seq", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.Column("chunk_end_ms", sa.BigInteger(), nullable=True),
