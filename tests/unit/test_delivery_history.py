@@ -126,3 +126,5 @@ def test_key_activity_queries_read_their_indexes(rt: Runtime) -> None:
     used = {p.split("INDEX ")[1].split(" ")[0] for p in plans if "INDEX " in p}
     assert {"ix_events_key_ip", "ix_events_key_event", "ix_events_key_resource"} <= used, plans
     assert not any("SCAN events" in p or "TEMP B-TREE" in p for p in plans), plans
+    # A pair steps by plain range seeks (a row-value bound on the previous row would only use its first column).
+    assert any("service_name=? AND resource_type=? AND resource_name<?" in p for p in plans), plans

@@ -18,11 +18,11 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import TextClause, select, text
 
 from openims.actions.access_keys import ACCESS_KEY
 from openims.actions.context import CallContext
@@ -78,25 +78,50 @@ def _service(name: str) -> str:
     return known.get(name.lower(), name)
 
 
-def distinct_uses(ctx: CallContext, scope: list[Any], columns: Sequence[Any]) -> list[Use]:
-    """Each distinct value of `columns` among the events in `scope`, with its newest event: a backward loose
-    scan, each step one index seek to the largest value below the previous one and its newest event."""
-    found: list[Use] = []
-    key = tuple_(*columns)
-    order = [c.desc() for c in columns] + [events.c.event_ms.desc(), events.c.seq.desc()]
-    below: tuple[Any, ...] | None = None
-    while len(found) < MAX_DISTINCT:
-        where = list(scope)
-        if below is not None:
-            where.append(key < tuple_(*below) if len(columns) > 1 else columns[0] < below[0])
-        row = ctx.conn.execute(
-            select(*columns, events.c.event_ms, events.c.seq).where(*where).order_by(*order).limit(1)
-        ).first()
-        if row is None:
-            break
-        below = tuple(row[: len(columns)])
-        found.append(Use(tuple(str(v) for v in below), row.event_ms, row.seq))
-    return found
+def _loose_scan(columns: tuple[str, ...], service: bool, named: bool) -> TextClause:
+    """The SQL of a backward loose index scan over `columns` (one or two) of one key's events: a recursive query
+    whose every step is an index seek to the largest value below the previous one, landing on that value's newest
+    event. One statement for the whole scan, so its cost is a seek per distinct value inside the database.
+    `columns` come from this module's own lists, never from a caller."""
+    cols = ", ".join(columns)
+    where = "account_id = :account AND access_key_id = :key AND access_key_id <> ''"  # <> '': see KEYED
+    where += " AND service_name = :service" if service else ""
+    where += " AND resource_name <> ''" if named else ""
+    order = ", ".join(f"{c} DESC" for c in columns) + ", event_ms DESC, seq DESC"
+    # The next value below the previous one: for a pair, first the same first part with a smaller second part,
+    # else a smaller first part. Two plain range seeks; a row-value comparison against the previous row is not
+    # used as an index range by SQLite (only its first column is), which would scan.
+    first, rest = columns[0], columns[1:]
+
+    def seek(condition: str) -> str:
+        return f"(SELECT seq FROM events WHERE {where} AND {condition} ORDER BY {order} LIMIT 1)"
+
+    step = seek(f"{first} < s.{first}")
+    if rest:
+        step = f"COALESCE({seek(f'{first} = s.{first} AND {rest[0]} < s.{rest[0]}')}, {step})"
+    return text(
+        f"WITH RECURSIVE s(n, {cols}, event_ms, seq) AS ("
+        f" SELECT 1, {cols}, event_ms, seq FROM"
+        f" (SELECT {cols}, event_ms, seq FROM events WHERE {where} ORDER BY {order} LIMIT 1) AS newest"
+        f" UNION ALL"
+        f" SELECT s.n + 1, {', '.join(f'e.{c}' for c in columns)}, e.event_ms, e.seq FROM s JOIN events e ON e.seq ="
+        f" {step}"
+        f" WHERE s.n < :most"
+        f") SELECT {cols}, event_ms, seq FROM s"
+    )
+
+
+def distinct_uses(
+    ctx: CallContext, key_id: str, columns: tuple[str, ...], service: str | None = None, named: bool = False
+) -> list[Use]:
+    """Each distinct value of `columns` among the key's events (in `service`; with a resource when `named`),
+    with its newest event; at most MAX_DISTINCT values."""
+    params = {"account": ctx.account_id, "key": key_id, "most": MAX_DISTINCT}
+    if service is not None:
+        params["service"] = service
+    rows = ctx.conn.execute(_loose_scan(columns, service is not None, named), params).all()
+    width = len(columns)
+    return [Use(tuple(str(v) for v in r[:width]), int(r[width]), int(r[width + 1])) for r in rows]
 
 
 def _details(ctx: CallContext, seqs: list[int]) -> dict[int, str]:
@@ -136,15 +161,15 @@ def _offset(ctx: CallContext, scope: str, token: str | None) -> int:
 def _listing(
     ctx: CallContext,
     p: dict[str, Any],
-    columns: Sequence[Any],
+    columns: tuple[str, ...],
     field: str,
     view: Callable[[Use], dict[str, str]],
-    extra: Sequence[Any] = (),
+    named: bool = False,
 ) -> dict[str, Any]:
     """One page of the distinct values of `columns` for the key and service, most recently used first."""
     service = _service(p["ServiceName"])
-    scope = [*_key_scope(ctx, p["AccessKey"]), events.c.service_name == service, *extra]
-    uses = distinct_uses(ctx, scope, columns)
+    _key_scope(ctx, p["AccessKey"])
+    uses = distinct_uses(ctx, p["AccessKey"], columns, service, named)
     uses.sort(key=lambda u: (-u.event_ms, -u.seq))
     # The token is bound to the list it pages (action, key, service), so it cannot be replayed on another.
     bound = hashlib.sha256(f"{field}\0{p['AccessKey']}\0{service}".encode()).hexdigest()[:16]
@@ -228,7 +253,8 @@ def get_access_key_last_used_products(ctx: CallContext, p: dict[str, Any]) -> di
     # A service's newest call is the newest of its (service, source IP) pairs' newest calls, which the IP
     # index lists in one loose scan.
     by_service: dict[str, Use] = {}
-    for use in distinct_uses(ctx, _key_scope(ctx, p["AccessKey"]), [events.c.service_name, events.c.source_ip]):
+    _key_scope(ctx, p["AccessKey"])
+    for use in distinct_uses(ctx, p["AccessKey"], ("service_name", "source_ip")):
         best = by_service.get(use.values[0])
         if best is None or (use.event_ms, use.seq) > (best.event_ms, best.seq):
             by_service[use.values[0]] = Use(use.values[:1], use.event_ms, use.seq)
@@ -251,7 +277,7 @@ def get_access_key_last_used_products(ctx: CallContext, p: dict[str, Any]) -> di
 def get_access_key_last_used_ips(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Each source IP address the AccessKey called the service from, with its newest call, most recent first
     (an address OpenIMS could not tell, such as junk in X-Forwarded-For from a trusted proxy, is `""`)."""
-    return _listing(ctx, p, [events.c.source_ip], "Ips", lambda u: {"Ip": u.values[0]})
+    return _listing(ctx, p, ("source_ip",), "Ips", lambda u: {"Ip": u.values[0]})
 
 
 @action(
@@ -262,7 +288,7 @@ def get_access_key_last_used_ips(ctx: CallContext, p: dict[str, Any]) -> dict[st
 )
 def get_access_key_last_used_events(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Each action (event name) the AccessKey called in the service, with its newest call, most recent first."""
-    return _listing(ctx, p, [events.c.event_name], "Events", lambda u: {"EventName": u.values[0]})
+    return _listing(ctx, p, ("event_name",), "Events", lambda u: {"EventName": u.values[0]})
 
 
 @action(
@@ -277,8 +303,8 @@ def get_access_key_last_used_resources(ctx: CallContext, p: dict[str, Any]) -> d
     return _listing(
         ctx,
         p,
-        [events.c.resource_type, events.c.resource_name],
+        ("resource_type", "resource_name"),
         "Resources",
         lambda u: {"ResourceType": u.values[0], "ResourceName": u.values[1]},
-        extra=[events.c.resource_name != ""],
+        named=True,
     )
