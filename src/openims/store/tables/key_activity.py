@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text, text
 
+from openims.store import constraints
 from openims.store.schema import Seq, events, metadata
 
 _KEYED = "access_key_id <> ''"
@@ -73,6 +74,27 @@ delivery_history_jobs = Table(
 Index("ix_delivery_history_jobs_account", delivery_history_jobs.c.account_id, delivery_history_jobs.c.id)
 # Once per trail: ActionTrail's "one job per trail", and what makes a second backfill (a duplicate) impossible.
 Index("uq_delivery_history_jobs_trail", delivery_history_jobs.c.trail_id, unique=True)
+# One running job per account (ActionTrail's limit), held by the database against concurrent creations.
+_RUNNING = "status < 2 AND deleted_ms IS NULL"
+Index(
+    "uq_delivery_history_jobs_running",
+    delivery_history_jobs.c.account_id,
+    unique=True,
+    sqlite_where=text(_RUNNING),
+    postgresql_where=text(_RUNNING),
+)
+constraints.register(
+    "uq_delivery_history_jobs_trail",
+    "EntityAlreadyExists.DeliveryHistoryJob",
+    "The trail already has a historic delivery job.",
+    sqlite_columns="delivery_history_jobs.trail_id",
+)
+constraints.register(
+    "uq_delivery_history_jobs_running",
+    "Conflict.DeliveryHistoryJob.Running",
+    "A historic delivery job is still running: an account runs one at a time.",
+    sqlite_columns="delivery_history_jobs.account_id",
+)
 Index(
     "ix_delivery_history_jobs_due",
     delivery_history_jobs.c.next_attempt_ms,

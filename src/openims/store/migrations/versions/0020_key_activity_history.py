@@ -80,6 +80,14 @@ def upgrade() -> None:
     op.create_index("ix_delivery_history_jobs_account", "delivery_history_jobs", ["account_id", "id"], unique=False)
     op.create_index("uq_delivery_history_jobs_trail", "delivery_history_jobs", ["trail_id"], unique=True)
     op.create_index(
+        "uq_delivery_history_jobs_running",
+        "delivery_history_jobs",
+        ["account_id"],
+        unique=True,
+        sqlite_where=sa.text("status < 2 AND deleted_ms IS NULL"),
+        postgresql_where=sa.text("status < 2 AND deleted_ms IS NULL"),
+    )
+    op.create_index(
         "ix_delivery_history_jobs_due",
         "delivery_history_jobs",
         ["next_attempt_ms"],
