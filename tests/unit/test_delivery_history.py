@@ -5,6 +5,7 @@ queries read their indexes."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from openims import clock
 from openims.actions.registry import IMS
 from openims.audit import event as audit
 from openims.cli.operator import call
-from openims.delivery import history
+from openims.delivery import history, outbox
 from openims.delivery.deliverer import Deliverer
 from openims.principal import ROOT, Principal
 from openims.runtime import Runtime
@@ -128,3 +129,27 @@ def test_key_activity_queries_read_their_indexes(rt: Runtime) -> None:
     assert not any("SCAN events" in p or "TEMP B-TREE" in p for p in plans), plans
     # A pair steps by plain range seeks (a row-value bound on the previous row would only use its first column).
     assert any("service_name=? AND resource_type=? AND resource_name<?" in p for p in plans), plans
+
+
+def test_two_deliverers_share_a_job_without_sending_a_chunk_twice(rt: Runtime) -> None:
+    account = new_account(rt)
+    with rt.db.transaction() as conn:  # three chunks' worth, recorded as the API records them
+        for i in range(2 * outbox.MAX_BATCH + 7):
+            audit.record(conn, _made_at(account, clock.now_ms() - 10_000 + i))
+    make_trail(rt, account, "shared-trail", "Write", start=False)
+    sink = Recorder()
+    deliverers = [Deliverer(rt, targets_for=recording(("oss", sink)), owner=f"d{i}") for i in range(2)]
+    job_id = call(rt, account, "CreateDeliveryHistoryJob", {"TrailName": "shared-trail"})["JobId"]
+
+    def work(d: Deliverer) -> None:
+        while _job(rt, job_id).status != history.COMPLETE:
+            d.deliver_history()
+
+    threads = [threading.Thread(target=work, args=(d,)) for d in deliverers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    ids = sink.event_ids()
+    assert len(ids) == len(set(ids)) == 2 * outbox.MAX_BATCH + 7 + 1  # the seeded events and CreateTrail
+    assert len({b.batch_id for b in sink.batches}) == len(sink.batches) == 3
