@@ -14,9 +14,7 @@ still stored (OPENIMS_EVENT_RETENTION_DAYS); a key whose events were all purged 
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,29 +130,27 @@ def _details(ctx: CallContext, seqs: list[int]) -> dict[int, str]:
     return {r.seq: r.body for r in rows}
 
 
+TOKEN_PURPOSE = "GetAccessKeyLastUsed-page"
+
+
 def _token(ctx: CallContext, scope: str, offset: int) -> str:
-    payload = json.dumps([scope, offset], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(payload + b"." + ctx.runtime.master_key.mac(payload)[:16]).decode()
+    return ctx.runtime.master_key.sign_token(TOKEN_PURPOSE, json.dumps([scope, offset]).encode())
 
 
 def _offset(ctx: CallContext, scope: str, token: str | None) -> int:
     if not token:
         return 0
-    bad = ApiError(
-        "InvalidParameter.NextToken",
-        'The parameter - "NextToken" is not valid: pass the NextToken of the previous response unchanged, '
-        "with the same AccessKey and ServiceName.",
-    )
+    payload = ctx.runtime.master_key.open_token(TOKEN_PURPOSE, token)
     try:
-        raw = base64.urlsafe_b64decode(token.encode())
-        payload, mac = raw[:-17], raw[-16:]
-        if raw[-17:-16] != b"." or not hmac.compare_digest(ctx.runtime.master_key.mac(payload)[:16], mac):
-            raise bad
-        named, offset = json.loads(payload)
+        named, offset = json.loads(payload) if payload is not None else (None, None)
     except (ValueError, TypeError):
-        raise bad from None
+        named, offset = None, None
     if named != scope or not isinstance(offset, int) or offset < 0:
-        raise bad
+        raise ApiError(
+            "InvalidParameter.NextToken",
+            'The parameter - "NextToken" is not valid: pass the NextToken of the previous response unchanged, '
+            "with the same AccessKey and ServiceName.",
+        )
     return offset
 
 
