@@ -4,15 +4,18 @@ auditing and docs/api.md read it; a module left out here is not served (a unit t
 from __future__ import annotations
 
 from openims.actions import (
+    access_key_activity,
     access_key_policy,
     access_key_usage,
     access_keys,
     account_summary,
     applications,
     batch_users,
+    delivery_history,
     directories,
     domains,
     groups,
+    log_counts,
     login_profiles,
     lookup,
     mfa,
@@ -32,15 +35,18 @@ from openims.actions import (
 from openims.actions.registry import ActionTable
 
 HANDLER_MODULES = (
+    access_key_activity,
     access_key_policy,
     access_key_usage,
     access_keys,
     account_summary,
     applications,
     batch_users,
+    delivery_history,
     directories,
     domains,
     groups,
+    log_counts,
     login_profiles,
     lookup,
     mfa,

@@ -408,6 +408,9 @@ def _set_logging(ctx: CallContext, name: str, on: bool) -> dict[str, Any]:
     row = find_trail(ctx, name)
     if bool(row.is_logging) != on:
         times = {"start_logging_ms": ctx.now_ms} if on else {"stop_logging_ms": ctx.now_ms}
+        if on and row.live_from_ms is None:
+            # The first start: live delivery begins here; older events are a historic delivery job's.
+            times["live_from_ms"] = ctx.now_ms
         ctx.conn.execute(update(trails).where(trails.c.id == row.id).values(is_logging=on, **times))
         outbox.new_generation(ctx.conn, ctx.account_id)
     return {}

@@ -214,5 +214,5 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
         },
     )
     conn.execute(_QUEUE_FOR_LOG, {"account_id": event["recipientAccountId"], "event_id": event["eventId"]})
-    outbox.queue_event(conn, event)
+    outbox.queue_event(conn, event, when)
     event_counts.observe(conn, event)

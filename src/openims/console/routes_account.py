@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+from markupsafe import Markup
 from starlette.responses import Response
 from starlette.routing import Route
 
 from openims import clock
-from openims.console import routes_signin
+from openims.actions.registry import ACTIONTRAIL
+from openims.console import history, routes_signin
 from openims.console.routes_users import created_key, key_created_page
 from openims.console.web import Page, endpoint, url
+
+ACTIVITY_DAYS = 30
+
+
+def _activity(page: Page) -> Markup | None:
+    """Events per day of the last 30 days (today included), from DescribeUserLogCount; each bar opens that
+    day's events. None for a viewer who may not call it (asked first, so no denial is logged per visit)."""
+    if not page.may("DescribeUserLogCount", ACTIONTRAIL.version):
+        return None
+    today = clock.iso(clock.now_ms())[:10]
+    first = clock.iso(clock.now_ms() - (ACTIVITY_DAYS - 1) * history.DAY_MS)[:10]
+    found, _ = page.attempt("DescribeUserLogCount", {"StartDate": first, "EndDate": today}, ACTIONTRAIL.version)
+    if found is None:
+        return None
+    data = found["Data"]
+    series = [(clock.parse_iso(d + "T00:00:00Z"), n) for d, n in zip(data["Dates"], data["Counts"], strict=True)]
+    return history.chart_svg(
+        history.Chart(history.DAY_MS, series),
+        lambda lo, hi: url("/events", range="custom", start=clock.iso(lo), end=clock.iso(hi)),
+    )
 
 
 @endpoint()
@@ -25,6 +47,8 @@ def home(page: Page) -> Response:
         expires=clock.iso(page.session.expires_ms),
         signed_in=clock.iso(page.session.created_ms),
         my_history=url("/events", range="24h", User=page.session.user_name),
+        activity=_activity(page),
+        activity_days=ACTIVITY_DAYS,
     )
 
 

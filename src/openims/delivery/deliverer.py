@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from openims import clock
 from openims.config import ConfigError
-from openims.delivery import outbox
+from openims.delivery import history, outbox
 from openims.delivery.batch import Batch, DeliveryError
 from openims.delivery.targets import Target, TargetFactory
 from openims.runtime import Runtime
@@ -47,6 +47,23 @@ def _env_number(name: str, default: float, minimum: float) -> float:
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {raw}")
     return value
+
+
+def send(targets: list[Target], batch: Batch, done: frozenset[str]) -> dict[str, str | None]:
+    """Deliver `batch` to each target not in `done`: per target kind, None or why it failed (safe to show)."""
+    errors: dict[str, str | None] = {}
+    for target in targets:
+        if target.kind in done:
+            continue
+        try:
+            target.deliver(batch)
+            errors[target.kind] = None
+        except DeliveryError as exc:
+            errors[target.kind] = str(exc)
+        except Exception as exc:  # a sink bug must not stop the loop; its message may not be safe to show
+            log.exception("unexpected failure delivering batch %s to %s", batch.batch_id, target.label)
+            errors[target.kind] = f"{target.label}: internal error ({type(exc).__name__})"
+    return errors
 
 
 class Deliverer:
@@ -116,18 +133,7 @@ class Deliverer:
             events=[json.loads(body) for body in bodies],
         )
         targets = self.targets_for(row)
-        errors: dict[str, str | None] = {}
-        for target in targets:
-            if target.kind in claimed.done_targets:
-                continue
-            try:
-                target.deliver(batch)
-                errors[target.kind] = None
-            except DeliveryError as exc:
-                errors[target.kind] = str(exc)
-            except Exception as exc:  # a sink bug must not stop the loop; its message may not be safe to show
-                log.exception("unexpected failure delivering batch %s to %s", claimed.batch_id, target.label)
-                errors[target.kind] = f"{target.label}: internal error ({type(exc).__name__})"
+        errors = send(targets, batch, claimed.done_targets)
         complete = outbox.finish(
             self.rt.db, claimed, self.owner, [t.kind for t in targets], errors, clock.now_ms(), self.cap_ms
         )
@@ -143,10 +149,21 @@ class Deliverer:
         elif complete:
             log.debug("trail %s batch %s delivered (%d events)", row.name, claimed.batch_id, len(batch.events))
 
+    def deliver_history(self) -> bool:
+        """Claim one due historic delivery job and deliver its next chunk; False when none was due."""
+        job = history.claim(self.rt.db, self.owner, clock.now_ms())
+        if job is None:
+            return False
+        history.step(self.rt.db, self.owner, job, self.targets_for, send, self.rt.settings.region, self.cap_ms)
+        return True
+
     def drain(self) -> bool:
-        """Deliver everything queued now, each batch tried once; True when nothing is left undelivered."""
+        """Deliver everything queued now, each batch (and each due history chunk) tried once; True when nothing
+        is left undelivered."""
         self.form_due(force=True)
         while self.deliver_one():
+            pass
+        while self.deliver_history():
             pass
         with self.rt.db.read() as conn:
             return not outbox.has_undelivered(conn)
@@ -158,6 +175,7 @@ class Deliverer:
         threads = [
             threading.Thread(target=self._guard, args=(self._batcher, stop), name="openims-batcher", daemon=True),
             threading.Thread(target=self._guard, args=(self._renewer, stop), name="openims-lease", daemon=True),
+            threading.Thread(target=self._guard, args=(self._historian, stop), name="openims-history", daemon=True),
         ]
         threads += [
             threading.Thread(target=self._guard, args=(self._worker, stop), name=f"openims-deliver-{i}", daemon=True)
@@ -199,6 +217,12 @@ class Deliverer:
             if not self.deliver_one():
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
+
+    def _historian(self, stop: threading.Event) -> None:
+        # One thread: history jobs are rare and long, and must not hold up live delivery's workers.
+        while not stop.is_set():
+            if not self.deliver_history():
+                stop.wait(max(self.poll_s, 0.5))
 
     def _renewer(self, stop: threading.Event) -> None:
         while not stop.wait(outbox.LEASE_MS / 3000):

@@ -44,6 +44,8 @@ class TrailFilter:
     name: str
     event_rw: str
     logging: bool
+    # Events before this are the historic delivery job's (openims.delivery.history), never the outbox's.
+    live_from_ms: int | None = None
 
 
 _cache: dict[str, tuple[int, tuple[TrailFilter, ...]]] = {}
@@ -68,19 +70,23 @@ def trails_of(conn: Connection, account_id: str) -> tuple[TrailFilter, ...]:
     if cached is not None and cached[0] == generation:
         return cached[1]
     rows = conn.execute(
-        select(trails.c.id, trails.c.name, trails.c.event_rw, trails.c.is_logging).where(
+        select(trails.c.id, trails.c.name, trails.c.event_rw, trails.c.is_logging, trails.c.live_from_ms).where(
             trails.c.account_id == account_id
         )
     ).all()
-    found = tuple(TrailFilter(r.id, r.name, r.event_rw, bool(r.is_logging)) for r in rows)
+    found = tuple(TrailFilter(r.id, r.name, r.event_rw, bool(r.is_logging), r.live_from_ms) for r in rows)
     _cache[account_id] = (generation, found)
     return found
 
 
-def wants(trail: TrailFilter, ev: dict[str, Any]) -> bool:
-    """Whether `trail` delivers `ev`: its EventRW matches and it is logging, or `ev` is the call that stopped it
-    (so that stopping a trail is itself on the record the trail delivers)."""
+def wants(trail: TrailFilter, ev: dict[str, Any], event_ms: int) -> bool:
+    """Whether `trail` delivers `ev` (made at `event_ms`): its EventRW matches and it is logging, or `ev` is the
+    call that stopped it (so that stopping a trail is itself on the record the trail delivers). An event from
+    before the trail's live delivery began is left to its historic delivery job, even when it is recorded
+    after StartLogging committed, so that it can never be delivered twice."""
     if trail.event_rw != "All" and ev.get("eventRW") != trail.event_rw:
+        return False
+    if trail.live_from_ms is not None and event_ms < trail.live_from_ms:
         return False
     if trail.logging:
         return True
@@ -92,7 +98,7 @@ def wants(trail: TrailFilter, ev: dict[str, Any]) -> bool:
     )
 
 
-def queue_event(conn: Connection, ev: dict[str, Any]) -> None:
+def queue_event(conn: Connection, ev: dict[str, Any], event_ms: int) -> None:
     """An outbox row per trail that wants the event just inserted (called by audit.event.record)."""
     account_id = ev.get("recipientAccountId")
     if not account_id:
@@ -101,7 +107,7 @@ def queue_event(conn: Connection, ev: dict[str, Any]) -> None:
     rows = [
         {"trail_id": t.trail_id, "event_id": ev["eventId"], "created_ms": now}
         for t in trails_of(conn, account_id)
-        if wants(t, ev)
+        if wants(t, ev, event_ms)
     ]
     if rows:
         conn.execute(insert(trail_outbox), rows)

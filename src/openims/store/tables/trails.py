@@ -34,6 +34,10 @@ trails = Table(
     Column("webhook_secret_sealed", LargeBinary),
     Column("is_logging", Boolean, nullable=False, server_default=text("false")),
     Column("start_logging_ms", BigInteger),
+    # Where live delivery begins (migration 0016): set by the first StartLogging (or the first historic delivery
+    # job); the outbox queues only events from then on, and the history job delivers only events before it, so
+    # no event reaches the trail twice (openims.delivery.history).
+    Column("live_from_ms", BigInteger),
     Column("stop_logging_ms", BigInteger),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
