@@ -17,6 +17,7 @@ from openims.api import limits, protocol
 from openims.api.app import create_app
 from openims.credentials import key_usage
 from openims.delivery import deliverer
+from openims.insights import detector
 from openims.integrity import sequencer
 from openims.ops.operations import Operations
 from openims.runtime import Runtime
@@ -42,6 +43,7 @@ BACKGROUND: tuple[Callable[[Runtime], Coroutine[Any, Any, None]], ...] = (
     key_usage.flusher,  # AccessKey last-used times, noted in memory at each call
     deliverer.delivery_job,  # trail delivery, unless OPENIMS_SERVE_DELIVERY=false
     sequencer.sequencer_job,  # appends committed events to the tamper-evident log, signs checkpoints
+    detector.insights_job,  # reads committed events after its cursor, opens and closes insights (one server at a time)
 )
 
 
