@@ -36,7 +36,16 @@ from openims import clock
 from openims.config import ConfigError
 from openims.insights import catalogue, profiles, rates
 from openims.insights.activity import COLUMNS, Activity
-from openims.insights.record import Finding, attributions, close_insight, open_insight, state_of, tally, touch
+from openims.insights.record import (
+    Finding,
+    attributions,
+    close_insight,
+    count_into,
+    open_insight,
+    state_of,
+    tally,
+    touch,
+)
 from openims.principal import Principal
 from openims.runtime import Runtime
 from openims.store.schema import events
@@ -191,6 +200,9 @@ class Detector:
                     if key[0] == a.account_id and profiles.matches(a, states[row.id].get("match") or {}):
                         seen[row.id].append(a.described())
                         last[row.id] = max(last.get(row.id, 0), a.event_ms)
+                for f in new.values():  # opened by an earlier event of this batch
+                    if f.account_id == a.account_id and profiles.matches(a, f.match):
+                        count_into(f.tally, a.described())
                 for f in profiles.judge(a, learned):
                     key = (f.account_id, f.insight_type, f.insight_object[:200])
                     if f.insight_type not in enabled.get(a.account_id, ()) or key in open_rows or key in new:

@@ -44,13 +44,19 @@ class Finding:
     match: dict[str, str] = field(default_factory=dict)
 
 
+def count_into(counts: dict[str, Any], seen: dict[str, str]) -> None:
+    """Add one activity (a dict of ATTRIBUTES) to per-attribute counts of values."""
+    for name in ATTRIBUTES:
+        if seen.get(name):
+            values = counts.setdefault(name, Counter())
+            values[seen[name]] = values.get(seen[name], 0) + 1
+
+
 def tally(values: list[dict[str, str]]) -> dict[str, Counter[str]]:
     """Counts of each attribute's values over activities (each a dict of ATTRIBUTES)."""
     out: dict[str, Counter[str]] = {name: Counter() for name in ATTRIBUTES}
     for value in values:
-        for name in ATTRIBUTES:
-            if value.get(name):
-                out[name][value[name]] += 1
+        count_into(out, value)
     return out
 
 
@@ -166,10 +172,7 @@ def state_of(row: Any) -> dict[str, Any]:
 def touch(conn: Connection, row: Any, state: dict[str, Any], at_ms: int, seen: list[dict[str, str]]) -> None:
     """The unusual activity went on until `at_ms` (`seen`: more such events, tallied for the End event)."""
     for one in seen:
-        for name in ATTRIBUTES:
-            if one.get(name):
-                counts = state["tally"].setdefault(name, {})
-                counts[one[name]] = counts.get(one[name], 0) + 1
+        count_into(state["tally"], one)
     state["count"] = state.get("count", 0) + len(seen)
     conn.execute(
         update(insights)
