@@ -4,10 +4,12 @@ Each test seeds a week of its account's normal activity (tests/insight_support.p
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -195,3 +197,37 @@ def test_insight_selectors_are_kept_per_trail(insight_server: Server) -> None:
     with pytest.raises(TeaException) as bad:
         client.get_insight_selectors(at.GetInsightSelectorsRequest(trail_name="no-such-trail"))
     assert bad.value.code == "EntityNotExist.Trail"
+
+
+def bucket_events(root: Path, kind: str) -> list[dict[str, Any]]:
+    """Every event in the bucket directory's log files under AliyunLogs/<kind>/."""
+    return [
+        e for f in sorted(root.glob(f"AliyunLogs/{kind}/**/*.gz")) for e in json.loads(gzip.decompress(f.read_bytes()))
+    ]
+
+
+def test_trails_deliver_the_insight_types_they_select_under_actiontrail_insight(insight_server: Server) -> None:
+    acct = insight_server.new_account()
+    user_id, upn, key_id, secret = with_user_key(acct)
+    client = acct.trail()
+    client.enable_insight(at.EnableInsightRequest(insight_type="IpInsight"))
+    for name in ("with-insights", "without-insights"):
+        client.create_trail(at.CreateTrailRequest(name=name, oss_bucket_name=name, event_rw="All"))
+        client.start_logging(at.StartLoggingRequest(name=name))
+    client.put_insight_selectors(
+        at.PutInsightSelectorsRequest(trail_name="with-insights", insight_selectors='[{"insightType":"IpInsight"}]')
+    )
+    seed_week(insight_server.runtime, [user_caller(acct.account_id, user_id, upn, key_id, HOME)], seed=3)
+    acct.call("GetUser", {"UserPrincipalName": upn}, key_id=key_id, secret=secret, headers={"X-Forwarded-For": NEW_IP})
+    start = wait_for("IpInsight", lambda: insight_events(acct, InsightType="IpInsight"))[0]
+    buckets = insight_server.data_dir / "buckets" / acct.account_id
+    delivered = wait_for(
+        "the insight event in the bucket", lambda: bucket_events(buckets / "with-insights", "Actiontrail-Insight")
+    )
+    assert [e["eventId"] for e in delivered] == [start["eventId"]]
+    assert delivered[0]["insightDetails"]["insightType"] == "IpInsight"
+    # Beside it, the trail's other events, none of them insights; the trail that selects none has none.
+    wait_for("the other events", lambda: bucket_events(buckets / "without-insights", "Actiontrail"))
+    for trail in ("with-insights", "without-insights"):
+        assert all(e.get("eventType") != "ActionTrailInsight" for e in bucket_events(buckets / trail, "Actiontrail"))
+    assert bucket_events(buckets / "without-insights", "Actiontrail-Insight") == []
