@@ -8,8 +8,12 @@ on its first day, as people's routines do, so its later calls are all things it 
 
 from __future__ import annotations
 
+import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import pytest
 
 from openims import clock, ids
 from openims.actions.registry import ACTIONTRAIL, IMS, READ, WRITE
@@ -17,6 +21,29 @@ from openims.audit import event as audit
 from openims.audit.outside_api import CONSOLE_SIGNIN
 from openims.principal import RAM_USER, ROOT, Principal
 from openims.runtime import Runtime
+from tests.conftest import backends
+from tests.support import Server, start_server
+
+# A detector round every half second over 10-second windows, and 127.0.0.1's X-Forwarded-For believed (so a
+# test can call from another address).
+INSIGHT_ENV = {
+    "OPENIMS_INSIGHTS_INTERVAL_SECONDS": "0.5",
+    "OPENIMS_INSIGHTS_WINDOW_SECONDS": "10",
+    "OPENIMS_TRUSTED_PROXIES": "127.0.0.1",
+}
+
+
+@pytest.fixture(scope="module", params=backends())
+def insight_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server per backend with INSIGHT_ENV (import it into a test module to use it)."""
+    if request.param == "postgresql" and not os.environ.get("OPENIMS_TEST_DATABASE_URL"):
+        pytest.skip("set OPENIMS_TEST_DATABASE_URL to run the PostgreSQL variant")
+    srv, cleanup = start_server(tmp_path_factory.mktemp("insights-" + request.param), request.param, INSIGHT_ENV)
+    try:
+        yield srv
+    finally:
+        cleanup()
+
 
 # (name, service, rw, weight)
 REPERTOIRE = (

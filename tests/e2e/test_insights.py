@@ -1,13 +1,14 @@
 """Insights through the official ActionTrail SDK, on a server whose detector runs every half second over
-10-second windows and which believes 127.0.0.1's X-Forwarded-For (so a test can call from another address).
-Each test seeds a week of its account's normal activity (tests/insight_support.py) before the unusual part."""
+10-second windows and which believes 127.0.0.1's X-Forwarded-For (so a test can call from another address):
+`insight_server`. Each test seeds a week of its account's normal activity (tests/insight_support.py) before the
+unusual part."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,30 +18,11 @@ from alibabacloud_actiontrail20200706 import models as at
 from alibabacloud_ims20190815 import models as ims
 from Tea.exceptions import TeaException
 
-from tests.conftest import backends
-from tests.insight_support import root_caller, seed_week, user_caller
-from tests.support import Account, Server, start_server
+from tests.insight_support import insight_server, root_caller, seed_week, user_caller
+from tests.support import Account, Server
 
-ENV = {
-    "OPENIMS_INSIGHTS_INTERVAL_SECONDS": "0.5",
-    "OPENIMS_INSIGHTS_WINDOW_SECONDS": "10",
-    "OPENIMS_TRUSTED_PROXIES": "127.0.0.1",
-}
 HOME = ("10.20.0.5", "10.20.0.6")
 NEW_IP = "203.0.113.99"
-
-
-@pytest.fixture(scope="module", params=backends())
-def insight_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    import os
-
-    if request.param == "postgresql" and not os.environ.get("OPENIMS_TEST_DATABASE_URL"):
-        pytest.skip("set OPENIMS_TEST_DATABASE_URL to run the PostgreSQL variant")
-    srv, cleanup = start_server(tmp_path_factory.mktemp("insights-" + request.param), request.param, ENV)
-    try:
-        yield srv
-    finally:
-        cleanup()
 
 
 def insight_events(acct: Account, **attributes: str) -> list[dict[str, Any]]:
@@ -231,3 +213,6 @@ def test_trails_deliver_the_insight_types_they_select_under_actiontrail_insight(
     for trail in ("with-insights", "without-insights"):
         assert all(e.get("eventType") != "ActionTrailInsight" for e in bucket_events(buckets / trail, "Actiontrail"))
     assert bucket_events(buckets / "without-insights", "Actiontrail-Insight") == []
+
+
+__all__ = ["insight_server"]  # the fixture, imported for pytest

@@ -6,7 +6,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from openims import clock
-from openims.console import routes_signin
+from openims.console import routes_insights, routes_signin
 from openims.console.routes_users import created_key, key_created_page
 from openims.console.web import Page, endpoint, url
 
@@ -16,6 +16,7 @@ def home(page: Page) -> Response:
     assert page.session is not None
     # Asked only of a viewer who may read it: the landing page must not log a denial at every sign-in.
     summary, summary_error = page.attempt("GetAccountSummary") if page.may("GetAccountSummary") else (None, None)
+    insights, insights_error = routes_insights.open_insights(page)
     return page.render(
         "home.html",
         section="home",
@@ -25,6 +26,8 @@ def home(page: Page) -> Response:
         expires=clock.iso(page.session.expires_ms),
         signed_in=clock.iso(page.session.created_ms),
         my_history=url("/events", range="24h", User=page.session.user_name),
+        insights=insights,
+        insights_error=insights_error,
     )
 
 

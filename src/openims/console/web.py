@@ -45,6 +45,7 @@ NAV = (
     ("groups", "Groups", "/groups", "ListGroups", registry.IMS.version),
     ("keys", "AccessKeys", "/access-keys", "ListAccessKeys", registry.IMS.version),
     ("events", "Event history", "/events", "LookupEvents", registry.ACTIONTRAIL.version),
+    ("insights", "Insights", "/insights", "LookupInsightEvents", registry.ACTIONTRAIL.version),
     ("integrity", "Integrity", "/integrity", "LookupEvents", registry.ACTIONTRAIL.version),
     ("settings", "Settings", "/settings/security", "GetSecurityPreference", registry.IMS.version),
 )

@@ -209,7 +209,9 @@ class Detector:
                         continue
                     f.principal = _principal(conn, a.event_id)
                     f.tally = tally([a.described()])
-                    f.attributions = f.attributions or attributions(f.tally, 1.0)
+                    # Its own attributions (IpInsight: the key's usual addresses), then the event's others.
+                    given = {x["attribute"] for x in f.attributions}
+                    f.attributions += [x for x in attributions(f.tally, 1.0) if x["attribute"] not in given]
                     new[key] = f
             counts = rates.count(batch, self.timing.window_ms)
         with self.rt.db.transaction() as conn:
