@@ -241,10 +241,10 @@ class Detector:
         for window in range(start, closed, w):
             if not self._judge_window(window):
                 return
-        if start == closed:
-            self._set_evaluated(closed)
+        self._set_evaluated(closed)
 
     def _set_evaluated(self, value: int) -> None:
+        """Windows before `value` are judged (if the lease is still ours)."""
         with self.rt.db.transaction() as conn:
             conn.execute(
                 update(insight_job)
@@ -288,6 +288,8 @@ class Detector:
                 stats = rates.statistics(base, total, row.start_ms, window, w)
                 counts = rates.activity_tally(conn, row.account_id, metric, subject, row.start_ms, window)
                 ends.append((row, state, stats, attributions(counts, max(1, (window - row.start_ms) // w))))
+        if not starts and not ends and not going_on:
+            return True  # nothing to write: the window judged is recorded with the last (judge_windows)
         with self.rt.db.transaction() as conn:
             if not self._still_mine(conn, job):
                 return False

@@ -1,6 +1,6 @@
 """IpInsight and AkInsight: what each AccessKey and console user normally does, learned event by event, and the
-events that depart from it (a source IP never seen for it in the baseline; a key used again after a long
-silence, or for a service or an action class it never used)."""
+events that depart from it (a source IP not seen for it in the 7-day baseline; a key used again after a long
+silence, or for a service or an action class it never used in the event history kept)."""
 
 from __future__ import annotations
 
@@ -155,9 +155,9 @@ def judge(a: Activity, p: Profiles) -> list[Finding]:
                 ("service", a.service_name, "service", "serviceName"),
                 ("class", a.action_class, "action class", "actionClass"),
             ):
-                prof = p.get(a, dimension, value)
-                if prof is None or prof[1] < since:
-                    reason = f"{who} was used for the {what} {value}, which it had not used in the 7 days before"
+                # Never used: what a key does rarely (a monthly clean-up) is still its own, however long ago.
+                if p.get(a, dimension, value) is None:
+                    reason = f"{who} was used for the {what} {value}, which it had never used"
                     match[key] = value
                     break
         if reason:

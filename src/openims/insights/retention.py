@@ -1,6 +1,7 @@
-"""Keeping the detector's tables bounded: window counts and profile entries older than the baseline (but a
-subject's own first and last use, which AkInsight's "unused for a long time" needs), and the index rows and
-closed insights of insight events the event retention has removed."""
+"""Keeping the detector's tables bounded: window counts and the addresses of profiles older than the baseline,
+a key's services and action classes once older than the event retention (a subject's own first and last use,
+which AkInsight's "unused for a long time" needs, stay), and the index rows and closed insights of insight events
+the event retention has removed."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ def purge(rt: Runtime) -> int:
         removed = conn.execute(delete(insight_counts).where(insight_counts.c.bucket_ms < now - KEEP_MS)).rowcount
         removed += conn.execute(
             delete(insight_profiles).where(
-                insight_profiles.c.last_ms < now - KEEP_MS, insight_profiles.c.dimension != "seen"
+                insight_profiles.c.last_ms < now - KEEP_MS, insight_profiles.c.dimension == "ip"
+            )
+        ).rowcount
+        removed += conn.execute(
+            delete(insight_profiles).where(
+                insight_profiles.c.last_ms < events_before, insight_profiles.c.dimension.in_(("service", "class"))
             )
         ).rowcount
         removed += conn.execute(delete(insight_events).where(insight_events.c.event_ms < events_before)).rowcount
