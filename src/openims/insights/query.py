@@ -1,5 +1,4 @@
-"""Finding insight events: LookupInsightEvents' filters and pages, GetInsightsEventsCount's counts, and the
-console's list of insights."""
+"""Finding insight events: LookupInsightEvents' filters and pages, and GetInsightsEventsCount's counts."""
 
 from __future__ import annotations
 
@@ -67,31 +66,3 @@ def counts(conn: Connection, account_id: str, start_ms: int, end_ms: int) -> dic
         .group_by(insights.c.insight_type)
     )
     return {r[0]: int(r[1]) for r in rows}
-
-
-def listing(conn: Connection, account_id: str, is_open: bool, limit: int = 100) -> list[dict[str, Any]]:
-    """The account's open (or closed) insights, newest first, with what their Start (or End) event said."""
-    rows = conn.execute(
-        select(insights)
-        .where(insights.c.account_id == account_id, insights.c.open.is_(is_open))
-        .order_by(insights.c.start_ms.desc())
-        .limit(limit)
-    ).all()
-    out = []
-    for row in rows:
-        state = json.loads(row.details)
-        out.append(
-            {
-                "id": row.id,
-                "type": row.insight_type,
-                "object": row.insight_object,
-                "start_ms": row.start_ms,
-                "end_ms": row.end_ms,
-                "activity_ms": row.activity_ms,
-                "about": state.get("about", {}),
-                "statistics": state.get("statistics", {}),
-                "count": state.get("count", 0),
-                "end_event_id": row.end_event_id,
-            }
-        )
-    return out
