@@ -216,3 +216,30 @@ def test_trails_deliver_the_insight_types_they_select_under_actiontrail_insight(
 
 
 __all__ = ["insight_server"]  # the fixture, imported for pytest
+
+
+def test_two_servers_on_one_database_detect_each_insight_once(insight_server: Server) -> None:
+    acct = insight_server.new_account()
+    user_id, upn, key_id, secret = with_user_key(acct)
+    acct.trail().enable_insight(at.EnableInsightRequest(insight_type="IpInsight"))
+    seed_week(insight_server.runtime, [user_caller(acct.account_id, user_id, upn, key_id, HOME)], seed=11)
+    with insight_server.sibling() as other:
+        # Both servers run a detector; the new address is used through each of them.
+        for host in (insight_server, other):
+            acct.server = host
+            acct.call(
+                "GetUser", {"UserPrincipalName": upn}, key_id=key_id, secret=secret, headers={"X-Forwarded-For": NEW_IP}
+            )
+        wait_for("IpInsight", lambda: insight_events(acct, InsightType="IpInsight"))
+        # A later marker, judged only after both calls: once it is there, every detector has seen them.
+        acct.call(
+            "GetUser",
+            {"UserPrincipalName": upn},
+            key_id=key_id,
+            secret=secret,
+            headers={"X-Forwarded-For": "198.51.100.1"},
+        )
+        wait_for("the marker", lambda: insight_events(acct, InsightObject="198.51.100.1"))
+        acct.server = insight_server
+    starts = insight_events(acct, InsightObject=NEW_IP)
+    assert [e["insightDetails"]["state"] for e in starts] == ["Start"]
