@@ -104,8 +104,9 @@ def detector(rt: Runtime) -> Detector:
 
 def test_thresholds_are_far_above_the_baseline() -> None:
     assert Baseline(0.0, 0.0).threshold(10) == 10.0
-    assert Baseline(5.0, 1.0).threshold(10) == 11.0  # mean + 6 sigma
-    assert Baseline(50.0, 2.0).threshold(10) == 100.0  # twice the mean
+    assert Baseline(5.0, 1.0, 8).threshold(10) == 11.0  # mean + 6 sigma
+    assert Baseline(50.0, 2.0, 70).threshold(10) == 100.0  # twice the mean
+    assert Baseline(0.05, 3.0, 500).threshold(10) == 501.0  # above the nightly job's usual burst
 
 
 def test_a_key_from_a_new_ip_starts_and_when_quiet_ends_an_ip_insight(rt: Runtime, frozen: None) -> None:

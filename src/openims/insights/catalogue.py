@@ -25,8 +25,9 @@ LEARNING_MS = clock.DAY_MS
 # AkInsight: a key used again after this long without use (or first used this long after it was created).
 DORMANT_MS = 30 * clock.DAY_MS
 
-# Rate insights: a window's count must reach max(MIN_COUNT, mean + SIGMAS * stddev, FACTOR * mean) of the
-# baseline windows to start an insight; the insight ends at the first window below that threshold.
+# Rate insights: a window's count must reach max(MIN_COUNT, mean + SIGMAS * stddev, FACTOR * mean, peak + 1)
+# of the baseline windows to start an insight (peak: the highest window of the baseline, so a recurring burst
+# such as a nightly job is the account's own); the insight ends at the first window below that threshold.
 SIGMAS = 6.0
 FACTOR = 2.0
 # metric -> (insight type, minimum count per window)

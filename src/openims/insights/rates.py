@@ -56,18 +56,26 @@ def add_counts(conn: Connection, counts: Counter[Bucket]) -> None:
 class Baseline:
     mean: float
     stddev: float
+    # The highest count of any window of the baseline: a recurring burst (a nightly job) is the account's own.
+    peak: int = 0
 
     def threshold(self, minimum: int) -> float:
-        """The count a window must reach to be far above this baseline."""
-        return max(float(minimum), self.mean + catalogue.SIGMAS * self.stddev, catalogue.FACTOR * self.mean)
+        """The count a window must reach to be far above this baseline, and above anything it holds."""
+        return max(
+            float(minimum),
+            self.mean + catalogue.SIGMAS * self.stddev,
+            catalogue.FACTOR * self.mean,
+            float(self.peak + 1),
+        )
 
 
 def baseline(conn: Connection, account_id: str, metric: str, subject: str, before_ms: int, window_ms: int) -> Baseline:
-    """Mean and standard deviation of the counter per window over the 7 days before `before_ms`."""
-    s, q = conn.execute(
+    """Mean, standard deviation and peak of the counter per window over the 7 days before `before_ms`."""
+    s, q, peak = conn.execute(
         select(
             func.coalesce(func.sum(insight_counts.c.count), 0),
             func.coalesce(func.sum(insight_counts.c.count * insight_counts.c.count), 0),
+            func.coalesce(func.max(insight_counts.c.count), 0),
         ).where(
             insight_counts.c.account_id == account_id,
             insight_counts.c.metric == metric,
@@ -78,7 +86,7 @@ def baseline(conn: Connection, account_id: str, metric: str, subject: str, befor
     ).one()
     n = catalogue.BASELINE_MS / window_ms
     mean = float(s) / n
-    return Baseline(mean, math.sqrt(max(0.0, float(q) / n - mean * mean)))
+    return Baseline(mean, math.sqrt(max(0.0, float(q) / n - mean * mean)), int(peak))
 
 
 def counted(conn: Connection, account_id: str, metric: str, subject: str, start_ms: int, end_ms: int) -> int:
