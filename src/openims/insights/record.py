@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import Connection, insert, update
 
 from openims.audit import outside_api
-from openims.insights import catalogue
 from openims.principal import SYSTEM, Principal
 from openims.runtime import Runtime
 from openims.store.tables.insights import insight_events, insights
@@ -60,25 +59,21 @@ def tally(values: list[dict[str, str]]) -> dict[str, Counter[str]]:
     return out
 
 
-def attributions(
-    counts: dict[str, Counter[str]], windows: float, baseline: dict[str, dict[str, float]] | None = None
-) -> list[dict[str, Any]]:
+def attributions(counts: dict[str, Counter[str]], windows: float) -> list[dict[str, Any]]:
     """insightContext.attributions: per attribute, its top values with their average per window during the
-    insight (`insight`) and over the baseline (`baseline`), as CloudTrail Insights gives them."""
+    insight (`insight`), as CloudTrail Insights gives them. `baseline` is left empty: the baseline is kept per
+    counter, not per value (IpInsight fills it with the addresses the key or user did use)."""
     out = []
     for name in ATTRIBUTES:
         top = counts.get(name, Counter()).most_common(5)
-        if not top:
-            continue
-        known = (baseline or {}).get(name)
-        out.append(
-            {
-                "attribute": name,
-                "insight": [{"value": v, "average": round(n / max(windows, 1.0), 4)} for v, n in top],
-                # Empty when the baseline was not broken down by this attribute.
-                "baseline": [{"value": v, "average": round(known.get(v, 0.0), 4)} for v, _ in top] if known else [],
-            }
-        )
+        if top:
+            out.append(
+                {
+                    "attribute": name,
+                    "insight": [{"value": v, "average": round(n / max(windows, 1.0), 4)} for v, n in top],
+                    "baseline": [],
+                }
+            )
     return out
 
 
@@ -213,7 +208,3 @@ def close_insight(
     conn.execute(
         update(insights).where(insights.c.id == row.id).values(open=False, end_ms=at_ms, end_event_id=event["eventId"])
     )
-
-
-def is_rate(insight_type: str) -> bool:
-    return insight_type in catalogue.RATE_TYPES
