@@ -21,15 +21,21 @@ def test_an_open_insight_shows_on_the_insights_page_and_the_overview(insight_ser
     user_id, upn, key_id, secret = with_user_key(acct)
     acct.trail().enable_insight(at.EnableInsightRequest(insight_type="IpInsight"))
     seed_week(insight_server.runtime, [user_caller(acct.account_id, user_id, upn, key_id, HOME)], seed=5)
-    acct.call("GetUser", {"UserPrincipalName": upn}, key_id=key_id, secret=secret, headers={"X-Forwarded-For": NEW_IP})
+
+    def again() -> None:
+        acct.call(
+            "GetUser", {"UserPrincipalName": upn}, key_id=key_id, secret=secret, headers={"X-Forwarded-For": NEW_IP}
+        )
+
+    again()
     wait_for("IpInsight", lambda: insight_events(acct, InsightType="IpInsight"))
 
     set_root_password(acct)
     root = http_session(acct, acct.alias, ROOT_PASSWORD)
+    again()  # the insight stays open 5 quiet windows (50 s here) after its last unusual use
     listing = root.get("/console/insights").text
     opened = listing.split('id="open"', 1)[1].split('id="closed"', 1)[0]
     assert "IpInsight" in opened and NEW_IP in opened and key_id in opened
-    assert "No closed insights." in listing
     behind = html.unescape(re.search(r'<a href="([^"]+)">Events behind it</a>', opened).group(1))
     events = root.get(behind).text
     assert "GetUser" in events and NEW_IP in events
@@ -38,6 +44,7 @@ def test_an_open_insight_shows_on_the_insights_page_and_the_overview(insight_ser
 
     # In the browser: the menu leads there, and the table reads as a table.
     sign_in(page, acct, acct.alias, ROOT_PASSWORD)
+    again()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Insights").click()
     table = page.get_by_role("table", name="Open insights")
     assert NEW_IP in table.inner_text()
