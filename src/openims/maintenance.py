@@ -12,6 +12,7 @@ from openims import clock
 from openims.actions import recycle_bin
 from openims.credentials import idle_keys
 from openims.delivery import outbox
+from openims.insights import retention as insight_retention
 from openims.integrity import retention
 from openims.oauth import signing_keys
 from openims.runtime import Runtime
@@ -58,6 +59,7 @@ PURGERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (
     ("nonces", _spent_nonces),
     ("recycle_bin", recycle_bin.purge),
     ("trail_batches", outbox.purge_delivered),
+    ("insights", insight_retention.purge),
     ("console_sessions", purge_expired(console_sessions.c.expires_ms)),
     # Voided tickets (their device changed) expire like the others.
     ("console_mfa_tickets", purge_expired(console_mfa_tickets.c.expires_ms)),

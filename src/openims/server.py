@@ -21,6 +21,7 @@ from openims.api.app import create_app
 from openims.config import Settings
 from openims.credentials import key_usage
 from openims.delivery import deliverer
+from openims.insights import detector
 from openims.integrity import sequencer
 from openims.ops import metrics
 from openims.ops.leader import Job, Leadership
@@ -58,6 +59,7 @@ ONCE: tuple[Job, ...] = (
     deliverer.delivery_job,  # trail delivery, unless OPENIMS_SERVE_DELIVERY=false
     sequencer.sequencer_job,  # appends committed events to the tamper-evident log, signs checkpoints
     wal.checkpointer,  # SQLite: copies the WAL into the database off the request path
+    detector.insights_job,  # reads committed events after its cursor, opens and closes insights (one server at a time)
 )
 
 

@@ -20,7 +20,7 @@ from openims.cli.operator import call
 from openims.delivery import outbox
 from openims.delivery.batch import Batch, DeliveryError
 from openims.delivery.deliverer import Deliverer
-from openims.delivery.sinks.objectkey import log_file
+from openims.delivery.sinks.objectkey import log_files
 from openims.delivery.targets import Target
 from openims.principal import ROOT, Principal
 from openims.runtime import Runtime
@@ -207,7 +207,7 @@ def test_a_batch_reclaimed_after_a_crash_is_the_same_object(rt: Runtime) -> None
     assert second.deliver_one()
     retried = second_sink.batches[-1]
     assert retried.batch_id == claimed.batch_id and len(retried.events) == 6  # StartLogging and 5 more
-    assert log_file(retried, "p").key == log_file(original, "p").key
+    assert log_files(retried, "p")[0].key == log_files(original, "p")[0].key
     assert queued(rt, trail_id) == []
 
 

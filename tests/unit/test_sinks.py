@@ -28,7 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from openims.delivery.batch import Batch, DeliveryError
 from openims.delivery.sinks.directory import DirectorySink
-from openims.delivery.sinks.objectkey import log_file
+from openims.delivery.sinks.objectkey import log_files
 from openims.delivery.sinks.s3 import S3Sink
 from openims.delivery.sinks.sls import SlsSink
 from openims.delivery.sinks.syslog import SyslogSink
@@ -115,13 +115,13 @@ def check_log_file(key: str, body: bytes, batch: Batch, prefix: str) -> None:
 
 
 def test_log_file_is_deterministic_and_prefix_optional(batch: Batch) -> None:
-    first = log_file(batch, "trails/prod")
-    again = log_file(Batch(**{**batch.__dict__, "events": json.loads(json.dumps(batch.events))}), "trails/prod")
+    first = log_files(batch, "trails/prod")[0]
+    again = log_files(Batch(**{**batch.__dict__, "events": json.loads(json.dumps(batch.events))}), "trails/prod")[0]
     assert first == again
     check_log_file(first.key, first.body, batch, "trails/prod")
-    bare = log_file(batch, "")
+    bare = log_files(batch, "")[0]
     assert bare.key.startswith("AliyunLogs/Actiontrail/cn-hangzhou/2026/11/24/Actiontrail_cn-hangzhou_")
-    assert log_file(batch, "/trails/prod/").key == first.key
+    assert log_files(batch, "/trails/prod/")[0].key == first.key
     assert first.body[4:8] == b"\0\0\0\0"  # gzip MTIME is zero
 
 
@@ -224,7 +224,7 @@ def test_directory_sink_writes_same_layout_once(tmp_path: Path, batch: Batch) ->
     assert len(files) == 1  # no leftover temp files either
     key = files[0].relative_to(tmp_path / "trail-bucket").as_posix()
     check_log_file(key, files[0].read_bytes(), batch, "trails/prod")
-    assert key == log_file(batch, "trails/prod").key
+    assert key == log_files(batch, "trails/prod")[0].key
 
 
 def test_directory_sink_rejects_escaping_prefix_and_reports_os_errors(tmp_path: Path, batch: Batch) -> None:

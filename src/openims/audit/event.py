@@ -201,7 +201,8 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
             "account_id": event["recipientAccountId"],
             "event_ms": when,
             "event_name": event["eventName"],
-            "event_rw": event["eventRW"],
+            # An insight event is neither a read nor a write: filed under its category (Insight).
+            "event_rw": event.get("eventRW") or event["eventCategory"],
             "service_name": event["serviceName"],
             "user_name": identity.get("userName", ""),
             "access_key_id": identity.get("accessKeyId", ""),

@@ -16,7 +16,10 @@ from openims.crypto import MasterKey
 from openims.errors import ApiError
 from openims.store.schema import events
 
-# LookupAttribute keys -> indexed column. ErrorCode, MFAUsed and Result are OpenIMS extensions.
+# Insight events are filed under this event_rw (their eventCategory, see openims.insights): LookupEvents leaves
+# them out unless asked with EventCategory=Insight (LookupInsightEvents is their own query).
+INSIGHT = "Insight"
+# LookupAttribute keys -> indexed column. ErrorCode, MFAUsed, Result and EventCategory are OpenIMS extensions.
 ATTRIBUTES = {
     "EventName": events.c.event_name,
     "EventRW": events.c.event_rw,
@@ -32,11 +35,17 @@ ATTRIBUTES = {
     "Result": events.c.error_code,
     # ActionTrail's: IMS events have no role session, so a role name matches none of them.
     "RoleName": events.c.user_name,
+    "EventCategory": events.c.event_rw,
 }
 WILDCARD_KEYS = ("EventName", "ErrorCode")
 EVENT_RW = ("Read", "Write")
 # A choice among a few values: anything else would silently match nothing, which reads as "no such events".
-CHOICES = {"EventRW": EVENT_RW, "MFAUsed": ("true", "false"), "Result": ("Success", "Failure")}
+CHOICES = {
+    "EventRW": EVENT_RW,
+    "MFAUsed": ("true", "false"),
+    "Result": ("Success", "Failure"),
+    "EventCategory": ("Management", INSIGHT),
+}
 
 
 DEFAULT_SPAN_MS = 7 * 24 * 3600 * 1000
@@ -111,6 +120,8 @@ def condition(key: str, value: str) -> Any:
         return column.is_not(None)
     if key == "RoleName":
         return false()
+    if key == "EventCategory":
+        return column == INSIGHT if value == INSIGHT else column != INSIGHT
     if key == "User" and "@" not in value and value != "root":
         # A RAM user by its short name, as RAM-side events and the console name it: any of its domains.
         return or_(column == value, and_(column >= value + "@", column < value + "@\U0010ffff"))
@@ -125,8 +136,10 @@ def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tup
     """One page of events (full records) and the token for the next, or None at the end."""
     where = [events.c.account_id == q.account_id, events.c.event_ms >= q.start_ms, events.c.event_ms <= q.end_ms]
     where += [condition(k, v) for k, v in q.attributes]
+    if all(k != "EventCategory" for k, _ in q.attributes):
+        where.append(events.c.event_rw != INSIGHT)
     if token:
-        after_ms, after_seq = _open_token(key, token, q)
+        after_ms, after_seq = open_token(key, token, q)
         if q.forward:
             where.append(
                 or_(events.c.event_ms > after_ms, and_(events.c.event_ms == after_ms, events.c.seq > after_seq))
@@ -143,16 +156,16 @@ def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tup
     ).all()
     more = len(rows) > q.limit
     rows = rows[: q.limit]
-    next_token = _make_token(key, q, rows[-1].event_ms, rows[-1].seq) if more and rows else None
+    next_token = make_token(key, q, rows[-1].event_ms, rows[-1].seq) if more and rows else None
     return [json.loads(r.body) for r in rows], next_token
 
 
-def _make_token(key: MasterKey, q: Query, event_ms: int, seq: int) -> str:
+def make_token(key: MasterKey, q: Query, event_ms: int, seq: int) -> str:
     payload = json.dumps([q.fingerprint(), event_ms, seq], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(payload + b"." + key.mac(payload)[:16]).decode().rstrip("=")
 
 
-def _open_token(key: MasterKey, token: str, q: Query) -> tuple[int, int]:
+def open_token(key: MasterKey, token: str, q: Query) -> tuple[int, int]:
     bad = ApiError(
         "InvalidParameter.NextToken",
         'The parameter - "NextToken" is not valid: pass the NextToken of the previous '

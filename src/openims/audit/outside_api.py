@@ -15,6 +15,7 @@ from openims.actions.registry import IMS, WRITE, Service
 from openims.audit import event as audit
 from openims.audit.event import Origin
 from openims.errors import ApiError
+from openims.insights import catalogue as insight_catalogue
 from openims.principal import ROOT, Principal
 from openims.runtime import Runtime
 
@@ -24,6 +25,19 @@ CLI = Origin(source_ip="localhost", user_agent="openims-cli")
 HOUSEKEEPING = Origin(source_ip="localhost", user_agent="openims-housekeeping")
 # ConsoleSignin events carry the console's service, as Alibaba's do.
 CONSOLE_SIGNIN = Service("AasSub", "", "signin.aliyun.com", "")
+# Insight events: ActionTrail's own analysis of the account's events (openims.insights).
+INSIGHTS = Service("Actiontrail", "", "actiontrail.aliyuncs.com", "")
+INSIGHT_AGENT = "openims-insights"
+# API fields an insight event has no use for (ActionTrail's insight event format carries none of them).
+_NOT_IN_INSIGHTS = (
+    "eventRW",
+    "apiVersion",
+    "requestParameters",
+    "requestParameterJson",
+    "referencedResources",
+    "requestId",
+    "additionalEventData",
+)
 
 
 def record(
@@ -131,3 +145,37 @@ def console_signin(
         additional=additional,
         event_ms=event_ms,
     )
+
+
+def insight_event(
+    rt: Runtime,
+    conn: Connection,
+    principal: Principal,
+    details: dict[str, Any],
+    *,
+    shared_event_id: str,
+    source_ip: str,
+    event_ms: int,
+) -> dict[str, Any]:
+    """Record an insight event (`eventType` ActionTrailInsight, `eventName` its insight type) with its
+    `insightDetails`; `principal` is whom it is about (the system for an account-wide rate). Returns it."""
+    event = audit.build(
+        name=details["insightType"],
+        service=INSIGHTS,
+        rw=WRITE,
+        principal=principal,
+        origin=Origin(source_ip[:64] or "Internal", INSIGHT_AGENT),
+        request_id="",
+        region=rt.settings.region,
+        event_ms=event_ms,
+    )
+    for name in _NOT_IN_INSIGHTS:
+        event.pop(name, None)
+    event.update(
+        eventType=insight_catalogue.EVENT_TYPE,
+        eventCategory=insight_catalogue.CATEGORY,
+        sharedEventId=shared_event_id,
+        insightDetails=details,
+    )
+    audit.record(conn, event)
+    return event

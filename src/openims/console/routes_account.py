@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from openims import clock
 from openims.actions.registry import ACTIONTRAIL
-from openims.console import history, routes_signin
+from openims.console import history, routes_insights, routes_signin
 from openims.console.routes_users import created_key, key_created_page
 from openims.console.web import Page, endpoint, url
 
@@ -38,6 +38,7 @@ def home(page: Page) -> Response:
     assert page.session is not None
     # Asked only of a viewer who may read it: the landing page must not log a denial at every sign-in.
     summary, summary_error = page.attempt("GetAccountSummary") if page.may("GetAccountSummary") else (None, None)
+    insights, insights_error = routes_insights.open_insights(page)
     return page.render(
         "home.html",
         section="home",
@@ -49,6 +50,8 @@ def home(page: Page) -> Response:
         my_history=url("/events", range="24h", User=page.session.user_name),
         activity=_activity(page),
         activity_days=ACTIVITY_DAYS,
+        insights=insights,
+        insights_error=insights_error,
     )
 
 

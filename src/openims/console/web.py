@@ -46,6 +46,7 @@ NAV = (
     ("keys", "AccessKeys", "/access-keys", "ListAccessKeys", registry.IMS.version),
     ("applications", "Applications", "/applications", "ListApplications", registry.IMS.version),
     ("events", "Event history", "/events", "LookupEvents", registry.ACTIONTRAIL.version),
+    ("insights", "Insights", "/insights", "LookupInsightEvents", registry.ACTIONTRAIL.version),
     ("integrity", "Integrity", "/integrity", "LookupEvents", registry.ACTIONTRAIL.version),
     ("settings", "Settings", "/settings/security", "GetSecurityPreference", registry.IMS.version),
 )

@@ -25,6 +25,7 @@ from openims import clock
 from openims.runtime import Runtime
 from openims.store.db import Database
 from openims.store.schema import events
+from openims.store.tables.insights import insight_selectors
 from openims.store.tables.trails import trail_batches, trail_generations, trail_outbox, trail_target_status, trails
 
 log = logging.getLogger("openims.delivery")
@@ -46,6 +47,8 @@ class TrailFilter:
     logging: bool
     # Events before this are the historic delivery job's (openims.delivery.history), never the outbox's.
     live_from_ms: int | None = None
+    # The insight types it delivers (PutInsightSelectors); insight events go only where selected.
+    insights: frozenset[str] = frozenset()
 
 
 _cache: dict[str, tuple[int, tuple[TrailFilter, ...]]] = {}
@@ -74,7 +77,18 @@ def trails_of(conn: Connection, account_id: str) -> tuple[TrailFilter, ...]:
             trails.c.account_id == account_id
         )
     ).all()
-    found = tuple(TrailFilter(r.id, r.name, r.event_rw, bool(r.is_logging), r.live_from_ms) for r in rows)
+    selected: dict[str, set[str]] = {}
+    if rows:
+        for trail_id, insight_type in conn.execute(
+            select(insight_selectors.c.trail_id, insight_selectors.c.insight_type).where(
+                insight_selectors.c.trail_id.in_([r.id for r in rows])
+            )
+        ):
+            selected.setdefault(trail_id, set()).add(insight_type)
+    found = tuple(
+        TrailFilter(r.id, r.name, r.event_rw, bool(r.is_logging), r.live_from_ms, frozenset(selected.get(r.id, ())))
+        for r in rows
+    )
     _cache[account_id] = (generation, found)
     return found
 
@@ -83,7 +97,11 @@ def wants(trail: TrailFilter, ev: dict[str, Any], event_ms: int) -> bool:
     """Whether `trail` delivers `ev` (made at `event_ms`): its EventRW matches and it is logging, or `ev` is the
     call that stopped it (so that stopping a trail is itself on the record the trail delivers). An event from
     before the trail's live delivery began is left to its historic delivery job, even when it is recorded
-    after StartLogging committed, so that it can never be delivered twice."""
+    after StartLogging committed, so that it can never be delivered twice. An insight event goes to the logging
+    trails whose insight selectors name its type, whatever their EventRW."""
+    details = ev.get("insightDetails")
+    if isinstance(details, dict):
+        return trail.logging and details.get("insightType") in trail.insights
     if trail.event_rw != "All" and ev.get("eventRW") != trail.event_rw:
         return False
     if trail.live_from_ms is not None and event_ms < trail.live_from_ms:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..batch import Batch, DeliveryError
 from .errors import delivery_error
-from .objectkey import log_file
+from .objectkey import log_files
 
 
 class DirectorySink:
@@ -20,20 +20,20 @@ class DirectorySink:
         self.key_prefix = key_prefix
 
     def deliver(self, batch: Batch) -> None:
-        """Write the batch's log file; raises `DeliveryError` on any failure."""
+        """Write the batch's log files; raises `DeliveryError` on any failure."""
         if not batch.events:
             return
-        obj = log_file(batch, self.key_prefix)
         base = (self.root / self.bucket).resolve()
-        target = (base / obj.key).resolve()
-        # A prefix such as "../x" comes from trail settings; never let it write outside the bucket folder.
-        if not target.is_relative_to(base):
-            raise DeliveryError(f"object key for trail {batch.trail_name!r} escapes the bucket directory")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(target, obj.body)
-        except OSError as exc:
-            raise delivery_error(f"directory delivery to {str(base)!r} failed", exc) from None
+        for obj in log_files(batch, self.key_prefix):
+            target = (base / obj.key).resolve()
+            # A prefix such as "../x" comes from trail settings; never let it write outside the bucket folder.
+            if not target.is_relative_to(base):
+                raise DeliveryError(f"object key for trail {batch.trail_name!r} escapes the bucket directory")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _write_atomically(target, obj.body)
+            except OSError as exc:
+                raise delivery_error(f"directory delivery to {str(base)!r} failed", exc) from None
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

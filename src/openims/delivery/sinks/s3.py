@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..batch import Batch
 from .errors import delivery_error
-from .objectkey import log_file
+from .objectkey import log_files
 
 # Fail fast on a dead endpoint: the trail loop retries the batch later anyway.
 _TIMEOUT_SECONDS = 5
@@ -19,7 +19,8 @@ _MAX_ATTEMPTS = 2
 
 
 class S3Sink:
-    """Writes one gzip JSON object per batch with `put_object`; a retry rewrites the same key."""
+    """Writes one gzip JSON object per batch (two when it holds insight events) with `put_object`; a retry
+    rewrites the same keys."""
 
     def __init__(
         self,
@@ -55,19 +56,19 @@ class S3Sink:
         )
 
     def deliver(self, batch: Batch) -> None:
-        """Store the batch's log file; raises `DeliveryError` on any failure."""
+        """Store the batch's log files; raises `DeliveryError` on any failure."""
         if not batch.events:
             return
-        obj = log_file(batch, self.key_prefix)
         try:
-            self._client.put_object(
-                Bucket=self.bucket,
-                Key=obj.key,
-                Body=obj.body,
-                ContentMD5=base64.b64encode(obj.md5).decode(),
-                # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, or HTTP clients would
-                # silently decompress it on download.
-                ContentType="application/gzip",
-            )
+            for obj in log_files(batch, self.key_prefix):
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=obj.key,
+                    Body=obj.body,
+                    ContentMD5=base64.b64encode(obj.md5).decode(),
+                    # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, or HTTP clients would
+                    # silently decompress it on download.
+                    ContentType="application/gzip",
+                )
         except (BotoCoreError, ClientError) as exc:
             raise delivery_error(f"S3 delivery to bucket {self.bucket!r} failed", exc, self._secrets) from None
