@@ -257,7 +257,7 @@ def post_form(acs_url: str, saml_response: bytes, relay_state: str | None) -> st
 
 @dataclass
 class IdpServer:
-    """An IdP at http://127.0.0.1:<port> (its metadata's SSO URL once running): /sso answers an AuthnRequest
+    """An IdP at http://localhost:<port> (its metadata's SSO URL once running): /sso answers an AuthnRequest
     for `user` (who is "signed in" at the IdP), /start starts an IdP-initiated sign-in. Records the
     AuthnRequests it got."""
 
@@ -302,7 +302,9 @@ class IdpServer:
     def running(self) -> Iterator[IdpServer]:
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
         self.port = httpd.server_address[1]
-        self.idp.sso_url = f"http://127.0.0.1:{self.port}/sso"
+        # Named `localhost`, another site than the console's 127.0.0.1 for the browser: the ACS is then reached by a
+        # cross-site POST, as from a real IdP, and the session cookie must still be set and sent.
+        self.idp.sso_url = f"http://localhost:{self.port}/sso"
         worker = threading.Thread(target=httpd.serve_forever, daemon=True)
         worker.start()
         try:

@@ -170,6 +170,9 @@ class Server:
                 return
             except OSError:
                 time.sleep(0.1)
+        # Not left running: nothing would stop it, and on a loaded machine such orphans pile up.
+        self.proc.kill()
+        self.proc.wait(timeout=15)
         raise RuntimeError("openims serve did not start within 30 s")
 
     def stop(self, kill: bool = False) -> None:

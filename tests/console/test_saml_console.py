@@ -33,14 +33,14 @@ def test_a_ram_user_signs_in_through_the_identity_provider(page, acct: Account) 
         sign_out(page)
 
         # IdP-initiated: the user starts at the identity provider's portal.
-        page.goto(f"http://127.0.0.1:{idp.port}/start")
+        page.goto(f"http://localhost:{idp.port}/start")
         page.wait_for_url(console_url(acct, "/"))
         assert page.locator(".who .identity").inner_text() == upn
         sign_out(page)
 
         # A user the account does not have: a page says so, and no session.
         idp.user = acct.upn("stranger")
-        page.goto(f"http://127.0.0.1:{idp.port}/start")
+        page.goto(f"http://localhost:{idp.port}/start")
         page.wait_for_url(re.compile(r".*/console/saml/acs/.*"))
         assert page.get_by_role("heading", name="Single sign-on refused").is_visible()
         assert "does not have" in page.get_by_role("alert").inner_text()
