@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
 from openims import maintenance
+from openims.alerts import deliverer as alert_deliverer
 from openims.api import limits, protocol
 from openims.api.app import create_app
 from openims.credentials import key_usage
@@ -42,6 +43,7 @@ BACKGROUND: tuple[Callable[[Runtime], Coroutine[Any, Any, None]], ...] = (
     key_usage.flusher,  # AccessKey last-used times, noted in memory at each call
     deliverer.delivery_job,  # trail delivery, unless OPENIMS_SERVE_DELIVERY=false
     sequencer.sequencer_job,  # appends committed events to the tamper-evident log, signs checkpoints
+    alert_deliverer.alert_job,  # alert delivery, unless OPENIMS_SERVE_DELIVERY=false
 )
 
 
