@@ -92,7 +92,15 @@ PRESETS = {
             "SigninFailureBurst",
             "5 or more console sign-ins failed from one IP address within 5 minutes",
             "medium",
-            (("EventName", "ConsoleSignin"), ("Result", "Failure")),
+            # Wrong passwords and MFA codes, and attempts while locked; not the password step of an MFA sign-in
+            # (MFA.CodeRequired), which is a refusal only until the code is given.
+            (
+                ("EventName", "ConsoleSignin"),
+                ("ErrorCode", "InvalidCredentials"),
+                ("ErrorCode", "MFA.InvalidCode"),
+                ("ErrorCode", "MFA.CodeReused"),
+                ("ErrorCode", "LoginProfile.Locked"),
+            ),
             threshold=5,
             window_s=300,
             group_by="SourceIpAddress",

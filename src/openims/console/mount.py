@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from openims.console import (
     routes_account,
+    routes_alerts,
     routes_events,
     routes_groups,
     routes_integrity,
@@ -31,6 +32,7 @@ def build(rt: Runtime) -> Starlette:
         *routes_account.routes,
         *routes_events.routes,
         *routes_integrity.routes,
+        *routes_alerts.routes,
         *routes_users.routes,
         *routes_groups.routes,
         *routes_settings.routes,

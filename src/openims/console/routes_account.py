@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import Response
 from starlette.routing import Route
 
 from openims import clock
+from openims.actions.registry import ACTIONTRAIL
 from openims.console import routes_signin
 from openims.console.routes_users import created_key, key_created_page
 from openims.console.web import Page, endpoint, url
@@ -18,6 +21,7 @@ def home(page: Page) -> Response:
     summary, summary_error = page.attempt("GetAccountSummary") if page.may("GetAccountSummary") else (None, None)
     return page.render(
         "home.html",
+        alerts=_todays_alerts(page),
         section="home",
         title="Overview",
         summary=(summary or {}).get("SummaryMap"),
@@ -26,6 +30,20 @@ def home(page: Page) -> Response:
         signed_in=clock.iso(page.session.created_ms),
         my_history=url("/events", range="24h", User=page.session.user_name),
     )
+
+
+def _todays_alerts(page: Page) -> dict[str, Any] | None:
+    """Today's alert count (UTC) and latest alerts, for a viewer who may read them (else None)."""
+    version = ACTIONTRAIL.version
+    if not (page.may("ListAlerts", _version=version) and page.may("DescribeUserAlertCount", _version=version)):
+        return None
+    today = clock.iso(clock.now_ms())[:10]
+    counted, _ = page.attempt("DescribeUserAlertCount", {"StartDate": today, "EndDate": today}, version)
+    latest, _ = page.attempt("ListAlerts", {"MaxResults": 5}, version)
+    return {
+        "count": sum((counted or {}).get("Data", {}).get("Counts", [])),
+        "latest": [a for a in (latest or {}).get("Alerts", []) if a["AlertTime"].startswith(today) and not a["Test"]],
+    }
 
 
 @endpoint()
