@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 
@@ -31,6 +32,8 @@ from openims.store.tables.alerts import alert_rules
 log = logging.getLogger("openims.alerts")
 POLL_S = 0.2
 WORKERS = 2
+# Alerts claimed at once by a worker: one write transaction to claim them and one to record the outcomes.
+BATCH = 10
 
 
 class AlertDeliverer:
@@ -44,22 +47,31 @@ class AlertDeliverer:
         self.destinations = Destinations(rt.settings, rt.master_key)
 
     def deliver_one(self) -> bool:
-        """Claim one due alert and try to deliver it; False when none was due."""
+        """Claim the due alerts (up to BATCH) and try each once; False when none was due."""
         now = clock.now_ms()
         if not queue.has_claimable(self.rt.db, now):
             return False
-        claimed = queue.claim(self.rt.db, self.owner, now)
-        if claimed is None:
+        claimed = queue.claim(self.rt.db, self.owner, now, BATCH)
+        if not claimed:
             return False
+        rule_ids = {c.rule_id for c in claimed if c.rule_id}
         with self.rt.db.read() as conn:
-            rule = (
-                conn.execute(select(alert_rules).where(alert_rules.c.id == claimed.rule_id)).first()
-                if claimed.rule_id
-                else None
-            )
+            rules = {r.id: r for r in conn.execute(select(alert_rules).where(alert_rules.c.id.in_(rule_ids)))}
+        # No attempt may outlast the lease: past this, the rest go back to the queue untried.
+        last_start = time.monotonic() + (queue.LEASE_MS - queue.ATTEMPT_MAX_MS) / 1000 - 5
+        outcomes = [
+            self._attempt(c, rules.get(c.rule_id or ""))
+            if time.monotonic() < last_start
+            else queue.Outcome(c, [], {}, released=True)
+            for c in claimed
+        ]
+        queue.finish(self.rt.db, self.owner, outcomes, clock.now_ms(), self.cap_ms)
+        return True
+
+    def _attempt(self, claimed: queue.Claim, rule: Any) -> queue.Outcome:
+        """Send one alert to each destination of its rule that does not have it yet."""
         if rule is None:
-            queue.abandon(self.rt.db, claimed, self.owner, "not delivered: its rule was deleted", clock.now_ms())
-            return True
+            return queue.Outcome(claimed, [], {}, abandoned="not delivered: its rule was deleted")
         destinations = self.destinations.of(rule)
         errors: dict[str, str | None] = {}
         for destination in destinations:
@@ -73,17 +85,15 @@ class AlertDeliverer:
             except Exception as exc:  # a sender bug must not stop the loop; its message may not be safe to show
                 log.exception("unexpected failure delivering alert %s to %s", claimed.alert_id, destination.label)
                 errors[destination.kind] = f"{destination.label}: internal error ({type(exc).__name__})"
-        complete = queue.finish(
-            self.rt.db, claimed, self.owner, [d.kind for d in destinations], errors, clock.now_ms(), self.cap_ms
-        )
-        if not complete:
+        outcome = queue.Outcome(claimed, [d.kind for d in destinations], errors)
+        if not outcome.complete:
             log.warning(
                 "alert %s of rule %s not delivered to %s; will retry",
                 claimed.alert_id,
                 rule.name,
                 "; ".join(f"{k}: {e}" for k, e in errors.items() if e),
             )
-        return True
+        return outcome
 
     def drain(self) -> None:
         """Try every alert due now once (tests and `openims deliver --once`)."""

@@ -1,10 +1,11 @@
-"""The queued alerts: claimed one at a time with a lease, so that any number of deliverers (the `openims serve`
+"""The queued alerts: claimed in small batches with a lease, so that any number of deliverers (the `openims serve`
 processes sharing a database) deliver each alert once between them, and finished with its outcome.
 
 Claims are safe with several deliverers: PostgreSQL uses `SELECT ... FOR UPDATE SKIP LOCKED`; SQLite runs each
 claim in its single writer's transaction, re-checking the lease there. A lease outlives the slowest possible
-attempt (every destination's timeout added up), so it needs no renewal; a deliverer that dies mid-attempt
-leaves its alert to be claimed again when the lease lapses, under the same alert ID.
+attempt (every destination's timeout added up), and a deliverer starts no attempt on a claimed alert that could
+outlast the lease (it hands the rest back), so leases need no renewal; a deliverer that dies mid-attempt leaves
+its alerts to be claimed again when the lease lapses, under the same alert IDs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from openims.store.db import Database
 from openims.store.tables.alerts import alerts
 
 LEASE_MS = 60_000
+# The longest one attempt at one alert can take: every destination's timeout (webhook 5 s, syslog 5 s, SMTP 10 s).
+ATTEMPT_MAX_MS = 20_000
 KEEP_FINISHED_MS = 90 * 24 * 3600 * 1000  # DescribeUserAlertCount looks back up to 90 days
 
 
@@ -43,66 +46,90 @@ def has_claimable(db: Database, now: int) -> bool:
         return conn.execute(select(alerts.c.id).where(*_claimable(now)).limit(1)).first() is not None
 
 
-def claim(db: Database, owner: str, now: int) -> Claim | None:
-    """Lease the alert that has waited longest, if any is due and unleased."""
+def claim(db: Database, owner: str, now: int, limit: int = 1) -> list[Claim]:
+    """Lease up to `limit` due, unleased alerts, those that have waited longest first (one transaction for all:
+    on SQLite every claim takes the writer's lock, which the API's writes wait for)."""
     with db.transaction() as conn:
-        row = conn.execute(
+        rows = conn.execute(
             select(alerts.c.id, alerts.c.rule_id, alerts.c.attempts, alerts.c.done_targets, alerts.c.body)
             .where(*_claimable(now))
             .order_by(alerts.c.next_attempt_ms)
-            .limit(1)
+            .limit(limit)
             .with_for_update(skip_locked=True)
-        ).first()
-        if row is None:
-            return None
-        taken = conn.execute(
+        ).all()
+        if not rows:
+            return []
+        conn.execute(
             update(alerts)
-            .where(alerts.c.id == row.id, *_claimable(now))
+            .where(alerts.c.id.in_([r.id for r in rows]), *_claimable(now))
             .values(lease_owner=owner, lease_until_ms=now + LEASE_MS)
-        ).rowcount
-        if not taken:
-            return None
-    done = frozenset(t for t in row.done_targets.split(",") if t)
-    return Claim(row.id, row.rule_id, row.attempts, done, json.loads(row.body))
-
-
-def finish(
-    db: Database, claimed: Claim, owner: str, kinds: list[str], errors: dict[str, str | None], now: int, cap_ms: int
-) -> bool:
-    """Record one attempt: the destinations that took the alert, and the alert finished or due again after a
-    backoff. Returns whether every destination has it."""
-    done = set(claimed.done) | {kind for kind, error in errors.items() if error is None}
-    complete = set(kinds) <= done
-    failures = "; ".join(f"{kind}: {error}" for kind, error in errors.items() if error is not None)
-    attempts = claimed.attempts + 1
-    values: dict[str, Any] = {
-        "attempts": attempts,
-        "done_targets": ",".join(sorted(done)),
-        "last_attempt_ms": now,
-        "last_error": failures[:4000] or None,
-        "lease_until_ms": 0,
-    }
-    if complete:
-        values["finished_ms"] = now
-    else:
-        values["next_attempt_ms"] = now + backoff_ms(attempts, cap_ms)
-    with db.transaction() as conn:
-        conn.execute(
-            update(alerts)
-            .where(alerts.c.id == claimed.alert_id, alerts.c.lease_owner == owner, alerts.c.finished_ms.is_(None))
-            .values(**values)
         )
-    return complete
-
-
-def abandon(db: Database, claimed: Claim, owner: str, why: str, now: int) -> None:
-    """Finish an alert that can no longer be delivered (its rule was deleted), saying why."""
-    with db.transaction() as conn:
-        conn.execute(
-            update(alerts)
-            .where(alerts.c.id == claimed.alert_id, alerts.c.lease_owner == owner, alerts.c.finished_ms.is_(None))
-            .values(finished_ms=now, last_error=why, lease_until_ms=0)
+        # Ours are those the update leased (on SQLite no other writer ran meanwhile; on PostgreSQL the rows stay
+        # locked by this transaction), read back to be sure.
+        mine = set(
+            conn.execute(
+                select(alerts.c.id).where(
+                    alerts.c.id.in_([r.id for r in rows]),
+                    alerts.c.lease_owner == owner,
+                    alerts.c.lease_until_ms == now + LEASE_MS,
+                )
+            ).scalars()
         )
+    return [
+        Claim(r.id, r.rule_id, r.attempts, frozenset(t for t in r.done_targets.split(",") if t), json.loads(r.body))
+        for r in rows
+        if r.id in mine
+    ]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt at one claimed alert: the destinations the rule has, and each one's error (None: it took it);
+    or `abandoned`, why the alert can no longer be delivered."""
+
+    claimed: Claim
+    kinds: list[str]
+    errors: dict[str, str | None]
+    abandoned: str | None = None
+    # Not tried at all (the lease was running out): handed back as it was.
+    released: bool = False
+
+    @property
+    def complete(self) -> bool:
+        done = set(self.claimed.done) | {kind for kind, error in self.errors.items() if error is None}
+        return set(self.kinds) <= done
+
+
+def finish(db: Database, owner: str, outcomes: list[Outcome], now: int, cap_ms: int) -> None:
+    """Record attempts (one transaction for all): the destinations that took each alert, and the alert finished,
+    or due again after a backoff."""
+    with db.transaction() as conn:
+        for outcome in outcomes:
+            claimed = outcome.claimed
+            done = set(claimed.done) | {kind for kind, error in outcome.errors.items() if error is None}
+            failures = "; ".join(f"{kind}: {error}" for kind, error in outcome.errors.items() if error is not None)
+            values: dict[str, Any] = {"lease_until_ms": 0}
+            if outcome.released:
+                pass
+            elif outcome.abandoned:
+                values.update(finished_ms=now, last_error=outcome.abandoned)
+            else:
+                attempts = claimed.attempts + 1
+                values.update(
+                    attempts=attempts,
+                    done_targets=",".join(sorted(done)),
+                    last_attempt_ms=now,
+                    last_error=failures[:4000] or None,
+                )
+                if outcome.complete:
+                    values["finished_ms"] = now
+                else:
+                    values["next_attempt_ms"] = now + backoff_ms(attempts, cap_ms)
+            conn.execute(
+                update(alerts)
+                .where(alerts.c.id == claimed.alert_id, alerts.c.lease_owner == owner, alerts.c.finished_ms.is_(None))
+                .values(**values)
+            )
 
 
 def purge_finished(rt: Runtime) -> int:
