@@ -221,3 +221,17 @@ def test_cef_escapes_header_and_extension_values() -> None:
     assert "msg=x\\=y\\nnext line" in text and "suser=al\\=ice" in text and "act=DeleteUser" in text
     assert f"rt={clock.parse_iso('2026-12-03T10:00:00Z')}" in text
     assert "\n" not in text
+
+
+def test_a_new_condition_replaces_the_whole_old_one(rt: Runtime) -> None:
+    account = new_account(rt)
+    call(rt, account, "CreateAlertRule", {"RuleName": "w", "Preset": "SecuritySettingsWeakened", **SYSLOG})
+    rule = call(
+        rt,
+        account,
+        "UpdateAlertRule",
+        {"RuleName": "w", "LookupAttribute.1.Key": "EventName", "LookupAttribute.1.Value": "SetPasswordPolicy"},
+    )["AlertRule"]
+    assert (rule["Preset"], rule["Check"], rule["Threshold"]) == ("", "", 1)
+    assert rule["LookupAttributes"] == [{"Key": "EventName", "Value": "SetPasswordPolicy"}]
+    assert rule["Severity"] == "high" and rule["Destinations"] == ["Syslog"]  # what was not replaced stays

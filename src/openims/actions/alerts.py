@@ -101,14 +101,23 @@ def _condition_values(p: dict[str, Any]) -> dict[str, Any]:
             "window_s": p["WindowSeconds"] or preset.window_s,
             "group_by": preset.group_by,
         }
+    if p["InsightState"] and p["LookupAttribute"]:
+        raise _conflict("InsightState applies to an InsightType, not to LookupAttribute conditions.")
     if p["LookupAttribute"] or p["InsightType"]:
+        # A new condition replaces the whole old one: its preset, check and threshold go unless given again.
         attributes = [[a["Key"] or "", a["Value"] or ""] for a in p["LookupAttribute"]]
         values.update(
             preset="",
             conditions=json.dumps(attributes),
             insight_type=p["InsightType"] or "",
             insight_state=(p["InsightState"] or "Start") if p["InsightType"] else "",
+            check_name="",
+            threshold=1,
+            window_s=0,
+            group_by="",
         )
+    elif p["InsightState"] is not None:
+        values["insight_state"] = p["InsightState"]
     for name, column in (("Check", "check_name"), ("GroupBy", "group_by")):
         if p[name] is not None:
             values[column] = p[name]
@@ -141,6 +150,8 @@ def _check_rule(rule: dict[str, Any]) -> None:
     compile_attributes(attributes)  # the LookupAttribute errors of LookupEvents
     if bool(attributes) == bool(rule["insight_type"]):
         raise _conflict("Give the rule's condition: a Preset, LookupAttribute conditions, or an InsightType (one).")
+    if rule["insight_state"] and not rule["insight_type"]:
+        raise _conflict("InsightState applies to an InsightType, not to LookupAttribute conditions.")
     if rule["insight_type"] and rule["check_name"]:
         raise _conflict("A Check applies to LookupAttribute conditions, not to an InsightType.")
     counting = rule["threshold"] > 1

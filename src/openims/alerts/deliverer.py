@@ -15,7 +15,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -123,13 +122,6 @@ class AlertDeliverer:
                 stop.wait(1.0)
 
 
-def _in_thread(start: Callable[[threading.Event], None]) -> tuple[threading.Thread, threading.Event]:
-    stop = threading.Event()
-    thread = threading.Thread(target=start, args=(stop,), name="openims-alert-deliverer", daemon=True)
-    thread.start()
-    return thread, stop
-
-
 async def alert_job(rt: Runtime) -> None:
     """The `openims serve` background job: the alert deliverer in threads of its own, stopped with the server."""
     if not serve_enabled():
@@ -140,7 +132,9 @@ async def alert_job(rt: Runtime) -> None:
     except ConfigError as exc:
         log.error("alert delivery cannot start: %s", exc)
         return
-    thread, stop = _in_thread(deliverer.run)
+    stop = threading.Event()
+    thread = threading.Thread(target=deliverer.run, args=(stop,), name="openims-alert-deliverer", daemon=True)
+    thread.start()
     try:
         while thread.is_alive():
             await asyncio.sleep(1.0)
