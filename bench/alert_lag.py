@@ -20,6 +20,7 @@ calls triggers a preset, so this is the cost every call pays for the rules being
 from __future__ import annotations
 
 import argparse
+import http.client
 import http.server
 import json
 import os
@@ -115,7 +116,10 @@ def closed_loop(api: Api, upn: str, duration: float, threads: int) -> float:
     def worker(i: int) -> None:
         n = 0
         while time.monotonic() < stop:
-            api.call("UpdateUser", IMS, {"UserPrincipalName": upn, "NewDisplayName": f"t{i}-{n}"})
+            try:
+                api.call("UpdateUser", IMS, {"UserPrincipalName": upn, "NewDisplayName": f"t{i}-{n}"})
+            except (OSError, http.client.HTTPException):
+                continue  # the server closed an idle keep-alive connection: Api reconnects on the next call
             n += 1
         done[i] = n
 
@@ -126,6 +130,14 @@ def closed_loop(api: Api, upn: str, duration: float, threads: int) -> float:
     for t in pool:
         t.join()
     return sum(done) / (time.monotonic() - began)
+
+
+def manage(api: Api, action: str, params: dict[str, str]) -> None:
+    """A rule change, sent again once if the server had closed this thread's idle keep-alive connection."""
+    try:
+        api.call(action, TRAIL, params)
+    except (OSError, http.client.HTTPException):
+        api.call(action, TRAIL, params)
 
 
 def main() -> int:
@@ -184,10 +196,10 @@ def main() -> int:
             for _ in range(args.rounds):
                 rates["off"].append(closed_loop(api, upn, args.duration, args.threads))
                 for preset in PRESETS:
-                    api.call("CreateAlertRule", TRAIL, {"RuleName": preset, "Preset": preset, **hook})
+                    manage(api, "CreateAlertRule", {"RuleName": preset, "Preset": preset, **hook})
                 rates["on"].append(closed_loop(api, upn, args.duration, args.threads))
                 for preset in PRESETS:
-                    api.call("DeleteAlertRule", TRAIL, {"RuleName": preset})
+                    manage(api, "DeleteAlertRule", {"RuleName": preset})
             off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
             print("writes/s with no rule:       " + "  ".join(f"{r:.0f}" for r in rates["off"]))
             print(f"writes/s with {len(PRESETS)} presets on:  " + "  ".join(f"{r:.0f}" for r in rates["on"]))
