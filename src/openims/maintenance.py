@@ -10,6 +10,7 @@ from sqlalchemy import Column, delete, select, tuple_
 
 from openims import clock
 from openims.actions import recycle_bin
+from openims.alerts import queue as alert_queue
 from openims.credentials import idle_keys
 from openims.delivery import outbox
 from openims.insights import retention as insight_retention
@@ -60,6 +61,7 @@ PURGERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (
     ("recycle_bin", recycle_bin.purge),
     ("trail_batches", outbox.purge_delivered),
     ("insights", insight_retention.purge),
+    ("alerts", alert_queue.purge_finished),
     ("console_sessions", purge_expired(console_sessions.c.expires_ms)),
     # Voided tickets (their device changed) expire like the others.
     ("console_mfa_tickets", purge_expired(console_mfa_tickets.c.expires_ms)),

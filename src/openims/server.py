@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp
 
 from openims import maintenance
+from openims.alerts import deliverer as alert_deliverer
 from openims.api import limits, protocol
 from openims.api.app import create_app
 from openims.config import Settings
@@ -60,6 +61,7 @@ ONCE: tuple[Job, ...] = (
     sequencer.sequencer_job,  # appends committed events to the tamper-evident log, signs checkpoints
     wal.checkpointer,  # SQLite: copies the WAL into the database off the request path
     detector.insights_job,  # reads committed events after its cursor, opens and closes insights (one server at a time)
+    alert_deliverer.alert_job,  # alert delivery, unless OPENIMS_SERVE_DELIVERY=false
 )
 
 

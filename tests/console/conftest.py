@@ -96,7 +96,7 @@ def set_root_password(acct: Account, password: str = ROOT_PASSWORD) -> None:
         acct.account_id,
     ]
     out = subprocess.run(
-        command, input=password + "\n", capture_output=True, text=True, env=server.env, timeout=60, check=False
+        command, input=password + "\n", capture_output=True, text=True, env=server.env, timeout=180, check=False
     )
     assert out.returncode == 0, out.stderr
     assert acct.account_id in out.stdout

@@ -9,7 +9,6 @@ import gzip
 import hashlib
 import hmac
 import http.server
-import ipaddress
 import json
 import os
 import re
@@ -30,15 +29,11 @@ import boto3
 import pytest
 from alibabacloud_actiontrail20200706 import models as at
 from alibabacloud_ims20190815 import models as im
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 from Tea.exceptions import TeaException
 
 from openims.store.schema import events
-from tests.sink_support import SYSLOG_HEADER, decode_put_logs_body, moto_s3, parse_octet_counted
+from tests.sink_support import SYSLOG_HEADER, Pki, decode_put_logs_body, make_pki, moto_s3, parse_octet_counted
 from tests.support import Account, Server, start_server
 
 VERSION = "2020-07-06"
@@ -53,53 +48,6 @@ DEADLINE_S = 90
 
 
 # --- fixtures: TLS material, S3, a server with the test CA trusted ------------------------------------------------
-
-
-@dataclass
-class Pki:
-    ca_file: Path
-    server_context: ssl.SSLContext
-
-
-def make_pki(folder: Path) -> Pki:
-    """A throwaway CA and a certificate for 127.0.0.1 signed by it."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "OpenIMS delivery test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_file, cert_file, key_file = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return Pki(ca_file, context)
 
 
 @pytest.fixture(scope="module")

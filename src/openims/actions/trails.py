@@ -147,6 +147,11 @@ def _check_config(p: dict[str, Any]) -> None:
             "Format",
             'The parameter - "SlsProjectArn" must be acs:log:<region>:<account ID>:project/<project name>.',
         )
+    check_push_targets(p)
+
+
+def check_push_targets(p: dict[str, Any]) -> None:
+    """The syslog address and webhook URL given, if any, are well formed (trails and alert rules)."""
     address = p.get("SyslogAddress")
     if address and split_host_port(address) is None:
         raise invalid("SyslogAddress", "Format", 'The parameter - "SyslogAddress" must be host:port (or [IPv6]:port).')

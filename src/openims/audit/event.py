@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from openims import clock, ids, jsontext
 from openims.actions.registry import ACTIONTRAIL, Service
+from openims.alerts import evaluate
 from openims.delivery import outbox
 from openims.ops import event_counts
 from openims.principal import Principal
@@ -189,31 +190,30 @@ _QUEUE_FOR_LOG = log_queue.insert()
 
 
 def record(conn: Connection, event: dict[str, Any]) -> None:
-    """Insert the event, queue it for the tamper-evident log and for the trails that deliver it, in the
-    caller's transaction: the event and its queue rows commit or roll back together, whoever writes the event
-    (API, console, CLI, housekeeping)."""
+    """Insert the event, queue it for the tamper-evident log, for the trails that deliver it and as the alerts
+    its account's rules raise for it, in the caller's transaction: the event and its queue rows commit or roll
+    back together, whoever writes the event (API, console, CLI, housekeeping)."""
     when = event.pop("_ms")
     identity = event["userIdentity"]
-    conn.execute(
-        _INSERT_EVENT,
-        {
-            "event_id": event["eventId"],
-            "account_id": event["recipientAccountId"],
-            "event_ms": when,
-            "event_name": event["eventName"],
-            # An insight event is neither a read nor a write: filed under its category (Insight).
-            "event_rw": event.get("eventRW") or event["eventCategory"],
-            "service_name": event["serviceName"],
-            "user_name": identity.get("userName", ""),
-            "access_key_id": identity.get("accessKeyId", ""),
-            "resource_type": event["resourceType"][:64],
-            "resource_name": event["resourceName"][:255],
-            "error_code": event.get("errorCode"),
-            "source_ip": event["sourceIpAddress"][:64],
-            "mfa_used": mfa_used(event),
-            "body": jsontext.dumps(event),
-        },
-    )
+    row = {
+        "event_id": event["eventId"],
+        "account_id": event["recipientAccountId"],
+        "event_ms": when,
+        "event_name": event["eventName"],
+        # An insight event is neither a read nor a write: filed under its category (Insight).
+        "event_rw": event.get("eventRW") or event["eventCategory"],
+        "service_name": event["serviceName"],
+        "user_name": identity.get("userName", ""),
+        "access_key_id": identity.get("accessKeyId", ""),
+        "resource_type": event["resourceType"][:64],
+        "resource_name": event["resourceName"][:255],
+        "error_code": event.get("errorCode"),
+        "source_ip": event["sourceIpAddress"][:64],
+        "mfa_used": mfa_used(event),
+        "body": jsontext.dumps(event),
+    }
+    conn.execute(_INSERT_EVENT, row)
     conn.execute(_QUEUE_FOR_LOG, {"account_id": event["recipientAccountId"], "event_id": event["eventId"]})
     outbox.queue_event(conn, event, when)
     event_counts.observe(conn, event)
+    evaluate.queue_alerts(conn, event, row)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,8 +99,69 @@ class Query:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def condition(key: str, value: str) -> Any:
-    """The WHERE clause of one LookupAttribute (also the console's filters)."""
+@dataclass(frozen=True)
+class Predicate:
+    """One LookupAttribute read once, applied two ways: as a WHERE clause (`clause`, for LookupEvents and the
+    console) and as a test of one event's column values (`test`, for alert rules, on the values `record`
+    inserts). Both come from the same `op`, so a rule matches exactly the events a lookup with it finds."""
+
+    column: Any
+    op: str  # "eq", "ne", "prefix", "user" (a RAM user's short name), "null", "not_null", "is" (boolean), "never"
+    value: Any = None
+
+    def clause(self) -> Any:
+        column = self.column
+        if self.op == "is":
+            # The literal `= true` (not a bound parameter) lets both databases use the partial index.
+            return column == true() if self.value else column == false()
+        if self.op == "null":
+            return column.is_(None)
+        if self.op == "not_null":
+            return column.is_not(None)
+        if self.op == "never":
+            return false()
+        if self.op == "user":
+            return or_(column == self.value, _prefix_clause(column, self.value + "@"))
+        if self.op == "prefix":
+            return _prefix_clause(column, self.value)
+        if self.op == "ne":
+            return column != self.value
+        return column == self.value
+
+    def test(self, row: Mapping[str, Any]) -> bool:
+        """Whether an event whose indexed column values are `row` (column name -> value) satisfies it."""
+        found = row.get(self.column.name)
+        if self.op == "is":
+            return bool(found) is self.value
+        if self.op == "null":
+            return found is None
+        if self.op == "not_null":
+            return found is not None
+        if self.op == "never" or not isinstance(found, str):
+            return False
+        if self.op == "user":
+            return found == self.value or _in_prefix_range(found, self.value + "@")
+        if self.op == "prefix":
+            return _in_prefix_range(found, self.value)
+        if self.op == "ne":
+            return bool(found != self.value)
+        return bool(found == self.value)
+
+
+def _prefix_clause(column: Any, prefix: str) -> Any:
+    # A range on the index instead of LIKE, which SQLite would not use with its default case-insensitivity.
+    return and_(column >= prefix, column < prefix + _TOP)
+
+
+def _in_prefix_range(found: str, prefix: str) -> bool:
+    return prefix <= found < prefix + _TOP
+
+
+_TOP = "\U0010ffff"
+
+
+def predicate(key: str, value: str) -> Predicate:
+    """One LookupAttribute (also the console's filters and an alert rule's conditions), validated."""
     if key not in ATTRIBUTES:
         raise ApiError(
             "InvalidParameter.LookupAttribute.Key",
@@ -112,24 +174,26 @@ def condition(key: str, value: str) -> Any:
             f'The lookup attribute {key} must be {" or ".join(CHOICES[key])}, not "{value}".',
         )
     if key == "MFAUsed":
-        # The literal `= true` (not a bound parameter) lets both databases use the partial index.
-        return column == true() if value == "true" else column == false()
+        return Predicate(column, "is", value == "true")
     if key == "Result":
-        return column.is_(None) if value == "Success" else column.is_not(None)
+        return Predicate(column, "null" if value == "Success" else "not_null")
     if key == "ErrorCode" and value == "*":
-        return column.is_not(None)
+        return Predicate(column, "not_null")
     if key == "RoleName":
-        return false()
+        return Predicate(column, "never")
     if key == "EventCategory":
-        return column == INSIGHT if value == INSIGHT else column != INSIGHT
+        return Predicate(column, "eq" if value == INSIGHT else "ne", INSIGHT)
     if key == "User" and "@" not in value and value != "root":
         # A RAM user by its short name, as RAM-side events and the console name it: any of its domains.
-        return or_(column == value, and_(column >= value + "@", column < value + "@\U0010ffff"))
+        return Predicate(column, "user", value)
     if key in WILDCARD_KEYS and value.endswith("*"):
-        prefix = value[:-1]
-        # A range on the index instead of LIKE, which SQLite would not use with its default case-insensitivity.
-        return and_(column >= prefix, column < prefix + "\U0010ffff")
-    return column == value
+        return Predicate(column, "prefix", value[:-1])
+    return Predicate(column, "eq", value)
+
+
+def condition(key: str, value: str) -> Any:
+    """The WHERE clause of one LookupAttribute (also the console's filters)."""
+    return predicate(key, value).clause()
 
 
 def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tuple[list[dict[str, Any]], str | None]:

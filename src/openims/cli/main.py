@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from openims import accounts, config, logs
-from openims.cli import backup, integrity, trails
+from openims.cli import alerts, backup, integrity, trails
 from openims.cli.tables import print_table
 from openims.config import ConfigError, Settings
 from openims.runtime import Runtime, has_schema, open_runtime
@@ -121,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     trails.add_commands(sub)
     backup.add_commands(sub)
     integrity.add_commands(sub)
+    alerts.add_commands(sub)
     _data_dir_anywhere(parser)
     return parser
 

@@ -62,7 +62,7 @@ def add_commands(sub: Any) -> None:
         _account_args(p)
         p.set_defaults(func=func)
 
-    deliver = sub.add_parser("deliver", help="run trail deliverers without the API server")
+    deliver = sub.add_parser("deliver", help="run trail and alert deliverers without the API server")
     deliver.add_argument(
         "--workers", type=int, default=None, help="batches delivered at once (default 4, or $OPENIMS_DELIVERY_WORKERS)"
     )
@@ -229,6 +229,7 @@ def cmd_trail_delete(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
+    from openims.alerts.deliverer import AlertDeliverer
     from openims.delivery.deliverer import Deliverer
 
     stop = threading.Event()
@@ -237,9 +238,14 @@ def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
     rt = open_runtime(settings)
     try:
         deliverer = Deliverer(rt, workers=args.workers)
+        alerts = AlertDeliverer(rt)  # alerts go with trails: `serve` delivers both unless OPENIMS_SERVE_DELIVERY=false
         if args.once:
+            alerts.drain()
             return 0 if deliverer.drain() else 1
+        alert_thread = threading.Thread(target=alerts.run, args=(stop,), name="openims-alert-deliverer", daemon=True)
+        alert_thread.start()
         deliverer.run(stop)
+        alert_thread.join()
     finally:
         rt.close()
     return 0

@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from openims.console import (
     routes_account,
+    routes_alerts,
     routes_applications,
     routes_events,
     routes_groups,
@@ -35,6 +36,7 @@ def build(rt: Runtime) -> Starlette:
         *routes_events.routes,
         *routes_insights.routes,
         *routes_integrity.routes,
+        *routes_alerts.routes,
         *routes_users.routes,
         *routes_groups.routes,
         *routes_settings.routes,

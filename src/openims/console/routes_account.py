@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from markupsafe import Markup
 from starlette.responses import Response
 from starlette.routing import Route
@@ -41,6 +43,7 @@ def home(page: Page) -> Response:
     insights, insights_error = routes_insights.open_insights(page)
     return page.render(
         "home.html",
+        alerts=_todays_alerts(page),
         section="home",
         title="Overview",
         summary=(summary or {}).get("SummaryMap"),
@@ -53,6 +56,20 @@ def home(page: Page) -> Response:
         insights=insights,
         insights_error=insights_error,
     )
+
+
+def _todays_alerts(page: Page) -> dict[str, Any] | None:
+    """Today's alert count (UTC) and latest alerts, for a viewer who may read them (else None)."""
+    version = ACTIONTRAIL.version
+    if not (page.may("ListAlerts", _version=version) and page.may("DescribeUserAlertCount", _version=version)):
+        return None
+    today = clock.iso(clock.now_ms())[:10]
+    counted, _ = page.attempt("DescribeUserAlertCount", {"StartDate": today, "EndDate": today}, version)
+    latest, _ = page.attempt("ListAlerts", {"MaxResults": 5}, version)
+    return {
+        "count": sum((counted or {}).get("Data", {}).get("Counts", [])),
+        "latest": [a for a in (latest or {}).get("Alerts", []) if a["AlertTime"].startswith(today) and not a["Test"]],
+    }
 
 
 @endpoint()

@@ -48,6 +48,7 @@ NAV = (
     ("events", "Event history", "/events", "LookupEvents", registry.ACTIONTRAIL.version),
     ("insights", "Insights", "/insights", "LookupInsightEvents", registry.ACTIONTRAIL.version),
     ("integrity", "Integrity", "/integrity", "LookupEvents", registry.ACTIONTRAIL.version),
+    ("alerts", "Alerts", "/alerts", "ListAlertRules", registry.ACTIONTRAIL.version),
     ("settings", "Settings", "/settings/security", "GetSecurityPreference", registry.IMS.version),
 )
 # Where a session that may not do everything yet is sent.

@@ -27,6 +27,7 @@ from openims.store.db import Database
 from openims.store.schema import events
 from openims.store.tables.insights import insight_selectors
 from openims.store.tables.trails import trail_batches, trail_generations, trail_outbox, trail_target_status, trails
+from openims.store.upsert import dialect_insert
 
 log = logging.getLogger("openims.delivery")
 
@@ -57,7 +58,7 @@ _cache: dict[str, tuple[int, tuple[TrailFilter, ...]]] = {}
 def new_generation(conn: Connection, account_id: str) -> None:
     """Record that the account's trails changed (call in the changing transaction)."""
     token = secrets.randbits(62)
-    ins = _dialect_insert(conn, trail_generations).values(account_id=account_id, generation=token)
+    ins = dialect_insert(conn, trail_generations).values(account_id=account_id, generation=token)
     conn.execute(ins.on_conflict_do_update(index_elements=[trail_generations.c.account_id], set_={"generation": token}))
 
 
@@ -300,7 +301,7 @@ def _record_status(conn: Connection, trail_id: str, kind: str, error: str | None
         values["last_success_ms"] = now
     else:
         values.update(last_error=error[:4000], last_error_ms=now)
-    ins = _dialect_insert(conn, trail_target_status).values(trail_id=trail_id, target=kind, **values)
+    ins = dialect_insert(conn, trail_target_status).values(trail_id=trail_id, target=kind, **values)
     conn.execute(
         ins.on_conflict_do_update(
             index_elements=[trail_target_status.c.trail_id, trail_target_status.c.target],
@@ -309,16 +310,6 @@ def _record_status(conn: Connection, trail_id: str, kind: str, error: str | None
             where=trail_target_status.c.last_attempt_ms <= now,
         )
     )
-
-
-def _dialect_insert(conn: Connection, table: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
 
 
 def has_undelivered(conn: Connection) -> bool:

@@ -53,7 +53,11 @@ class SyslogSink:
         """Send every event of the batch; raises `DeliveryError` if the connection or a write fails."""
         if not batch.events:
             return
-        data = b"".join(frame(format_message(event, self.hostname)) for event in batch.events)
+        self.send([format_message(event, self.hostname) for event in batch.events])
+
+    def send(self, messages: list[bytes]) -> None:
+        """Send framed messages on one connection; raises `DeliveryError` if the connection or a write fails."""
+        data = b"".join(frame(message) for message in messages)
         try:
             with egress.connect(self.host, self.port, self.policy, time.monotonic() + self.timeout) as raw:
                 if self._ssl is None:
@@ -68,11 +72,14 @@ class SyslogSink:
 def format_message(event: dict[str, Any], hostname: str) -> bytes:
     """The RFC 5424 message for one event."""
     severity = _SEVERITY_NOTICE if event.get("eventRW") == "Write" else _SEVERITY_INFO
-    pri = _FACILITY_AUTHPRIV * 8 + severity
-    timestamp = _header_field(str(event.get("eventTime") or ""), 64)
-    msgid = _header_field(str(event.get("eventName") or ""), 32)
-    header = f"<{pri}>1 {timestamp} {hostname} {_APP_NAME} {_NIL} {msgid} {_NIL} "
     body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return message(severity, str(event.get("eventTime") or ""), hostname, str(event.get("eventName") or ""), body)
+
+
+def message(severity: int, timestamp: str, hostname: str, msgid: str, body: str) -> bytes:
+    """An RFC 5424 message of facility authpriv: the header fields made valid, then `body` in UTF-8."""
+    pri = _FACILITY_AUTHPRIV * 8 + severity
+    header = f"<{pri}>1 {_header_field(timestamp, 64)} {hostname} {_APP_NAME} {_NIL} {_header_field(msgid, 32)} {_NIL} "
     return header.encode("ascii") + body.encode("utf-8")
 
 

@@ -62,12 +62,16 @@ class WebhookSink:
         body = b"".join(
             json.dumps(e, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n" for e in batch.events
         )
+        self.post(batch.batch_id, body, "application/x-ndjson", "X-OpenIMS-Batch-Id")
+
+    def post(self, delivery_id: str, body: bytes, content_type: str, id_header: str) -> None:
+        """POST `body` signed over `delivery_id` (a batch ID, or an alert ID), which `id_header` carries."""
         timestamp = str(int(time.time()))
         headers = {
-            "Content-Type": "application/x-ndjson",
-            "X-OpenIMS-Batch-Id": batch.batch_id,
+            "Content-Type": content_type,
+            id_header: delivery_id,
             "X-OpenIMS-Timestamp": timestamp,
-            "X-OpenIMS-Signature": "sha256=" + sign(self._secret, timestamp, batch.batch_id, body),
+            "X-OpenIMS-Signature": "sha256=" + sign(self._secret, timestamp, delivery_id, body),
         }
         where = f"webhook {self._scheme}://{self._host}"
         try:
@@ -117,7 +121,7 @@ class _TlsConnection(http.client.HTTPSConnection):
         self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
 
 
-def sign(secret: bytes, timestamp: str, batch_id: str, body: bytes) -> str:
-    """Hex HMAC-SHA256 of `<timestamp>.<batch id>.<body>`; receivers compute the same to verify."""
-    message = timestamp.encode("ascii") + b"." + batch_id.encode("utf-8") + b"." + body
+def sign(secret: bytes, timestamp: str, delivery_id: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 of `<timestamp>.<batch or alert id>.<body>`; receivers compute the same to verify."""
+    message = timestamp.encode("ascii") + b"." + delivery_id.encode("utf-8") + b"." + body
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
