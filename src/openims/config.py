@@ -62,6 +62,10 @@ class Settings:
     log_format: str = "plain"
     # A signed checkpoint covers each event at most this many seconds after it commits.
     checkpoint_seconds: float = 5.0
+    # SQL over the trail (openims.query): each query is stopped after this many seconds and returns at most
+    # this many rows.
+    query_timeout_seconds: float = 10.0
+    query_max_rows: int = 10_000
 
     @property
     def is_sqlite(self) -> bool:
@@ -117,6 +121,8 @@ def load(data_dir: str | os.PathLike[str] | None = None) -> Settings:
         max_connections=_int_env("OPENIMS_MAX_CONNECTIONS", 1000),
         log_format=_choice("OPENIMS_LOG_FORMAT", ("plain", "json")),
         checkpoint_seconds=_float_env("OPENIMS_CHECKPOINT_SECONDS", 5.0),
+        query_timeout_seconds=_float_env("OPENIMS_QUERY_TIMEOUT_SECONDS", 10.0),
+        query_max_rows=_int_env("OPENIMS_QUERY_MAX_ROWS", 10_000),
     )
 
 

@@ -8,6 +8,7 @@ from openims.actions import (
     access_key_usage,
     access_keys,
     account_summary,
+    advanced_query,
     applications,
     batch_users,
     directories,
@@ -33,6 +34,7 @@ from openims.actions.registry import ActionTable
 
 HANDLER_MODULES = (
     access_key_policy,
+    advanced_query,
     access_key_usage,
     access_keys,
     account_summary,
