@@ -46,6 +46,7 @@ NAV = (
     ("keys", "AccessKeys", "/access-keys", "ListAccessKeys", registry.IMS.version),
     ("events", "Event history", "/events", "LookupEvents", registry.ACTIONTRAIL.version),
     ("integrity", "Integrity", "/integrity", "LookupEvents", registry.ACTIONTRAIL.version),
+    ("query", "SQL query", "/query", "GetAdvancedQueryResult", registry.ACTIONTRAIL.version),
     ("settings", "Settings", "/settings/security", "GetSecurityPreference", registry.IMS.version),
 )
 # Where a session that may not do everything yet is sent.
