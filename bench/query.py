@@ -26,11 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from console_history import run, seed_postgres
+from console_history import COLUMNS, run, seed_postgres
 from seed_events import seed_events
 
 from openims import config
 from openims.cli import operator
+from openims.errors import ApiError
 from openims.runtime import open_runtime
 from tests.support import fresh_postgres_database
 
@@ -62,6 +63,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--postgres", metavar="URL", help="run on a new PostgreSQL database next to URL's")
+    parser.add_argument(
+        "--seeded", metavar="DB", help="with --postgres: copy the events of a SQLite file kept by `--keep` instead"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="openims-query-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENIMS_")}
@@ -79,11 +83,34 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def copy_seeded(db: Path, url: str, account_id: str) -> float:
+    """COPY the events of an already seeded SQLite file into PostgreSQL, as the new deployment's account's."""
+    import sqlite3
+
+    import psycopg
+
+    start = time.perf_counter()
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    lite = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    picked = ", ".join("? AS account_id" if c == "account_id" else c for c in COLUMNS)
+    with psycopg.connect(plain) as pg:
+        rows = lite.execute(f"SELECT {picked} FROM events ORDER BY seq", (account_id,))
+        with pg.cursor() as cur, cur.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    lite.close()
+    with psycopg.connect(plain, autocommit=True) as pg:
+        pg.execute("VACUUM ANALYZE events")
+    return time.perf_counter() - start
+
+
 def measure(args: argparse.Namespace, work: Path, env: dict[str, str]) -> int:
     data = work / "data"
     root = json.loads(run([sys.executable, "-m", "openims", "--data-dir", str(data), "init", "--json"], env))
     print(f"seeding {args.events:,} events ...", flush=True)
-    if args.postgres:
+    if args.postgres and args.seeded:
+        seconds = copy_seeded(Path(args.seeded), env["OPENIMS_DATABASE_URL"], root["AccountId"])
+    elif args.postgres:
         seconds = seed_postgres(env["OPENIMS_DATABASE_URL"], work, root, "openims", args.events)
     else:
         seconds = seed_events(data / "openims.db", root["AccountId"], root["AccessKeyId"], args.events)
@@ -95,12 +122,16 @@ def measure(args: argparse.Namespace, work: Path, env: dict[str, str]) -> int:
         print(f"\n{'query':36} {'rows':>6} {'median s':>9} {'max s':>7}")
         for label, sql in QUERIES:
             params = {"QuerySql": sql, "MaxResults": "10000"}
-            out = operator.call(rt, root["AccountId"], "GetAdvancedQueryResult", params)
-            times = []
-            for _ in range(args.repeat):
-                start = time.perf_counter()
-                operator.call(rt, root["AccountId"], "GetAdvancedQueryResult", params)
-                times.append(time.perf_counter() - start)
+            try:
+                out = operator.call(rt, root["AccountId"], "GetAdvancedQueryResult", params)
+                times = []
+                for _ in range(args.repeat):
+                    start = time.perf_counter()
+                    operator.call(rt, root["AccountId"], "GetAdvancedQueryResult", params)
+                    times.append(time.perf_counter() - start)
+            except ApiError as err:  # the time limit, most likely: reported as the answer a user would get
+                print(f"{label:36} {err.code}", flush=True)
+                continue
             if label.startswith("GROUP BY eventName"):
                 worst = statistics.median(times)
             print(f"{label:36} {out['RowCount']:>6} {statistics.median(times):>9.3f} {max(times):>7.3f}", flush=True)

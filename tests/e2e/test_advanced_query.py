@@ -179,12 +179,24 @@ def test_nothing_was_written_by_the_escapes(acct: Account) -> None:
 def test_the_time_limit_stops_a_runaway_query(server: Server) -> None:
     with server.sibling(OPENIMS_QUERY_TIMEOUT_SECONDS="1") as quick:
         acct = server.new_account()
+        for n in range(9):
+            acct.ims().create_user(m.CreateUserRequest(user_principal_name=acct.upn(f"t{n}"), display_name=f"t{n}"))
         acct.server = quick
-        endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+        # At least 10 events to the 8th power: far more rows than a second allows.
+        endless = "SELECT count(*) FROM events a, events b, events c, events d, events e, events f, events g, events h"
         err = error_of(lambda: query(acct, endless))
     assert err.code == "InvalidParameter.QuerySql.Timeout", err.message
     assert err.code == "InvalidParameter.QuerySql.Timeout"
     assert "1 s" in err.message
+
+
+def test_a_query_cannot_build_huge_values(acct: Account) -> None:
+    doubling = (
+        "WITH RECURSIVE c(n, s) AS (SELECT 1, 'xxxxxxxx' UNION ALL SELECT n + 1, s || s FROM c WHERE n < 40) "
+        "SELECT max(length(s)) FROM c"
+    )
+    err = error_of(lambda: query(acct, doubling))
+    assert err.code.startswith("InvalidParameter.QuerySql")
 
 
 def test_history_through_the_sdk(acct: Account) -> None:

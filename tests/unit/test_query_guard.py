@@ -38,6 +38,7 @@ def test_own_with_names_are_allowed_but_never_events() -> None:
         ("SELECT current_setting('is_superuser')", "current_setting is not allowed"),
         ("SELECT pg_read_file('/etc/passwd')", "pg_read_file is not allowed"),
         ("SELECT (SELECT count(*) FROM pg_roles)", "pg_roles"),
+        ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT * FROM c", "RECURSIVE"),
     ],
     ids=lambda v: str(v)[:24],
 )

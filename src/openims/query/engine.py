@@ -30,6 +30,7 @@ from openims.query.errors import bad_sql, timed_out
 from openims.runtime import Runtime
 
 MAX_SQL_CHARS = 8192
+MAX_VALUE_BYTES = 16 * 1024 * 1024
 
 # Functions a query may call on SQLite, by the name the authorizer reports (LIKE and GLOB are functions there,
 # `->`/`->>` too). Nothing that reads files, loads code, sleeps, or reports on the database or the process.
@@ -138,6 +139,9 @@ def _run_sqlite(rt: Runtime, account_id: str, sql: str, limit: int, seconds: flo
     conn = sqlite3.connect(f"file:{quote(_sqlite_path(rt))}?mode=ro", uri=True, check_same_thread=False)
     try:
         conn.execute("PRAGMA busy_timeout=5000")
+        # No value beyond 16 MB (SQLite's own limit is 1 GB): a query cannot make the server allocate gigabytes by
+        # doubling a string in a recursive WITH within its time limit.
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         inner = "q_" + secrets.token_hex(16)
         exprs = ", ".join(f'{expr} AS "{name}"' for name, expr, _ in COLUMNS)
         own = f"account_id = '{account_id}'"  # digits only (checked above)

@@ -122,6 +122,10 @@ def checked(sql: str) -> str:
         raise Rejected("only a SELECT may run.")
     if tree.find(exp.Into, exp.Lock) is not None:
         raise Rejected("SELECT INTO and row locks are not allowed.")
+    # PostgreSQL has no per-query cap on a value's size (SQLite's engine sets one): a recursive WITH doubling a
+    # string would make the server allocate up to a gigabyte within the time limit.
+    if any(w.args.get("recursive") for w in tree.find_all(exp.With)):
+        raise Rejected("WITH RECURSIVE is not allowed on PostgreSQL.")
     own = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     if "events" in own:
         raise Rejected("a WITH name may not be `events`.")
@@ -144,6 +148,25 @@ def checked(sql: str) -> str:
         if canonical is not None:
             column.set("this", exp.to_identifier(canonical, quoted=True))
     return tree.sql(dialect="postgres", comments=False)
+
+
+def grant_access(url: str) -> None:
+    """Give the role its one privilege again (and the server's user the role) after `pg_restore --no-privileges`
+    restored the view without its grants (migration 0019 made them first). Needs CREATEROLE where the role is
+    missing, as the migration did."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        if conn.execute(f"SELECT to_regclass('{VIEW}')").fetchone() == (None,):
+            return  # a backup from before migration 0019: migrating it makes the view and its grant
+        conn.execute(
+            "DO $$ BEGIN "
+            f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN CREATE ROLE {ROLE} NOLOGIN; END IF; "
+            f"IF NOT pg_has_role(current_user, '{ROLE}', 'MEMBER') THEN "
+            f"EXECUTE format('GRANT {ROLE} TO %I', current_user); END IF; "
+            "END $$"
+        )
+        conn.execute(f"GRANT SELECT ON {VIEW} TO {ROLE}")
 
 
 def run(rt: Runtime, account_id: str, sql: str, limit: int, seconds: float) -> tuple[list[str], list[Any]]:
