@@ -64,7 +64,10 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--postgres", metavar="URL", help="run on a new PostgreSQL database next to URL's")
     parser.add_argument(
-        "--seeded", metavar="DB", help="with --postgres: copy the events of a SQLite file kept by `--keep` instead"
+        "--seeded",
+        metavar="DIR",
+        help="reuse the data dir of an earlier `--keep` SQLite run (printed as kept .../data) instead of seeding; "
+        "with --postgres its events are copied",
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="openims-query-bench-"))
@@ -105,11 +108,17 @@ def copy_seeded(db: Path, url: str, account_id: str) -> float:
 
 
 def measure(args: argparse.Namespace, work: Path, env: dict[str, str]) -> int:
-    data = work / "data"
-    root = json.loads(run([sys.executable, "-m", "openims", "--data-dir", str(data), "init", "--json"], env))
-    print(f"seeding {args.events:,} events ...", flush=True)
-    if args.postgres and args.seeded:
-        seconds = copy_seeded(Path(args.seeded), env["OPENIMS_DATABASE_URL"], root["AccountId"])
+    data = Path(args.seeded) if args.seeded and not args.postgres else work / "data"
+    if data.exists():
+        root = json.loads((data / "root-credentials.json").read_text())
+        seconds = 0.0
+    else:
+        root = json.loads(run([sys.executable, "-m", "openims", "--data-dir", str(data), "init", "--json"], env))
+    print(f"events from {args.seeded} ..." if args.seeded else f"seeding {args.events:,} events ...", flush=True)
+    if args.seeded and not args.postgres:
+        pass  # its events are there already
+    elif args.postgres and args.seeded:
+        seconds = copy_seeded(Path(args.seeded) / "openims.db", env["OPENIMS_DATABASE_URL"], root["AccountId"])
     elif args.postgres:
         seconds = seed_postgres(env["OPENIMS_DATABASE_URL"], work, root, "openims", args.events)
     else:

@@ -139,6 +139,10 @@ def _run_sqlite(rt: Runtime, account_id: str, sql: str, limit: int, seconds: flo
     conn = sqlite3.connect(f"file:{quote(_sqlite_path(rt))}?mode=ro", uri=True, check_same_thread=False)
     try:
         conn.execute("PRAGMA busy_timeout=5000")
+        # A query that reads the events themselves (a column outside one index) reads pages all over the file:
+        # mapped, they come from the OS page cache without a read() each, about twice as fast here (docs/query.md).
+        conn.execute("PRAGMA mmap_size=2147483648")
+        conn.execute("PRAGMA cache_size=-65536")
         # No value beyond 16 MB (SQLite's own limit is 1 GB): a query cannot make the server allocate gigabytes by
         # doubling a string in a recursive WITH within its time limit.
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
