@@ -161,9 +161,12 @@ def grant_access(url: str) -> None:
             return  # a backup from before migration 0019: migrating it makes the view and its grant
         conn.execute(
             "DO $$ BEGIN "
-            f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN CREATE ROLE {ROLE} NOLOGIN; END IF; "
+            f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN "
+            f"BEGIN CREATE ROLE {ROLE} NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END; "
+            "END IF; "
             f"IF NOT pg_has_role(current_user, '{ROLE}', 'MEMBER') THEN "
-            f"EXECUTE format('GRANT {ROLE} TO %I', current_user); END IF; "
+            f"BEGIN EXECUTE format('GRANT {ROLE} TO %I', current_user); "
+            "EXCEPTION WHEN unique_violation THEN NULL; END; END IF; "
             "END $$"
         )
         conn.execute(f"GRANT SELECT ON {VIEW} TO {ROLE}")

@@ -83,12 +83,16 @@ def upgrade() -> None:
     # they see, and a key would make them wait for each other.
     op.execute("CREATE TABLE query_binding (pid integer NOT NULL, account_id varchar(16) NOT NULL)")
     op.execute(_VIEW)
+    # Two databases of one cluster may migrate at once (tests, several deployments): whoever loses the race to
+    # create the role or grant it finds it done.
     op.execute(
         "DO $$ BEGIN "
         "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'openims_query') THEN "
-        "CREATE ROLE openims_query NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT; END IF; "
+        "BEGIN CREATE ROLE openims_query NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT; "
+        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END; END IF; "
         "IF NOT pg_has_role(current_user, 'openims_query', 'MEMBER') THEN "
-        "EXECUTE format('GRANT openims_query TO %I', current_user); END IF; "
+        "BEGIN EXECUTE format('GRANT openims_query TO %I', current_user); "
+        "EXCEPTION WHEN unique_violation THEN NULL; END; END IF; "
         "END $$"
     )
     op.execute("REVOKE ALL ON query_binding FROM PUBLIC")
