@@ -64,6 +64,10 @@ class Settings:
     checkpoint_seconds: float = 5.0
     # Processes `serve` answers with (--workers): by default one per core this process may run on.
     workers: int = 1
+    # SQL over the trail (openims.query): each query is stopped after this many seconds and returns at most
+    # this many rows.
+    query_timeout_seconds: float = 10.0
+    query_max_rows: int = 10_000
 
     @property
     def is_sqlite(self) -> bool:
@@ -120,6 +124,8 @@ def load(data_dir: str | os.PathLike[str] | None = None) -> Settings:
         log_format=_choice("OPENIMS_LOG_FORMAT", ("plain", "json")),
         checkpoint_seconds=_float_env("OPENIMS_CHECKPOINT_SECONDS", 5.0),
         workers=_int_env("OPENIMS_WORKERS", len(os.sched_getaffinity(0))),
+        query_timeout_seconds=_float_env("OPENIMS_QUERY_TIMEOUT_SECONDS", 10.0),
+        query_max_rows=_int_env("OPENIMS_QUERY_MAX_ROWS", 10_000),
     )
 
 

@@ -9,6 +9,7 @@ from openims.actions import (
     access_key_usage,
     access_keys,
     account_summary,
+    advanced_query,
     alerts,
     applications,
     batch_users,
@@ -39,6 +40,7 @@ from openims.actions.registry import ActionTable
 HANDLER_MODULES = (
     access_key_activity,
     access_key_policy,
+    advanced_query,
     access_key_usage,
     access_keys,
     account_summary,

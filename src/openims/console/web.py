@@ -49,6 +49,7 @@ NAV = (
     ("insights", "Insights", "/insights", "LookupInsightEvents", registry.ACTIONTRAIL.version),
     ("integrity", "Integrity", "/integrity", "LookupEvents", registry.ACTIONTRAIL.version),
     ("alerts", "Alerts", "/alerts", "ListAlertRules", registry.ACTIONTRAIL.version),
+    ("query", "SQL query", "/query", "GetAdvancedQueryResult", registry.ACTIONTRAIL.version),
     ("settings", "Settings", "/settings/security", "GetSecurityPreference", registry.IMS.version),
 )
 # Where a session that may not do everything yet is sent.

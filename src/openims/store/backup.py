@@ -243,3 +243,7 @@ def restore_postgres(src: Path, url: str) -> None:
     )
     if result.returncode != 0:
         raise _tool_error("pg_restore", result, url)
+    # --no-privileges leaves out the grant that lets trail queries read their view (openims.query.postgres).
+    from openims.query.postgres import grant_access
+
+    grant_access(url)
