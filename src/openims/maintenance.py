@@ -11,7 +11,7 @@ from sqlalchemy import Column, delete, select, tuple_
 from openims import clock
 from openims.actions import recycle_bin
 from openims.credentials import idle_keys
-from openims.delivery import outbox
+from openims.delivery import digests, outbox
 from openims.integrity import retention
 from openims.runtime import Runtime
 from openims.store.schema import signature_nonces
@@ -55,6 +55,7 @@ PURGERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (
     ("nonces", _spent_nonces),
     ("recycle_bin", recycle_bin.purge),
     ("trail_batches", outbox.purge_delivered),
+    ("trail_digests", digests.purge),
     ("console_sessions", purge_expired(console_sessions.c.expires_ms)),
     # Voided tickets (their device changed) expire like the others.
     ("console_mfa_tickets", purge_expired(console_mfa_tickets.c.expires_ms)),

@@ -24,14 +24,18 @@ class DirectorySink:
         if not batch.events:
             return
         obj = log_file(batch, self.key_prefix)
+        self.store(obj.key, obj.body, "application/gzip")
+
+    def store(self, key: str, body: bytes, content_type: str) -> None:
+        """Write one object (the content type is the bucket's business only); raises `DeliveryError`."""
         base = (self.root / self.bucket).resolve()
-        target = (base / obj.key).resolve()
+        target = (base / key).resolve()
         # A prefix such as "../x" comes from trail settings; never let it write outside the bucket folder.
         if not target.is_relative_to(base):
-            raise DeliveryError(f"object key for trail {batch.trail_name!r} escapes the bucket directory")
+            raise DeliveryError(f"object key {key[:200]!r} escapes the bucket directory")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(target, obj.body)
+            _write_atomically(target, body)
         except OSError as exc:
             raise delivery_error(f"directory delivery to {str(base)!r} failed", exc) from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 import boto3
@@ -59,15 +60,20 @@ class S3Sink:
         if not batch.events:
             return
         obj = log_file(batch, self.key_prefix)
+        # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, or HTTP clients would silently
+        # decompress it on download.
+        self.store(obj.key, obj.body, "application/gzip")
+
+    def store(self, key: str, body: bytes, content_type: str) -> None:
+        """Put one object; raises `DeliveryError` on any failure."""
+        md5 = hashlib.md5(body, usedforsecurity=False).digest()
         try:
             self._client.put_object(
                 Bucket=self.bucket,
-                Key=obj.key,
-                Body=obj.body,
-                ContentMD5=base64.b64encode(obj.md5).decode(),
-                # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, or HTTP clients would
-                # silently decompress it on download.
-                ContentType="application/gzip",
+                Key=key,
+                Body=body,
+                ContentMD5=base64.b64encode(md5).decode(),
+                ContentType=content_type,
             )
         except (BotoCoreError, ClientError) as exc:
             raise delivery_error(f"S3 delivery to bucket {self.bucket!r} failed", exc, self._secrets) from None
