@@ -41,11 +41,20 @@ def cover(rt: Runtime, account_id: str, event_ids: Iterable[str], sign: bool) ->
                 )
             )
             leaves.update({r.event_id: Leaf(int(r.leaf_index), bytes(r.leaf_hash)) for r in rows})
-        newest = sequencer.newest_checkpoint(conn, account_id) if sign else None
-    covering = sequencer.stored_checkpoint(newest) if newest is not None else None
-    if covering is not None and leaves and max(leaf.index for leaf in leaves.values()) >= covering.size:
         covering = None
-    return Coverage(leaves, covering)
+        if sign and leaves:
+            # The first checkpoint covering them all, not the newest: a proof then reads only the leaves between
+            # the batch and it, however far the log has grown since (a backlog delivered after an outage).
+            covering = conn.execute(
+                select(log_checkpoints)
+                .where(
+                    log_checkpoints.c.account_id == account_id,
+                    log_checkpoints.c.size > max(leaf.index for leaf in leaves.values()),
+                )
+                .order_by(log_checkpoints.c.size)
+                .limit(1)
+            ).first()
+    return Coverage(leaves, sequencer.stored_checkpoint(covering) if covering is not None else None)
 
 
 def proof(rt: Runtime, account_id: str, indexes: list[int], cp: checkpoint.Checkpoint) -> list[bytes]:
