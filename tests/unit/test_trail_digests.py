@@ -11,8 +11,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from openims import clock
 from openims.delivery.batch import DeliveryError
 from openims.delivery.deliverer import Deliverer
+from openims.delivery.digests import purge as digests_purge
 from openims.delivery.sinks.directory import DirectorySink
 from openims.delivery.targets import Target
 from openims.integrity import digests, signing_keys, trail_verify
@@ -111,3 +113,24 @@ def test_a_file_left_without_its_digest_is_reported(rt: Runtime, tmp_path: Path)
     assert report.digests == 0 and len(report.problems) == 1
     assert report.problems[0].endswith("in no digest: added (or its digest is still being written)")
     assert digests.is_digest_key(sink.stored[0][0])
+
+
+def test_housekeeping_keeps_the_digest_of_a_batch_still_waiting(rt: Runtime, tmp_path: Path) -> None:
+    account = new_account(rt)
+    make_trail(rt, account, "slow-trail")
+    sink = FlakyBucket(tmp_path, fail=1)
+    d = Deliverer(rt, targets_for=targets(sink))
+    record(rt, account)
+    assert d.drain() is False
+    clock.set_offset(3 * 24 * 3600)  # days of outage: the batch still waits, and so must its digest
+    assert digests_purge(rt) == 0
+    retry_now(rt)
+    assert d.drain() is True
+    assert sink.stored[0] == sink.stored[1]
+    assert verified(rt, tmp_path).problems == []
+    clock.set_offset(6 * 24 * 3600)
+    assert digests_purge(rt) == 1  # delivered and old: the row goes, the chain's head stays
+    record(rt, account)
+    assert d.drain() is True
+    assert [json.loads(b)["sequence"] for _, b in sink.stored] == [0, 0, 1]
+    assert verified(rt, tmp_path).problems == []

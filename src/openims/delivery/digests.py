@@ -24,9 +24,10 @@ from openims.delivery.sinks.objectkey import log_file
 from openims.integrity import checkpoint, coverage, digests, signing_keys
 from openims.runtime import Runtime
 from openims.store.tables.digests import trail_digest_heads, trail_digests
+from openims.store.tables.trails import trail_batches
 
 log = logging.getLogger("openims.delivery")
-KEEP_MS = 24 * 3600 * 1000  # as delivered batches: a batch retried later than this gets a new digest
+KEEP_MS = 24 * 3600 * 1000  # as delivered batch rows
 
 
 def deliver(rt: Runtime, trail: Any, sink: Any, batch: Batch, covered: coverage.Coverage) -> None:
@@ -131,9 +132,16 @@ def _locked_head(conn: Connection, trail_id: str, location: str) -> Any:
 
 
 def purge(rt: Runtime) -> int:
-    """Forget digests fixed more than a day ago (their batches are long delivered; chain heads stay)."""
+    """Forget digests fixed more than a day ago whose batches are delivered (chain heads stay). A batch still
+    waiting keeps its digest however old, or its retry would chain a second one and leave a gap where the first
+    was never stored."""
+    waiting = select(trail_batches.c.id).where(trail_batches.c.delivered_ms.is_(None))
     with rt.db.transaction() as conn:
-        return conn.execute(delete(trail_digests).where(trail_digests.c.created_ms < clock.now_ms() - KEEP_MS)).rowcount
+        return conn.execute(
+            delete(trail_digests).where(
+                trail_digests.c.created_ms < clock.now_ms() - KEEP_MS, trail_digests.c.batch_id.not_in(waiting)
+            )
+        ).rowcount
 
 
 def _b64(data: bytes) -> str:
