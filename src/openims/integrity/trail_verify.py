@@ -12,8 +12,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections import deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -103,12 +106,17 @@ def verify(objects: Objects, public_keys: list[Ed25519PublicKey]) -> Report:
     chains = _chains(objects, digest_keys, keys, report)
     listed: dict[str, str] = {}  # event file -> the digest that lists it
     roots: dict[tuple[str, int], bytes] = {}
+    work = [(key, doc, entry) for c in chains for key, _, doc in c.digests for entry in doc.get("logFiles") or []]
+    bodies = _prefetched(objects, [str(entry.get("key")) for _, _, entry in work], log_keys)
     for chain in chains:
-        _check_chain(chain, report)
+        # In chain order, each digest's own problems, then its files': the first line is where history differs.
+        links = _check_chain(chain, report)
         for key, _, doc in chain.digests:
+            report.problems += links.get(key, [])
             for entry in doc.get("logFiles") or []:
+                body = next(bodies)
                 try:
-                    _check_file(objects, log_keys, key, doc, entry, keys, roots, report)
+                    _check_file(body, key, doc, entry, keys, roots, report)
                 except (ValueError, TypeError, KeyError, OSError, EOFError) as exc:  # gzip, JSON, a bad proof
                     report.problems.append(f"event file {entry.get('key')}: cannot be checked: {type(exc).__name__}")
                 listed.setdefault(str(entry.get("key")), key)
@@ -147,41 +155,42 @@ def _chains(
     return [found[k] for k in sorted(found)]
 
 
-def _check_chain(chain: Chain, report: Report) -> None:
+def _check_chain(chain: Chain, report: Report) -> dict[str, list[str]]:
+    """The chain's problems, by the digest they are found at."""
     name = f"trail {chain.trail_name} of account {chain.account_id}"
+    found: dict[str, list[str]] = {}
     previous: tuple[str, bytes, dict[str, Any]] | None = None
     for key, body, doc in chain.digests:
+        problems = found.setdefault(key, [])
         sequence = int(doc.get("sequence", -1))
         link = (doc.get("previousDigestKey"), doc.get("previousDigestSha256"), doc.get("previousDigestSignature"))
         if previous is None:
             if sequence != 0:
-                report.problems.append(
+                problems.append(
                     f"digest {key} ({name}, sequence {sequence}): the digests before it are missing, from "
                     f"{link[0]}: deleted"
                 )
         elif sequence == int(previous[2]["sequence"]):
-            report.problems.append(f"digest {key} ({name}): a second digest with sequence {sequence}")
+            problems.append(f"digest {key} ({name}): a second digest with sequence {sequence}")
             continue
         elif sequence != int(previous[2]["sequence"]) + 1:
-            report.problems.append(
+            problems.append(
                 f"digest {key} ({name}, sequence {sequence}): digests after {previous[0]} are missing, "
                 f"up to {link[0]}: deleted"
             )
         elif link != (previous[0], digests.sha256_hex(previous[1]), previous[2].get("signature")):
-            report.problems.append(
-                f"digest {key} ({name}): does not follow digest {previous[0]}: the chain was rewritten"
-            )
+            problems.append(f"digest {key} ({name}): does not follow digest {previous[0]}: the chain was rewritten")
         previous = (key, body, doc)
     if chain.digests:
         first, last = chain.digests[0][2], chain.digests[-1][2]
         report.chains.append(
             f"{name}: digests {first.get('sequence')} to {last.get('sequence')}, newest {last.get('digestTime')}"
         )
+    return found
 
 
 def _check_file(
-    objects: Objects,
-    present: set[str],
+    body: bytes | Exception | None,
     digest: str,
     doc: dict[str, Any],
     entry: dict[str, Any],
@@ -190,10 +199,12 @@ def _check_file(
     report: Report,
 ) -> None:
     key = str(entry.get("key"))
-    if key not in present:
+    if body is None:
         report.problems.append(f"event file {key} (listed in digest {digest}): deleted")
         return
-    body = objects.read(key)
+    if isinstance(body, Exception):
+        report.problems.append(f"event file {key}: cannot be read: {type(body).__name__}")
+        return
     report.files += 1
     if hashlib.sha256(body).hexdigest() != entry.get("sha256"):
         report.problems.append(f"event file {key}: modified (its SHA-256 is not the one digest {digest} lists)")
@@ -219,3 +230,28 @@ def _check_file(
         )
         return
     report.proven += len(leaves)
+
+
+READERS = 8  # objects read at once: a remote bucket answers each GET in tens of milliseconds
+
+
+def _prefetched(objects: Objects, keys: list[str], present: set[str]) -> Iterator[bytes | Exception | None]:
+    """The bytes of each of `keys` in order (None for one not present, the exception for one that cannot be
+    read), read READERS at a time, a bounded window ahead."""
+
+    def read(key: str) -> bytes | Exception | None:
+        if key not in present:
+            return None
+        try:
+            return objects.read(key)
+        except Exception as exc:  # noqa: BLE001  (OSError, botocore's errors: reported per file)
+            return exc
+
+    with ThreadPoolExecutor(READERS) as pool:
+        ahead = iter(keys)
+        pending = deque(pool.submit(read, key) for key in islice(ahead, READERS * 2))
+        while pending:
+            body = pending.popleft().result()
+            if (key := next(ahead, None)) is not None:
+                pending.append(pool.submit(read, key))
+            yield body
