@@ -17,8 +17,9 @@ from openims.delivery.deliverer import Deliverer
 from openims.delivery.digests import purge as digests_purge
 from openims.delivery.sinks.directory import DirectorySink
 from openims.delivery.targets import Target
-from openims.integrity import digests, signing_keys, trail_verify
+from openims.integrity import digests, sequencer, signing_keys, trail_verify
 from openims.runtime import Runtime
+from openims.store.schema import events
 from openims.store.tables.digests import trail_digests
 from openims.store.tables.trails import trail_batches
 from tests.unit.test_outbox import make_trail, new_account, record
@@ -134,3 +135,22 @@ def test_housekeeping_keeps_the_digest_of_a_batch_still_waiting(rt: Runtime, tmp
     assert d.drain() is True
     assert [json.loads(b)["sequence"] for _, b in sink.stored] == [0, 0, 1]
     assert verified(rt, tmp_path).problems == []
+
+
+def test_an_event_changed_in_the_database_before_delivery_is_caught_by_the_proof(rt: Runtime, tmp_path: Path) -> None:
+    """The file and its digest agree (both were made from the edited row), but the log signed the event as it
+    was recorded: the digest's inclusion proof does not hold for the delivered events."""
+    account = new_account(rt)
+    make_trail(rt, account, "edited-trail")
+    victim = record(rt, account)
+    sequencer.cover(rt, account, sign=True)  # in the log, as recorded
+    with rt.db.transaction() as conn:
+        body = json.loads(conn.execute(select(events.c.body).where(events.c.event_id == victim)).scalar_one())
+        body["sourceIpAddress"] = "203.0.113.66"
+        conn.execute(update(events).where(events.c.event_id == victim).values(body=json.dumps(body)))
+    sink = FlakyBucket(tmp_path)
+    assert Deliverer(rt, targets_for=targets(sink)).drain() is True
+    report = verified(rt, tmp_path)
+    (problem,) = report.problems
+    assert "its events are not those of the account's signed log" in problem
+    assert report.files == 1 and report.proven == 0
