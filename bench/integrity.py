@@ -27,6 +27,7 @@ from openims.cli import operator
 from openims.delivery import digests, outbox
 from openims.delivery.batch import Batch
 from openims.delivery.sinks.directory import DirectorySink
+from openims.delivery.targets import OSS, Target
 from openims.integrity import coverage, sequencer
 from openims.runtime import open_runtime
 from openims.store.schema import events
@@ -90,15 +91,14 @@ def trail_verify(data: Path, openims: list[str], settings: config.Settings, acco
                 .limit(count)
             ).scalars()
         )
-    sink = DirectorySink(data / "buckets" / account_id, "bench-bucket", "")
+    target = Target(OSS, "bench-bucket", DirectorySink(data / "buckets" / account_id, "bench-bucket", ""))
     started = time.perf_counter()
     files = 0
     for first in range(0, len(bodies), outbox.MAX_BATCH):
         chunk = [json.loads(b) for b in bodies[first : first + outbox.MAX_BATCH]]
         covered = coverage.cover(rt, account_id, [e["eventId"] for e in chunk], sign=True)
         batch = Batch("bench-trail", account_id, settings.region, f"bench-trail-{first}", chunk, covered.leaves)
-        sink.deliver(batch)
-        digests.deliver(rt, trail, sink, batch, covered)
+        digests.deliver(rt, trail, target, batch, covered)
         files += 1
     deliver_s = time.perf_counter() - started
     rt.close()

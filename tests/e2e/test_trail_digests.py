@@ -24,6 +24,7 @@ from alibabacloud_ims20190815 import models as im
 
 from openims.integrity import digests
 from tests.conftest import backends
+from tests.e2e.test_delivery import event_id_of, stored_events
 from tests.sink_support import moto_s3
 from tests.support import Account, Server, start_server
 
@@ -87,8 +88,9 @@ def deliver_some(acct: Account, name: str, bucket: str, prefix: str = "") -> int
         ims.get_user(im.GetUserRequest(user_principal_name=upn))
         time.sleep(1.5)  # past the batch window: the next calls go to another batch, hence another digest
     stop = t.stop_logging(at.StopLoggingRequest(name=name)).body.request_id
-    ids = [e["requestId"] for e in reversed(acct.events())]
-    return ids.index(stop) - ids.index(start) + 1
+    # In commit order (LookupEvents orders by the second only, in which several of these may fall).
+    server = acct.server
+    return len(stored_events(server, acct.account_id, event_id_of(server, start), event_id_of(server, stop)))
 
 
 def settled(read: Callable[[], dict[str, bytes]], expected_events: int) -> Callable[[], bool]:

@@ -125,9 +125,10 @@ class Deliverer:
         errors: dict[str, str | None] = {}
         for target in pending:
             try:
-                target.deliver(batch)
-                if target.kind == OSS:
-                    digests.deliver(self.rt, row, target.sink, batch, covered)
+                if target.kind == OSS:  # the event file, then its digest
+                    digests.deliver(self.rt, row, target, batch, covered)
+                else:
+                    target.deliver(batch)
                 errors[target.kind] = None
             except DeliveryError as exc:
                 errors[target.kind] = str(exc)

@@ -20,7 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from openims import clock
 from openims.delivery.batch import Batch
 from openims.delivery.sinks import ObjectStore
-from openims.delivery.sinks.objectkey import log_file
+from openims.delivery.sinks.objectkey import LogFile, store_log_file
+from openims.delivery.targets import Target
 from openims.integrity import checkpoint, coverage, digests, signing_keys
 from openims.runtime import Runtime
 from openims.store.tables.digests import trail_digest_heads, trail_digests
@@ -30,14 +31,19 @@ log = logging.getLogger("openims.delivery")
 KEEP_MS = 24 * 3600 * 1000  # as delivered batch rows
 
 
-def deliver(rt: Runtime, trail: Any, sink: Any, batch: Batch, covered: coverage.Coverage) -> None:
-    """Store the digest of `batch`'s event file (just stored by `sink`); raises `DeliveryError` from the sink."""
-    if not isinstance(sink, ObjectStore) or not batch.events:
+def deliver(rt: Runtime, trail: Any, target: Target, batch: Batch, covered: coverage.Coverage) -> None:
+    """Deliver `batch` to a bucket target: its event file, then its digest. Raises `DeliveryError`."""
+    sink = target.sink
+    if not isinstance(sink, ObjectStore):
+        target.deliver(batch)  # not bucket-like, or not configured (then this raises why)
+        return
+    obj = store_log_file(sink, batch)
+    if obj is None:
         return
     location = f"{sink.bucket}/{sink.key_prefix.strip('/')}"
     with rt.db.read() as conn:
         found = _stored(conn, trail.id, location, batch.batch_id)
-    key, body = found or _chain(rt, trail, sink, location, batch, covered)
+    key, body = found or _chain(rt, trail, sink, location, obj, batch, covered)
     sink.store(key, body, "application/json")
 
 
@@ -53,10 +59,10 @@ def _stored(conn: Connection, trail_id: str, location: str, batch_id: str) -> tu
 
 
 def _chain(
-    rt: Runtime, trail: Any, sink: ObjectStore, location: str, batch: Batch, covered: coverage.Coverage
+    rt: Runtime, trail: Any, sink: ObjectStore, location: str, obj: LogFile, batch: Batch, covered: coverage.Coverage
 ) -> tuple[str, bytes]:
-    """Fix the batch's digest, chained to the destination's newest one, and return its key and bytes."""
-    obj = log_file(batch, sink.key_prefix)
+    """Fix the digest of `obj`, the batch's event file, chained to the destination's newest digest; returns the
+    digest's key and bytes."""
     indexes = [covered.leaves[e["eventId"]].index if e.get("eventId") in covered.leaves else None for e in batch.events]
     known = [i for i in indexes if i is not None]
     proof: list[str] | None = None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..batch import Batch, DeliveryError
 from .errors import delivery_error
-from .objectkey import log_file
+from .objectkey import store_log_file
 
 
 class DirectorySink:
@@ -21,10 +21,7 @@ class DirectorySink:
 
     def deliver(self, batch: Batch) -> None:
         """Write the batch's log file; raises `DeliveryError` on any failure."""
-        if not batch.events:
-            return
-        obj = log_file(batch, self.key_prefix)
-        self.store(obj.key, obj.body, "application/gzip")
+        store_log_file(self, batch)
 
     def store(self, key: str, body: bytes, content_type: str) -> None:
         """Write one object (the content type is the bucket's business only); raises `DeliveryError`."""

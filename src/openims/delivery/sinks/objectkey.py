@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 
 from ..batch import Batch, event_time
+from . import ObjectStore
 
 # Fixed by ActionTrail's file name format; its meaning is not documented.
 _FILE_CODE = "1002"
@@ -43,3 +44,14 @@ def log_file(batch: Batch, key_prefix: str) -> LogFile:
         name,
     ]
     return LogFile(key="/".join(p for p in parts if p), body=body, md5=md5)
+
+
+def store_log_file(sink: ObjectStore, batch: Batch) -> LogFile | None:
+    """Store the batch's log file in a bucket-like sink; returns it (None for an empty batch)."""
+    if not batch.events:
+        return None
+    obj = log_file(batch, sink.key_prefix)
+    # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, or HTTP clients would silently
+    # decompress it on download.
+    sink.store(obj.key, obj.body, "application/gzip")
+    return obj

@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..batch import Batch
 from .errors import delivery_error
-from .objectkey import log_file
+from .objectkey import store_log_file
 
 # Fail fast on a dead endpoint: the trail loop retries the batch later anyway.
 _TIMEOUT_SECONDS = 5
@@ -57,12 +57,7 @@ class S3Sink:
 
     def deliver(self, batch: Batch) -> None:
         """Store the batch's log file; raises `DeliveryError` on any failure."""
-        if not batch.events:
-            return
-        obj = log_file(batch, self.key_prefix)
-        # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, or HTTP clients would silently
-        # decompress it on download.
-        self.store(obj.key, obj.body, "application/gzip")
+        store_log_file(self, batch)
 
     def store(self, key: str, body: bytes, content_type: str) -> None:
         """Put one object; raises `DeliveryError` on any failure."""
