@@ -12,7 +12,7 @@ from openims import clock
 from openims.actions import recycle_bin
 from openims.credentials import idle_keys
 from openims.delivery import digests, outbox
-from openims.integrity import retention
+from openims.integrity import retention, verify_jobs
 from openims.runtime import Runtime
 from openims.store.schema import signature_nonces
 from openims.store.tables.console import console_mfa_tickets, console_sessions
@@ -56,6 +56,7 @@ PURGERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (
     ("recycle_bin", recycle_bin.purge),
     ("trail_batches", outbox.purge_delivered),
     ("trail_digests", digests.purge),
+    ("verify_jobs", verify_jobs.purge),
     ("console_sessions", purge_expired(console_sessions.c.expires_ms)),
     # Voided tickets (their device changed) expire like the others.
     ("console_mfa_tickets", purge_expired(console_mfa_tickets.c.expires_ms)),

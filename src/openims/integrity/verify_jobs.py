@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from openims import clock
 from openims.integrity import verifier
@@ -24,6 +24,7 @@ log = logging.getLogger("openims.integrity")
 HEARTBEAT_MS = 1_000
 # A running job that has not reported for this long stopped with its server (it is not resumed: start another).
 STALE_MS = 60_000
+KEEP_MS = 7 * 24 * 3600 * 1000  # the page shows the newest job only; older ones go after a week
 
 Finished = Callable[[verifier.AccountReport | None], None]
 
@@ -132,6 +133,12 @@ def _run(rt: Runtime, job_id: str, account_id: str, finished: Finished) -> None:
                 heartbeat_ms=now,
                 finished_ms=now,
             )
+
+
+def purge(rt: Runtime) -> int:
+    """Forget jobs started more than a week ago (their outcome is on the record: the VerifyEventLog event)."""
+    with rt.db.transaction() as conn:
+        return conn.execute(delete(verify_jobs).where(verify_jobs.c.started_ms < clock.now_ms() - KEEP_MS)).rowcount
 
 
 def _update(rt: Runtime, job_id: str, **values: Any) -> None:
