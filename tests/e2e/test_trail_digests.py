@@ -235,6 +235,12 @@ def test_every_change_to_a_delivered_directory_is_reported(
     assert problems[0].startswith(first), out.stdout
 
 
+def test_an_empty_place_is_not_called_intact(delivered_dir: tuple[Server, Path, Path], tmp_path: Path) -> None:
+    server, _, pub = delivered_dir
+    out = verify_dir(server, tmp_path, pub)
+    assert out.returncode == 2 and "nothing to verify" in out.stderr
+
+
 def test_a_digest_signed_by_another_key_is_refused(delivered_dir: tuple[Server, Path, Path], tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 

@@ -262,6 +262,9 @@ def cmd_trail_verify(settings: Settings, args: argparse.Namespace) -> int:
         report = trail_verify.verify(objects, keys)
     except Exception as exc:  # noqa: BLE001  (botocore's errors: the bucket cannot be listed or read)
         raise ConfigError(f"cannot read the delivered objects: {type(exc).__name__}: {exc}") from None
+    if not (report.digests or report.files or report.problems):
+        where = args.dir if args.dir is not None else f"bucket {args.bucket}"
+        raise ConfigError(f"no event files or digests under {where} (prefix {args.prefix!r}): nothing to verify")
     verdict = "TAMPERED" if report.problems else "intact"
     print(
         f"{report.digests:,} digests, {report.files:,} event files, {report.events:,} events "
