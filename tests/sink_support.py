@@ -32,7 +32,7 @@ def parse_octet_counted(stream: bytes) -> list[bytes]:
 
 
 SYSLOG_HEADER = re.compile(
-    rb"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<sd>-) "
+    rb"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<sd>-|\[[^\]]*\]) "
     rb"(?P<msg>.*)$",
     re.DOTALL,
 )

@@ -12,9 +12,9 @@ from openims import clock
 from openims.actions import recycle_bin
 from openims.alerts import queue as alert_queue
 from openims.credentials import idle_keys
-from openims.delivery import outbox
+from openims.delivery import digests, outbox
 from openims.insights import retention as insight_retention
-from openims.integrity import retention
+from openims.integrity import retention, verify_jobs
 from openims.oauth import signing_keys
 from openims.runtime import Runtime
 from openims.store.schema import signature_nonces
@@ -62,6 +62,8 @@ PURGERS: tuple[tuple[str, Callable[[Runtime], int]], ...] = (
     ("trail_batches", outbox.purge_delivered),
     ("insights", insight_retention.purge),
     ("alerts", alert_queue.purge_finished),
+    ("trail_digests", digests.purge),
+    ("verify_jobs", verify_jobs.purge),
     ("console_sessions", purge_expired(console_sessions.c.expires_ms)),
     # Voided tickets (their device changed) expire like the others.
     ("console_mfa_tickets", purge_expired(console_mfa_tickets.c.expires_ms)),

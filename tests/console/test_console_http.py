@@ -493,8 +493,15 @@ def test_the_integrity_page_verifies_the_log_and_the_event_page_shows_its_positi
     assert re.search(r"position \d+, covered by the checkpoint of \d+ events", detail)
     page = client.get("/console/integrity")
     assert page.status_code == 200 and "Newest signed checkpoint" in page.text and "Events covered" in page.text
-    checked = client.post("/console/integrity/verify", data={"csrf_token": csrf_of(page.text)})
-    assert checked.status_code == 200 and "Intact" in checked.text, checked.text
-    (event,) = acct.events(EventName="VerifyEventLog")
+    # `Verify now` starts a background job and returns at once; the page shows its progress, then its result.
+    started = client.post("/console/integrity/verify", data={"csrf_token": csrf_of(page.text)})
+    assert started.status_code == 303 and started.headers["location"] == "/console/integrity"
+    deadline = time.monotonic() + 60
+    while "Verifying" in (shown := client.get("/console/integrity")).text:
+        assert shown.headers["refresh"] == "2" and "<progress" in shown.text
+        assert time.monotonic() < deadline, shown.text
+        time.sleep(0.3)
+    assert "Intact" in shown.text and "refresh" not in shown.headers, shown.text
+    (event,) = acct.events(EventName="VerifyEventLog")  # recorded as the job ends, before it shows as done
     assert event["eventType"] == "ConsoleOperation" and "errorCode" not in event
     assert event["responseElements"]["Events"] >= 1

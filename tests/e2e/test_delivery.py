@@ -4,6 +4,7 @@ local endpoint decoding what the official SLS SDK sends; `openims deliver` does 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import hashlib
@@ -32,7 +33,11 @@ from alibabacloud_ims20190815 import models as im
 from sqlalchemy import select
 from Tea.exceptions import TeaException
 
+from openims.integrity import digests
+from openims.integrity.canonical import canonical_event
+from openims.integrity.merkle import leaf_hash
 from openims.store.schema import events
+from openims.store.tables.integrity import log_leaves
 from tests.sink_support import SYSLOG_HEADER, Pki, decode_put_logs_body, make_pki, moto_s3, parse_octet_counted
 from tests.support import Account, Server, start_server
 
@@ -180,6 +185,8 @@ def bucket_events(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]
     found = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
+            if digests.is_digest_key(obj["Key"]):  # the trail's digest files: test_trail_digests.py
+                continue
             found += check_log_file(obj["Key"], client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read(), prefix)
     return found
 
@@ -190,6 +197,9 @@ def directory_events(root: Path, prefix: str, settled: bool = True) -> list[dict
     found = []
     for path in sorted(root.rglob("*")):
         if path.is_file():
+            # The trail's digest files (test_trail_digests.py), each written just after its event file.
+            if digests.FOLDER in path.relative_to(root).parts:
+                continue
             if path.name.startswith(".tmp-"):
                 assert not settled, path
                 continue
@@ -203,6 +213,21 @@ def assert_exactly(delivered: list[dict[str, Any]], expected: dict[str, dict[str
     assert set(counts.values()) == {1}
     for event in delivered:
         assert event == expected[event["eventId"]]
+
+
+def assert_leaves(server: Server, account_id: str, records: list[tuple[dict[str, Any], int, str]]) -> None:
+    """Each record names its event's place in the tamper-evident log: the leaf index the log gave it, and the
+    leaf hash an auditor recomputes from the event itself (docs/integrity.md)."""
+    with server.runtime.db.read() as conn:
+        stored = dict(
+            conn.execute(
+                select(log_leaves.c.event_id, log_leaves.c.leaf_index).where(log_leaves.c.account_id == account_id)
+            ).all()
+        )
+    assert records
+    for event, index, leaf in records:
+        assert index == stored[event["eventId"]]
+        assert base64.b64decode(leaf) == leaf_hash(canonical_event(event))
 
 
 def some_calls(acct: Account, tag: str) -> None:
@@ -302,10 +327,13 @@ def test_directory_default_has_the_bucket_layout(dacct: Account) -> None:
 class SyslogListener:
     port: int
     frames: list[bytes] = field(default_factory=list)
+    leaves: list[tuple[dict[str, Any], int, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def events(self) -> list[dict[str, Any]]:
-        found = []
+        """The events received, each checked against its message's header; their leaves go to `leaves`."""
+        found: list[dict[str, Any]] = []
+        leaves: list[tuple[dict[str, Any], int, str]] = []
         with self.lock:
             frames = list(self.frames)
         for frame in frames:
@@ -314,7 +342,11 @@ class SyslogListener:
             event = json.loads(m["msg"].decode("utf-8"))
             assert m["msgid"].decode() == event["eventName"] and m["ts"].decode() == event["eventTime"]
             assert m["app"] == b"openims" and int(m["pri"]) == 80 + (5 if event["eventRW"] == "Write" else 6)
+            leaf = re.fullmatch(rb'\[log@32473 leafIndex="(\d+)" leafHash="([A-Za-z0-9+/=]+)"\]', m["sd"])
+            assert leaf, m["sd"]
+            leaves.append((event, int(leaf[1]), leaf[2].decode()))
             found.append(event)
+        self.leaves = leaves
         return found
 
 
@@ -373,6 +405,7 @@ def test_syslog_receives_every_event(dacct: Account, syslog: tuple[SyslogListene
     expected = stored_events(server, dacct.account_id, event_id_of(server, start), event_id_of(server, last))
     wait_for("the events at the syslog receiver", lambda: len(listener.events()) >= len(expected))
     assert_exactly(listener.events(), expected)
+    assert_leaves(server, dacct.account_id, listener.leaves)
     status = recorded_status(dacct, "syslog-trail", lambda s: bool(s["LatestDeliveryTime"]))
     assert [t["Status"] for t in status["Targets"]] == ["OK"] and status["LatestDeliveryError"] == ""
 
@@ -434,7 +467,12 @@ def test_webhook_receives_signed_batches(dacct: Account, webhook: WebhookReceive
     last = dacct.call("StopLogging", {"Name": "hook-trail"}, version=VERSION)["RequestId"]
     expected = stored_events(server, dacct.account_id, event_id_of(server, start), event_id_of(server, last), "Write")
     wait_for("the events at the webhook", lambda: sum(len(b) for _, b in webhook.batches) >= len(expected))
-    assert_exactly([e for _, b in webhook.batches for e in b], expected)
+    lines = [e for _, b in webhook.batches for e in b]
+    leaves = [(e, e["openimsLog"]["leafIndex"], e["openimsLog"]["leafHash"]) for e in lines]
+    assert_exactly([{k: v for k, v in e.items() if k != "openimsLog"} for e in lines], expected)
+    assert_leaves(
+        server, dacct.account_id, [({k: v for k, v in e.items() if k != "openimsLog"}, i, h) for e, i, h in leaves]
+    )
     assert webhook.rejected == 0
     assert all(re.fullmatch(r"hook-trail-\d+-\d+", batch_id) for batch_id, _ in webhook.batches)
     assert len({batch_id for batch_id, _ in webhook.batches}) == len(webhook.batches)
@@ -499,8 +537,11 @@ def test_sls_waits_for_its_endpoint_then_receives_every_event(dacct: Account, sl
     last = t.stop_logging(at.StopLoggingRequest(name="sls-trail")).body.request_id
     expected = stored_events(server, dacct.account_id, event_id_of(server, start), event_id_of(server, last))
 
+    sls_leaves: list[tuple[dict[str, Any], int, str]] = []
+
     def received() -> list[dict[str, Any]]:
         found = []
+        sls_leaves.clear()
         for path, host, group in list(sls.requests):
             assert (
                 path == "/logstores/actiontrail_sls-trail/shards/lb"
@@ -509,9 +550,10 @@ def test_sls_waits_for_its_endpoint_then_receives_every_event(dacct: Account, sl
             assert group.Topic == "actiontrail_audit_event"
             assert [(tag.Key) for tag in group.LogTags] == ["openims_batch_id"]
             for log in group.Logs:
-                [content] = log.Contents
-                assert content.Key == "event"
+                content, index, leaf = log.Contents
+                assert (content.Key, index.Key, leaf.Key) == ("event", "leafIndex", "leafHash")
                 event = json.loads(content.Value)
+                sls_leaves.append((event, int(index.Value), leaf.Value))
                 assert log.Time == int(
                     dt.datetime.strptime(event["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
                 )
@@ -520,6 +562,7 @@ def test_sls_waits_for_its_endpoint_then_receives_every_event(dacct: Account, sl
 
     wait_for("the events at the SLS endpoint", lambda: len(received()) >= len(expected))
     assert_exactly(received(), expected)
+    assert_leaves(server, dacct.account_id, sls_leaves)
     recorded_status(dacct, "sls-trail", lambda s: bool(s["LatestDeliveryLogServiceTime"]))
     status = t.get_trail_status(at.GetTrailStatusRequest(name="sls-trail")).body
     assert status.sls_log_store_status is True and status.latest_delivery_log_service_time

@@ -272,3 +272,60 @@ def test_proofs_after_the_oldest_leaves_were_purged() -> None:
             if 0 < cut - 1:
                 with pytest.raises(ValueError, match="purged"):
                     merkle.consistency_proof(cut - 1, rest, start)
+
+
+def _leaves(n: int) -> list[bytes]:
+    return [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(n)]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 8, 13, 33, 64])
+def test_a_multi_leaf_proof_shows_exactly_the_listed_leaves(size: int) -> None:
+    import random
+
+    leaves, rng = _leaves(size), random.Random(size)
+    root = merkle.root(leaves)
+    for _ in range(25):
+        wanted = sorted(rng.sample(range(size), rng.randint(1, size)))
+        proof = merkle.multi_inclusion_proof(wanted, leaves)
+        given = {i: leaves[i] for i in wanted}
+        assert merkle.verify_multi_inclusion(given, size, proof, root)
+        # One leaf's proof holds as many hashes as its RFC 6962 audit path.
+        if len(wanted) == 1:
+            assert len(proof) == len(merkle.inclusion_proof(wanted[0], leaves))
+        # From the frontier of any earlier size (the leaves before it purged, or not read), the same proof.
+        cut = rng.randint(0, wanted[0])
+        start = merkle.Frontier()
+        for leaf in leaves[:cut]:
+            start.append(leaf)
+        assert merkle.multi_inclusion_proof(wanted, leaves[cut:], start=start) == proof
+        # An edited leaf, a leaf at another index, a missing or extra proof hash: all refused. (The size is the
+        # signed checkpoint's, as for an audit path, so it is not the proof's to vouch for.)
+        edited = {**given, wanted[0]: merkle.leaf_hash(b"edited")}
+        assert not merkle.verify_multi_inclusion(edited, size, proof, root)
+        elsewhere = [j for j in range(size) if j not in given]
+        if elsewhere:
+            moved = {**{i: h for i, h in given.items() if i != wanted[0]}, elsewhere[0]: given[wanted[0]]}
+            assert not merkle.verify_multi_inclusion(moved, size, proof, root)
+        if proof:
+            assert not merkle.verify_multi_inclusion(given, size, proof[:-1], root)
+        assert not merkle.verify_multi_inclusion(given, size, [*proof, root], root)
+
+
+def test_a_multi_leaf_proof_is_small_for_a_contiguous_batch() -> None:
+    """500 neighbouring leaves of a million-leaf tree need about two audit paths, not 500."""
+    size, first = 1 << 20, 123_456
+    start = merkle.Frontier()
+    for leaf in _leaves(first):
+        start.append(leaf)
+    tail = _leaves(2000)  # leaves first .. first+1999, standing in for the rest of the tree below
+    tree_size = first + len(tail)
+    proof = merkle.multi_inclusion_proof(range(first, first + 500), tail, start=start)
+    assert len(proof) <= 2 * tree_size.bit_length() < size.bit_length() * 3
+
+
+def test_a_multi_leaf_proof_needs_leaves() -> None:
+    with pytest.raises(ValueError):
+        merkle.multi_inclusion_proof([], _leaves(4))
+    with pytest.raises(ValueError):
+        merkle.multi_inclusion_proof([4], _leaves(4))
+    assert not merkle.verify_multi_inclusion({}, 4, [], merkle.root(_leaves(4)))

@@ -52,7 +52,7 @@ def add_commands(sub: Any) -> None:
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     from openims.integrity import verifier
 
-    trusted = [key for path in args.public_key for key in _public_keys(path)]
+    trusted = [key for path in args.public_key for key in public_keys(path)]
     since = _time(args.since) if args.since else None
     rt = open_runtime(settings)
     try:
@@ -112,7 +112,7 @@ def cmd_verify_proof(settings: Settings, args: argparse.Namespace) -> int:
         doc = json.loads(Path(args.proof).read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the proof {args.proof}: {exc}") from None
-    ok, why = proofs.verify_document(doc, [key for path in args.public_key for key in _public_keys(path)])
+    ok, why = proofs.verify_document(doc, [key for path in args.public_key for key in public_keys(path)])
     print(("valid: " if ok else "INVALID: ") + why)
     return 0 if ok else 1
 
@@ -153,7 +153,8 @@ def cmd_rotate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _public_keys(path: str) -> list[Any]:
+def public_keys(path: str) -> list[Any]:
+    """The Ed25519 public keys of a PEM file (as `openims integrity public-key` prints them)."""
     from openims.integrity import checkpoint
 
     try:

@@ -1,4 +1,4 @@
-"""`openims trail create|update|list|status|start|stop|delete` and `openims deliver`.
+"""`openims trail create|update|list|status|start|stop|delete|verify` and `openims deliver`.
 
 Trail commands run the same actions as the API, as the account's root identity, so each change is audited
 like an API call (userAgent `openims-cli`). `openims deliver` runs trail deliverers on their own, for
@@ -61,6 +61,23 @@ def add_commands(sub: Any) -> None:
         p.add_argument("name")
         _account_args(p)
         p.set_defaults(func=func)
+
+    check = tsub.add_parser(
+        "verify",
+        help="check delivered event files against the trail's signed digests, offline; exit 1 on any change",
+    )
+    where = check.add_mutually_exclusive_group(required=True)
+    where.add_argument("--dir", type=Path, help="a bucket directory, e.g. <data dir>/buckets/<account>/<bucket>")
+    where.add_argument("--bucket", help="an S3/OSS bucket")
+    check.add_argument("--prefix", default="", help="only objects under this key prefix")
+    check.add_argument(
+        "--public-key", action="append", required=True, metavar="PEM", help="the log's public keys (repeatable)"
+    )
+    check.add_argument(
+        "--endpoint-url", help="the S3 endpoint (default: the bucket's entry in the data dir's oss-buckets.json)"
+    )
+    check.add_argument("--region", help="the S3 signing region (default: the bucket's entry, else us-east-1)")
+    check.set_defaults(func=cmd_trail_verify)
 
     deliver = sub.add_parser("deliver", help="run trail and alert deliverers without the API server")
     deliver.add_argument(
@@ -226,6 +243,65 @@ def cmd_trail_delete(settings: Settings, args: argparse.Namespace) -> int:
     body = _run(settings, args, "DeleteTrail", {"Name": args.name})
     _print(args, body, f"Deleted trail {args.name}")
     return 0
+
+
+def cmd_trail_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from openims.cli.integrity import public_keys
+    from openims.integrity import trail_verify
+
+    keys = [key for path in args.public_key for key in public_keys(path)]
+    objects: trail_verify.Objects
+    if args.dir is not None:
+        try:
+            objects = trail_verify.DirectoryObjects(args.dir, args.prefix)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    else:
+        objects = trail_verify.S3Objects(_s3_client(settings, args), args.bucket, args.prefix)
+    try:
+        report = trail_verify.verify(objects, keys)
+    except Exception as exc:  # noqa: BLE001  (botocore's errors: the bucket cannot be listed or read)
+        raise ConfigError(f"cannot read the delivered objects: {type(exc).__name__}: {exc}") from None
+    if not (report.digests or report.files or report.problems):
+        where = args.dir if args.dir is not None else f"bucket {args.bucket}"
+        raise ConfigError(f"no event files or digests under {where} (prefix {args.prefix!r}): nothing to verify")
+    verdict = "TAMPERED" if report.problems else "intact"
+    print(
+        f"{report.digests:,} digests, {report.files:,} event files, {report.events:,} events "
+        f"({report.proven:,} proven in the signed log): {verdict}"
+    )
+    for line in report.chains:
+        print(f"  {line}")
+    for line in report.problems[:50]:
+        print(f"  {line}")
+    if len(report.problems) > 50:
+        print(f"  ... and {len(report.problems) - 50} more")
+    for line in report.notes:
+        print(f"  note: {line}")
+    return 1 if report.problems else 0
+
+
+def _s3_client(settings: Settings, args: argparse.Namespace) -> Any:
+    """A client for the bucket as the deliverer reaches it (its oss-buckets.json entry), with the options given
+    overriding; without an entry, boto3's own credential chain (AWS_ACCESS_KEY_ID, ...) applies."""
+    import boto3
+    from botocore.config import Config
+
+    from openims.delivery.destinations import destinations
+
+    entries, _, _ = destinations(settings).buckets.get()
+    entry = entries.get(args.bucket) or entries.get("*") or {}
+    endpoint = args.endpoint_url or entry.get("endpoint_url")
+    if not endpoint:
+        raise ConfigError(f"no endpoint for bucket {args.bucket!r}: pass --endpoint-url, or verify its --dir")
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=entry.get("access_key_id"),
+        aws_secret_access_key=entry.get("secret_access_key"),
+        region_name=args.region or entry.get("region") or "us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
 
 
 def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """The console's Integrity page: the account's newest signed checkpoint, the signing keys, and a button that
-verifies the account's log (recorded as a VerifyEventLog event, like every console operation)."""
+verifies the account's log in the background (integrity/verify_jobs.py), recorded as a VerifyEventLog event when
+it ends, like every console operation."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from openims.audit import outside_api
 from openims.audit.event import Origin
 from openims.console.web import Page, endpoint, error_page
 from openims.errors import ApiError
-from openims.integrity import signing_keys, status, verifier
+from openims.integrity import signing_keys, status, verifier, verify_jobs
 
 READ = "LookupEvents"  # who may read the account's events may check them
 
@@ -30,45 +31,53 @@ def _refused(page: Page) -> Response | None:
 def integrity_page(page: Page) -> Response:
     if (refused := _refused(page)) is not None:
         return refused
-    return _page(page, None)
+    return _page(page)
 
 
 @endpoint()
 def integrity_verify(page: Page) -> Response:
+    """Start verifying the account's log in the background; the page then shows its progress and result."""
     if (refused := _refused(page)) is not None:
         return refused
     assert page.session is not None
-    account_id = page.session.account_id
-    (report,) = verifier.verify(page.rt, account_id)
-    response, tampered = verifier.outcome(report)
-    with page.rt.db.transaction() as conn:
-        outside_api.record(
-            page.rt,
-            conn,
-            verifier.EVENT,
-            page.session.principal(),
-            Origin(page.source_ip, page.user_agent, page.scheme),
-            service=ACTIONTRAIL,
-            response=response,
-            error=(tampered.code, tampered.message) if tampered is not None else None,
-        )
-    return _page(page, report)
+    rt, principal = page.rt, page.session.principal()
+    origin = Origin(page.source_ip, page.user_agent, page.scheme)
+
+    def finished(report: verifier.AccountReport | None) -> None:
+        # Recorded when the verification ends, with what it found, as the operator's CLI run records it.
+        error: tuple[str, str] | None
+        if report is None:
+            response, error = None, ("InternalError", "the verification stopped before it finished")
+        else:
+            outcome, tampered = verifier.outcome(report)
+            response, error = outcome, (tampered.code, tampered.message) if tampered is not None else None
+        with rt.db.transaction() as conn:
+            outside_api.record(
+                rt, conn, verifier.EVENT, principal, origin, service=ACTIONTRAIL, response=response, error=error
+            )
+
+    verify_jobs.start(rt, page.session.account_id, finished)
+    return page.redirect("/integrity")
 
 
-def _page(page: Page, result: verifier.AccountReport | None) -> Response:
-    """The Integrity page, with the result of a verification just run, if any."""
+def _page(page: Page) -> Response:
+    """The Integrity page, with the account's newest verification (running: the page refreshes itself)."""
     assert page.session is not None
     with page.rt.db.read() as conn:
         keys = signing_keys.listed(conn)
-    return page.render(
+    job = verify_jobs.newest(page.rt, page.session.account_id)
+    response = page.render(
         "integrity.html",
         section="integrity",
         title="Integrity",
         checkpoint=status.newest(page.rt, page.session.account_id),
         keys=keys,
-        result=result,
+        job=job,
         when=clock.iso,
     )
+    if job is not None and job.state == "running":
+        response.headers["Refresh"] = "2"
+    return response
 
 
 routes = [

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from openims.integrity.coverage import Leaf
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,13 @@ class Batch:
     region: str
     batch_id: str
     events: list[dict[str, Any]]
+    # Each event's place in the account's tamper-evident log, by eventId, where known (docs/integrity.md).
+    leaves: Mapping[str, Leaf] = field(default_factory=dict)
+
+    def leaf(self, event: Mapping[str, Any]) -> tuple[int, str] | None:
+        """The event's leaf index and base64 leaf hash, as SLS, syslog and webhook records carry them."""
+        found = self.leaves.get(str(event.get("eventId")))
+        return (found.index, base64.b64encode(found.hash).decode()) if found is not None else None
 
 
 class DeliveryError(Exception):

@@ -24,9 +24,10 @@ from sqlalchemy import select
 
 from openims import clock
 from openims.config import ConfigError
-from openims.delivery import history, outbox
+from openims.delivery import digests, history, outbox
 from openims.delivery.batch import Batch, DeliveryError
-from openims.delivery.targets import Target, TargetFactory
+from openims.delivery.targets import OSS, Target, TargetFactory
+from openims.integrity import coverage
 from openims.runtime import Runtime
 from openims.store.tables.trails import trails
 
@@ -49,14 +50,20 @@ def _env_number(name: str, default: float, minimum: float) -> float:
     return value
 
 
-def send(targets: list[Target], batch: Batch, done: frozenset[str]) -> dict[str, str | None]:
-    """Deliver `batch` to each target not in `done`: per target kind, None or why it failed (safe to show)."""
+def send(
+    targets: list[Target],
+    batch: Batch,
+    done: frozenset[str],
+    deliver: Callable[[Target, Batch], None] = Target.deliver,
+) -> dict[str, str | None]:
+    """Deliver `batch` to each target not in `done` with `deliver`: per target kind, None or why it failed (safe
+    to show)."""
     errors: dict[str, str | None] = {}
     for target in targets:
         if target.kind in done:
             continue
         try:
-            target.deliver(batch)
+            deliver(target, batch)
             errors[target.kind] = None
         except DeliveryError as exc:
             errors[target.kind] = str(exc)
@@ -125,15 +132,28 @@ class Deliverer:
             bodies = outbox.batch_events(conn, claimed.batch_id) if row is not None else []
         if row is None:
             return  # the trail was deleted: its batches went with it
+        events = [json.loads(body) for body in bodies]
+        targets = self.targets_for(row)
+        pending = [t for t in targets if t.kind not in claimed.done_targets]
+        # Each record carries its event's place in the log, and a bucket's digest a checkpoint covering it.
+        covered = _cover(self.rt, row.account_id, events, sign=any(t.kind == OSS for t in pending))
         batch = Batch(
             trail_name=row.name,
             account_id=row.account_id,
             region=self.rt.settings.region,
             batch_id=claimed.batch_id,
-            events=[json.loads(body) for body in bodies],
+            events=events,
+            leaves=covered.leaves,
         )
-        targets = self.targets_for(row)
-        errors = send(targets, batch, claimed.done_targets)
+        errors = send(
+            pending,
+            batch,
+            claimed.done_targets,
+            # A bucket gets the event files, then their digest.
+            lambda target, b: (
+                digests.deliver(self.rt, row, target, b, covered) if target.kind == OSS else target.deliver(b)
+            ),
+        )
         complete = outbox.finish(
             self.rt.db, claimed, self.owner, [t.kind for t in targets], errors, clock.now_ms(), self.cap_ms
         )
@@ -229,6 +249,16 @@ class Deliverer:
             with self._inflight_lock:
                 held = list(self._inflight)
             outbox.renew(self.rt.db, self.owner, held, clock.now_ms())
+
+
+def _cover(rt: Runtime, account_id: str, events: list[dict[str, Any]], sign: bool) -> coverage.Coverage:
+    """The events' leaves (and a checkpoint over them); without them, if the log cannot be advanced now, the
+    batch is still delivered: the log catches up on its own, and delivery must not wait for it."""
+    try:
+        return coverage.cover(rt, account_id, [str(e.get("eventId")) for e in events], sign)
+    except Exception:
+        log.exception("could not place a batch's events in the tamper-evident log; delivering without leaves")
+        return coverage.Coverage({}, None)
 
 
 def serve_enabled() -> bool:

@@ -78,7 +78,7 @@ def _inclusion(doc: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> tuple[
         raise _Malformed("leafIndex is not a number")
     if doc.get("treeSize") != cp.size:
         raise _Malformed(f"treeSize {doc.get('treeSize')!r} is not the checkpoint's size {cp.size}")
-    path = _hashes(doc, "auditPath")
+    path = hashes_of(doc, "auditPath")
     if why := _unsigned(cp, keys):
         return False, why
     if event.get("recipientAccountId") != cp.account_id:
@@ -95,7 +95,7 @@ def _inclusion(doc: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> tuple[
 
 def _consistency(doc: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> tuple[bool, str]:
     old, new = checkpoints.from_json(doc.get("from")), checkpoints.from_json(doc.get("to"))
-    proof = _hashes(doc, "proof")
+    proof = hashes_of(doc, "proof")
     for cp in (old, new):
         if why := _unsigned(cp, keys):
             return False, why
@@ -118,7 +118,7 @@ def _unsigned(cp: checkpoints.Checkpoint, keys: dict[str, Ed25519PublicKey]) -> 
     return None
 
 
-def _hashes(doc: dict[str, Any], name: str) -> list[bytes]:
+def hashes_of(doc: dict[str, Any], name: str) -> list[bytes]:
     values = doc.get(name)
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise _Malformed(f"{name} is not a list of base64 hashes")

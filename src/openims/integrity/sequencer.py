@@ -59,7 +59,15 @@ _UNSIGNED = select(log_state.c.account_id).where(
 )
 
 
-def _advance_account(rt: Runtime, account_id: str, now: int) -> int:
+def cover(rt: Runtime, account_id: str, sign: bool) -> None:
+    """Append everything queued for the account now and, with `sign`, sign a checkpoint covering it at once
+    (if the tree grew since the last one): trail delivery calls this so that each batch's records carry their
+    leaf index and each digest file a checkpoint that covers its events (docs/integrity.md, "Trail digests")."""
+    while _advance_account(rt, account_id, clock.now_ms(), force=sign) >= BATCH:
+        pass
+
+
+def _advance_account(rt: Runtime, account_id: str, now: int, force: bool = False) -> int:
     with rt.db.transaction() as conn:
         state = locked_state(conn, account_id)
         frontier = Frontier.from_json(json.loads(state.frontier))
@@ -90,7 +98,7 @@ def _advance_account(rt: Runtime, account_id: str, now: int) -> int:
                 .where(log_state.c.account_id == account_id)
                 .values(size=frontier.size, frontier=frontier_json(frontier))
             )
-        _sign_if_due(rt, conn, account_id, frontier, now)
+        _sign_if_due(rt, conn, account_id, frontier, now, force)
     return len(leaves)
 
 
@@ -117,13 +125,15 @@ def frontier_json(frontier: Frontier) -> str:
     return json.dumps(frontier.to_json(), separators=(",", ":"))
 
 
-def _sign_if_due(rt: Runtime, conn: Connection, account_id: str, frontier: Frontier, now: int) -> None:
+def _sign_if_due(
+    rt: Runtime, conn: Connection, account_id: str, frontier: Frontier, now: int, force: bool = False
+) -> None:
     last = newest_checkpoint(conn, account_id)
     if frontier.size == 0 or (last is not None and last.size >= frontier.size):
         return
     # Signed a second early, so that with the sequencer's own second the wait stays within checkpoint_seconds.
     spacing_ms = max(0.0, rt.settings.checkpoint_seconds - INTERVAL_S) * 1000
-    if last is not None and now - last.time_ms < spacing_ms:
+    if not force and last is not None and now - last.time_ms < spacing_ms:
         return
     key_id, private = signing_keys.current(rt, conn)
     previous = checkpoint.digest(stored_checkpoint(last)) if last is not None else bytes(32)

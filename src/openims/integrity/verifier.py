@@ -7,7 +7,7 @@ such (not as tampering) while younger than a few checkpoint intervals."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,8 @@ class AccountReport:
     notes: list[str] = field(default_factory=list)
 
 
+PROGRESS_EVERY = 10_000
+
 # The event that records a verification (console button, `openims events verify`), in the account verified.
 EVENT = "VerifyEventLog"
 
@@ -55,9 +57,11 @@ def verify(
     account_id: str | None = None,
     since_ms: int | None = None,
     trusted: Sequence[Ed25519PublicKey] = (),
+    progress: Callable[[int], None] | None = None,
 ) -> list[AccountReport]:
     """Verify the log of one account or of every account. `trusted` public keys, when given, are the only ones
-    believed; otherwise the keys listed in the database are (a reader who distrusts the database pins them)."""
+    believed; otherwise the keys listed in the database are (a reader who distrusts the database pins them).
+    `progress`, if given, is called with the count of events checked so far every PROGRESS_EVERY events."""
     with rt.db.read() as conn:
         keys = {checkpoint.key_id(k): k for k in trusted} or {k.key_id: k.load() for k in signing_keys.listed(conn)}
         if account_id is not None:
@@ -67,11 +71,16 @@ def verify(
                 set(conn.execute(select(log_state.c.account_id)).scalars())
                 | set(conn.execute(select(events.c.account_id).distinct()).scalars())
             )
-        return [_verify_account(rt, conn, a, since_ms, keys) for a in accounts]
+        return [_verify_account(rt, conn, a, since_ms, keys, progress) for a in accounts]
 
 
 def _verify_account(
-    rt: Runtime, conn: Connection, account_id: str, since_ms: int | None, keys: dict[str, Ed25519PublicKey]
+    rt: Runtime,
+    conn: Connection,
+    account_id: str,
+    since_ms: int | None,
+    keys: dict[str, Ed25519PublicKey],
+    progress: Callable[[int], None] | None,
 ) -> AccountReport:
     report = AccountReport(account_id)
     cps = [
@@ -124,6 +133,8 @@ def _verify_account(
         frontier.append(recomputed)
         expected += 1
         report.events += 1
+        if progress is not None and report.events % PROGRESS_EVERY == 0:
+            progress(report.events)
         cp = wanted.get(frontier.size)
         if cp is not None and frontier.root() != bytes(cp.root):
             report.problems.append(

@@ -6,7 +6,7 @@ such as the SLS one are only loaded when that sink is used.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..batch import Batch
 
@@ -15,3 +15,15 @@ class Sink(Protocol):
     """What the trail delivery loop needs from a destination."""
 
     def deliver(self, batch: Batch) -> None: ...
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """A bucket-like sink (S3/OSS, or the directory laid out like a bucket), which also takes trail digests."""
+
+    bucket: str
+    key_prefix: str
+
+    def deliver(self, batch: Batch) -> None: ...
+
+    def store(self, key: str, body: bytes, content_type: str) -> None: ...

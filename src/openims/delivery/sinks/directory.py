@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..batch import Batch, DeliveryError
 from .errors import delivery_error
-from .objectkey import log_files
+from .objectkey import store_log_files
 
 
 class DirectorySink:
@@ -21,19 +21,20 @@ class DirectorySink:
 
     def deliver(self, batch: Batch) -> None:
         """Write the batch's log files; raises `DeliveryError` on any failure."""
-        if not batch.events:
-            return
+        store_log_files(self, batch)
+
+    def store(self, key: str, body: bytes, content_type: str) -> None:
+        """Write one object (the content type is the bucket's business only); raises `DeliveryError`."""
         base = (self.root / self.bucket).resolve()
-        for obj in log_files(batch, self.key_prefix):
-            target = (base / obj.key).resolve()
-            # A prefix such as "../x" comes from trail settings; never let it write outside the bucket folder.
-            if not target.is_relative_to(base):
-                raise DeliveryError(f"object key for trail {batch.trail_name!r} escapes the bucket directory")
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _write_atomically(target, obj.body)
-            except OSError as exc:
-                raise delivery_error(f"directory delivery to {str(base)!r} failed", exc) from None
+        target = (base / key).resolve()
+        # A prefix such as "../x" comes from trail settings; never let it write outside the bucket folder.
+        if not target.is_relative_to(base):
+            raise DeliveryError(f"object key {key[:200]!r} escapes the bucket directory")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomically(target, body)
+        except OSError as exc:
+            raise delivery_error(f"directory delivery to {str(base)!r} failed", exc) from None
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..batch import Batch, event_time
+from . import ObjectStore
 
 # Fixed by ActionTrail's file name format; its meaning is not documented.
 _FILE_CODE = "1002"
@@ -23,6 +24,7 @@ class LogFile:
     key: str
     body: bytes
     md5: bytes  # digest of body, also sent as Content-MD5
+    events: tuple[dict[str, Any], ...] = ()  # what it holds, in order
 
 
 def log_files(batch: Batch, key_prefix: str) -> list[LogFile]:
@@ -57,4 +59,16 @@ def _log_file(kind: str, events: list[dict[str, Any]], region: str, key_prefix: 
         f"{when:%d}",
         name,
     ]
-    return LogFile(key="/".join(p for p in parts if p), body=body, md5=md5)
+    return LogFile(key="/".join(p for p in parts if p), body=body, md5=md5, events=tuple(events))
+
+
+def store_log_files(sink: ObjectStore, batch: Batch) -> list[LogFile]:
+    """Store the batch's log files in a bucket-like sink; returns them (none for an empty batch)."""
+    if not batch.events:
+        return []
+    files = log_files(batch, sink.key_prefix)
+    for obj in files:
+        # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, or HTTP clients would silently
+        # decompress it on download.
+        sink.store(obj.key, obj.body, "application/gzip")
+    return files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 import boto3
@@ -11,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..batch import Batch
 from .errors import delivery_error
-from .objectkey import log_files
+from .objectkey import store_log_files
 
 # Fail fast on a dead endpoint: the trail loop retries the batch later anyway.
 _TIMEOUT_SECONDS = 5
@@ -57,18 +58,18 @@ class S3Sink:
 
     def deliver(self, batch: Batch) -> None:
         """Store the batch's log files; raises `DeliveryError` on any failure."""
-        if not batch.events:
-            return
+        store_log_files(self, batch)
+
+    def store(self, key: str, body: bytes, content_type: str) -> None:
+        """Put one object; raises `DeliveryError` on any failure."""
+        md5 = hashlib.md5(body, usedforsecurity=False).digest()
         try:
-            for obj in log_files(batch, self.key_prefix):
-                self._client.put_object(
-                    Bucket=self.bucket,
-                    Key=obj.key,
-                    Body=obj.body,
-                    ContentMD5=base64.b64encode(obj.md5).decode(),
-                    # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, or HTTP clients would
-                    # silently decompress it on download.
-                    ContentType="application/gzip",
-                )
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentMD5=base64.b64encode(md5).decode(),
+                ContentType=content_type,
+            )
         except (BotoCoreError, ClientError) as exc:
             raise delivery_error(f"S3 delivery to bucket {self.bucket!r} failed", exc, self._secrets) from None

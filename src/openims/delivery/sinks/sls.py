@@ -1,7 +1,9 @@
 """Delivery to an Alibaba Cloud Log Service (SLS) Logstore, the way ActionTrail writes it.
 
 Each event becomes one log with topic `actiontrail_audit_event`, the log time set to the eventTime and a
-single field `event` holding the whole event JSON; the Logstore defaults to `actiontrail_<trail name>`.
+field `event` holding the whole event JSON, plus `leafIndex` and `leafHash` (base64): its place in the
+tamper-evident log (docs/integrity.md), which every event has by delivery time. The Logstore defaults to
+`actiontrail_<trail name>`.
 SLS PutLogs has no idempotency key, so delivery is at-least-once: a retried batch can store its events
 twice. Every log group carries the tag `openims_batch_id` (`__tag__:openims_batch_id` in queries), and
 readers deduplicate on `event.eventId`. The SDK retries connection errors and 5xx itself (up to 10 tries,
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from typing import Any
 from urllib.parse import urlsplit
 
 from aliyun.log import LogClient, LogException, LogItem, PutLogsRequest
@@ -56,13 +59,7 @@ class SlsSink:
         """Put the batch's events; raises `DeliveryError` when the SDK reports any failure."""
         if not batch.events:
             return
-        items = [
-            LogItem(
-                timestamp=int(event_time(e).timestamp()),
-                contents=[("event", json.dumps(e, ensure_ascii=False, separators=(",", ":")))],
-            )
-            for e in batch.events
-        ]
+        items = [LogItem(timestamp=int(event_time(e).timestamp()), contents=_contents(batch, e)) for e in batch.events]
         logstore = self.logstore_for(batch)
         request = PutLogsRequest(
             project=self.project,
@@ -75,6 +72,13 @@ class SlsSink:
             self._client.put_logs(request)
         except LogException as exc:
             raise delivery_error(f"SLS delivery to {self.project}/{logstore} failed", exc, self._secrets) from None
+
+
+def _contents(batch: Batch, event: dict[str, Any]) -> list[tuple[str, str]]:
+    contents = [("event", json.dumps(event, ensure_ascii=False, separators=(",", ":")))]
+    if (leaf := batch.leaf(event)) is not None:
+        contents += [("leafIndex", str(leaf[0])), ("leafHash", leaf[1])]
+    return contents
 
 
 def _is_ip_literal(endpoint: str) -> bool:

@@ -1,8 +1,10 @@
 """Delivery as RFC 5424 syslog messages over TCP (optionally TLS, RFC 5425) with octet-counting framing (RFC 6587).
 
 One message per event: PRI is facility authpriv (10) with severity notice for `Write` events and info
-otherwise; TIMESTAMP is the event's eventTime; APP-NAME `openims`; MSGID the eventName; no structured
-data; MSG the event JSON (UTF-8, no BOM). TCP syslog has no acknowledgement, so delivery is
+otherwise; TIMESTAMP is the event's eventTime; APP-NAME `openims`; MSGID the eventName; structured
+data `[log@32473 leafIndex="<n>" leafHash="<base64>"]`, the event's place in the tamper-evident log
+(docs/integrity.md; 32473 is RFC 5612's documentation enterprise number, OpenIMS has none of its own), or
+`-` for an event not in the log; MSG the event JSON (UTF-8, no BOM). TCP syslog has no acknowledgement, so delivery is
 at-least-once: a retried batch may repeat messages, and receivers deduplicate on the event's eventId.
 """
 
@@ -24,6 +26,7 @@ _SEVERITY_NOTICE = 5
 _SEVERITY_INFO = 6
 _APP_NAME = "openims"
 _NIL = "-"
+_SD_ID = "log@32473"
 
 
 class SyslogSink:
@@ -53,7 +56,7 @@ class SyslogSink:
         """Send every event of the batch; raises `DeliveryError` if the connection or a write fails."""
         if not batch.events:
             return
-        self.send([format_message(event, self.hostname) for event in batch.events])
+        self.send([format_message(event, self.hostname, batch.leaf(event)) for event in batch.events])
 
     def send(self, messages: list[bytes]) -> None:
         """Send framed messages on one connection; raises `DeliveryError` if the connection or a write fails."""
@@ -69,17 +72,21 @@ class SyslogSink:
             raise unreachable(f"syslog delivery to {egress.hostport(self.host, self.port)}", exc) from None
 
 
-def format_message(event: dict[str, Any], hostname: str) -> bytes:
-    """The RFC 5424 message for one event."""
+def format_message(event: dict[str, Any], hostname: str, leaf: tuple[int, str] | None = None) -> bytes:
+    """The RFC 5424 message for one event, with its leaf index and base64 leaf hash when known."""
     severity = _SEVERITY_NOTICE if event.get("eventRW") == "Write" else _SEVERITY_INFO
     body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-    return message(severity, str(event.get("eventTime") or ""), hostname, str(event.get("eventName") or ""), body)
+    # Base64 holds none of the characters SD-PARAM values must escape (", \ and ]).
+    data = f'[{_SD_ID} leafIndex="{leaf[0]}" leafHash="{leaf[1]}"]' if leaf is not None else _NIL
+    timestamp, msgid = str(event.get("eventTime") or ""), str(event.get("eventName") or "")
+    return message(severity, timestamp, hostname, msgid, body, data)
 
 
-def message(severity: int, timestamp: str, hostname: str, msgid: str, body: str) -> bytes:
-    """An RFC 5424 message of facility authpriv: the header fields made valid, then `body` in UTF-8."""
+def message(severity: int, timestamp: str, hostname: str, msgid: str, body: str, data: str = _NIL) -> bytes:
+    """An RFC 5424 message of facility authpriv: the header fields made valid, the structured `data`, then
+    `body` in UTF-8."""
     pri = _FACILITY_AUTHPRIV * 8 + severity
-    header = f"<{pri}>1 {_header_field(timestamp, 64)} {hostname} {_APP_NAME} {_NIL} {_header_field(msgid, 32)} {_NIL} "
+    header = f"<{pri}>1 {_header_field(timestamp, 64)} {hostname} {_APP_NAME} {_NIL} {_header_field(msgid, 32)} {data} "
     return header.encode("ascii") + body.encode("utf-8")
 
 

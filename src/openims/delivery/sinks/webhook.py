@@ -1,5 +1,7 @@
 """Delivery as a signed HTTP(S) POST of JSON lines (one event per line).
 
+Each line is the event with one more member, `"openimsLog": {"leafIndex": <n>, "leafHash": "<base64>"}`, its
+place in the tamper-evident log (docs/integrity.md); drop it to get the event as LookupEvents serves it.
 Headers: `Content-Type: application/x-ndjson`, `X-OpenIMS-Batch-Id`, `X-OpenIMS-Timestamp` (Unix seconds
 of this attempt) and `X-OpenIMS-Signature: sha256=<hex>`, where hex is HMAC-SHA256 with the shared secret
 over the bytes `<timestamp>.<batch id>.<body>` (ASCII timestamp, a dot, the batch id in UTF-8, a dot,
@@ -16,6 +18,7 @@ import json
 import logging
 import ssl
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from openims.net import egress
@@ -25,6 +28,7 @@ from .errors import redact, unreachable
 from .tls import client_context
 
 _MAX_ERROR_BODY = 256
+LEAF_MEMBER = "openimsLog"
 log = logging.getLogger("openims.delivery")
 
 
@@ -60,7 +64,8 @@ class WebhookSink:
         if not batch.events:
             return
         body = b"".join(
-            json.dumps(e, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n" for e in batch.events
+            json.dumps(_line(batch, e), ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+            for e in batch.events
         )
         self.post(batch.batch_id, body, "application/x-ndjson", "X-OpenIMS-Batch-Id")
 
@@ -119,6 +124,13 @@ class _TlsConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         raw = egress.connect(self.host, self.port, self._policy, time.monotonic() + float(self.timeout or 5.0))
         self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
+
+
+def _line(batch: Batch, event: dict[str, Any]) -> dict[str, Any]:
+    """The event, plus its place in the tamper-evident log under `openimsLog` when known: a receiver drops that
+    member to get the event exactly as LookupEvents serves it (the leaf covers that)."""
+    leaf = batch.leaf(event)
+    return {**event, LEAF_MEMBER: {"leafIndex": leaf[0], "leafHash": leaf[1]}} if leaf is not None else event
 
 
 def sign(secret: bytes, timestamp: str, delivery_id: str, body: bytes) -> str:
