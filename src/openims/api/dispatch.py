@@ -19,6 +19,7 @@ from openims.api.signing import AuthError, KeyCheck, authenticate, claimed_key_i
 from openims.audit import event as audit
 from openims.authz.rules import authorize
 from openims.errors import ApiError, internal_error, storage_unavailable
+from openims.lifecycle.tracker import Tracker, created_by, named_by_params
 from openims.params import parse_all
 from openims.principal import UNKNOWN, Principal
 from openims.runtime import Runtime
@@ -96,10 +97,16 @@ def run(
     def context(conn: Connection) -> CallContext:
         return _context(rt, req, principal, conn, prepared)
 
-    def execute_in(conn: Connection) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    def execute_in(conn: Connection, tracker: Tracker | None = None) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         ctx = context(conn)
         resolved = params
         try:
+            if tracker is not None:
+                # Each resource's state before the handler changes it: those the request names, now, and those
+                # the handler finds, as it names them.
+                ctx.watch = tracker.watch
+                for found in named_by_params(action, params, conn, principal.account_id):
+                    tracker.watch(*found)
             resolved = authorize_resolved(ctx, action, params)
             out = action.handler(ctx, resolved)
         except ApiError as err:
@@ -107,7 +114,7 @@ def run(
             # over quota, say), so a search by resource shows the attempt.
             err.resources = _resources(action, resolved, ctx)
             raise
-        return out, _resources(action, resolved, ctx)
+        return out, _resources(action, resolved, ctx, out)
 
     prepared = None
     if action.prepare is not None:
@@ -129,8 +136,10 @@ def run(
                 if nonce is not None:
                     _use_nonce(conn, nonce)
                 rt.db.serialize_account(conn, principal.account_id)
-                result, resources = execute_in(conn)
-                audit.record(conn, _event(rt, req, principal, action, resources, response=result))
+                tracker = Tracker(conn, principal.account_id)
+                result, resources = execute_in(conn, tracker)
+                changes = tracker.changes(resources, created_by(action, result))
+                audit.record(conn, _event(rt, req, principal, action, resources, response=result, changes=changes))
     except IntegrityError as exc:
         raise constraints.to_api_error(exc) from None
     return {"RequestId": req.request_id, **result}
@@ -155,6 +164,7 @@ def _context(rt: Runtime, req: RpcRequest, principal: Principal, conn: Connectio
         now_ms=clock.now_ms(),
         scheme=req.scheme,
         prepared=prepared,
+        actions=ACTIONS,
     )
 
 
@@ -206,12 +216,17 @@ def _spend_after_failure(conn: Connection, nonce: tuple[str, str, int]) -> bool:
     return True
 
 
-def _resources(action: registry.Action, params: dict[str, Any], ctx: CallContext | None) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    value = params.get(action.resource_param) if action.resource_param else None
-    if action.resource_type and isinstance(value, str) and value:
-        found.append((action.resource_type, value))
-    for item in ctx.resources if ctx else []:
+def _resources(
+    action: registry.Action,
+    params: dict[str, Any],
+    ctx: CallContext | None,
+    response: dict[str, Any] | None = None,
+) -> list[tuple[str, str]]:
+    """Every resource of the call: those its declaration names (by parameter, or in the response), then those
+    the handler found."""
+    found = named_by_params(action, params, ctx.conn if ctx else None, ctx.account_id if ctx else "")
+    extra = (ctx.resources if ctx else []) + (created_by(action, response) if response is not None else [])
+    for item in extra:
         if item not in found:
             found.append(item)
     return found
@@ -225,6 +240,7 @@ def _event(
     resources: list[tuple[str, str]],
     response: dict[str, Any] | None = None,
     error: ApiError | None = None,
+    changes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return audit.build(
         name=action.name if action else (req.action[:64] or "Unknown"),
@@ -241,6 +257,8 @@ def _event(
         resources=resources,
         response=response,
         error=(error.code, error.message) if error else None,
+        sensitive=action.sensitive if action else False,
+        changes=changes,
     )
 
 

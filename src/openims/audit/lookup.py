@@ -9,12 +9,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, false, or_, select, true
+from sqlalchemy import Connection, and_, exists, false, or_, select, true
 
 from openims import clock
 from openims.crypto import MasterKey
 from openims.errors import ApiError
 from openims.store.schema import events
+from openims.store.tables.event_resources import event_resources
 
 # LookupAttribute keys -> indexed column. ErrorCode, MFAUsed and Result are OpenIMS extensions.
 ATTRIBUTES = {
@@ -22,10 +23,14 @@ ATTRIBUTES = {
     "EventRW": events.c.event_rw,
     "EventId": events.c.event_id,
     "EventAccessKeyId": events.c.access_key_id,
-    "ResourceType": events.c.resource_type,
-    "ResourceName": events.c.resource_name,
+    # Any resource of the event (event_resources), not only the first.
+    "ResourceType": event_resources.c.resource_type,
+    "ResourceName": event_resources.c.resource_name,
     "ServiceName": events.c.service_name,
     "User": events.c.user_name,
+    "PrincipalId": events.c.principal_id,
+    "EventType": events.c.event_type,
+    "SensitiveAction": events.c.sensitive,
     "ErrorCode": events.c.error_code,
     "SourceIpAddress": events.c.source_ip,
     "MFAUsed": events.c.mfa_used,
@@ -33,10 +38,16 @@ ATTRIBUTES = {
     # ActionTrail's: IMS events have no role session, so a role name matches none of them.
     "RoleName": events.c.user_name,
 }
+RESOURCE_KEYS = ("ResourceType", "ResourceName")
 WILDCARD_KEYS = ("EventName", "ErrorCode")
 EVENT_RW = ("Read", "Write")
 # A choice among a few values: anything else would silently match nothing, which reads as "no such events".
-CHOICES = {"EventRW": EVENT_RW, "MFAUsed": ("true", "false"), "Result": ("Success", "Failure")}
+CHOICES = {
+    "EventRW": EVENT_RW,
+    "MFAUsed": ("true", "false"),
+    "Result": ("Success", "Failure"),
+    "SensitiveAction": ("true", "false"),
+}
 
 
 DEFAULT_SPAN_MS = 7 * 24 * 3600 * 1000
@@ -102,9 +113,13 @@ def condition(key: str, value: str) -> Any:
             "InvalidParameter.LookupAttribute.Value",
             f'The lookup attribute {key} must be {" or ".join(CHOICES[key])}, not "{value}".',
         )
-    if key == "MFAUsed":
+    if key in ("MFAUsed", "SensitiveAction"):
         # The literal `= true` (not a bound parameter) lets both databases use the partial index.
         return column == true() if value == "true" else column == false()
+    if key in RESOURCE_KEYS:
+        # Any of the event's resources: by its primary key (seq, type, name) wherever events are scanned; a
+        # lookup led by a resource drives from the resource index instead (see `search`).
+        return exists().where(event_resources.c.event_seq == events.c.seq, column == value)
     if key == "Result":
         return column.is_(None) if value == "Success" else column.is_not(None)
     if key == "ErrorCode" and value == "*":
@@ -123,28 +138,64 @@ def condition(key: str, value: str) -> Any:
 
 def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of events (full records) and the token for the next, or None at the end."""
-    where = [events.c.account_id == q.account_id, events.c.event_ms >= q.start_ms, events.c.event_ms <= q.end_ms]
-    where += [condition(k, v) for k, v in q.attributes]
-    if token:
-        after_ms, after_seq = _open_token(key, token, q)
-        if q.forward:
-            where.append(
-                or_(events.c.event_ms > after_ms, and_(events.c.event_ms == after_ms, events.c.seq > after_seq))
-            )
-        else:
-            where.append(
-                or_(events.c.event_ms < after_ms, and_(events.c.event_ms == after_ms, events.c.seq < after_seq))
-            )
-    order = (
-        (events.c.event_ms.asc(), events.c.seq.asc()) if q.forward else (events.c.event_ms.desc(), events.c.seq.desc())
-    )
-    rows = conn.execute(
-        select(events.c.seq, events.c.event_ms, events.c.body).where(*where).order_by(*order).limit(q.limit + 1)
-    ).all()
+    after = _open_token(key, token, q) if token else None
+    by_resource = [(k, v) for k, v in q.attributes if k in RESOURCE_KEYS]
+    if by_resource:
+        rows = _by_resource(conn, q, by_resource, after)
+    else:
+        rows = _page(conn, q, events.c.event_ms, events.c.seq, [condition(k, v) for k, v in q.attributes], after)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_token = _make_token(key, q, rows[-1].event_ms, rows[-1].seq) if more and rows else None
     return [json.loads(r.body) for r in rows], next_token
+
+
+def _page(
+    conn: Connection,
+    q: Query,
+    ms: Any,
+    seq: Any,
+    where: list[Any],
+    after: tuple[int, int] | None,
+    source: Any = None,
+    account: Any = None,
+) -> list[Any]:
+    """Up to limit + 1 rows (seq, event_ms, body) in the query's order after the keyset position `after`, walking
+    the index whose time and sequence columns are `ms` and `seq`."""
+    account = events.c.account_id if account is None else account
+    where = [account == q.account_id, ms >= q.start_ms, ms <= q.end_ms, *where]
+    if after is not None:
+        after_ms, after_seq = after
+        if q.forward:
+            where.append(or_(ms > after_ms, and_(ms == after_ms, seq > after_seq)))
+        else:
+            where.append(or_(ms < after_ms, and_(ms == after_ms, seq < after_seq)))
+    order = (ms.asc(), seq.asc()) if q.forward else (ms.desc(), seq.desc())
+    query = select(seq.label("seq"), ms.label("event_ms"), events.c.body).where(*where).order_by(*order)
+    if source is not None:
+        query = query.select_from(source)
+    return list(conn.execute(query.limit(q.limit + 1)).all())
+
+
+def _by_resource(
+    conn: Connection, q: Query, by_resource: list[tuple[str, str]], after: tuple[int, int] | None
+) -> list[Any]:
+    """A page led by the resource index: its rows for the resource, in time order, joined to their events. An
+    event naming several matching resources (a batch of users, by ResourceType) has several index rows, so
+    the walk goes on past repeats until it has a page of distinct events."""
+    r = event_resources
+    source = r.join(events, events.c.seq == r.c.event_seq)
+    where = [ATTRIBUTES[k] == v for k, v in by_resource]
+    where += [condition(k, v) for k, v in q.attributes if k not in RESOURCE_KEYS]
+    found: list[Any] = []
+    while True:
+        rows = _page(conn, q, r.c.event_ms, r.c.event_seq, where, after, source, r.c.account_id)
+        for row in rows:
+            if not found or found[-1].seq != row.seq:
+                found.append(row)
+        if len(found) > q.limit or len(rows) <= q.limit:
+            return found
+        after = (rows[-1].event_ms, rows[-1].seq)
 
 
 def _make_token(key: MasterKey, q: Query, event_ms: int, seq: int) -> str:
