@@ -9,8 +9,10 @@ from typing import Any
 
 from openims.actions.context import CallContext
 from openims.actions.registry import ACTIONTRAIL, action
+from openims.actions.users import USER
 from openims.errors import missing
 from openims.lifecycle import catalogue, history
+from openims.lifecycle.snapshots import user_upn
 from openims.params import Int, Str
 
 MAX_CHANGES = 1000
@@ -38,7 +40,11 @@ def describe_resource_life_cycle_events(ctx: CallContext, p: dict[str, Any]) -> 
     if p["ResourceName"]:
         if not p["ResourceType"]:
             raise missing("ResourceType")
-        found = history.changes(ctx.conn, ctx.account_id, p["ResourceType"], p["ResourceName"])
+        name = p["ResourceName"]
+        if p["ResourceType"] == USER:
+            # A user by its short name too, as the console and RAM name users.
+            name = user_upn(ctx.conn, ctx.account_id, name)
+        found = history.changes(ctx.conn, ctx.account_id, p["ResourceType"], name)
         data: Any = list(islice(found, p["MaxResults"]))
     else:
         data = catalogue.catalogue(

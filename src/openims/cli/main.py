@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from openims import accounts, config, logs
-from openims.cli import backup, integrity, trails
+from openims.cli import backup, integrity, lifecycle, trails
 from openims.cli.tables import print_table
 from openims.config import ConfigError, Settings
 from openims.runtime import Runtime, has_schema, open_runtime
@@ -111,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     look.add_argument("--json", action="store_true", help="one JSON event per line")
     look.set_defaults(func=cmd_events_lookup)
     integrity.add_event_commands(ev)
+    lifecycle.add_event_commands(ev)
 
     trails.add_commands(sub)
     backup.add_commands(sub)
