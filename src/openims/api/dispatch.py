@@ -40,6 +40,10 @@ def dispatch(rt: Runtime, req: RpcRequest, key_checks: Sequence[KeyCheck] = ()) 
         if err.principal is None:
             log.info("rejected unsigned or unknown-key request %s from %s: %s", req.request_id, req.source_ip, err.code)
             raise
+        if action is not None:
+            # What the refused request named (as given: nothing of it is trusted), so a search by resource shows
+            # the attempts on it too.
+            err.resources = _resources(action, {p.name: req.params.get(p.name) for p in action.params}, None)
         raise _record_failure(rt, req, err.principal, None, err, nonce=None) from None
     return execute(rt, req, auth.principal, (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms))
 

@@ -13,6 +13,7 @@ from openims.console import (
     routes_account,
     routes_events,
     routes_groups,
+    routes_history,
     routes_integrity,
     routes_saml,
     routes_settings,
@@ -33,6 +34,7 @@ def build(rt: Runtime) -> Starlette:
         *routes_integrity.routes,
         *routes_users.routes,
         *routes_groups.routes,
+        *routes_history.routes,
         *routes_settings.routes,
         *routes_saml.routes,
     ]
