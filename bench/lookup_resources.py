@@ -146,7 +146,7 @@ def explain(data: Path, env: dict[str, str], account_id: str, name: str, postgre
                 return original(statement, *a, **kw)
 
             conn.execute = capture  # type: ignore[method-assign]
-            lookup._by_resource(conn, q, [("ResourceName", name)], None)
+            lookup._by_resource(conn, q, None)
             conn.execute = original  # type: ignore[method-assign]
             compiled = captured[0].compile(conn, compile_kwargs={"literal_binds": True})  # type: ignore[attr-defined]
             prefix = "EXPLAIN ANALYZE " if postgres else "EXPLAIN QUERY PLAN "

@@ -57,6 +57,13 @@ def test_event_table_history_tabs_and_sorted_users(acct: Account) -> None:
     name, domain = amy.split("@")
     assert f">{name}<wbr>@{domain}</a>" in failed or f"{name}<wbr>@{domain}" in table
 
+    # Filtered by the resource: the table and its chart, which counts the events naming amy.
+    named = root.get("/console/events", params={"range": "1h", "ResourceName": amy}).text
+    assert {">AddUserToGroup<", ">AttachPolicyToUser<", ">UpdateUser<"} <= set(re.findall(r">[A-Za-z]+<", named))
+    chart_src = re.search(r'data-chart-src="([^"]+)"', named).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    chart = root.get(chart_src).text
+    assert f"{len(acct.events(ResourceName=amy))} in total" in chart
+
     history = root.get(f"/console/users/{amy}/history")
     assert history.status_code == 200
     text = history.text

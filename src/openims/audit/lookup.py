@@ -139,9 +139,8 @@ def condition(key: str, value: str) -> Any:
 def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of events (full records) and the token for the next, or None at the end."""
     after = _open_token(key, token, q) if token else None
-    by_resource = [(k, v) for k, v in q.attributes if k in RESOURCE_KEYS]
-    if by_resource:
-        rows = _by_resource(conn, q, by_resource, after)
+    if any(k in RESOURCE_KEYS for k, _ in q.attributes):
+        rows = _by_resource(conn, q, after)
     else:
         rows = _page(conn, q, events.c.event_ms, events.c.seq, [condition(k, v) for k, v in q.attributes], after)
     more = len(rows) > q.limit
@@ -177,20 +176,26 @@ def _page(
     return list(conn.execute(query.limit(q.limit + 1)).all())
 
 
-def _by_resource(
-    conn: Connection, q: Query, by_resource: list[tuple[str, str]], after: tuple[int, int] | None
-) -> list[Any]:
+def resource_led(attributes: tuple[tuple[str, str], ...]) -> list[Any]:
+    """The WHERE clauses of a query that walks event_resources joined to events: the resource keys on the index
+    rows (one resource must match them all), the other keys on the events."""
+    by_name = any(k == "ResourceName" for k, _ in attributes)
+    # With a name, the name's index leads (a type has many more rows): `|| ''` keeps the planner off the type's.
+    where = [
+        (ATTRIBUTES[k].concat("") if by_name and k == "ResourceType" else ATTRIBUTES[k]) == v
+        for k, v in attributes
+        if k in RESOURCE_KEYS
+    ]
+    return where + [condition(k, v) for k, v in attributes if k not in RESOURCE_KEYS]
+
+
+def _by_resource(conn: Connection, q: Query, after: tuple[int, int] | None) -> list[Any]:
     """A page led by the resource index: its rows for the resource, in time order, joined to their events. An
     event naming several matching resources (a batch of users, by ResourceType) has several index rows, so
     the walk goes on past repeats until it has a page of distinct events."""
     r = event_resources
     source = r.join(events, events.c.seq == r.c.event_seq)
-    by_name = any(k == "ResourceName" for k, _ in by_resource)
-    # With a name, the name's index leads (a type has many more rows): `|| ''` keeps the planner off the type's.
-    where = [
-        (ATTRIBUTES[k].concat("") if by_name and k == "ResourceType" else ATTRIBUTES[k]) == v for k, v in by_resource
-    ]
-    where += [condition(k, v) for k, v in q.attributes if k not in RESOURCE_KEYS]
+    where = resource_led(q.attributes)
     found: list[Any] = []
     while True:
         rows = _page(conn, q, r.c.event_ms, r.c.event_seq, where, after, source, r.c.account_id)
