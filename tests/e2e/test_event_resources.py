@@ -97,6 +97,11 @@ def test_every_event_of_the_user_is_found_by_its_name(story: Story) -> None:
     assert lookup(acct, ResourceName="wonderland", ResourceType="ACS::RAM::User") == []
     keys = lookup(acct, ResourceType="ACS::RAM::AccessKey", EventName="CreateAccessKey")
     assert len(keys) == 2
+    # A refused authentication (a known key, a bad signature) names what its request named.
+    with pytest.raises(TeaException):
+        acct.call("DeleteUser", {"UserPrincipalName": upn}, secret="not-the-secret")
+    refused = lookup(acct, ResourceName=upn, ErrorCode="SignatureDoesNotMatch")
+    assert [e["eventName"] for e in refused] == ["DeleteUser"]
 
 
 def test_the_further_lookup_keys(story: Story) -> None:
