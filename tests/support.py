@@ -170,6 +170,9 @@ class Server:
                 return
             except OSError:
                 time.sleep(0.1)
+        # Not left running behind a failed fixture (on a loaded machine, each would take its share of the CPU).
+        self.proc.kill()
+        self.proc.wait(timeout=15)
         raise RuntimeError("openims serve did not start within 30 s")
 
     def stop(self, kill: bool = False) -> None:
