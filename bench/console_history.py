@@ -107,6 +107,9 @@ COLUMNS = (
     "error_code",
     "source_ip",
     "mfa_used",
+    "principal_id",
+    "event_type",
+    "sensitive",
     "body",
 )
 
@@ -130,15 +133,29 @@ def seed_postgres(url: str, work: Path, root: dict[str, str], alias: str, count:
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     lite = sqlite3.connect(db)
     with psycopg.connect(plain) as pg:
+        # The copied events keep their order and their resource rows, numbered after the database's own events.
+        offset = pg.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]  # type: ignore[index]
         rows = lite.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM events WHERE account_id = ? ORDER BY seq", (root["AccountId"],)
+            f"SELECT seq + ?, {', '.join(COLUMNS)} FROM events WHERE account_id = ? ORDER BY seq",
+            (offset, root["AccountId"]),
         )
-        with pg.cursor() as cur, cur.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        with pg.cursor() as cur, cur.copy(f"COPY events (seq, {', '.join(COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        resources = lite.execute(
+            "SELECT event_seq + ?, resource_type, resource_name, account_id, event_ms FROM event_resources "
+            "WHERE account_id = ?",
+            (offset, root["AccountId"]),
+        )
+        columns = "event_seq, resource_type, resource_name, account_id, event_ms"
+        with pg.cursor() as cur, cur.copy(f"COPY event_resources ({columns}) FROM STDIN") as copy:
+            for row in resources:
+                copy.write_row(row)
+        pg.execute("SELECT setval(pg_get_serial_sequence('events', 'seq'), (SELECT max(seq) FROM events))")
     lite.close()
     with psycopg.connect(plain, autocommit=True) as pg:
         pg.execute("VACUUM ANALYZE events")
+        pg.execute("VACUUM ANALYZE event_resources")
     return time.perf_counter() - start
 
 

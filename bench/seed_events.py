@@ -93,38 +93,48 @@ def seed_events(
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA cache_size=-512000")  # 512 MB: the event_id unique index takes random inserts
     indexes = db.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name='events' AND sql IS NOT NULL"
+        "SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name IN ('events', 'event_resources') "
+        "AND sql IS NOT NULL"
     ).fetchall()
+    # Explicit sequence numbers, so the resource index rows can name their event.
+    first_seq = (db.execute("SELECT max(seq) FROM events").fetchone()[0] or 0) + 1
     for name, _ in indexes:
         db.execute(f'DROP INDEX "{name}"')
     try:
         now_ms = int(time.time() * 1000) - 60_000  # end a minute ago: nothing in the future
         span = days * 86_400_000
         sql = (
-            "INSERT INTO events (event_id, account_id, event_ms, event_name, event_rw, service_name, user_name,"
-            " access_key_id, resource_type, resource_name, error_code, source_ip, mfa_used, body)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            "INSERT INTO events (seq, event_id, account_id, event_ms, event_name, event_rw, service_name, user_name,"
+            " access_key_id, resource_type, resource_name, error_code, source_ip, mfa_used, principal_id,"
+            " event_type, sensitive, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        )
+        resources_sql = (
+            "INSERT INTO event_resources (event_seq, resource_type, resource_name, account_id, event_ms)"
+            " VALUES (?,?,?,?,?)"
         )
 
         def produce() -> None:
             for lo in range(0, count, batch):
-                rows = []
+                rows, resources = [], []
                 chosen = rng.choices(names, cum_weights=cum, k=min(batch, count - lo))
                 who = rng.choices(callers, weights=caller_weights, k=len(chosen))
                 for j, (name, caller) in enumerate(zip(chosen, who)):
                     # Increasing times with jitter: seq order follows time order, as when the server writes.
                     ms = now_ms - span + int((lo + j + rng.random()) * span / count)
-                    rows.append(_row(rng, account_id, ms, name, caller, rng.choice(targets)))
-                batches.put(rows)
+                    row, named = _row(rng, first_seq + lo + j, account_id, ms, name, caller, rng.choice(targets))
+                    rows.append(row)
+                    resources += named
+                batches.put((rows, resources))
             batches.put(None)
 
         # Build rows in a thread while SQLite inserts the previous batch (sqlite3 releases the GIL in C).
-        batches: queue.Queue[list[tuple] | None] = queue.Queue(maxsize=2)
+        batches: queue.Queue[tuple[list[tuple], list[tuple]] | None] = queue.Queue(maxsize=2)
         producer = threading.Thread(target=produce, daemon=True)
         producer.start()
-        while (rows := batches.get()) is not None:
+        while (loaded := batches.get()) is not None:
             db.execute("BEGIN")
-            db.executemany(sql, rows)
+            db.executemany(sql, loaded[0])
+            db.executemany(resources_sql, loaded[1])
             db.execute("COMMIT")
         producer.join()
     finally:
@@ -135,9 +145,20 @@ def seed_events(
     return time.perf_counter() - start
 
 
+# As the declarations mark them (a sample of the sensitive ones the mix contains).
+SENSITIVE = {"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey", "ChangePassword", "BindMFADevice"}
+
+
 def _row(
-    rng: random.Random, account_id: str, ms: int, name: str, caller: tuple[str, str, str, str], target: str
-) -> tuple:
+    rng: random.Random,
+    seq: int,
+    account_id: str,
+    ms: int,
+    name: str,
+    caller: tuple[str, str, str, str],
+    target: str,
+) -> tuple[tuple, list[tuple]]:
+    """The events row and its event_resources rows."""
     user_name, key_id, kind, principal_id = caller
     console = rng.random() < 0.03
     if console:
@@ -149,6 +170,11 @@ def _row(
     ip = rng.choice(IPS)
     error = ("EntityNotExist.User", "The user does not exist.") if rng.random() < 0.02 else None
     params = {"UserPrincipalName": target} if rtype == "ACS::RAM::User" else {"Name": target.split("@")[0]}
+    referenced = {rtype: [target]}
+    if rtype == "ACS::RAM::Group" and "User" in name:
+        # Membership events name the group and the user, as the declarations of AddUserToGroup & co. say.
+        group = f"group{rng.randrange(50)}"
+        referenced = {rtype: [group], "ACS::RAM::User": [target]}
     event = {
         "eventId": event_id,
         "eventVersion": 1,
@@ -174,9 +200,9 @@ def _row(
         },
         "requestParameters": params,
         "requestParameterJson": json.dumps(params, sort_keys=True),
-        "resourceType": rtype,
-        "resourceName": target,
-        "referencedResources": {rtype: [target]},
+        "resourceType": ";".join(referenced),
+        "resourceName": ";".join(",".join(v) for v in referenced.values()),
+        "referencedResources": referenced,
         "recipientAccountId": account_id,
         "additionalEventData": {"scheme": "http"},
     }
@@ -189,7 +215,8 @@ def _row(
         }
     if error:
         event["errorCode"], event["errorMessage"] = error
-    return (
+    row = (
+        seq,
         event_id,
         account_id,
         ms,
@@ -198,10 +225,14 @@ def _row(
         service,
         user_name,
         key_id,
-        rtype,
-        target,
+        event["resourceType"][:64],
+        event["resourceName"][:255],
         error[0] if error else None,
         ip,
         int(console),
+        principal_id,
+        event["eventType"],
+        int(name in SENSITIVE),
         json.dumps(event, separators=(",", ":")),
     )
+    return row, [(seq, t, n, account_id, ms) for t, names in referenced.items() for n in names]

@@ -49,6 +49,11 @@ def render() -> str:
                     secret = " (secret: never recorded)" if p.secret else ""
                     out.append(f"| {p.name} | {p.type_name()} | {'yes' if p.required else ''} | {p.limits()}{secret} |")
                 out.append("")
+            named = [f"{t} ({s if isinstance(s, str) else 'created: ' + s.path})" for t, s in a.declared_resources]
+            if named:
+                out += [f"Resources recorded in its event: {', '.join(named)}.", ""]
+            if a.sensitive:
+                out += ["A sensitive action (LookupEvents `SensitiveAction=true`).", ""]
             if a.secrets:
                 out += [f"Response fields shown once and redacted in events: {', '.join(sorted(a.secrets))}.", ""]
             if isinstance(a.self_service, str):

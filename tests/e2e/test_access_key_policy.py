@@ -103,12 +103,16 @@ def test_a_source_outside_the_policy_is_refused_and_audited(acct: Account) -> No
     assert (event["eventName"], event["eventRW"], event["resourceType"], event["resourceName"]) == (
         "SetAccessKeyPolicy",
         "Write",
-        "ACS::RAM::AccessKey",
-        key_id,
+        "ACS::RAM::AccessKey;ACS::RAM::User",
+        f"{key_id};{upn}",
     )
     assert json.loads(event["responseElements"]["AccessKeyPolicy"])["Conditions"][0]["SourceIp"][0] == "203.0.113.0/24"
     event = acct.event_for(got.request_id)
-    assert (event["eventName"], event["eventRW"], event["resourceName"]) == ("GetAccessKeyPolicy", "Read", key_id)
+    assert (event["eventName"], event["eventRW"], event["resourceName"]) == (
+        "GetAccessKeyPolicy",
+        "Read",
+        f"{key_id};{upn}",
+    )
 
 
 def test_the_unrestricted_policy_is_the_default(acct: Account) -> None:

@@ -58,8 +58,8 @@ def test_last_use_is_reported_after_a_call(acct: Account) -> None:
     assert (event["eventName"], event["eventRW"], event["resourceType"], event["resourceName"]) == (
         "GetAccessKeyLastUsed",
         "Read",
-        "ACS::RAM::AccessKey",
-        key_id,
+        "ACS::RAM::AccessKey;ACS::RAM::User",
+        f"{key_id};{upn}",
     )
     assert event["referencedResources"]["ACS::RAM::User"] == [upn] and "errorCode" not in event
 

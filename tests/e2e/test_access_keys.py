@@ -46,8 +46,10 @@ def test_rotate_a_users_key_and_audit_without_secret(acct: Account) -> None:
     assert info.value.code == "InvalidParameter.Status"
 
     event = acct.event_for(created.request_id)
-    assert event["eventName"] == "CreateAccessKey" and event["resourceType"] == "ACS::RAM::AccessKey"
-    assert event["resourceName"] == old.access_key_id
+    # ActionTrail's format: the key and its user, types separated by ";".
+    assert event["eventName"] == "CreateAccessKey"
+    assert event["resourceType"] == "ACS::RAM::AccessKey;ACS::RAM::User"
+    assert event["resourceName"].split(";")[0] == old.access_key_id
     assert event["responseElements"]["AccessKey"]["AccessKeySecret"] == "******"
     everything = json.dumps(acct.events())
     assert old.access_key_secret not in everything and new.access_key_secret not in everything

@@ -59,7 +59,8 @@ def test_many_users_in_one_call_and_one_event(acct: Account) -> None:
     [event] = acct.events(EventName="BatchCreateUser")
     assert event["requestId"] == body["RequestId"] and event["eventRW"] == "Write" and "errorCode" not in event
     assert event["resourceType"] == "ACS::RAM::User"
-    assert event["resourceName"] == ";".join(w["UserPrincipalName"] for w in wanted)
+    # ActionTrail's format: the names of one type separated by ",".
+    assert event["resourceName"] == ",".join(w["UserPrincipalName"] for w in wanted)
     assert event["referencedResources"] == {"ACS::RAM::User": [w["UserPrincipalName"] for w in wanted]}
     assert [u["UserId"] for u in event["responseElements"]["Users"]["User"]] == [u["UserId"] for u in made]
     assert event["requestParameters"]["User.2.DisplayName"] == "Ben"

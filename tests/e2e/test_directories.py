@@ -119,7 +119,7 @@ def test_check_resource(acct: Account) -> None:
     assert (event["eventName"], event["eventRW"], event["resourceType"]) == (
         "CheckResource",
         "Read",
-        "ACS::RAM::Directory",
+        "ACS::RAM::Directory;ACS::RAM::User",
     )
     assert event["referencedResources"]["ACS::RAM::User"] == [upn]
     assert [e.get("errorCode") for e in acct.events(EventName="CheckResource")[:2]] == [

@@ -101,8 +101,8 @@ def test_device_lifecycle_is_audited(acct: Account) -> None:
     event = acct.event_for(bound.request_id)
     assert (event["eventName"], event["resourceType"], event["resourceName"]) == (
         "BindMFADevice",
-        "ACS::RAM::User",
-        upn,
+        "ACS::RAM::User;ACS::RAM::VirtualMFADevice",
+        f"{upn};{serial}",
     )
     assert event["referencedResources"] == {"ACS::RAM::User": [upn], "ACS::RAM::VirtualMFADevice": [serial]}
     assert (
@@ -242,7 +242,7 @@ def test_device_errors(acct: Account) -> None:
     event = acct.event_for(disabled.request_id)
     assert (event["eventName"], event["resourceName"], event["referencedResources"]["ACS::RAM::VirtualMFADevice"]) == (
         "DisableVirtualMFA",
-        alice,
+        f"{alice};{first.serial_number}",
         [first.serial_number],
     )
     serials = [

@@ -435,8 +435,8 @@ def test_attachments_to_users_and_groups(acct: Account) -> None:
     assert (event["eventName"], event["eventRW"], event["resourceType"], event["resourceName"]) == (
         "AttachPolicyToUser",
         "Write",
-        "ACS::RAM::Policy",
-        "AliyunRAMReadOnlyAccess",
+        "ACS::RAM::Policy;ACS::RAM::User",
+        f"AliyunRAMReadOnlyAccess;{upn}",  # the RAM UserName as the user's UserPrincipalName
     )
     assert event["referencedResources"]["ACS::RAM::User"] == [upn]
     assert event["requestParameters"] == {

@@ -305,6 +305,8 @@ def test_idle_access_keys_are_disabled_by_housekeeping(acct: Account) -> None:
         )
     )
     (event,) = [e for e in found.body.events if e["userIdentity"]["type"] == "system"]
-    assert event["resourceName"] == key.access_key_id and upn in event["referencedResources"]["ACS::RAM::User"]
+    assert (
+        event["resourceName"] == f"{key.access_key_id};{upn}" and upn in event["referencedResources"]["ACS::RAM::User"]
+    )
     assert event["additionalEventData"]["reason"] == "MaxIdleDaysForAccessKeys"
     assert event["additionalEventData"]["maxIdleDays"] == 90

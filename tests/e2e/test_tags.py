@@ -78,7 +78,7 @@ def test_tag_list_and_untag_users(acct: Account) -> None:
 
     event = acct.event_for(tagged.request_id)
     assert (event["eventName"], event["eventRW"], event["resourceType"]) == ("TagResources", "Write", "ACS::RAM::User")
-    assert event["resourceName"] == f"{alice.user_principal_name};{bob.user_principal_name}"
+    assert event["resourceName"] == f"{alice.user_principal_name},{bob.user_principal_name}"
     assert event["requestParameters"]["Tag.1.Key"] == "team"
     event = acct.event_for(untagged.request_id)
     assert (event["eventName"], event["eventRW"], event["resourceName"]) == (

@@ -51,14 +51,17 @@ def test_legacy_names_manage_the_same_groups(acct: Account) -> None:
 
     for body, name, rw, resource in (
         (created, "CreateUserGroup", "Write", "ops"),
-        (added, "AddUserToUserGroup", "Write", "ops"),
-        (updated, "UpdateUserGroup", "Write", "ops;sre"),
+        (added, "AddUserToUserGroup", "Write", f"ops;{alice}"),
+        (updated, "UpdateUserGroup", "Write", "ops,sre"),
         (listed, "ListUserGroups", "Read", ""),
         (deleted, "DeleteUserGroup", "Write", "sre"),
     ):
         event = acct.event_for(body["RequestId"])
         assert (event["eventName"], event["eventRW"], event["resourceName"]) == (name, rw, resource)
-        assert event["resourceType"] == ("ACS::RAM::Group" if resource else "")
+        # ActionTrail's format: the group first, then (a membership change) the user.
+        assert event["resourceType"] == ("ACS::RAM::Group" if resource else "") + (
+            ";ACS::RAM::User" if "@" in resource else ""
+        )
     assert set(acct.event_for(added["RequestId"])["referencedResources"]) == {"ACS::RAM::Group", "ACS::RAM::User"}
     assert acct.events(EventName="CreateGroup")[0]["requestParameters"]["GroupName"] == "dev"
 

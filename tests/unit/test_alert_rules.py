@@ -15,12 +15,13 @@ from openims import accounts, clock
 from openims.actions.registry import IMS
 from openims.alerts import cef, checks, queue
 from openims.audit import event as audit
-from openims.audit.lookup import predicate
+from openims.audit.lookup import RESOURCES, predicate
 from openims.cli.operator import call
 from openims.principal import RAM_USER, ROOT, Principal
 from openims.runtime import Runtime
 from openims.store.schema import events
 from openims.store.tables.alerts import alerts
+from openims.store.tables.event_resources import event_resources
 
 SYSLOG = {"SyslogAddress": "127.0.0.1:9"}  # a destination for validation; nothing is delivered in these tests
 
@@ -93,6 +94,12 @@ def test_a_rule_matches_exactly_what_lookup_events_finds(rt: Runtime) -> None:
     record(rt, account, "Deleted", user="alice@z.onaliyun.com", ip="203.0.113.5")
     with rt.db.read() as conn:
         rows = [dict(r._mapping) for r in conn.execute(select(events).where(events.c.account_id == account))]
+        # As `record` hands them to the rules: with every resource of the event.
+        for row in rows:
+            row[RESOURCES] = [
+                (r.resource_type, r.resource_name)
+                for r in conn.execute(select(event_resources).where(event_resources.c.event_seq == row["seq"]))
+            ]
         for key, value in ATTRIBUTES:
             p = predicate(key, value)
             by_sql = set(

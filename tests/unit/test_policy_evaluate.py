@@ -208,6 +208,8 @@ def _action(service: Any, name: str, arn: str) -> Action:
         resource_param=None,
         secrets=frozenset(),
         self_service=False,
+        resources=(),
+        sensitive=False,
         arn=arn,
         extension=False,
         doc="",

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from openims.actions.access_keys import ACCESS_KEY, KEY_ID, find_key
 from openims.actions.context import CallContext
 from openims.actions.registry import WRITE, action
-from openims.actions.users import UPN_OPTIONAL
+from openims.actions.users import UPN_OPTIONAL, USER
 from openims.credentials import network_policy
 from openims.errors import invalid
 from openims.params import Str
@@ -70,6 +70,8 @@ def get_access_key_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]
     params=(POLICY, KEY_ID, UPN_OPTIONAL),
     resource=(ACCESS_KEY, "UserAccessKeyId"),
     arn="user/{UserPrincipalName}",
+    resources=((USER, "UserPrincipalName"),),
+    sensitive=True,
 )
 def set_access_key_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Set the network access policy of an AccessKey: requests it signs from other addresses are refused."""
@@ -85,7 +87,7 @@ def get_access_key_policy_for_account(ctx: CallContext, p: dict[str, Any]) -> di
     return {"AccessKeyPolicy": _stored(ctx.conn, network_policy.account_row_id(ctx.account_id))}
 
 
-@action("SetAccessKeyPolicyForAccount", rw=WRITE, params=(POLICY,))
+@action("SetAccessKeyPolicyForAccount", rw=WRITE, params=(POLICY,), sensitive=True)
 def set_access_key_policy_for_account(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Set the account-wide network access policy: it applies to every AccessKey of the account, on top of
     each key's own policy."""

@@ -8,8 +8,8 @@ from sqlalchemy import Row, func, select, update
 
 from openims import accounts, clock, quotas
 from openims.actions.context import CallContext
-from openims.actions.registry import WRITE, action
-from openims.actions.users import UPN_OPTIONAL, find_user
+from openims.actions.registry import WRITE, Created, action
+from openims.actions.users import UPN_OPTIONAL, USER, find_user
 from openims.errors import ApiError
 from openims.params import Str
 from openims.store.schema import access_keys
@@ -62,6 +62,8 @@ def key_view(row: Row[Any]) -> dict[str, Any]:
     secrets=("AccessKeySecret",),
     self_service="AllowUserToManageAccessKeys",
     arn="user/{UserPrincipalName}",
+    resources=((USER, "UserPrincipalName"), (ACCESS_KEY, Created("AccessKey.AccessKeyId"))),
+    sensitive=True,
 )
 def create_access_key(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Create an AccessKey pair for a RAM user (or, called by the root account without a user, for itself).
@@ -94,6 +96,8 @@ def create_access_key(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     self_service="AllowUserToManageAccessKeys",
     arn="user/{UserPrincipalName}",
     params=(KEY_ID, Str("Status", required=True, choices=("Active", "Inactive")), UPN_OPTIONAL),
+    resources=((USER, "UserPrincipalName"),),
+    sensitive=True,
 )
 def update_access_key(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Enable or disable an AccessKey pair."""
@@ -111,6 +115,8 @@ def update_access_key(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     resource=(ACCESS_KEY, "UserAccessKeyId"),
     self_service="AllowUserToManageAccessKeys",
     arn="user/{UserPrincipalName}",
+    resources=((USER, "UserPrincipalName"),),
+    sensitive=True,
 )
 def delete_access_key(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Delete an AccessKey pair: it stops authenticating at once and moves to the recycle bin, from which

@@ -10,7 +10,7 @@ from sqlalchemy import Row, delete, func, insert, select, update
 
 from openims import clock, ids
 from openims.actions.context import CallContext
-from openims.actions.registry import WRITE, action
+from openims.actions.registry import WRITE, Created, action
 from openims.errors import ApiError, already_exists, invalid, not_found
 from openims.params import Bool, Int, Str
 from openims.store.tables.apps_domains import app_secrets, applications
@@ -158,7 +158,14 @@ def _name_taken(ctx: CallContext, name: str) -> bool:
     )
 
 
-@action("CreateApplication", rw=WRITE, params=CREATE_PARAMS, resource=(APPLICATION, None), arn="application/*")
+@action(
+    "CreateApplication",
+    rw=WRITE,
+    params=CREATE_PARAMS,
+    resource=(APPLICATION, None),
+    arn="application/*",
+    resources=((APPLICATION, Created("Application.AppId")),),
+)
 def create_application(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Create an OAuth application. WebApp and ServerApp applications always require a secret; NativeApp ones
     only when SecretRequired is true."""
@@ -272,7 +279,13 @@ def _find_secret(ctx: CallContext, app_id: str, secret_id: str) -> Row[Any]:
 
 
 @action(
-    "CreateAppSecret", rw=WRITE, params=(APP_ID,), resource=(APPLICATION, "AppId"), secrets=("AppSecretValue",), arn=ARN
+    "CreateAppSecret",
+    rw=WRITE,
+    params=(APP_ID,),
+    resource=(APPLICATION, "AppId"),
+    secrets=("AppSecretValue",),
+    arn=ARN,
+    sensitive=True,
 )
 def create_app_secret(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Create a secret for an application (at most 2 each). Its value is returned only here; store it safely."""
@@ -316,7 +329,14 @@ def get_app_secret(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"AppSecret": _secret_view(_find_secret(ctx, p["AppId"], p["AppSecretId"]))}
 
 
-@action("DeleteAppSecret", rw=WRITE, params=(APP_ID, APP_SECRET_ID), resource=(APPLICATION, "AppId"), arn=ARN)
+@action(
+    "DeleteAppSecret",
+    rw=WRITE,
+    params=(APP_ID, APP_SECRET_ID),
+    resource=(APPLICATION, "AppId"),
+    arn=ARN,
+    sensitive=True,
+)
 def delete_app_secret(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Delete an application secret; clients using it can no longer authenticate."""
     row = _find_secret(ctx, p["AppId"], p["AppSecretId"])

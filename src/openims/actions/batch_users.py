@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from openims.actions.context import CallContext
-from openims.actions.registry import WRITE, action
+from openims.actions.registry import WRITE, Created, action
 from openims.actions.users import CREATE_USER_PARAMS, USER, insert_user
 from openims.errors import ApiError
 from openims.params import ObjList, Str, parse_all
@@ -28,7 +28,14 @@ def _in_item(position: int, err: ApiError) -> ApiError:
     return ApiError(err.code, f"User {position} of the batch: {err.message}", err.status, **err.extra)
 
 
-@action("BatchCreateUser", rw=WRITE, params=(USERS,), resource=(USER, None), extension=True)
+@action(
+    "BatchCreateUser",
+    rw=WRITE,
+    params=(USERS,),
+    resource=(USER, None),
+    extension=True,
+    resources=((USER, Created("Users.User[].UserPrincipalName")),),
+)
 def batch_create_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Create up to 100 RAM users at once, each as CreateUser would (without tags). If any one is invalid or
     already exists, none is created."""

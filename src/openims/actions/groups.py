@@ -10,7 +10,7 @@ from openims import clock, ids, quotas
 from openims.actions.context import CallContext
 from openims.actions.paging import MARKER, max_items, page
 from openims.actions.registry import WRITE, action
-from openims.actions.users import UPN, find_user
+from openims.actions.users import UPN, USER, find_user
 from openims.errors import ApiError, already_exists, missing, not_found
 from openims.params import Str
 from openims.store.schema import group_members, groups, users
@@ -183,14 +183,28 @@ def list_groups(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"Groups": {"Group": [group_view(r) for r in rows]}, **fields}
 
 
-@action("AddUserToGroup", rw=WRITE, params=(GROUP_NAME, UPN), resource=(GROUP, "GroupName"), arn=MEMBERSHIP_ARN)
+@action(
+    "AddUserToGroup",
+    rw=WRITE,
+    params=(GROUP_NAME, UPN),
+    resource=(GROUP, "GroupName"),
+    arn=MEMBERSHIP_ARN,
+    resources=((USER, "UserPrincipalName"),),
+)
 def add_user_to_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Add a RAM user to a group."""
     add_member(ctx, p["GroupName"], p["UserPrincipalName"])
     return {}
 
 
-@action("RemoveUserFromGroup", rw=WRITE, params=(GROUP_NAME, UPN), resource=(GROUP, "GroupName"), arn=MEMBERSHIP_ARN)
+@action(
+    "RemoveUserFromGroup",
+    rw=WRITE,
+    params=(GROUP_NAME, UPN),
+    resource=(GROUP, "GroupName"),
+    arn=MEMBERSHIP_ARN,
+    resources=((USER, "UserPrincipalName"),),
+)
 def remove_user_from_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Remove a RAM user from a group."""
     group = find_group(ctx, p["GroupName"])

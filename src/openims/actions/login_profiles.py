@@ -79,6 +79,7 @@ def _reread(ctx: CallContext, user: Row[Any]) -> dict[str, Any]:
     resource=(USER, "UserPrincipalName"),
     arn="user/{UserPrincipalName}",
     prepare=_argon2_ahead,
+    sensitive=True,
 )
 def create_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Enable console logon for a RAM user with an initial password that meets the password policy."""
@@ -126,6 +127,7 @@ def get_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     resource=(USER, "UserPrincipalName"),
     arn="user/{UserPrincipalName}",
     prepare=_argon2_ahead,
+    sensitive=True,
 )
 def update_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Modify a RAM user's console logon: reset its password (a new initial password), enable or disable
@@ -160,7 +162,12 @@ def update_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 @action(
-    "DeleteLoginProfile", rw=WRITE, params=(UPN,), resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}"
+    "DeleteLoginProfile",
+    rw=WRITE,
+    params=(UPN,),
+    resource=(USER, "UserPrincipalName"),
+    arn="user/{UserPrincipalName}",
+    sensitive=True,
 )
 def delete_login_profile(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Disable console logon for a RAM user by deleting its login profile (its password history is kept)."""
@@ -190,6 +197,7 @@ def _count_wrong_old_password(conn: Connection, principal: Principal, err: ApiEr
         Str("OldPassword", required=True, max_len=256, secret=True),
         Str("NewPassword", required=True, secret=True),
     ),
+    sensitive=True,
 )
 def change_password(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Change the console password of the calling RAM user. A wrong OldPassword counts as a failed logon

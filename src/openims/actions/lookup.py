@@ -27,11 +27,14 @@ ATTRIBUTE = ObjList("LookupAttribute", fields=(Str("Key", max_len=64), Str("Valu
     ),
 )
 def lookup_events(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """Query the account's events of the last 90 days, newest first by default. Several LookupAttribute
-    conditions are ANDed; EventName and ErrorCode accept a trailing `*`, and ErrorCode `*` means any failure.
-    MFAUsed (`true` or `false`) selects events whose caller had passed MFA; Result (`Success` or `Failure`)
-    selects calls that succeeded or failed. Insight events are left out unless EventCategory is `Insight`
-    (LookupInsightEvents is their own query)."""
+    """Query the account's events of the last 90 days, newest first by default. Keys: ActionTrail's (EventName,
+    EventRW, EventId, EventAccessKeyId, ServiceName, User, PrincipalId, ResourceType and ResourceName, which match
+    any resource of the event, SensitiveAction, EventType, RoleName) and OpenIMS's (ErrorCode, SourceIpAddress,
+    MFAUsed, Result). Several LookupAttribute conditions are ANDed; EventName and ErrorCode accept a trailing `*`,
+    and ErrorCode `*` means any failure. MFAUsed (`true` or `false`) selects events whose caller had passed MFA;
+    Result (`Success` or `Failure`) selects calls that succeeded or failed; User takes a RAM user's short name
+    too. Insight events are left out unless EventCategory is `Insight` (LookupInsightEvents is their own
+    query). See docs/resources.md."""
     start, end = window(p["StartTime"], p["EndTime"], ctx.now_ms)
     attributes = tuple((a["Key"] or "", a["Value"] or "") for a in p["LookupAttribute"])
     query = Query(

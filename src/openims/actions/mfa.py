@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row, delete, func, insert, select, update
 from openims import accounts, clock, quotas
 from openims.actions.context import CallContext
 from openims.actions.paging import MARKER, max_items, page
-from openims.actions.registry import WRITE, action
+from openims.actions.registry import WRITE, Created, action
 from openims.actions.security_preference import load_preferences
 from openims.actions.users import UPN, UPN_OPTIONAL, USER, find_user
 from openims.credentials import totp
@@ -106,6 +106,8 @@ def _device_of(ctx: CallContext, user: Row[Any]) -> Row[Any]:
             pattern_doc="can contain letters, digits and hyphens (-)",
         ),
     ),
+    resources=((MFA_DEVICE, Created("VirtualMFADevice.SerialNumber")),),
+    sensitive=True,
 )
 def create_virtual_mfa_device(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Create a virtual MFA device. Its Base32 seed and the QR code of its otpauth:// URI are returned only here."""
@@ -148,6 +150,8 @@ def create_virtual_mfa_device(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
     self_service="AllowUserToManageMFADevices",
     arn="user/{UserPrincipalName}",
     params=(UPN, SERIAL, *CODES),
+    resources=((MFA_DEVICE, "SerialNumber"),),
+    sensitive=True,
 )
 def bind_mfa_device(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Bind a virtual MFA device to a RAM user, proven by two consecutive codes it generated."""
@@ -177,6 +181,7 @@ def bind_mfa_device(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     self_service="AllowUserToManageMFADevices",
     arn="user/{UserPrincipalName}",
     params=(UPN,),
+    sensitive=True,
 )
 def unbind_mfa_device(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Unbind a RAM user's MFA device; the device remains and can be bound again."""
@@ -190,7 +195,12 @@ def unbind_mfa_device(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 @action(
-    "DisableVirtualMFA", rw=WRITE, resource=(USER, "UserPrincipalName"), arn="user/{UserPrincipalName}", params=(UPN,)
+    "DisableVirtualMFA",
+    rw=WRITE,
+    resource=(USER, "UserPrincipalName"),
+    arn="user/{UserPrincipalName}",
+    params=(UPN,),
+    sensitive=True,
 )
 def disable_virtual_mfa(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Unbind a RAM user's MFA device and delete it."""
@@ -205,6 +215,7 @@ def disable_virtual_mfa(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     resource=(MFA_DEVICE, "SerialNumber"),
     params=(SERIAL,),
     arn="mfa/{SerialNumber}",
+    sensitive=True,
 )
 def delete_virtual_mfa_device(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Delete a virtual MFA device that is not bound to a user."""

@@ -33,7 +33,7 @@ POLICY_PARAMS = (
 _FIELD_OF = {wire: field for field, wire in passwords.WIRE_NAMES.items()}
 
 
-@action("SetPasswordPolicy", rw=WRITE, params=POLICY_PARAMS)
+@action("SetPasswordPolicy", rw=WRITE, params=POLICY_PARAMS, sensitive=True)
 def set_password_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Configure the password policy of RAM users; parameters not sent keep their current value. It applies
     to passwords set from now on, and to logons (expiry, lockout) at once. MaxLoginAttemps 0 turns the

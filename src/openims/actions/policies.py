@@ -290,6 +290,7 @@ def _attached_groups(ctx: CallContext, p: Policy) -> Sequence[Any]:
         Str("Description", min_len=1, max_len=1024),
         TAGS,
     ),
+    sensitive=True,
 )
 def create_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Create a custom policy; its document becomes version v1, the default version."""
@@ -356,6 +357,7 @@ def get_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     resource=(POLICY, "PolicyName"),
     arn="policy/{PolicyName}",
     params=(POLICY_NAME, Bool("CascadingDelete", default=False)),
+    sensitive=True,
 )
 def delete_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Delete a custom policy that is attached to nobody. Its non-default versions must be deleted first,
@@ -454,6 +456,7 @@ def _decode_marker(marker: str) -> str:
         Bool("SetAsDefault", default=False),
         Str("RotateStrategy", choices=("None", ROTATE), default="None"),
     ),
+    sensitive=True,
 )
 def create_policy_version(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Add a version to a custom policy (at most 5; with RotateStrategy DeleteOldestNonDefaultVersionWhenLimitExceeded
@@ -530,6 +533,7 @@ def list_policy_versions(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     resource=(POLICY, "PolicyName"),
     arn="policy/{PolicyName}",
     params=(POLICY_NAME, VERSION_ID),
+    sensitive=True,
 )
 def delete_policy_version(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Delete a version of a custom policy other than its default version."""
@@ -558,6 +562,7 @@ def delete_policy_version(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]
     resource=(POLICY, "PolicyName"),
     arn="policy/{PolicyName}",
     params=(POLICY_NAME, VERSION_ID),
+    sensitive=True,
 )
 def set_default_policy_version(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Make a version the one in force, from the next call on."""
@@ -674,6 +679,8 @@ ATTACH_GROUP_PARAMS = (POLICY_NAME, POLICY_TYPE, GROUP_NAME, RESOURCE_GROUP)
     arn="policy/{PolicyName},user/{UserName}",
     params=ATTACH_USER_PARAMS,
     resolve=resolve_policy,
+    resources=((USER, "UserName"),),
+    sensitive=True,
 )
 def attach_policy_to_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Attach a policy to a RAM user; it applies from the user's next call."""
@@ -690,6 +697,8 @@ def attach_policy_to_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]
     arn="policy/{PolicyName},user/{UserName}",
     params=ATTACH_USER_PARAMS,
     resolve=resolve_policy,
+    resources=((USER, "UserName"),),
+    sensitive=True,
 )
 def detach_policy_from_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Detach a policy from a RAM user; it stops applying from the user's next call."""
@@ -706,6 +715,8 @@ def detach_policy_from_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     arn="policy/{PolicyName},group/{GroupName}",
     params=ATTACH_GROUP_PARAMS,
     resolve=resolve_policy,
+    resources=((GROUP, "GroupName"),),
+    sensitive=True,
 )
 def attach_policy_to_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Attach a policy to a user group; it applies to every member from their next call."""
@@ -722,6 +733,8 @@ def attach_policy_to_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any
     arn="policy/{PolicyName},group/{GroupName}",
     params=ATTACH_GROUP_PARAMS,
     resolve=resolve_policy,
+    resources=((GROUP, "GroupName"),),
+    sensitive=True,
 )
 def detach_policy_from_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Detach a policy from a user group."""
@@ -753,7 +766,14 @@ def _policies_of(ctx: CallContext, holder: _Holder, holder_id: str) -> list[dict
     return out
 
 
-@action("ListPoliciesForUser", service=RAM, resource=(USER, None), arn="user/{UserName}", params=(USER_NAME,))
+@action(
+    "ListPoliciesForUser",
+    service=RAM,
+    resource=(USER, None),
+    arn="user/{UserName}",
+    params=(USER_NAME,),
+    resources=((USER, "UserName"),),
+)
 def list_policies_for_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """List the policies attached directly to a RAM user (not those it has through its groups)."""
     user = find_user_by_name(ctx, p["UserName"])

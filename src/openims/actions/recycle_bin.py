@@ -229,7 +229,13 @@ def get_access_key_info_in_recycle_bin(ctx: CallContext, p: dict[str, Any]) -> d
     }
 
 
-@action("RestoreAccessKeyFromRecycleBin", rw=WRITE, params=(KEY_ID, USER_ID), resource=(ACCESS_KEY, "UserAccessKeyId"))
+@action(
+    "RestoreAccessKeyFromRecycleBin",
+    rw=WRITE,
+    params=(KEY_ID, USER_ID),
+    resource=(ACCESS_KEY, "UserAccessKeyId"),
+    sensitive=True,
+)
 def restore_access_key_from_recycle_bin(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Restore a deleted AccessKey of a live user (or of the root account); it authenticates again at once."""
     owner = _bin_owner(ctx, p["UserId"])
@@ -255,7 +261,13 @@ def restore_access_key_from_recycle_bin(ctx: CallContext, p: dict[str, Any]) -> 
     return {}
 
 
-@action("DeleteAccessKeyInRecycleBin", rw=WRITE, params=(KEY_ID, USER_ID), resource=(ACCESS_KEY, "UserAccessKeyId"))
+@action(
+    "DeleteAccessKeyInRecycleBin",
+    rw=WRITE,
+    params=(KEY_ID, USER_ID),
+    resource=(ACCESS_KEY, "UserAccessKeyId"),
+    sensitive=True,
+)
 def delete_access_key_in_recycle_bin(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Delete an AccessKey in the recycle bin for good."""
     row = _recycled_key(ctx, p["UserAccessKeyId"], _bin_owner(ctx, p["UserId"]))

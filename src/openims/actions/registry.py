@@ -40,6 +40,18 @@ RAM = Service("Ram", "2015-05-01", "ram.aliyuncs.com", "ram")
 SERVICES = {s.version: s for s in (IMS, ACTIONTRAIL, RAM)}
 
 Handler = Callable[["CallContext", dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Created:
+    """A resource the call creates, named by a dotted path in its response (`AccessKey.AccessKeyId`; a `[]`
+    step walks a list): it had no state before the call."""
+
+    path: str
+
+
+# Where a declared resource's name comes from: a request parameter (by name) or the response (Created).
+ResourceSource = str | Created
 FailureEffect = Callable[["Connection", "Principal", "ApiError"], None]
 Resolver = Callable[["CallContext", dict[str, Any]], dict[str, Any]]
 
@@ -59,6 +71,11 @@ class Action:
     # A RAM user may call it on itself (its own keys, password, MFA) when nothing else allows it: True, or the
     # name of the security preference (SetSecurityPreference parameter) that must be on for it.
     self_service: bool | str
+    # Further resources the call touches, beyond `resource`: (resourceType, source) pairs, so that the event
+    # names them all (AddUserToGroup: the group and the user) and their changes are recorded.
+    resources: tuple[tuple[str, ResourceSource], ...]
+    # ActionTrail's SensitiveAction: changes to credentials, MFA, policies and security settings.
+    sensitive: bool
     # Resource ARN template for policy evaluation, relative to `acs:<service>:*:<account>:`.
     arn: str
     # SDK-less actions whose shape OpenIMS defines (documented in docs/extensions.md).
@@ -81,6 +98,12 @@ class Action:
         return f"{self.service.ram_prefix}:{self.name}"
 
     @property
+    def declared_resources(self) -> tuple[tuple[str, ResourceSource], ...]:
+        """Every resource the declaration names: the primary one (when named by a parameter) and the others."""
+        first = ((self.resource_type, self.resource_param),) if self.resource_type and self.resource_param else ()
+        return first + self.resources
+
+    @property
     def secret_params(self) -> frozenset[str]:
         return frozenset(p.name for p in self.params if p.secret)
 
@@ -96,6 +119,8 @@ def action(
     rw: str = READ,
     params: tuple[Param, ...] = (),
     resource: tuple[str, str | None] = ("", None),
+    resources: tuple[tuple[str, ResourceSource], ...] = (),
+    sensitive: bool = False,
     secrets: tuple[str, ...] = (),
     self_service: bool | str = False,
     arn: str = "*",
@@ -119,6 +144,8 @@ def action(
                 params=params,
                 resource_type=resource[0],
                 resource_param=resource[1],
+                resources=resources,
+                sensitive=sensitive,
                 secrets=frozenset(secrets),
                 self_service=self_service,
                 arn=arn,

@@ -173,7 +173,7 @@ SET_PARAMS = (
 )
 
 
-@action("SetSecurityPreference", rw=WRITE, params=SET_PARAMS)
+@action("SetSecurityPreference", rw=WRITE, params=SET_PARAMS, sensitive=True)
 def set_security_preference(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Configure the account's security preferences; parameters not sent keep their current value."""
     changes: dict[str, Any] = {field: p[name] for name, field in BOOL_PARAMS.items() if p[name] is not None}

@@ -76,7 +76,7 @@ def properties_view(ctx: CallContext) -> dict[str, Any]:
     }
 
 
-@action("SetUserSsoSettings", rw=WRITE, params=SET_PARAMS)
+@action("SetUserSsoSettings", rw=WRITE, params=SET_PARAMS, sensitive=True)
 def set_user_sso_settings(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Configure user-based SSO: the IdP's Base64 SAML metadata, whether SSO is on, and how NameIDs map to users.
     Parameters left out keep their current values."""

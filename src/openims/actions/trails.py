@@ -313,7 +313,7 @@ def update_trail(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return trail_view(ctx, _changed(ctx, row.id))
 
 
-@action("DeleteTrail", service=ACTIONTRAIL, rw=WRITE, resource=(TRAIL, "Name"), arn=ARN, params=(NAME,))
+@action("DeleteTrail", service=ACTIONTRAIL, rw=WRITE, resource=(TRAIL, "Name"), arn=ARN, params=(NAME,), sensitive=True)
 def delete_trail(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Delete a trail. Events it had queued and not yet delivered are not delivered (they stay in the event history)."""
     row = find_trail(ctx, p["Name"])
@@ -427,7 +427,7 @@ def start_logging(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return _set_logging(ctx, p["Name"], True)
 
 
-@action("StopLogging", service=ACTIONTRAIL, rw=WRITE, resource=(TRAIL, "Name"), arn=ARN, params=(NAME,))
+@action("StopLogging", service=ACTIONTRAIL, rw=WRITE, resource=(TRAIL, "Name"), arn=ARN, params=(NAME,), sensitive=True)
 def stop_logging(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Stop delivering new events; this call's own event and events already queued are still delivered."""
     return _set_logging(ctx, p["Name"], False)

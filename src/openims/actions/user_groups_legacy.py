@@ -8,7 +8,7 @@ from openims.actions import groups
 from openims.actions.context import CallContext
 from openims.actions.paging import MARKER, max_items
 from openims.actions.registry import WRITE, action
-from openims.actions.users import UPN
+from openims.actions.users import UPN, USER
 
 GROUP_ARN = "group/{GroupName}"
 RESOURCE = (groups.GROUP, "GroupName")
@@ -45,6 +45,7 @@ def list_user_groups(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     resource=RESOURCE,
     arn=groups.MEMBERSHIP_ARN,
     extension=True,
+    resources=((USER, "UserPrincipalName"),),
 )
 def add_user_to_user_group(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """Legacy name of AddUserToGroup: add a RAM user to a group."""

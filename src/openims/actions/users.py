@@ -282,7 +282,8 @@ def _list(ctx: CallContext, p: dict[str, Any], basic: bool) -> tuple[list[dict[s
         query = query.where(users.c.status.in_(p["Status"].split(",")))
     if p["Tag"]:
         query = query.where(has_all_tags("user", users.c.id, p["Tag"]))
-    rows, fields = page(ctx.conn, query, users.c.id, p["Marker"], p["MaxItems"])
+    # By name (unique among live users), as people look for them.
+    rows, fields = page(ctx.conn, query, users.c.name, p["Marker"], p["MaxItems"])
     tags = None if basic else tags_of(ctx.conn, "user", [r.id for r in rows])
     return [user_view(r, None if tags is None else tags[r.id], basic=basic) for r in rows], fields
 

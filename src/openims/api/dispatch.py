@@ -20,6 +20,7 @@ from openims.audit import event as audit
 from openims.audit import group_commit
 from openims.authz.rules import authorize
 from openims.errors import ApiError, internal_error, storage_unavailable
+from openims.lifecycle.tracker import Tracker, created_by, named_by_params
 from openims.params import parse_all
 from openims.principal import UNKNOWN, Principal
 from openims.runtime import Runtime
@@ -40,6 +41,10 @@ def dispatch(rt: Runtime, req: RpcRequest, key_checks: Sequence[KeyCheck] = ()) 
         if err.principal is None:
             log.info("rejected unsigned or unknown-key request %s from %s: %s", req.request_id, req.source_ip, err.code)
             raise
+        if action is not None:
+            # What the refused request named (as given: nothing of it is trusted), so a search by resource shows
+            # the attempts on it too.
+            err.resources = _resources(action, {p.name: req.params.get(p.name) for p in action.params}, None)
         raise _record_failure(rt, req, err.principal, None, err, nonce=None) from None
     return execute(rt, req, auth.principal, (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms))
 
@@ -97,10 +102,16 @@ def run(
     def context(conn: Connection) -> CallContext:
         return _context(rt, req, principal, conn, prepared)
 
-    def execute_in(conn: Connection) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    def execute_in(conn: Connection, tracker: Tracker | None = None) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         ctx = context(conn)
         resolved = params
         try:
+            if tracker is not None:
+                # Each resource's state before the handler changes it: those the request names, now, and those
+                # the handler finds, as it names them.
+                ctx.watch = tracker.watch
+                for found in named_by_params(action, params, conn, principal.account_id):
+                    tracker.watch(*found)
             resolved = authorize_resolved(ctx, action, params)
             out = action.handler(ctx, resolved)
         except ApiError as err:
@@ -108,7 +119,7 @@ def run(
             # over quota, say), so a search by resource shows the attempt.
             err.resources = _resources(action, resolved, ctx)
             raise
-        return out, _resources(action, resolved, ctx)
+        return out, _resources(action, resolved, ctx, out)
 
     prepared = None
     if action.prepare is not None:
@@ -132,8 +143,10 @@ def run(
                 if nonce is not None:
                     _use_nonce(conn, nonce)
                 rt.db.serialize_account(conn, principal.account_id)
-                result, resources = execute_in(conn)
-                audit.record(conn, _event(rt, req, principal, action, resources, response=result))
+                tracker = Tracker(conn, principal.account_id)
+                result, resources = execute_in(conn, tracker)
+                changes = tracker.changes(resources, created_by(action, result))
+                audit.record(conn, _event(rt, req, principal, action, resources, response=result, changes=changes))
     except IntegrityError as exc:
         raise constraints.to_api_error(exc) from None
     return {"RequestId": req.request_id, **result}
@@ -158,6 +171,7 @@ def _context(rt: Runtime, req: RpcRequest, principal: Principal, conn: Connectio
         now_ms=clock.now_ms(),
         scheme=req.scheme,
         prepared=prepared,
+        actions=ACTIONS,
     )
 
 
@@ -209,12 +223,17 @@ def _spend_after_failure(conn: Connection, nonce: tuple[str, str, int]) -> bool:
     return True
 
 
-def _resources(action: registry.Action, params: dict[str, Any], ctx: CallContext | None) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    value = params.get(action.resource_param) if action.resource_param else None
-    if action.resource_type and isinstance(value, str) and value:
-        found.append((action.resource_type, value))
-    for item in ctx.resources if ctx else []:
+def _resources(
+    action: registry.Action,
+    params: dict[str, Any],
+    ctx: CallContext | None,
+    response: dict[str, Any] | None = None,
+) -> list[tuple[str, str]]:
+    """Every resource of the call: those its declaration names (by parameter, or in the response), then those
+    the handler found."""
+    found = named_by_params(action, params, ctx.conn if ctx else None, ctx.account_id if ctx else "")
+    extra = (ctx.resources if ctx else []) + (created_by(action, response) if response is not None else [])
+    for item in extra:
         if item not in found:
             found.append(item)
     return found
@@ -228,6 +247,7 @@ def _event(
     resources: list[tuple[str, str]],
     response: dict[str, Any] | None = None,
     error: ApiError | None = None,
+    changes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return audit.build(
         name=action.name if action else (req.action[:64] or "Unknown"),
@@ -244,6 +264,8 @@ def _event(
         resources=resources,
         response=response,
         error=(error.code, error.message) if error else None,
+        sensitive=action.sensitive if action else False,
+        changes=changes,
     )
 
 

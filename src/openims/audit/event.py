@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from openims import clock, ids, jsontext
 from openims.actions.registry import ACTIONTRAIL, Service
 from openims.alerts import evaluate
+from openims.audit import lookup, resource_index
 from openims.delivery import outbox
 from openims.ops import event_counts
 from openims.principal import Principal
@@ -118,14 +119,23 @@ def build(
     error: tuple[str, str] | None = None,
     additional: dict[str, Any] | None = None,
     event_ms: int | None = None,
+    sensitive: bool = False,
+    changes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """One ActionTrail event record (eventVersion 1)."""
+    """One ActionTrail event record (eventVersion 1). `changes` (what a write changed in each resource, see
+    openims.lifecycle) goes in additionalEventData.resourceChanges."""
     when = event_ms if event_ms is not None else clock.now_ms()
     params = request_parameters(raw_params or {}, secret)
     referenced: dict[str, list[str]] = {}
+    # The declared type first, as ActionTrail lists the resource acted on first.
+    if resource_type and any(t == resource_type for t, _ in resources):
+        referenced[resource_type] = []
     for rtype, rname in resources:
-        referenced.setdefault(rtype, []).append(rname)
-    names = referenced.get(resource_type) or ([resources[0][1]] if resources else [])
+        if rname not in referenced.setdefault(rtype, []):
+            referenced[rtype].append(rname)
+    extra = dict(additional or {})
+    if changes:
+        extra["resourceChanges"] = changes
     event: dict[str, Any] = {
         "eventId": ids.event_id(),
         "eventVersion": 1,
@@ -145,11 +155,13 @@ def build(
         "userIdentity": principal.identity(),
         "requestParameters": params,
         "requestParameterJson": json.dumps(params, ensure_ascii=False, sort_keys=True),
-        "resourceType": resource_type if names else "",
-        "resourceName": ";".join(names),
+        # ActionTrail's format: the types separated by ";", and per type its names separated by "," (the
+        # groups in the same order, separated by ";").
+        "resourceType": ";".join(referenced),
+        "resourceName": ";".join(",".join(names) for names in referenced.values()),
         "referencedResources": referenced,
         "recipientAccountId": principal.account_id,
-        "additionalEventData": {"scheme": origin.scheme, **(additional or {})},
+        "additionalEventData": {"scheme": origin.scheme, **extra},
     }
     if response is not None and rw == "Write":
         event["responseElements"] = redact({**response, "RequestId": request_id}, secret)
@@ -157,6 +169,7 @@ def build(
         event["errorCode"], event["errorMessage"] = error
     event = _storable(event)
     event["_ms"] = when
+    event["_sensitive"] = sensitive
     return event
 
 
@@ -194,6 +207,7 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
     its account's rules raise for it, in the caller's transaction: the event and its queue rows commit or roll
     back together, whoever writes the event (API, console, CLI, housekeeping)."""
     when = event.pop("_ms")
+    sensitive = bool(event.pop("_sensitive", False))
     identity = event["userIdentity"]
     row = {
         "event_id": event["eventId"],
@@ -210,10 +224,18 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
         "error_code": event.get("errorCode"),
         "source_ip": event["sourceIpAddress"][:64],
         "mfa_used": mfa_used(event),
+        "principal_id": str(identity.get("principalId", ""))[:64],
+        "event_type": event["eventType"][:32],
+        "sensitive": sensitive,
         "body": jsontext.dumps(event),
     }
-    conn.execute(_INSERT_EVENT, row)
+    key = conn.execute(_INSERT_EVENT, row).inserted_primary_key
+    assert key is not None
+    indexed = resource_index.rows(int(key[0]), event["recipientAccountId"], when, event)
+    resource_index.add(conn, indexed)
     conn.execute(_QUEUE_FOR_LOG, {"account_id": event["recipientAccountId"], "event_id": event["eventId"]})
     outbox.queue_event(conn, event, when)
     event_counts.observe(conn, event)
-    evaluate.queue_alerts(conn, event, row)
+    # Alert rules test the same values LookupEvents filters on, the event's every resource included.
+    resources = [(r["resource_type"], r["resource_name"]) for r in indexed]
+    evaluate.queue_alerts(conn, event, {**row, lookup.RESOURCES: resources})

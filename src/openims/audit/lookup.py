@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, false, or_, select, true
+from sqlalchemy import Connection, and_, exists, false, or_, select, true
 
 from openims import clock
 from openims.crypto import MasterKey
 from openims.errors import ApiError
 from openims.store.schema import events
+from openims.store.tables.event_resources import event_resources
 
 # Insight events are filed under this event_rw (their eventCategory, see openims.insights): LookupEvents leaves
 # them out unless asked with EventCategory=Insight (LookupInsightEvents is their own query).
@@ -26,10 +27,14 @@ ATTRIBUTES = {
     "EventRW": events.c.event_rw,
     "EventId": events.c.event_id,
     "EventAccessKeyId": events.c.access_key_id,
-    "ResourceType": events.c.resource_type,
-    "ResourceName": events.c.resource_name,
+    # Any resource of the event (event_resources), not only the first.
+    "ResourceType": event_resources.c.resource_type,
+    "ResourceName": event_resources.c.resource_name,
     "ServiceName": events.c.service_name,
     "User": events.c.user_name,
+    "PrincipalId": events.c.principal_id,
+    "EventType": events.c.event_type,
+    "SensitiveAction": events.c.sensitive,
     "ErrorCode": events.c.error_code,
     "SourceIpAddress": events.c.source_ip,
     "MFAUsed": events.c.mfa_used,
@@ -38,6 +43,9 @@ ATTRIBUTES = {
     "RoleName": events.c.user_name,
     "EventCategory": events.c.event_rw,
 }
+RESOURCE_KEYS = ("ResourceType", "ResourceName")
+# The key of an event's (type, name) resources in the values `Predicate.test` reads.
+RESOURCES = "resources"
 WILDCARD_KEYS = ("EventName", "ErrorCode")
 EVENT_RW = ("Read", "Write")
 # A choice among a few values: anything else would silently match nothing, which reads as "no such events".
@@ -46,6 +54,7 @@ CHOICES = {
     "MFAUsed": ("true", "false"),
     "Result": ("Success", "Failure"),
     "EventCategory": ("Management", INSIGHT),
+    "SensitiveAction": ("true", "false"),
 }
 
 
@@ -106,7 +115,9 @@ class Predicate:
     inserts). Both come from the same `op`, so a rule matches exactly the events a lookup with it finds."""
 
     column: Any
-    op: str  # "eq", "ne", "prefix", "user" (a RAM user's short name), "null", "not_null", "is" (boolean), "never"
+    # "eq", "ne", "prefix", "user" (a RAM user's short name), "null", "not_null", "is" (boolean), "never",
+    # "resource" (any of the event's resources)
+    op: str
     value: Any = None
 
     def clause(self) -> Any:
@@ -126,10 +137,15 @@ class Predicate:
             return _prefix_clause(column, self.value)
         if self.op == "ne":
             return column != self.value
+        if self.op == "resource":
+            return exists().where(event_resources.c.event_seq == events.c.seq, column == self.value)
         return column == self.value
 
     def test(self, row: Mapping[str, Any]) -> bool:
         """Whether an event whose indexed column values are `row` (column name -> value) satisfies it."""
+        if self.op == "resource":  # one of the event's (type, name) resources, which `row` holds under RESOURCES
+            at = 0 if self.column.name == "resource_type" else 1
+            return any(resource[at] == self.value for resource in row.get(RESOURCES, ()))
         found = row.get(self.column.name)
         if self.op == "is":
             return bool(found) is self.value
@@ -173,8 +189,12 @@ def predicate(key: str, value: str) -> Predicate:
             "InvalidParameter.LookupAttribute.Value",
             f'The lookup attribute {key} must be {" or ".join(CHOICES[key])}, not "{value}".',
         )
-    if key == "MFAUsed":
+    if key in ("MFAUsed", "SensitiveAction"):
         return Predicate(column, "is", value == "true")
+    if key in RESOURCE_KEYS:
+        # Any of the event's resources: by its primary key (seq, type, name) wherever events are scanned; a
+        # lookup led by a resource drives from the resource index instead (see `search`).
+        return Predicate(column, "resource", value)
     if key == "Result":
         return Predicate(column, "null" if value == "Success" else "not_null")
     if key == "ErrorCode" and value == "*":
@@ -198,30 +218,79 @@ def condition(key: str, value: str) -> Any:
 
 def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of events (full records) and the token for the next, or None at the end."""
-    where = [events.c.account_id == q.account_id, events.c.event_ms >= q.start_ms, events.c.event_ms <= q.end_ms]
-    where += [condition(k, v) for k, v in q.attributes]
-    if all(k != "EventCategory" for k, _ in q.attributes):
-        where.append(events.c.event_rw != INSIGHT)
-    if token:
-        after_ms, after_seq = open_token(key, token, q)
-        if q.forward:
-            where.append(
-                or_(events.c.event_ms > after_ms, and_(events.c.event_ms == after_ms, events.c.seq > after_seq))
-            )
-        else:
-            where.append(
-                or_(events.c.event_ms < after_ms, and_(events.c.event_ms == after_ms, events.c.seq < after_seq))
-            )
-    order = (
-        (events.c.event_ms.asc(), events.c.seq.asc()) if q.forward else (events.c.event_ms.desc(), events.c.seq.desc())
-    )
-    rows = conn.execute(
-        select(events.c.seq, events.c.event_ms, events.c.body).where(*where).order_by(*order).limit(q.limit + 1)
-    ).all()
+    after = open_token(key, token, q) if token else None
+    attributes = q.attributes
+    if all(k != "EventCategory" for k, _ in attributes):
+        # Insight events only when asked for (LookupInsightEvents is their own query).
+        attributes = (*attributes, ("EventCategory", "Management"))
+    if any(k in RESOURCE_KEYS for k, _ in attributes):
+        rows = _by_resource(conn, q, attributes, after)
+    else:
+        rows = _page(conn, q, events.c.event_ms, events.c.seq, [condition(k, v) for k, v in attributes], after)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_token = make_token(key, q, rows[-1].event_ms, rows[-1].seq) if more and rows else None
     return [json.loads(r.body) for r in rows], next_token
+
+
+def _page(
+    conn: Connection,
+    q: Query,
+    ms: Any,
+    seq: Any,
+    where: list[Any],
+    after: tuple[int, int] | None,
+    source: Any = None,
+    account: Any = None,
+) -> list[Any]:
+    """Up to limit + 1 rows (seq, event_ms, body) in the query's order after the keyset position `after`, walking
+    the index whose time and sequence columns are `ms` and `seq`."""
+    account = events.c.account_id if account is None else account
+    where = [account == q.account_id, ms >= q.start_ms, ms <= q.end_ms, *where]
+    if after is not None:
+        after_ms, after_seq = after
+        if q.forward:
+            where.append(or_(ms > after_ms, and_(ms == after_ms, seq > after_seq)))
+        else:
+            where.append(or_(ms < after_ms, and_(ms == after_ms, seq < after_seq)))
+    order = (ms.asc(), seq.asc()) if q.forward else (ms.desc(), seq.desc())
+    query = select(seq.label("seq"), ms.label("event_ms"), events.c.body).where(*where).order_by(*order)
+    if source is not None:
+        query = query.select_from(source)
+    return list(conn.execute(query.limit(q.limit + 1)).all())
+
+
+def resource_led(attributes: tuple[tuple[str, str], ...]) -> list[Any]:
+    """The WHERE clauses of a query that walks event_resources joined to events: the resource keys on the index
+    rows (one resource must match them all), the other keys on the events."""
+    by_name = any(k == "ResourceName" for k, _ in attributes)
+    # With a name, the name's index leads (a type has many more rows): `|| ''` keeps the planner off the type's.
+    where = [
+        (ATTRIBUTES[k].concat("") if by_name and k == "ResourceType" else ATTRIBUTES[k]) == v
+        for k, v in attributes
+        if k in RESOURCE_KEYS
+    ]
+    return where + [condition(k, v) for k, v in attributes if k not in RESOURCE_KEYS]
+
+
+def _by_resource(
+    conn: Connection, q: Query, attributes: tuple[tuple[str, str], ...], after: tuple[int, int] | None
+) -> list[Any]:
+    """A page led by the resource index: its rows for the resource, in time order, joined to their events. An
+    event naming several matching resources (a batch of users, by ResourceType) has several index rows, so
+    the walk goes on past repeats until it has a page of distinct events."""
+    r = event_resources
+    source = r.join(events, events.c.seq == r.c.event_seq)
+    where = resource_led(attributes)
+    found: list[Any] = []
+    while True:
+        rows = _page(conn, q, r.c.event_ms, r.c.event_seq, where, after, source, r.c.account_id)
+        for row in rows:
+            if not found or found[-1].seq != row.seq:
+                found.append(row)
+        if len(found) > q.limit or len(rows) <= q.limit:
+            return found
+        after = (rows[-1].event_ms, rows[-1].seq)
 
 
 def make_token(key: MasterKey, q: Query, event_ms: int, seq: int) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from openims import accounts, config, logs
-from openims.cli import alerts, backup, integrity, query, trails
+from openims.cli import alerts, backup, integrity, lifecycle, query, trails
 from openims.cli.tables import print_table
 from openims.config import ConfigError, Settings
 from openims.runtime import Runtime, has_schema, open_runtime
@@ -118,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     look.set_defaults(func=cmd_events_lookup)
     integrity.add_event_commands(ev)
     query.add_event_commands(ev)
+    lifecycle.add_event_commands(ev)
 
     trails.add_commands(sub)
     backup.add_commands(sub)

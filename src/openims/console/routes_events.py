@@ -26,6 +26,14 @@ from openims.errors import ApiError
 from openims.integrity import status
 
 EVENT_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
+# What each serviceName means, for the table's tooltips: a RAM (2015-05-01) call is not an IMS one.
+SERVICES = {
+    "Ims": "IMS API (2019-08-15)",
+    "Ram": "RAM API (2015-05-01)",
+    "Actiontrail": "ActionTrail API (2020-07-06)",
+    "AasSub": "Console sign-in (RAM user)",
+    "AasCustomer": "Console sign-in (root account)",
+}
 
 
 def _args(page: Page) -> dict[str, str]:
@@ -98,6 +106,7 @@ def events_page(page: Page) -> Response:
         ranges=history.RANGE_LABELS,
         choices=history.CHOICE_FILTERS,
         mfa_used=mfa_used,
+        services=SERVICES,
         export_csv=url("/events/export.csv", **f.query_args()),
         export_json=url("/events/export.json", **f.query_args()),
         export_limit=history.EXPORT_LIMIT,
@@ -132,7 +141,11 @@ def event_detail(page: Page) -> Response:
             ("Everything this user did", "User", who.get("userName")),
             ("Everything this AccessKey did", "EventAccessKeyId", who.get("accessKeyId")),
             ("Everything from this IP", "SourceIpAddress", event.get("sourceIpAddress")),
-            ("Everything on this resource", "ResourceName", (event.get("resourceName") or "").split(";")[0]),
+            (
+                "Everything on this resource",
+                "ResourceName",
+                next(iter(n for names in (event.get("referencedResources") or {}).values() for n in names), ""),
+            ),
         )
         if value
     ]

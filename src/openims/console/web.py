@@ -86,6 +86,20 @@ templates.globals.update(url=url, quote=lambda s: quote(str(s), safe=""))
 templates.filters["when"] = _fmt_time
 
 
+def _change_value(value: Any) -> str:
+    """An attribute's value in a resource's history: lists as comma-separated items, absence as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value) if value != "" else "(empty)"
+
+
+templates.filters["change_value"] = _change_value
+
+
 class Refused(Exception):
     """A request the console refuses outright (403), such as a form without its CSRF token."""
 

@@ -26,7 +26,16 @@ from openims.store.schema import events
 from openims.store.tables.integrity import log_checkpoints, log_leaves, log_queue, log_state
 
 # The indexed columns of an event, as audit.event.record derives them from the event it stores.
-_COLUMNS = ("event_name", "event_rw", "service_name", "user_name", "access_key_id", "resource_type")
+_COLUMNS = (
+    "event_name",
+    "event_rw",
+    "service_name",
+    "user_name",
+    "access_key_id",
+    "resource_type",
+    "principal_id",
+    "event_type",
+)
 
 
 @dataclass
@@ -203,6 +212,8 @@ def _edited_column(row: Any, event: dict[str, Any]) -> str | None:
         "service_name": event.get("serviceName"),
         "user_name": identity.get("userName", ""),
         "access_key_id": identity.get("accessKeyId", ""),
+        "principal_id": str(identity.get("principalId", ""))[:64],
+        "event_type": (event.get("eventType") or "")[:32],
         "resource_type": (event.get("resourceType") or "")[:64],
         "resource_name": (event.get("resourceName") or "")[:255],
         "error_code": event.get("errorCode"),

@@ -161,6 +161,11 @@ events = Table(
     Column("source_ip", String(64), nullable=False, server_default=""),
     # The caller had passed MFA (openims.audit.event.mfa_used): the console's MFA filter and LookupEvents' MFAUsed.
     Column("mfa_used", Boolean, nullable=False, server_default=text("false")),
+    # LookupEvents' PrincipalId, EventType and SensitiveAction (migration 0021); resources are indexed in
+    # event_resources (openims.store.tables.event_resources), since an event may name several.
+    Column("principal_id", String(64), nullable=False, server_default=""),
+    Column("event_type", String(32), nullable=False, server_default="ApiCall"),
+    Column("sensitive", Boolean, nullable=False, server_default=text("false")),
     Column("body", Text, nullable=False),
 )
 # One index per LookupEvents attribute, each ending in the sort key, so a filtered page is an index range
@@ -172,10 +177,10 @@ for _col in (
     "service_name",
     "user_name",
     "access_key_id",
-    "resource_type",
-    "resource_name",
     "error_code",
     "source_ip",
+    "principal_id",
+    "event_type",
 ):
     _cols = [events.c.account_id] + ([events.c[_col]] if _col else []) + [events.c.event_ms, events.c.seq]
     Index(f"ix_events_{_col or 'time'}", *_cols)
@@ -188,6 +193,15 @@ Index(
     events.c.seq,
     sqlite_where=text("mfa_used = 1"),
     postgresql_where=text("mfa_used"),
+)
+# Sensitive actions are a small share of all calls, as MFA sessions are.
+Index(
+    "ix_events_sensitive",
+    events.c.account_id,
+    events.c.event_ms,
+    events.c.seq,
+    sqlite_where=text("sensitive = 1"),
+    postgresql_where=text("sensitive"),
 )
 
 

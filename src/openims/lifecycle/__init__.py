@@ -1,0 +1,1 @@
+"""What each resource was and became: snapshots, the per-call change tracker, histories."""
