@@ -6,20 +6,22 @@ queries read their indexes."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, text, update
 
-from openims import clock
+from openims import clock, config
 from openims.actions.registry import IMS
 from openims.audit import event as audit
 from openims.cli.operator import call
 from openims.delivery import history, outbox
 from openims.delivery.deliverer import Deliverer
 from openims.principal import ROOT, Principal
-from openims.runtime import Runtime
+from openims.runtime import Runtime, open_runtime
 from openims.store.tables.key_activity import delivery_history_jobs
 from tests.unit.test_outbox import Recorder, make_trail, new_account, queued, record, recording
 
@@ -93,9 +95,20 @@ def test_a_failing_target_is_retried_with_the_same_chunk_then_fails_the_job_whic
     assert bad.batches[0].events == good.batches[0].events
 
 
-def test_key_activity_queries_read_their_indexes(rt: Runtime) -> None:
-    if rt.db.engine.dialect.name != "sqlite":
-        pytest.skip("the plans checked are SQLite's; PostgreSQL picks by statistics")
+@pytest.fixture
+def sqlite_rt(tmp_path: Path) -> Iterator[Runtime]:
+    """SQLite only: the plans checked are SQLite's (PostgreSQL picks by statistics, which a test cannot pin)."""
+    runtime = open_runtime(
+        config.Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'openims.db'}"), create=True
+    )
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def test_key_activity_queries_read_their_indexes(sqlite_rt: Runtime) -> None:
+    rt = sqlite_rt
     account = new_account(rt)
     with rt.db.read() as conn:
         key_id = conn.execute(text("SELECT id FROM access_keys WHERE account_id = :a"), {"a": account}).scalar()
