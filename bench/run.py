@@ -454,27 +454,7 @@ def scenario_ceiling(args: argparse.Namespace, work: Path) -> Iterator[Result]:
     port = free_port()
     authority = f"{HOST}:{port}"
     ak, secret = "LTAI" + "B" * 20, "c" * 30
-    # The same uvicorn settings as `openims serve`: one worker, uvloop + httptools, no access log.
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "ceiling_app:app",
-        "--app-dir",
-        str(BENCH),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--no-server-header",
-        "--log-level",
-        "warning",
-    ]
+    cmd = uvicorn_command("ceiling_app:app", port)
     env = {"CEILING_DB": str(work / "ceiling.db"), "CEILING_AK": ak, "CEILING_SECRET": secret}
 
     def make(n: int) -> Request:
@@ -492,29 +472,19 @@ def scenario_ceiling(args: argparse.Namespace, work: Path) -> Iterator[Result]:
         yield load("ceiling verify+insert", port, make, args, proc.pid, probe=False)
 
 
+def uvicorn_command(app: str, port: int) -> list[str]:
+    """uvicorn serving `app` of bench/ceiling_app.py with the settings of `openims serve`: one worker, uvloop +
+    httptools, no access log."""
+    return [
+        *(sys.executable, "-m", "uvicorn", app, "--app-dir", str(BENCH), "--host", HOST, "--port", str(port)),
+        *("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header", "--log-level", "warning"),
+    ]
+
+
 def scenario_hello(args: argparse.Namespace, work: Path) -> Iterator[Result]:
     """The floor: uvicorn with the same settings answering every request with a fixed body, no work at all."""
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "ceiling_app:hello",
-        "--app-dir",
-        str(BENCH),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--no-server-header",
-        "--log-level",
-        "warning",
-    ]
+    cmd = uvicorn_command("ceiling_app:hello", port)
     with server(cmd, port, work / "hello.log", env={"CEILING_DB": str(work / "hello.db")}) as proc:
         yield load("hello", port, lambda n: ("/", {}, b""), args, proc.pid, probe=False)
 
