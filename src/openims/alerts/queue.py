@@ -48,7 +48,9 @@ def has_claimable(db: Database, now: int) -> bool:
 
 def claim(db: Database, owner: str, now: int, limit: int = 1) -> list[Claim]:
     """Lease up to `limit` due, unleased alerts, those that have waited longest first (one transaction for all:
-    on SQLite every claim takes the writer's lock, which the API's writes wait for)."""
+    on SQLite every claim takes the writer's lock, which the API's writes wait for, so it looks first)."""
+    if not db.finds(select(alerts.c.id).where(*_claimable(now))):
+        return []
     with db.transaction() as conn:
         rows = conn.execute(
             select(alerts.c.id, alerts.c.rule_id, alerts.c.attempts, alerts.c.done_targets, alerts.c.body)

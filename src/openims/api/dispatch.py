@@ -17,7 +17,6 @@ from openims.actions.table import ACTIONS
 from openims.api.protocol import RpcRequest, Unreadable
 from openims.api.signing import AuthError, KeyCheck, authenticate, claimed_key_id, load_key
 from openims.audit import event as audit
-from openims.audit import group_commit
 from openims.authz.rules import authorize
 from openims.errors import ApiError, internal_error, storage_unavailable
 from openims.lifecycle.tracker import Tracker, created_by, named_by_params
@@ -132,12 +131,10 @@ def run(
         if action.rw == registry.READ:
             with rt.db.read() as conn:
                 result, resources = execute_in(conn)
-            # Concurrent reads share the commit of their events (audit/group_commit.py); this returns once
-            # this call's event is committed.
-            try:
-                group_commit.committer(rt).commit(rt, nonce, _event(rt, req, principal, action, resources, result))
-            except group_commit.SpentNonce:
-                raise Replay from None
+            with rt.db.transaction() as conn:
+                if nonce is not None:
+                    _use_nonce(conn, nonce)
+                audit.record(conn, _event(rt, req, principal, action, resources, result))
         else:
             with rt.db.transaction() as conn:
                 if nonce is not None:

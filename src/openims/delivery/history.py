@@ -99,6 +99,8 @@ def _claimable(now: int) -> tuple[Any, ...]:
 
 def claim(db: Database, owner: str, now: int) -> Row[Any] | None:
     """Lease the job that has waited longest, if one is due and unleased; it is then delivering."""
+    if not db.finds(select(jobs.c.id).where(*_claimable(now))):
+        return None
     with db.transaction() as conn:
         found = conn.execute(
             select(jobs.c.id)

@@ -195,6 +195,8 @@ def has_claimable(conn: Connection, now: int) -> bool:
 
 def claim(db: Database, owner: str, now: int) -> Claim | None:
     """Lease the batch that has waited longest, if any is due and unleased."""
+    if not db.finds(select(trail_batches.c.id).where(*_claimable(now))):
+        return None
     with db.transaction() as conn:
         row = conn.execute(
             select(trail_batches.c.id, trail_batches.c.trail_id, trail_batches.c.attempts, trail_batches.c.done_targets)

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -99,6 +100,12 @@ class Database:
         accounts' writes and foreign-key checks (FOR KEY SHARE) free."""
         if not self.is_sqlite:
             conn.execute(_LOCK_ACCOUNT, {"id": account_id})
+
+    def finds(self, query: Any) -> bool:
+        """Whether `query` returns a row, read without the write lock: pollers (the deliverers' claims) ask this
+        first, so an idle poll never takes the lock every API write needs."""
+        with self.read() as conn:
+            return conn.execute(query.limit(1)).first() is not None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
