@@ -54,6 +54,9 @@ from openims.store.tables.insights import insight_job, insight_types, insights
 log = logging.getLogger("openims.insights")
 JOB = "detector"
 BATCH = 2000
+# Batches a round reads at most: a long history (an upgrade, a restore, a backlog) is caught up over several
+# rounds instead of holding the serving process's CPU, and its event loop, for minutes.
+ROUND_BATCHES = 10
 LEASE_MS = 60_000
 SETTLE_MS = 2_000
 # After an outage, windows further back than this are not judged one by one (their events still count in
@@ -130,8 +133,11 @@ class Detector:
         """One round: take the lease, read every settled event, judge closed windows, end quiet insights."""
         if not self.claim():
             return
-        while self.step():
-            pass
+        for _ in range(ROUND_BATCHES):
+            if not self.step():
+                break
+        else:
+            return  # still catching up: windows are judged once every settled event has been read
         self.judge_windows()
         self.end_quiet()
 
