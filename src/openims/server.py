@@ -37,8 +37,7 @@ PURGE_INTERVAL_S = 600.0
 
 async def _housekeeping(rt: Runtime) -> None:
     while True:
-        # Planner statistics first: the leader's first round is the one that brings them up to date at start.
-        for job in (_optimize, maintenance.purge, maintenance.enforce):
+        for job in (maintenance.purge, maintenance.enforce, _optimize):
             try:
                 await run_in_threadpool(job, rt)
             except Exception:  # keep serving; the next round retries
@@ -79,6 +78,7 @@ def build(rt: Runtime, background: bool = True, host: str = "127.0.0.1") -> Star
         tasks: list[asyncio.Task[None]] = []
         if background:
             rt.db.checkpoint_in_background()
+            await run_in_threadpool(rt.db.optimize)
             leadership = Leadership(rt, (*ONCE, metrics_port))
             tasks = [asyncio.create_task(job(rt)) for job in EVERY_PROCESS]
             tasks.append(asyncio.create_task(leadership.run()))
