@@ -8,7 +8,6 @@ commit. `OPENIMS_DELIVERY_MAX_BACKOFF_SECONDS` caps the retry delay, as for trai
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -22,9 +21,8 @@ from sqlalchemy import select
 from openims import clock
 from openims.alerts import queue
 from openims.alerts.send import Destinations
-from openims.config import ConfigError
 from openims.delivery.batch import DeliveryError
-from openims.delivery.deliverer import STOP_GRACE_S, _env_number, serve_enabled
+from openims.delivery.deliverer import STOP_GRACE_S, _env_number, serve_in_thread
 from openims.runtime import Runtime
 from openims.store.tables.alerts import alert_rules
 
@@ -124,21 +122,4 @@ class AlertDeliverer:
 
 async def alert_job(rt: Runtime) -> None:
     """The `openims serve` background job: the alert deliverer in threads of its own, stopped with the server."""
-    if not serve_enabled():
-        log.info("alert delivery is off in this server (OPENIMS_SERVE_DELIVERY); run `openims deliver`")
-        return
-    try:
-        deliverer = AlertDeliverer(rt)
-    except ConfigError as exc:
-        log.error("alert delivery cannot start: %s", exc)
-        return
-    stop = threading.Event()
-    thread = threading.Thread(target=deliverer.run, args=(stop,), name="openims-alert-deliverer", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            await asyncio.sleep(1.0)
-        log.error("the alert deliverer stopped unexpectedly")
-    finally:
-        stop.set()
-        await asyncio.to_thread(thread.join, STOP_GRACE_S + 2)
+    await serve_in_thread(rt, "alert", AlertDeliverer, "openims-alert-deliverer")

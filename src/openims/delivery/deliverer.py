@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -277,21 +277,31 @@ def configuration_error(rt: Runtime) -> ConfigError | None:
 
 async def delivery_job(rt: Runtime) -> None:
     """The `openims serve` background job: the deliverer in threads of its own, stopped with the server."""
+    await serve_in_thread(rt, "trail", Deliverer, "openims-deliverer")
+
+
+class _Runs(Protocol):
+    def run(self, stop: threading.Event) -> None: ...
+
+
+async def serve_in_thread(rt: Runtime, what: str, make: Callable[[Runtime], _Runs], thread_name: str) -> None:
+    """Run `make(rt).run(stop)` in a thread of its own until cancelled, unless OPENIMS_SERVE_DELIVERY is false or
+    its settings are wrong (then it says why and returns): the `serve` job of the trail and alert deliverers."""
     if not serve_enabled():
-        log.info("trail delivery is off in this server (OPENIMS_SERVE_DELIVERY); run `openims deliver`")
+        log.info("%s delivery is off in this server (OPENIMS_SERVE_DELIVERY); run `openims deliver`", what)
         return
     try:
-        deliverer = Deliverer(rt)
+        deliverer = make(rt)
     except ConfigError as exc:
-        log.error("trail delivery cannot start: %s", exc)
+        log.error("%s delivery cannot start: %s", what, exc)
         return
     stop = threading.Event()
-    thread = threading.Thread(target=deliverer.run, args=(stop,), name="openims-deliverer", daemon=True)
+    thread = threading.Thread(target=deliverer.run, args=(stop,), name=thread_name, daemon=True)
     thread.start()
     try:
         while thread.is_alive():
             await asyncio.sleep(1.0)
-        log.error("the trail deliverer stopped unexpectedly")
+        log.error("the %s deliverer stopped unexpectedly", what)
     finally:
         stop.set()
         await asyncio.to_thread(thread.join, STOP_GRACE_S + 2)
