@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import time
 
+from playwright.sync_api import expect
+
 from tests.console.conftest import ROOT_PASSWORD, set_root_password, shoot, sign_in
 from tests.support import Account
 
@@ -24,7 +26,7 @@ def test_root_switches_on_a_preset_and_sees_its_alert(page, browser, acct: Accou
     set_root_password(acct)
     sign_in(page, acct, acct.alias, ROOT_PASSWORD)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Alerts").click()
-    assert page.get_by_role("heading", name="Alerts", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="Alerts", exact=True)).to_be_visible()
     assert "No alert rules yet" in page.locator("main").inner_text()
 
     # A rule that cannot be right comes back with the reason and the form as it was filled in.
@@ -55,7 +57,7 @@ def test_root_switches_on_a_preset_and_sees_its_alert(page, browser, acct: Accou
     assert "A test alert of root-in is on its way" in page.get_by_role("status").inner_text()
     page.get_by_role("button", name="Switch off root-in").click()
     assert "switched off" in page.get_by_role("status").inner_text()
-    assert page.locator("tr", has_text="root-in").get_by_text("off", exact=True).is_visible()
+    expect(page.locator("tr", has_text="root-in").get_by_text("off", exact=True)).to_be_visible()
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Overview").click()
     today = page.locator("section", has=page.get_by_role("heading", name="Today's alerts"))

@@ -10,6 +10,7 @@ import json
 import re
 
 from alibabacloud_ims20190815 import models as m
+from playwright.sync_api import expect
 
 from openims.credentials import totp
 from tests.console.conftest import ROOT_PASSWORD, console_url, set_root_password, shoot, sign_in, sign_out
@@ -34,7 +35,7 @@ def test_root_signs_in_and_sees_the_console(page, acct: Account) -> None:  # typ
     page.keyboard.type(ROOT_PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(console_url(acct, "/"))
-    assert page.get_by_role("heading", name="Overview").is_visible()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     assert "root" in page.locator(".who").inner_text()
     shoot(page, f"overview-{_backend(acct)}")
     # Every main page opens from the navigation, by keyboard-reachable links with their names.
@@ -46,7 +47,7 @@ def test_root_signs_in_and_sees_the_console(page, acct: Account) -> None:  # typ
         ("Settings", "Settings"),
     ):
         page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
-        assert page.get_by_role("heading", name=heading, exact=True).is_visible()
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
     shoot(page, f"settings-security-{_backend(acct)}")
     # The name fields check their pattern in the browser (Chromium compiles it with the `v` flag, where an
     # unescaped `-` in a class makes the whole pattern invalid, ignored, and logged as an error).
@@ -113,7 +114,7 @@ def test_user_lifecycle_mfa_password_history_and_export(page, acct: Account) -> 
     shoot(page, f"user-new-{_backend(acct)}")
     page.get_by_role("button", name="Create user").click()
     assert page.get_by_role("status").inner_text().startswith(f"User {upn} created. It can sign in")
-    assert page.get_by_role("heading", name=upn).is_visible()
+    expect(page.get_by_role("heading", name=upn)).to_be_visible()
     assert "InitialValid" in page.locator("#console-access").locator("..").inner_text()
 
     # An AccessKey's secret is shown once, on its creation page only.
@@ -124,7 +125,7 @@ def test_user_lifecycle_mfa_password_history_and_export(page, acct: Account) -> 
     shoot(page, f"key-created-{_backend(acct)}")
     # Reloading the page neither shows the secret again nor creates another key.
     page.reload()
-    assert page.get_by_role("heading", name="AccessKey secret already shown").is_visible()
+    expect(page.get_by_role("heading", name="AccessKey secret already shown")).to_be_visible()
     assert secret not in page.content()
     page.goto(console_url(acct, f"/users/{upn}"))
     assert key_id in page.content() and secret not in page.content()
@@ -139,10 +140,11 @@ def test_user_lifecycle_mfa_password_history_and_export(page, acct: Account) -> 
     page.wait_for_url(console_url(acct, "/signin/bind-mfa"))
     page.get_by_role("button", name="Create my virtual MFA device").click()
     seed = page.locator("#mfa-seed").inner_text()
-    assert page.get_by_role("img", name=re.compile("QR code")).is_visible()
+    expect(page.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
     shoot(page, f"bind-mfa-{_backend(acct)}")
     page.reload()  # the key is not shown twice, and no other device is created
-    assert seed not in page.content() and page.get_by_role("button", name="Bind MFA device").is_visible()
+    assert seed not in page.content()
+    expect(page.get_by_role("button", name="Bind MFA device")).to_be_visible()
     assert "were shown once" in page.get_by_role("status").inner_text()
     step = totp.current_step()
     page.get_by_label("First code").fill(totp.code_at(seed, step - 1))

@@ -8,6 +8,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from playwright.sync_api import expect
 
 from tests.console.conftest import ROOT_PASSWORD, console_url, set_root_password, shoot, sign_in
 from tests.oauth_support import CALLBACK, PASSWORD, application, authorize_url, client, discovery, user_with_password
@@ -36,7 +37,7 @@ def test_a_user_signs_in_to_an_application_and_the_administrator_sees_it(page, a
     set_root_password(acct)
     sign_in(page, acct, acct.alias, ROOT_PASSWORD)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Applications").click()
-    assert page.get_by_role("heading", name="Applications", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="Applications", exact=True)).to_be_visible()
     page.get_by_role("link", name="Test app").click()
     signins = page.locator("section", has=page.get_by_role("heading", name="Recent sign-ins"))
     assert upn in signins.inner_text() and "Granted" in signins.inner_text()

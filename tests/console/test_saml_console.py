@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.console.conftest import ROOT_PASSWORD, console_url, set_root_password, shoot, sign_in, sign_out
 from tests.saml_idp import IdpServer, SamlIdp, enable_sso, ram_user, sp_of
 from tests.support import Account
@@ -20,7 +22,7 @@ def test_a_ram_user_signs_in_through_the_identity_provider(page, acct: Account) 
         enable_sso(acct, idp.idp)
         # SP-initiated: from the sign-in page, by the account's alias; back on the page asked for.
         page.goto(console_url(acct, "/signin?next=/console/me"))
-        assert page.get_by_role("heading", name="Sign in with your identity provider").is_visible()
+        expect(page.get_by_role("heading", name="Sign in with your identity provider")).to_be_visible()
         page.get_by_label("Account alias or ID").fill(acct.alias)
         page.get_by_role("button", name="Continue to your identity provider").click()
         page.wait_for_url(console_url(acct, "/me"))
@@ -42,7 +44,7 @@ def test_a_ram_user_signs_in_through_the_identity_provider(page, acct: Account) 
         idp.user = acct.upn("stranger")
         page.goto(f"http://localhost:{idp.port}/start")
         page.wait_for_url(re.compile(r".*/console/saml/acs/.*"))
-        assert page.get_by_role("heading", name="Single sign-on refused").is_visible()
+        expect(page.get_by_role("heading", name="Single sign-on refused")).to_be_visible()
         assert "does not have" in page.get_by_role("alert").inner_text()
         shoot(page, f"saml-refused-{backend}")
         page.goto(console_url(acct, "/me"))
