@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from openims.audit.lookup import ATTRIBUTES, Predicate, predicate
+from openims.store.prepared import Prepared
 from openims.store.tables.alerts import alert_generations, alert_rules
 from openims.store.upsert import dialect_insert
 
@@ -97,7 +98,9 @@ def from_row(row: Any) -> Rule:
 
 
 _cache: dict[str, tuple[int, tuple[Rule, ...]]] = {}
-_GENERATION = select(alert_generations.c.generation).where(alert_generations.c.account_id == bindparam("account_id"))
+_GENERATION = Prepared(
+    select(alert_generations.c.generation).where(alert_generations.c.account_id == bindparam("account_id"))
+)
 
 
 def new_generation(conn: Connection, account_id: str) -> None:
@@ -109,7 +112,7 @@ def new_generation(conn: Connection, account_id: str) -> None:
 
 def enabled_rules(conn: Connection, account_id: str) -> tuple[Rule, ...]:
     """The account's enabled rules, from the cache while its generation is current."""
-    generation = conn.execute(_GENERATION, {"account_id": account_id}).scalar()
+    generation = _GENERATION.scalar(conn, {"account_id": account_id})
     if generation is None:
         return ()
     cached = _cache.get(account_id)

@@ -24,7 +24,8 @@ from openims.params import parse_all
 from openims.principal import UNKNOWN, Principal
 from openims.runtime import Runtime
 from openims.store import constraints
-from openims.store.db import is_storage_failure
+from openims.store.db import Snapshot, is_storage_failure
+from openims.store.prepared import Prepared
 from openims.store.schema import signature_nonces
 
 log = logging.getLogger("openims.dispatch")
@@ -34,18 +35,22 @@ def dispatch(rt: Runtime, req: RpcRequest, key_checks: Sequence[KeyCheck] = ()) 
     """Run a signed API request; returns the response body or raises ApiError (already audited).
     `key_checks` run in order once the signature is proven (see api/app.py)."""
     action = ACTIONS.lookup(req.version, req.action)
-    try:
-        auth = authenticate(rt, req, key_checks, action.secret_params if action else ())
-    except AuthError as err:
-        if err.principal is None:
-            log.info("rejected unsigned or unknown-key request %s from %s: %s", req.request_id, req.source_ip, err.code)
-            raise
-        if action is not None:
-            # What the refused request named (as given: nothing of it is trusted), so a search by resource shows
-            # the attempts on it too.
-            err.resources = _resources(action, {p.name: req.params.get(p.name) for p in action.params}, None)
-        raise _record_failure(rt, req, err.principal, None, err, nonce=None) from None
-    return execute(rt, req, auth.principal, (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms))
+    with rt.db.snapshot() as snapshot:
+        try:
+            auth = authenticate(rt, req, key_checks, action.secret_params if action else (), snapshot)
+        except AuthError as err:
+            if err.principal is None:
+                log.info(
+                    "rejected unsigned or unknown-key request %s from %s: %s", req.request_id, req.source_ip, err.code
+                )
+                raise
+            if action is not None:
+                # What the refused request named (as given: nothing of it is trusted), so a search by resource
+                # shows the attempts on it too.
+                err.resources = _resources(action, {p.name: req.params.get(p.name) for p in action.params}, None)
+            raise _record_failure(rt, req, err.principal, None, err, nonce=None) from None
+        nonce = (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms)
+        return execute(rt, req, auth.principal, nonce, snapshot)
 
 
 def record_unreadable(rt: Runtime, err: Unreadable) -> None:
@@ -63,16 +68,21 @@ def record_unreadable(rt: Runtime, err: Unreadable) -> None:
 
 
 def execute(
-    rt: Runtime, req: RpcRequest, principal: Principal, nonce: tuple[str, str, int] | None = None
+    rt: Runtime,
+    req: RpcRequest,
+    principal: Principal,
+    nonce: tuple[str, str, int] | None = None,
+    snapshot: Snapshot | None = None,
 ) -> dict[str, Any]:
     """Validate, authorize and run an authenticated request with its event; every failure is audited too.
-    Signed API requests, the console and the CLI all come through here."""
+    Signed API requests, the console and the CLI all come through here; `snapshot` is the call's reads so far
+    (its AccessKey), which a read action goes on reading in."""
     action = ACTIONS.lookup(req.version, req.action)
     try:
         if action is None:
             raise _unknown_action(req)
         params = parse_all(action.params, req.params)
-        return run(rt, action, params, req, principal, nonce)
+        return run(rt, action, params, req, principal, nonce, snapshot)
     except ApiError as err:
         raise _record_failure(rt, req, principal, action, err, nonce) from None
     except Exception as exc:
@@ -93,6 +103,7 @@ def run(
     req: RpcRequest,
     principal: Principal,
     nonce: tuple[str, str, int] | None = None,
+    snapshot: Snapshot | None = None,
 ) -> dict[str, Any]:
     """Authorize and execute an already-authenticated call with its event.
     A write and its event commit in one transaction. A read changes nothing: it runs on a read-only
@@ -120,22 +131,23 @@ def run(
             raise
         return out, _resources(action, resolved, ctx, out)
 
+    reads = snapshot or rt.db.snapshot()
     prepared = None
-    if action.prepare is not None:
-        # Slow work (a network fetch, password hashing) runs before the write transaction, so it never holds
-        # the write lock; only for a caller who is already authorized to make the call.
-        with rt.db.read() as conn:
-            ahead = context(conn)
-            prepared = action.prepare(ahead, authorize_resolved(ahead, action, params))
     try:
+        if action.prepare is not None:
+            # Slow work (a network fetch, password hashing) runs before the write transaction, so it never holds
+            # the write lock; only for a caller who is already authorized to make the call.
+            ahead = context(reads.conn())
+            prepared = action.prepare(ahead, authorize_resolved(ahead, action, params))
         if action.rw == registry.READ:
-            with rt.db.read() as conn:
-                result, resources = execute_in(conn)
+            result, resources = execute_in(reads.conn())
+            reads.close()  # before the write: a call holds one connection at a time
             with rt.db.transaction() as conn:
                 if nonce is not None:
                     _use_nonce(conn, nonce)
                 audit.record(conn, _event(rt, req, principal, action, resources, result))
         else:
+            reads.close()
             with rt.db.transaction() as conn:
                 if nonce is not None:
                     _use_nonce(conn, nonce)
@@ -146,6 +158,8 @@ def run(
                 audit.record(conn, _event(rt, req, principal, action, resources, response=result, changes=changes))
     except IntegrityError as exc:
         raise constraints.to_api_error(exc) from None
+    finally:
+        reads.close()
     return {"RequestId": req.request_id, **result}
 
 
@@ -188,7 +202,7 @@ def allowed(rt: Runtime, req: RpcRequest, principal: Principal) -> bool:
     return True
 
 
-_INSERT_NONCE = signature_nonces.insert()
+_INSERT_NONCE = Prepared(signature_nonces.insert(), ["access_key_id", "nonce", "expires_ms"])
 
 
 class Replay(ApiError):
@@ -203,7 +217,7 @@ def _use_nonce(conn: Connection, nonce: tuple[str, str, int]) -> None:
     aborts the transaction before any other work."""
     key_id, value, expires_ms = nonce
     try:
-        conn.execute(_INSERT_NONCE, {"access_key_id": key_id, "nonce": value, "expires_ms": expires_ms})
+        _INSERT_NONCE.execute(conn, {"access_key_id": key_id, "nonce": value, "expires_ms": expires_ms})
     except IntegrityError:
         raise Replay from None
 

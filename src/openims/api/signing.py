@@ -21,6 +21,8 @@ from openims.errors import ApiError
 from openims.params import has_control
 from openims.principal import RAM_USER, ROOT, Principal
 from openims.runtime import Runtime
+from openims.store.db import Snapshot
+from openims.store.prepared import Prepared
 from openims.store.schema import access_keys, accounts, users
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
@@ -76,7 +78,11 @@ class _Signed:
 
 
 def authenticate(
-    rt: Runtime, req: RpcRequest, checks: Sequence[KeyCheck] = (), secret_params: Collection[str] = ()
+    rt: Runtime,
+    req: RpcRequest,
+    checks: Sequence[KeyCheck] = (),
+    secret_params: Collection[str] = (),
+    snapshot: Snapshot | None = None,
 ) -> Authenticated:
     """Verify the request's signature, key state and timestamp, then run `checks` in order.
     `secret_params` are masked in the string to sign that a SignatureDoesNotMatch error shows."""
@@ -90,7 +96,7 @@ def authenticate(
             "The request is not signed: send an Authorization header (V3) or a Signature parameter (v2).",
         )
     timestamp, nonce = signed.timestamp, signed.nonce
-    key = load_key(rt, signed.key_id)
+    key = load_key(rt, signed.key_id, snapshot)
     if not signed.verified_by(key.secret):
         # The string to sign goes to the caller only: events and logs record the message without it.
         raise AuthError(
@@ -143,7 +149,7 @@ def claimed_key_id(req: RpcRequest) -> str:
     return req.params.get("AccessKeyId", "")
 
 
-_KEY_QUERY = (
+_KEY_QUERY = Prepared(
     select(
         access_keys.c.account_id,
         access_keys.c.user_id,
@@ -163,30 +169,30 @@ _KEY_QUERY = (
 )
 
 
-def load_key(rt: Runtime, key_id: str) -> KeyRecord:
-    """The key's owner and secret; a key in the recycle bin, or of a deleted user, does not exist, nor does an
-    ID with a control character (which PostgreSQL could not even look up)."""
+def load_key(rt: Runtime, key_id: str, snapshot: Snapshot | None = None) -> KeyRecord:
+    """The key's owner and secret (read in `snapshot` when given); a key in the recycle bin, or of a deleted
+    user, does not exist, nor does an ID with a control character (which PostgreSQL could not even look up)."""
     row = None
     if not has_control(key_id):
-        with rt.db.read() as conn:
-            row = conn.execute(_KEY_QUERY, {"key_id": key_id}).first()
-    if (
-        row is None
-        or row.deleted_ms is not None
-        or (row.user_id is not None and (row.upn is None or row.user_deleted is not None))
-    ):
+        if snapshot is not None:
+            row = _KEY_QUERY.first(snapshot.conn(), {"key_id": key_id})
+        else:
+            with rt.db.read() as conn:
+                row = _KEY_QUERY.first(conn, {"key_id": key_id})
+    if row is None:
+        raise AuthError("InvalidAccessKeyId.NotFound", "The specified AccessKey ID does not exist.")
+    account_id, user_id, sealed, status, deleted_ms, upn, user_deleted, authz_version = row
+    if deleted_ms is not None or (user_id is not None and (upn is None or user_deleted is not None)):
         raise AuthError("InvalidAccessKeyId.NotFound", "The specified AccessKey ID does not exist.")
     secret = rt.secret_cache.get(key_id)
     if secret is None:
-        secret = rt.master_key.open(row.secret_sealed, context=key_id)
+        secret = rt.master_key.open(sealed, context=key_id)
         rt.secret_cache[key_id] = secret
-    if row.user_id is None:
-        principal = Principal(row.account_id, ROOT, row.account_id, "root", key_id, authz_version=row.authz_version)
+    if user_id is None:
+        principal = Principal(account_id, ROOT, account_id, "root", key_id, authz_version=authz_version)
     else:
-        principal = Principal(
-            row.account_id, RAM_USER, row.user_id, row.upn, key_id, user_id=row.user_id, authz_version=row.authz_version
-        )
-    return KeyRecord(principal, secret, row.status)
+        principal = Principal(account_id, RAM_USER, user_id, upn, key_id, user_id=user_id, authz_version=authz_version)
+    return KeyRecord(principal, secret, status)
 
 
 def _v3(req: RpcRequest) -> _Signed:

@@ -17,6 +17,7 @@ from openims.audit import lookup, resource_index
 from openims.delivery import outbox
 from openims.ops import event_counts
 from openims.principal import Principal
+from openims.store.prepared import Prepared
 from openims.store.schema import events
 from openims.store.tables.integrity import log_queue
 
@@ -198,8 +199,27 @@ def mfa_used(event: dict[str, Any]) -> bool:
     return str(extra.get("MFAChecked", extra.get("isMFAChecked", ""))).lower() == "true"
 
 
-_INSERT_EVENT = events.insert()
-_QUEUE_FOR_LOG = log_queue.insert()
+_ROW = (
+    "event_id",
+    "account_id",
+    "event_ms",
+    "event_name",
+    "event_rw",
+    "service_name",
+    "user_name",
+    "access_key_id",
+    "resource_type",
+    "resource_name",
+    "error_code",
+    "source_ip",
+    "mfa_used",
+    "principal_id",
+    "event_type",
+    "sensitive",
+    "body",
+)
+_INSERT_EVENT = Prepared(events.insert().returning(events.c.seq), _ROW)
+_QUEUE_FOR_LOG = Prepared(log_queue.insert(), ["account_id", "event_id"])
 
 
 def record(conn: Connection, event: dict[str, Any]) -> None:
@@ -229,11 +249,10 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
         "sensitive": sensitive,
         "body": jsontext.dumps(event),
     }
-    key = conn.execute(_INSERT_EVENT, row).inserted_primary_key
-    assert key is not None
-    indexed = resource_index.rows(int(key[0]), event["recipientAccountId"], when, event)
+    seq = _INSERT_EVENT.scalar(conn, row)
+    indexed = resource_index.rows(int(seq), event["recipientAccountId"], when, event)
     resource_index.add(conn, indexed)
-    conn.execute(_QUEUE_FOR_LOG, {"account_id": event["recipientAccountId"], "event_id": event["eventId"]})
+    _QUEUE_FOR_LOG.execute(conn, {"account_id": event["recipientAccountId"], "event_id": event["eventId"]})
     outbox.queue_event(conn, event, when)
     event_counts.observe(conn, event)
     # Alert rules test the same values LookupEvents filters on, the event's every resource included.

@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from openims.store.prepared import Prepared
 from openims.store.tables.event_resources import event_resources
 
-_INSERT = event_resources.insert()
+_INSERT = Prepared(event_resources.insert(), ["event_seq", "resource_type", "resource_name", "account_id", "event_ms"])
 
 
 def rows(seq: int, account_id: str, event_ms: int, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -30,5 +31,4 @@ def rows(seq: int, account_id: str, event_ms: int, event: dict[str, Any]) -> lis
 
 def add(conn: Connection, found: list[dict[str, Any]]) -> None:
     """Insert an event's index rows (`rows`), in the transaction that records it (one insert of a few rows)."""
-    if found:
-        conn.execute(_INSERT, found)
+    _INSERT.execute_many(conn, found)

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from openims import clock
 from openims.runtime import Runtime
 from openims.store.db import Database
+from openims.store.prepared import Prepared
 from openims.store.schema import events
 from openims.store.tables.insights import insight_selectors
 from openims.store.tables.trails import trail_batches, trail_generations, trail_outbox, trail_target_status, trails
@@ -62,12 +63,14 @@ def new_generation(conn: Connection, account_id: str) -> None:
     conn.execute(ins.on_conflict_do_update(index_elements=[trail_generations.c.account_id], set_={"generation": token}))
 
 
-_GENERATION = select(trail_generations.c.generation).where(trail_generations.c.account_id == bindparam("account_id"))
+_GENERATION = Prepared(
+    select(trail_generations.c.generation).where(trail_generations.c.account_id == bindparam("account_id"))
+)
 
 
 def trails_of(conn: Connection, account_id: str) -> tuple[TrailFilter, ...]:
     """The account's trails with their filters, from the cache when its generation is current."""
-    generation = conn.execute(_GENERATION, {"account_id": account_id}).scalar()
+    generation = _GENERATION.scalar(conn, {"account_id": account_id})
     if generation is None:
         return ()
     cached = _cache.get(account_id)

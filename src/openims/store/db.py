@@ -5,16 +5,18 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,12 +41,12 @@ class Database:
         if self.is_sqlite:
             self.engine: Engine = create_engine(url, pool_size=4, max_overflow=4)
             event.listen(self.engine, "connect", self._on_write_connect)
-            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            event.listen(self.engine, "begin", _begin("BEGIN IMMEDIATE"))
             # Readers get their own engine with plain (deferred) BEGIN: in WAL mode they never wait for the writer.
             self.read_engine: Engine = create_engine(url, pool_size=8, max_overflow=8)
             event.listen(self.read_engine, "connect", _sqlite_on_connect)
             event.listen(self.read_engine, "connect", lambda dbapi_conn, _: dbapi_conn.execute("PRAGMA query_only=ON"))
-            event.listen(self.read_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            event.listen(self.read_engine, "begin", _begin("BEGIN"))
             database = make_url(url).database
             if database and database != ":memory:":
                 self._writer_fd = os.open(f"{database}.writer", os.O_RDWR | os.O_CREAT, 0o600)
@@ -107,6 +109,9 @@ class Database:
         with self.read() as conn:
             return conn.execute(query.limit(1)).first() is not None
 
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self)
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only connection: no write lock, never waits for the writer (WAL on SQLite)."""
@@ -153,11 +158,51 @@ class Database:
             self._writer_fd = None
 
 
+class Snapshot:
+    """A read connection opened on first use and given back on `close`: the reads of one call (its AccessKey,
+    then a read action's handler) share one checkout and see one snapshot, instead of a checkout each."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._held: ExitStack | None = None
+        self._conn: Connection | None = None
+
+    def conn(self) -> Connection:
+        if self._conn is None:
+            self._held = ExitStack()
+            self._conn = self._held.enter_context(self._db.read())
+        return self._conn
+
+    def close(self) -> None:
+        if self._held is not None:
+            held, self._held, self._conn = self._held, None, None
+            held.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
+
+
+def _begin(statement: str) -> Callable[[Connection], None]:
+    """SQLite's BEGIN as a "begin" listener, straight on the DB-API connection (every call runs two or three
+    transactions: Core's pipeline would cost more than the statement), failing as Core would."""
+
+    def begin(conn: Connection) -> None:
+        try:
+            conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
+
+    return begin
 
 
 def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
