@@ -168,7 +168,6 @@ def build(
         event["responseElements"] = redact({**response, "RequestId": request_id}, secret)
     if error is not None:
         event["errorCode"], event["errorMessage"] = error
-    event = _storable(event)
     event["_ms"] = when
     event["_sensitive"] = sensitive
     return event
@@ -176,6 +175,9 @@ def build(
 
 # Control characters no event value keeps: PostgreSQL text cannot hold NUL, XML none of them.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# The same characters as JSON writes them (an escape: a backslash after an even run of backslashes); tab, line
+# feed and carriage return are written \t, \n and \r.
+_ESCAPED_CONTROL = re.compile(r"(?<!\\)(?:\\\\)*\\(?:u00[01][0-9a-fA-F]|b|f)")
 
 
 def _storable(value: Any) -> Any:
@@ -223,11 +225,18 @@ _QUEUE_FOR_LOG = Prepared(log_queue.insert(), ["account_id", "event_id"])
 
 
 def record(conn: Connection, event: dict[str, Any]) -> None:
-    """Insert the event, queue it for the tamper-evident log, for the trails that deliver it and as the alerts
-    its account's rules raise for it, in the caller's transaction: the event and its queue rows commit or roll
-    back together, whoever writes the event (API, console, CLI, housekeeping)."""
+    """Insert the event (each control character in it replaced by U+FFFD), queue it for the tamper-evident log,
+    for the trails that deliver it and as the alerts its account's rules raise for it, in the caller's
+    transaction: the event and its queue rows commit or roll back together, whoever writes the event (API,
+    console, CLI, housekeeping)."""
     when = event.pop("_ms")
     sensitive = bool(event.pop("_sensitive", False))
+    body = jsontext.dumps(event)
+    if _ESCAPED_CONTROL.search(body):  # rare: walk the event only when a value holds a control character
+        clean = _storable(event)
+        event.clear()
+        event.update(clean)
+        body = jsontext.dumps(event)
     identity = event["userIdentity"]
     row = {
         "event_id": event["eventId"],
@@ -247,7 +256,7 @@ def record(conn: Connection, event: dict[str, Any]) -> None:
         "principal_id": str(identity.get("principalId", ""))[:64],
         "event_type": event["eventType"][:32],
         "sensitive": sensitive,
-        "body": jsontext.dumps(event),
+        "body": body,
     }
     seq = _INSERT_EVENT.scalar(conn, row)
     indexed = resource_index.rows(int(seq), event["recipientAccountId"], when, event)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, exists, false, or_, select, true
 
-from openims import clock
+from openims import clock, jsontext
 from openims.crypto import MasterKey
 from openims.errors import ApiError
 from openims.store.schema import events
@@ -230,7 +230,7 @@ def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tup
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_token = make_token(key, q, rows[-1].event_ms, rows[-1].seq) if more and rows else None
-    return [json.loads(r.body) for r in rows], next_token
+    return [jsontext.loads(r.body) for r in rows], next_token
 
 
 def _page(

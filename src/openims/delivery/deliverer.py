@@ -10,7 +10,6 @@ formed, default 1), `OPENIMS_DELIVERY_WORKERS` (batches delivered at once per pr
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -22,7 +21,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 
-from openims import clock
+from openims import clock, jsontext
 from openims.config import ConfigError
 from openims.delivery import digests, history, outbox
 from openims.delivery.batch import Batch, DeliveryError
@@ -132,7 +131,7 @@ class Deliverer:
             bodies = outbox.batch_events(conn, claimed.batch_id) if row is not None else []
         if row is None:
             return  # the trail was deleted: its batches went with it
-        events = [json.loads(body) for body in bodies]
+        events = [jsontext.loads(body) for body in bodies]
         targets = self.targets_for(row)
         pending = [t for t in targets if t.kind not in claimed.done_targets]
         # Each record carries its event's place in the log, and a bucket's digest a checkpoint covering it.

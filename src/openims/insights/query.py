@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
+from openims import jsontext
 from openims.audit.lookup import Query, make_token, open_token
 from openims.crypto import MasterKey
 from openims.errors import ApiError
@@ -55,7 +55,7 @@ def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tup
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_token = make_token(key, scoped, rows[-1].event_ms, rows[-1].seq) if more and rows else None
-    return [json.loads(r.body) for r in rows], next_token
+    return [jsontext.loads(r.body) for r in rows], next_token
 
 
 def counts(conn: Connection, account_id: str, start_ms: int, end_ms: int) -> dict[str, int]:

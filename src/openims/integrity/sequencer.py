@@ -22,7 +22,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.concurrency import run_in_threadpool
 
-from openims import clock
+from openims import clock, jsontext
 from openims.integrity import checkpoint, signing_keys
 from openims.integrity.canonical import canonical_event
 from openims.integrity.merkle import Frontier, leaf_hash
@@ -84,7 +84,7 @@ def _advance_account(rt: Runtime, account_id: str, now: int, force: bool = False
                 # Queued and committed, then gone before it was appended: only a direct deletion does that.
                 log.error("event %s of account %s was deleted before it entered the log", row.event_id, account_id)
                 continue
-            digest = leaf_hash(canonical_event(json.loads(row.body)))
+            digest = leaf_hash(canonical_event(jsontext.loads(row.body)))
             leaves.append(
                 {"account_id": account_id, "leaf_index": frontier.size, "event_id": row.event_id, "leaf_hash": digest}
             )

@@ -4,12 +4,12 @@ holds what the events hold: the retention window, from the release that began re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from openims import jsontext
 from openims.store.schema import events
 from openims.store.tables.event_resources import event_resources
 
@@ -38,7 +38,7 @@ def changes(conn: Connection, account_id: str, resource_type: str, name: str) ->
             page = query.where((r.c.event_ms > after[0]) | ((r.c.event_ms == after[0]) & (r.c.event_seq > after[1])))
         rows = conn.execute(page.limit(BATCH)).all()
         for row in rows:
-            yield from _entries(json.loads(row.body), resource_type, name)
+            yield from _entries(jsontext.loads(row.body), resource_type, name)
         if len(rows) < BATCH:
             return
         after = (rows[-1].event_ms, rows[-1].event_seq)
