@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
+import socket
+import time
+
+import httpx
 import pytest
 from alibabacloud_ims20190815 import models as m
 from Tea.exceptions import TeaException
@@ -196,3 +201,36 @@ def test_accounts_are_isolated(acct: Account) -> None:
         and e["eventName"] == "CreateUser"
         and "errorCode" not in e
     ]
+
+
+def _all_at_once(requests: list[httpx.Request]) -> list[httpx.Response]:
+    """Send every request on its own connection, all written before any answer is read: they reach the server
+    together, as a busy client's do."""
+    sockets = [socket.create_connection((r.url.host, r.url.port or 80), timeout=30) for r in requests]
+    time.sleep(0.5)  # the server has accepted every connection
+    for sock, request in zip(sockets, requests, strict=True):
+        head = [f"{request.method} {request.url.raw_path.decode()} HTTP/1.1"]
+        head += [f"{k}: {v}" for k, v in request.headers.items()]
+        sock.sendall("\r\n".join([*head, "", ""]).encode() + request.content)
+    responses = []
+    for sock in sockets:
+        with sock:
+            answer = http.client.HTTPResponse(sock)
+            answer.begin()
+            responses.append(httpx.Response(answer.status, headers=answer.getheaders(), content=answer.read()))
+    return responses
+
+
+def test_reads_at_once_are_each_audited_and_a_copy_among_them_refused(acct: Account) -> None:
+    """Reads that arrive together commit their events together (docs/operations.md): still every answered
+    call has its event, and of copies of one request sent at the same moment all but one are refused."""
+    url = acct.server.url
+    copy = v3_request(url, acct.key_id, acct.secret, "GetDefaultDomain", {}, nonce="sent-together")
+    requests = [copy] * 4 + [v3_request(url, acct.key_id, acct.secret, "GetDefaultDomain", {}) for _ in range(36)]
+    responses = _all_at_once(requests)
+    refused = [r for r in responses if r.status_code != 200]
+    assert len(refused) == 3 and {code_of(r) for r in refused} == {"SignatureNonceUsed"}
+    recorded = {e["requestId"]: e for e in acct.events(EventName="GetDefaultDomain")}
+    for response in responses:
+        event = recorded[response.json()["RequestId"]]
+        assert event.get("errorCode") == (None if response.status_code == 200 else "SignatureNonceUsed")

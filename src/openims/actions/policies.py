@@ -578,7 +578,7 @@ def set_default_policy_version(ctx: CallContext, p: dict[str, Any]) -> dict[str,
 # --- attachments ----------------------------------------------------------------------------------------
 
 
-def find_user_by_name(ctx: CallContext, name: str) -> Row[Any]:
+def find_user_by_name(ctx: CallContext, name: str) -> Any:
     """The live user of a RAM `UserName` (login name, or a full UserPrincipalName)."""
     if "@" in name:
         return find_user(ctx, name)

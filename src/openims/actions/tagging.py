@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, exists, insert, select
 
 from openims.params import ObjList, Str
+from openims.store.prepared import Prepared
 from openims.store.schema import resource_tags
 
 MAX_TAGS = 20
@@ -87,6 +88,12 @@ _TAGS_OF = (
     )
     .order_by(resource_tags.c.tag_key)
 )
+# One resource's, as every Get* reads them: a fixed statement, so it can run prepared (store/prepared.py).
+_TAGS_OF_ONE = Prepared(
+    select(resource_tags)
+    .where(resource_tags.c.resource_type == bindparam("type"), resource_tags.c.resource_id == bindparam("id"))
+    .order_by(resource_tags.c.tag_key)
+)
 
 
 def tags_of(conn: Connection, resource_type: str, resource_ids: list[str]) -> dict[str, list[dict[str, str]]]:
@@ -94,7 +101,10 @@ def tags_of(conn: Connection, resource_type: str, resource_ids: list[str]) -> di
     out: dict[str, list[dict[str, str]]] = {rid: [] for rid in resource_ids}
     if not resource_ids:
         return out
-    rows = conn.execute(_TAGS_OF, {"type": resource_type, "ids": list(resource_ids)}).all()
+    if len(resource_ids) == 1:
+        rows = _TAGS_OF_ONE.all(conn, {"type": resource_type, "id": resource_ids[0]})
+    else:
+        rows = list(conn.execute(_TAGS_OF, {"type": resource_type, "ids": list(resource_ids)}))
     for row in rows:
         out[row.resource_id].append({"TagKey": row.tag_key, "TagValue": row.tag_value})
     return out

@@ -14,6 +14,7 @@ from openims.actions.tagging import has_all_tags, set_tags, tag_param, tags_of
 from openims.errors import ApiError, already_exists, invalid, missing, not_found
 from openims.params import Str
 from openims.signin import console_access
+from openims.store.prepared import Prepared
 from openims.store.schema import access_keys, users
 
 USER = "ACS::RAM::User"
@@ -48,27 +49,28 @@ def split_upn(conn: Connection, account_id: str, upn: str, param: str = "UserPri
 
 
 _LIVE_USER = select(users).where(users.c.account_id == bindparam("account_id"), users.c.deleted_ms.is_(None))
-# Built once: the hot path runs them on every call, and SQLAlchemy's statement building is the costly part.
+# The hot path runs them on every call: prepared (store/prepared.py).
 _USER_BY = {
-    "name": _LIVE_USER.where(func.lower(users.c.name) == bindparam("value")),
-    "id": _LIVE_USER.where(users.c.id == bindparam("value")),
-    "key": _LIVE_USER.where(
-        users.c.id
-        == select(access_keys.c.user_id)
-        .where(
-            access_keys.c.id == bindparam("value"),
-            access_keys.c.account_id == bindparam("account_id"),
-            access_keys.c.deleted_ms.is_(None),
+    "name": Prepared(_LIVE_USER.where(func.lower(users.c.name) == bindparam("value"))),
+    "id": Prepared(_LIVE_USER.where(users.c.id == bindparam("value"))),
+    "key": Prepared(
+        _LIVE_USER.where(
+            users.c.id
+            == select(access_keys.c.user_id)
+            .where(
+                access_keys.c.id == bindparam("value"),
+                access_keys.c.account_id == bindparam("account_id"),
+                access_keys.c.deleted_ms.is_(None),
+            )
+            .scalar_subquery()
         )
-        .scalar_subquery()
     ),
 }
 
 
-def find_user(
-    ctx: CallContext, upn: str | None = None, user_id: str | None = None, key_id: str | None = None
-) -> Row[Any]:
-    """The live user named by UPN, ID or one of its AccessKey IDs; a RAM user naming nobody means itself."""
+def find_user(ctx: CallContext, upn: str | None = None, user_id: str | None = None, key_id: str | None = None) -> Any:
+    """The live user (a named tuple of its columns) named by UPN, ID or one of its AccessKey IDs; a RAM user
+    naming nobody means itself."""
     domain = None
     if upn:
         name, _, domain = upn.partition("@")
@@ -81,7 +83,7 @@ def find_user(
         by, value, wanted = "id", ctx.principal.user_id, ctx.principal.user_name
     else:
         raise missing("UserPrincipalName")
-    row = ctx.conn.execute(_USER_BY[by], {"account_id": ctx.account_id, "value": value}).first()
+    row = _USER_BY[by].first(ctx.conn, {"account_id": ctx.account_id, "value": value})
     # A UPN stays valid under any of the account's domains (IMS keeps names across a default-domain change);
     # the common case, the domain the user was created with, needs no lookup of the account's domains.
     if row is None or (
@@ -133,7 +135,7 @@ def insert_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     name = split_upn(ctx.conn, ctx.account_id, p["UserPrincipalName"])
     if ctx.conn.execute(_LIVE_USERS, {"account_id": ctx.account_id}).scalar_one() >= quotas.USERS:
         raise ApiError("LimitExceeded.User", f"An account can have at most {quotas.USERS} RAM users.")
-    if ctx.conn.execute(_USER_BY["name"], {"account_id": ctx.account_id, "value": name.lower()}).first():
+    if _USER_BY["name"].first(ctx.conn, {"account_id": ctx.account_id, "value": name.lower()}):
         raise already_exists("User", p["UserPrincipalName"])
     user_id = ids.user_id()
     ctx.conn.execute(
@@ -152,7 +154,7 @@ def insert_user(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         },
     )
     set_tags(ctx.conn, ctx.account_id, "user", user_id, p.get("Tag") or [])
-    row = ctx.conn.execute(_USER_BY["id"], {"account_id": ctx.account_id, "value": user_id}).one()
+    row = _USER_BY["id"].first(ctx.conn, {"account_id": ctx.account_id, "value": user_id})
     return user_view(row, tags_of(ctx.conn, "user", [user_id])[user_id])
 
 

@@ -4,7 +4,8 @@ transaction; on any error roll back and record the failure event in a transactio
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -31,7 +32,19 @@ from openims.store.schema import signature_nonces
 log = logging.getLogger("openims.dispatch")
 
 
-def dispatch(rt: Runtime, req: RpcRequest, key_checks: Sequence[KeyCheck] = ()) -> dict[str, Any]:
+@dataclass
+class Deferred:
+    """Given to `dispatch` by a caller that commits read calls' events itself, several calls' in one transaction
+    (api/group_commit.py): a read action then leaves its event and nonce in `write` instead of committing them,
+    and the caller answers only once `write` committed, or answers `fail(exc)`, the call's audited failure."""
+
+    write: Callable[[Connection], None] | None = None
+    fail: Callable[[Exception], ApiError] | None = None
+
+
+def dispatch(
+    rt: Runtime, req: RpcRequest, key_checks: Sequence[KeyCheck] = (), deferred: Deferred | None = None
+) -> dict[str, Any]:
     """Run a signed API request; returns the response body or raises ApiError (already audited).
     `key_checks` run in order once the signature is proven (see api/app.py)."""
     action = ACTIONS.lookup(req.version, req.action)
@@ -50,7 +63,7 @@ def dispatch(rt: Runtime, req: RpcRequest, key_checks: Sequence[KeyCheck] = ()) 
                 err.resources = _resources(action, {p.name: req.params.get(p.name) for p in action.params}, None)
             raise _record_failure(rt, req, err.principal, None, err, nonce=None) from None
         nonce = (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms)
-        return execute(rt, req, auth.principal, nonce, snapshot)
+        return execute(rt, req, auth.principal, nonce, snapshot, deferred)
 
 
 def record_unreadable(rt: Runtime, err: Unreadable) -> None:
@@ -73,6 +86,7 @@ def execute(
     principal: Principal,
     nonce: tuple[str, str, int] | None = None,
     snapshot: Snapshot | None = None,
+    deferred: Deferred | None = None,
 ) -> dict[str, Any]:
     """Validate, authorize and run an authenticated request with its event; every failure is audited too.
     Signed API requests, the console and the CLI all come through here; `snapshot` is the call's reads so far
@@ -82,18 +96,36 @@ def execute(
         if action is None:
             raise _unknown_action(req)
         params = parse_all(action.params, req.params)
-        return run(rt, action, params, req, principal, nonce, snapshot)
-    except ApiError as err:
-        raise _record_failure(rt, req, principal, action, err, nonce) from None
-    except Exception as exc:
-        if isinstance(exc, DBAPIError) and is_storage_failure(exc):
-            log.error("request %s (%s) not stored: %s", req.request_id, req.action, _first_line(exc))
-            failure = storage_unavailable()
+        if deferred is not None and action.rw == registry.READ:
+            deferred.fail = lambda exc: _audited_failure(rt, req, principal, action, exc, nonce)
         else:
-            # A fault of ours: the caller gets InternalError, the event records it, the log has the traceback.
-            log.exception("internal error in %s (request %s)", req.action, req.request_id)
-            failure = internal_error()
-        raise _record_failure(rt, req, principal, action, failure, nonce) from None
+            deferred = None
+        return run(rt, action, params, req, principal, nonce, snapshot, deferred)
+    except Exception as exc:  # noqa: BLE001 - every failure is audited; _audited_failure logs our own faults
+        raise _audited_failure(rt, req, principal, action, exc, nonce) from None
+
+
+def _audited_failure(
+    rt: Runtime,
+    req: RpcRequest,
+    principal: Principal,
+    action: registry.Action | None,
+    exc: Exception,
+    nonce: tuple[str, str, int] | None,
+) -> ApiError:
+    """The error to answer for a call that failed with `exc`, its failure event recorded."""
+    if isinstance(exc, IntegrityError):
+        exc = constraints.to_api_error(exc)
+    if isinstance(exc, ApiError):
+        return _record_failure(rt, req, principal, action, exc, nonce)
+    if isinstance(exc, DBAPIError) and is_storage_failure(exc):
+        log.error("request %s (%s) not stored: %s", req.request_id, req.action, _first_line(exc))
+        failure = storage_unavailable()
+    else:
+        # A fault of ours: the caller gets InternalError, the event records it, the log has the traceback.
+        log.error("internal error in %s (request %s)", req.action, req.request_id, exc_info=exc)
+        failure = internal_error()
+    return _record_failure(rt, req, principal, action, failure, nonce)
 
 
 def run(
@@ -104,6 +136,7 @@ def run(
     principal: Principal,
     nonce: tuple[str, str, int] | None = None,
     snapshot: Snapshot | None = None,
+    deferred: Deferred | None = None,
 ) -> dict[str, Any]:
     """Authorize and execute an already-authenticated call with its event.
     A write and its event commit in one transaction. A read changes nothing: it runs on a read-only
@@ -142,10 +175,18 @@ def run(
         if action.rw == registry.READ:
             result, resources = execute_in(reads.conn())
             reads.close()  # before the write: a call holds one connection at a time
-            with rt.db.transaction() as conn:
+            event = _event(rt, req, principal, action, resources, result)
+
+            def write(conn: Connection) -> None:
                 if nonce is not None:
                     _use_nonce(conn, nonce)
-                audit.record(conn, _event(rt, req, principal, action, resources, result))
+                audit.record(conn, event)
+
+            if deferred is not None:
+                deferred.write = write
+            else:
+                with rt.db.transaction() as conn:
+                    write(conn)
         else:
             reads.close()
             with rt.db.transaction() as conn:
@@ -156,8 +197,6 @@ def run(
                 result, resources = execute_in(conn, tracker)
                 changes = tracker.changes(resources, created_by(action, result))
                 audit.record(conn, _event(rt, req, principal, action, resources, response=result, changes=changes))
-    except IntegrityError as exc:
-        raise constraints.to_api_error(exc) from None
     finally:
         reads.close()
     return {"RequestId": req.request_id, **result}
