@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, LargeBinary, Table, func, select
+from sqlalchemy import Connection, LargeBinary, Table, bindparam, func, select
 
 from openims import accounts
 from openims.actions.access_keys import ACCESS_KEY
@@ -24,6 +24,7 @@ from openims.actions.policies import POLICY
 from openims.actions.saml import SAML
 from openims.actions.trails import TRAIL
 from openims.actions.users import USER
+from openims.store.prepared import Prepared
 from openims.store.schema import access_keys, group_members, groups, resource_tags, users
 from openims.store.tables.apps_domains import app_secrets, applications
 from openims.store.tables.credentials import login_profiles, mfa_devices
@@ -53,30 +54,49 @@ def _digest(value: Any) -> str | None:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
+# A user is what most writes touch, and its snapshot is read before and after each: prepared statements
+# (store/prepared.py).
+_USER = Prepared(
+    select(users).where(
+        users.c.account_id == bindparam("account_id"),
+        func.lower(users.c.name) == bindparam("name"),
+        users.c.deleted_ms.is_(None),
+    )
+)
+_USER_GROUPS = Prepared(
+    select(groups.c.name)
+    .join(group_members, group_members.c.group_id == groups.c.id)
+    .where(group_members.c.user_id == bindparam("id"))
+)
+_USER_POLICIES = Prepared(
+    select(user_policies.c.policy_type, user_policies.c.policy_name).where(user_policies.c.user_id == bindparam("id"))
+)
+_USER_KEYS = Prepared(
+    select(access_keys.c.id, access_keys.c.status).where(
+        access_keys.c.user_id == bindparam("id"), access_keys.c.deleted_ms.is_(None)
+    )
+)
+_USER_DEVICE = Prepared(select(mfa_devices.c.serial_number).where(mfa_devices.c.user_id == bindparam("id")))
+_USER_PROFILE = Prepared(select(login_profiles).where(login_profiles.c.user_id == bindparam("id")))
+_TAGS = Prepared(
+    select(resource_tags.c.tag_key, resource_tags.c.tag_value).where(
+        resource_tags.c.account_id == bindparam("account_id"),
+        resource_tags.c.resource_type == bindparam("kind"),
+        resource_tags.c.resource_id == bindparam("id"),
+    )
+)
+
+
 def _user(conn: Connection, account_id: str, name: str) -> Snapshot | None:
-    short = name.partition("@")[0].lower()
-    row = conn.execute(
-        select(users).where(
-            users.c.account_id == account_id, func.lower(users.c.name) == short, users.c.deleted_ms.is_(None)
-        )
-    ).first()
+    row = _USER.first(conn, {"account_id": account_id, "name": name.partition("@")[0].lower()})
     if row is None:
         return None
-    member_of = conn.execute(
-        select(groups.c.name)
-        .join(group_members, group_members.c.group_id == groups.c.id)
-        .where(group_members.c.user_id == row.id)
-    ).scalars()
-    attached = conn.execute(
-        select(user_policies.c.policy_type, user_policies.c.policy_name).where(user_policies.c.user_id == row.id)
-    ).all()
-    keys = conn.execute(
-        select(access_keys.c.id, access_keys.c.status).where(
-            access_keys.c.user_id == row.id, access_keys.c.deleted_ms.is_(None)
-        )
-    ).all()
-    device = conn.execute(select(mfa_devices.c.serial_number).where(mfa_devices.c.user_id == row.id)).scalar()
-    profile = conn.execute(select(login_profiles).where(login_profiles.c.user_id == row.id)).first()
+    by_id = {"id": row.id}
+    member_of = [r.name for r in _USER_GROUPS.all(conn, by_id)]
+    attached = _USER_POLICIES.all(conn, by_id)
+    keys = _USER_KEYS.all(conn, by_id)
+    device = _USER_DEVICE.scalar(conn, by_id)
+    profile = _USER_PROFILE.first(conn, by_id)
     return Snapshot(
         row.id,
         row.upn,
@@ -102,13 +122,7 @@ def _user(conn: Connection, account_id: str, name: str) -> Snapshot | None:
 
 
 def _tags(conn: Connection, account_id: str, kind: str, resource_id: str) -> list[str]:
-    rows = conn.execute(
-        select(resource_tags.c.tag_key, resource_tags.c.tag_value).where(
-            resource_tags.c.account_id == account_id,
-            resource_tags.c.resource_type == kind,
-            resource_tags.c.resource_id == resource_id,
-        )
-    ).all()
+    rows = _TAGS.all(conn, {"account_id": account_id, "kind": kind, "id": resource_id})
     return sorted(f"{k}={v}" for k, v in rows)
 
 
