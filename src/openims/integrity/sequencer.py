@@ -31,7 +31,10 @@ from openims.store.schema import events
 from openims.store.tables.integrity import log_checkpoints, log_leaves, log_queue, log_state
 
 log = logging.getLogger("openims.integrity")
-BATCH = 2000
+# Small batches keep each write transaction short (a few ms); a round appends batch after batch for up to
+# ROUND_MS, so the log keeps up with thousands of events a second.
+BATCH = 500
+ROUND_MS = 800
 INTERVAL_S = 1.0
 
 
@@ -43,7 +46,10 @@ def advance(rt: Runtime) -> int:
         unsigned = set(conn.execute(_UNSIGNED).scalars())
     appended = 0
     for account_id in sorted(queued | unsigned):
-        appended += _advance_account(rt, account_id, now)
+        # Batch after batch while full ones come, within the round's time.
+        while (added := _advance_account(rt, account_id, now)) >= BATCH and clock.now_ms() - now < ROUND_MS:
+            appended += added
+        appended += added
     return appended
 
 
@@ -68,16 +74,14 @@ def cover(rt: Runtime, account_id: str, sign: bool) -> None:
 
 
 def _advance_account(rt: Runtime, account_id: str, now: int, force: bool = False) -> int:
-    with rt.db.transaction() as conn:
-        state = locked_state(conn, account_id)
-        frontier = Frontier.from_json(json.loads(state.frontier))
-        rows = conn.execute(
-            select(log_queue.c.id, log_queue.c.event_id, events.c.body)
-            .select_from(log_queue.outerjoin(events, events.c.event_id == log_queue.c.event_id))
-            .where(log_queue.c.account_id == account_id)
-            .order_by(log_queue.c.id)
-            .limit(BATCH)
-        ).all()
+    """Append one batch of the account's queue. The events are read and hashed before the write transaction,
+    which then only checks that no other sequencer appended meanwhile (else it reads again) and writes the
+    leaves: on SQLite every API call waits while a write transaction is open, so it must stay short."""
+    while True:
+        with rt.db.read() as conn:
+            start = conn.execute(select(log_state.c.size, log_state.c.frontier).where(_ACCOUNT == account_id)).first()
+            rows = conn.execute(_queued(account_id)).all()
+        frontier = Frontier.from_json(json.loads(start.frontier)) if start is not None else Frontier()
         leaves: list[dict[str, Any]] = []
         for row in rows:
             if row.body is None:
@@ -89,17 +93,33 @@ def _advance_account(rt: Runtime, account_id: str, now: int, force: bool = False
                 {"account_id": account_id, "leaf_index": frontier.size, "event_id": row.event_id, "leaf_hash": digest}
             )
             frontier.append(digest)
-        if rows:
-            if leaves:
-                conn.execute(insert(log_leaves), leaves)
-            conn.execute(delete(log_queue).where(log_queue.c.id.in_([r.id for r in rows])))
-            conn.execute(
-                update(log_state)
-                .where(log_state.c.account_id == account_id)
-                .values(size=frontier.size, frontier=frontier_json(frontier))
-            )
-        _sign_if_due(rt, conn, account_id, frontier, now, force)
-    return len(leaves)
+        with rt.db.transaction() as conn:
+            if locked_state(conn, account_id).size != (start.size if start is not None else 0):
+                continue  # another sequencer appended since the read: this batch may overlap it
+            if rows:
+                if leaves:
+                    conn.execute(insert(log_leaves), leaves)
+                conn.execute(delete(log_queue).where(log_queue.c.id.in_([r.id for r in rows])))
+                conn.execute(
+                    update(log_state)
+                    .where(_ACCOUNT == account_id)
+                    .values(size=frontier.size, frontier=frontier_json(frontier))
+                )
+            _sign_if_due(rt, conn, account_id, frontier, now, force)
+        return len(leaves)
+
+
+_ACCOUNT = log_state.c.account_id
+
+
+def _queued(account_id: str) -> Any:
+    return (
+        select(log_queue.c.id, log_queue.c.event_id, events.c.body)
+        .select_from(log_queue.outerjoin(events, events.c.event_id == log_queue.c.event_id))
+        .where(log_queue.c.account_id == account_id)
+        .order_by(log_queue.c.id)
+        .limit(BATCH)
+    )
 
 
 def locked_state(conn: Connection, account_id: str) -> Any:
