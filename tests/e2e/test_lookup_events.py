@@ -106,6 +106,23 @@ def test_order_paging_and_tokens(history: Account) -> None:
     assert info.value.code == "InvalidParameter.NextToken"
 
 
+def test_a_prefix_pages_in_time_order_across_the_names_it_matches(history: Account) -> None:
+    """Create* matches CreateUser and CreateGroup events: read two at a time, either way, the pages hold
+    exactly those events, in time order, as an unfiltered listing shows them."""
+    acct = history
+    listed = [e["eventId"] for e in lookup(acct, {"ServiceName": "Ims"}).events if e["eventName"].startswith("Create")]
+    assert len(listed) == 4
+    for direction, expected in (("BACKWARD", listed), ("FORWARD", listed[::-1])):
+        pages, token = [], None
+        while True:
+            body = lookup(acct, {"EventName": "Create*"}, max_results="2", next_token=token, direction=direction)
+            pages += [e["eventId"] for e in body.events]
+            token = body.next_token
+            if not token:
+                break
+        assert pages == expected, direction
+
+
 def test_result_attribute_and_an_end_time_to_the_millisecond(history: Account) -> None:
     acct = history
     assert names(lookup(acct, {"Result": "Failure"}).events) == ["GetUser"]
