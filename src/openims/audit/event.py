@@ -203,25 +203,8 @@ def mfa_used(event: dict[str, Any]) -> bool:
     return str(extra.get("MFAChecked", extra.get("isMFAChecked", ""))).lower() == "true"
 
 
-_ROW = (
-    "event_id",
-    "account_id",
-    "event_ms",
-    "event_name",
-    "event_rw",
-    "service_name",
-    "user_name",
-    "access_key_id",
-    "resource_type",
-    "resource_name",
-    "error_code",
-    "source_ip",
-    "mfa_used",
-    "principal_id",
-    "event_type",
-    "sensitive",
-    "body",
-)
+# Every column but the key the database assigns.
+_ROW = [c.name for c in events.columns if c.name != "seq"]
 _INSERT_EVENT = Prepared(events.insert().returning(events.c.seq), _ROW)
 _QUEUE_FOR_LOG = Prepared(log_queue.insert(), ["account_id", "event_id"])
 

@@ -228,7 +228,8 @@ def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tup
     elif (spread := _spread(conn, q.account_id, attributes)) is not None:
         rows = _by_values(conn, q, *spread, after)
     else:
-        rows = _page(conn, q, events.c.event_ms, events.c.seq, [condition(k, v) for k, v in attributes], after)
+        where = [condition(k, v) for k, v in attributes]
+        rows = list(conn.execute(_page(q, events.c.event_ms, events.c.seq, where, after)))
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_token = make_token(key, q, rows[-1].event_ms, rows[-1].seq) if more and rows else None
@@ -282,8 +283,7 @@ def _by_values(
         return []
     key = (events.c.seq.label("seq"), events.c.event_ms.label("event_ms"))
     parts = [
-        _page_query(q, events.c.event_ms, events.c.seq, [column == v, *rest], after).with_only_columns(*key)
-        for v in values
+        _page(q, events.c.event_ms, events.c.seq, [column == v, *rest], after).with_only_columns(*key) for v in values
     ]
     merged = union_all(*(select(part.subquery()) for part in parts)).subquery()
     page = select(merged).order_by(*_order(q, merged.c.event_ms, merged.c.seq)).limit(q.limit + 1).subquery()
@@ -296,21 +296,6 @@ def _order(q: Query, ms: Any, seq: Any) -> tuple[Any, Any]:
 
 
 def _page(
-    conn: Connection,
-    q: Query,
-    ms: Any,
-    seq: Any,
-    where: list[Any],
-    after: tuple[int, int] | None,
-    source: Any = None,
-    account: Any = None,
-) -> list[Any]:
-    """Up to limit + 1 rows (seq, event_ms, body) in the query's order after the keyset position `after`, walking
-    the index whose time and sequence columns are `ms` and `seq`."""
-    return list(conn.execute(_page_query(q, ms, seq, where, after, source, account)).all())
-
-
-def _page_query(
     q: Query,
     ms: Any,
     seq: Any,
@@ -319,6 +304,8 @@ def _page_query(
     source: Any = None,
     account: Any = None,
 ) -> Any:
+    """The query of up to limit + 1 rows (seq, event_ms, body) in the query's order after the keyset position
+    `after`, walking the index whose time and sequence columns are `ms` and `seq`."""
     account = events.c.account_id if account is None else account
     where = [account == q.account_id, ms >= q.start_ms, ms <= q.end_ms, *where]
     if after is not None:
@@ -357,7 +344,7 @@ def _by_resource(
     where = resource_led(attributes)
     found: list[Any] = []
     while True:
-        rows = _page(conn, q, r.c.event_ms, r.c.event_seq, where, after, source, r.c.account_id)
+        rows = list(conn.execute(_page(q, r.c.event_ms, r.c.event_seq, where, after, source, r.c.account_id)))
         for row in rows:
             if not found or found[-1].seq != row.seq:
                 found.append(row)
