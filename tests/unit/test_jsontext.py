@@ -20,3 +20,12 @@ VALUES: list[Any] = [
 @pytest.mark.parametrize("value", VALUES, ids=["plain", "unicode", "surrogate", "bigint"])
 def test_same_text_as_json(value: Any) -> None:
     assert jsontext.dumps(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("value", VALUES, ids=["plain", "unicode", "surrogate", "bigint"])
+def test_stored_json_is_written_as_the_value_it_holds(value: Any) -> None:
+    """A stored event spliced into a response reads as the event would written out; `plain` gives it back."""
+    stored = jsontext.Stored(jsontext.dumps(value))
+    answer = {"Events": [stored, stored], "n": 1}
+    assert jsontext.dumps(answer) == jsontext.dumps({"Events": [value, value], "n": 1})
+    assert jsontext.plain(answer) == {"Events": [value, value], "n": 1}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from openims import clock
+from openims import clock, jsontext
 from openims.actions.context import CallContext
 from openims.actions.registry import ACTIONTRAIL, action
 from openims.audit.lookup import Query, search, window
@@ -50,7 +50,8 @@ def lookup_events(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     # An EndTime given to the millisecond is answered so, so that passing it back selects the same events.
     exact_end = "." in (p["EndTime"] or "")
     out: dict[str, Any] = {
-        "Events": found,
+        # As stored: written into the response without being parsed and written again.
+        "Events": [jsontext.Stored(body) for body in found],
         "StartTime": clock.iso(start),
         "EndTime": clock.iso_ms(end) if exact_end else clock.iso(end),
     }

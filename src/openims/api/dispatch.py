@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from openims import clock
+from openims import clock, jsontext
 from openims.actions import registry
 from openims.actions.context import CallContext
 from openims.actions.table import ACTIONS
@@ -63,7 +63,7 @@ def dispatch(
                 err.resources = _resources(action, {p.name: req.params.get(p.name) for p in action.params}, None)
             raise _record_failure(rt, req, err.principal, None, err, nonce=None) from None
         nonce = (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms)
-        return execute(rt, req, auth.principal, nonce, snapshot, deferred)
+        return _execute(rt, req, auth.principal, nonce, snapshot, deferred)
 
 
 def record_unreadable(rt: Runtime, err: Unreadable) -> None:
@@ -80,7 +80,14 @@ def record_unreadable(rt: Runtime, err: Unreadable) -> None:
     _record_failure(rt, req, key.principal, ACTIONS.lookup(req.version, req.action), err, nonce=None)
 
 
-def execute(
+def execute(rt: Runtime, req: RpcRequest, principal: Principal) -> dict[str, Any]:
+    """Run a request made as `principal` by the console or the CLI, as a signed API request runs: the answer
+    holds plain values (stored JSON parsed), for the caller to read."""
+    body: dict[str, Any] = jsontext.plain(_execute(rt, req, principal))
+    return body
+
+
+def _execute(
     rt: Runtime,
     req: RpcRequest,
     principal: Principal,

@@ -177,6 +177,8 @@ def _xml_text(value: str) -> str:
 
 
 def _to_xml(value: Any, tag: str | None = None) -> str:
+    if isinstance(value, jsontext.Stored):
+        value = jsontext.loads(value.text)
     if tag is not None and not _XML_NAME.fullmatch(tag):
         inner = _to_xml(value)
         return (

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, exists, false, func, or_, select, true, union_all
 
-from openims import clock, jsontext
+from openims import clock
 from openims.crypto import MasterKey
 from openims.errors import ApiError
 from openims.store.schema import events
@@ -216,8 +216,8 @@ def condition(key: str, value: str) -> Any:
     return predicate(key, value).clause()
 
 
-def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of events (full records) and the token for the next, or None at the end."""
+def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tuple[list[str], str | None]:
+    """One page of events (each as its stored JSON) and the token for the next, or None at the end."""
     after = open_token(key, token, q) if token else None
     attributes = q.attributes
     if all(k != "EventCategory" for k, _ in attributes):
@@ -233,7 +233,7 @@ def search(conn: Connection, key: MasterKey, q: Query, token: str | None) -> tup
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_token = make_token(key, q, rows[-1].event_ms, rows[-1].seq) if more and rows else None
-    return [jsontext.loads(r.body) for r in rows], next_token
+    return [r.body for r in rows], next_token
 
 
 # A prefix (EventName=Delete*, ErrorCode=Entity*) or "any error" matches a few distinct values; past this many,

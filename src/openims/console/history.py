@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 from markupsafe import Markup
 from sqlalchemy import Connection, bindparam, distinct, func, select
 
-from openims import clock
+from openims import clock, jsontext
 from openims.audit.event import mfa_used
 from openims.audit.lookup import (
     CHOICES,
@@ -393,7 +393,7 @@ def export_events(rt: Runtime, account_id: str, f: Filters) -> Iterator[dict[str
     while scanned < EXPORT_LIMIT:
         with rt.db.read() as conn:
             batch, token = search(conn, rt.master_key, query, token)
-        yield from batch[: EXPORT_LIMIT - scanned]
+        yield from (jsontext.loads(body) for body in batch[: EXPORT_LIMIT - scanned])
         scanned += len(batch)
         if not token:
             return
