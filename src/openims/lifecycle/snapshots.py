@@ -22,10 +22,11 @@ from openims.actions.mfa import MFA_DEVICE
 from openims.actions.oidc import OIDC
 from openims.actions.policies import POLICY
 from openims.actions.saml import SAML
+from openims.actions.tagging import tags_of
 from openims.actions.trails import TRAIL
 from openims.actions.users import USER
 from openims.store.prepared import Prepared
-from openims.store.schema import access_keys, group_members, groups, resource_tags, users
+from openims.store.schema import access_keys, group_members, groups, users
 from openims.store.tables.apps_domains import app_secrets, applications
 from openims.store.tables.credentials import login_profiles, mfa_devices
 from openims.store.tables.federation import oidc_providers, saml_providers
@@ -78,13 +79,6 @@ _USER_KEYS = Prepared(
 )
 _USER_DEVICE = Prepared(select(mfa_devices.c.serial_number).where(mfa_devices.c.user_id == bindparam("id")))
 _USER_PROFILE = Prepared(select(login_profiles).where(login_profiles.c.user_id == bindparam("id")))
-_TAGS = Prepared(
-    select(resource_tags.c.tag_key, resource_tags.c.tag_value).where(
-        resource_tags.c.account_id == bindparam("account_id"),
-        resource_tags.c.resource_type == bindparam("kind"),
-        resource_tags.c.resource_id == bindparam("id"),
-    )
-)
 
 
 def _user(conn: Connection, account_id: str, name: str) -> Snapshot | None:
@@ -115,15 +109,14 @@ def _user(conn: Connection, account_id: str, name: str) -> Snapshot | None:
             "PasswordResetRequired": bool(profile and profile.password_reset_required),
             "MFABindRequired": bool(profile and profile.mfa_bind_required),
             "Password": _digest(profile.password_hash if profile else None),
-            "Tags": _tags(conn, account_id, "user", row.id),
+            "Tags": _tags(conn, "user", row.id),
         },
         frozenset({"Password"}),
     )
 
 
-def _tags(conn: Connection, account_id: str, kind: str, resource_id: str) -> list[str]:
-    rows = _TAGS.all(conn, {"account_id": account_id, "kind": kind, "id": resource_id})
-    return sorted(f"{k}={v}" for k, v in rows)
+def _tags(conn: Connection, kind: str, resource_id: str) -> list[str]:
+    return sorted(f"{t['TagKey']}={t['TagValue']}" for t in tags_of(conn, kind, [resource_id])[resource_id])
 
 
 def _group(conn: Connection, account_id: str, name: str) -> Snapshot | None:
