@@ -13,6 +13,7 @@ import pyotp
 import pytest
 from alibabacloud_ims20190815 import models as m
 from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
 
 from tests.console.conftest import ROOT_PASSWORD, set_root_password
 from tests.e2e.test_applications import stored_anywhere
@@ -41,6 +42,24 @@ def issued_again(issued: list[dict]) -> dict:  # type: ignore[type-arg]
 
 def _by_name(found: list[dict], name: str) -> list[dict]:  # type: ignore[type-arg]
     return [e for e in found if e["eventName"] == name]
+
+
+def _signed_in_native_app(acct: Account, name: str) -> tuple[str, str, dict, OAuth2Client, dict]:  # type: ignore[type-arg]
+    """A user `name` signed in through the browser to a new NativeApp, which got its tokens with PKCE:
+    (UPN, AppId, discovery document, the app's client, the tokens)."""
+    upn = user_with_password(acct, name)
+    app_id = application(acct, "NativeApp")
+    meta = discovery(acct)
+    oauth = client(acct, app_id)
+    url, verifier, _ = authorize_url(acct, oauth)
+    browser = Browser.open(acct)
+    back = redirected_to_client(browser.consent(browser.sign_in(browser.walk(url), upn)))
+    token = oauth.fetch_token(
+        meta["token_endpoint"],
+        authorization_response=f"{CALLBACK}?code={back['code']}&state={back['state']}",
+        code_verifier=verifier,
+    )
+    return upn, app_id, meta, oauth, token
 
 
 def test_native_app_code_flow_with_pkce_refresh_and_user_deletion(acct: Account) -> None:
@@ -214,18 +233,7 @@ def test_web_app_authenticates_with_its_secret_and_loses_its_tokens_with_it(acct
 
 
 def test_deleting_the_application_ends_its_tokens(acct: Account) -> None:
-    upn = user_with_password(acct, "carol")
-    app_id = application(acct, "NativeApp")
-    meta = discovery(acct)
-    oauth = client(acct, app_id)
-    url, verifier, _ = authorize_url(acct, oauth)
-    browser = Browser.open(acct)
-    back = redirected_to_client(browser.consent(browser.sign_in(browser.walk(url), upn)))
-    token = oauth.fetch_token(
-        meta["token_endpoint"],
-        authorization_response=f"{CALLBACK}?code={back['code']}&state={back['state']}",
-        code_verifier=verifier,
-    )
+    _upn, app_id, meta, oauth, token = _signed_in_native_app(acct, "carol")
     acct.ims().delete_application(m.DeleteApplicationRequest(app_id=app_id))
     with pytest.raises(OAuthError) as gone:
         oauth.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
@@ -235,18 +243,7 @@ def test_deleting_the_application_ends_its_tokens(acct: Account) -> None:
 
 
 def test_disabling_the_users_console_logon_ends_its_tokens(acct: Account) -> None:
-    upn = user_with_password(acct, "heidi")
-    app_id = application(acct, "NativeApp")
-    meta = discovery(acct)
-    oauth = client(acct, app_id)
-    url, verifier, _ = authorize_url(acct, oauth)
-    browser = Browser.open(acct)
-    back = redirected_to_client(browser.consent(browser.sign_in(browser.walk(url), upn)))
-    token = oauth.fetch_token(
-        meta["token_endpoint"],
-        authorization_response=f"{CALLBACK}?code={back['code']}&state={back['state']}",
-        code_verifier=verifier,
-    )
+    upn, _app_id, meta, oauth, token = _signed_in_native_app(acct, "heidi")
     ims = acct.ims()
     ims.update_login_profile(m.UpdateLoginProfileRequest(user_principal_name=upn, status="Inactive"))
     # Re-enabling does not bring the tokens back: they ended with the access.
@@ -314,18 +311,7 @@ def test_users_of_another_account_are_refused(acct: Account) -> None:
 
 
 def test_a_replayed_refresh_token_ends_the_authorization(acct: Account) -> None:
-    upn = user_with_password(acct, "erin")
-    app_id = application(acct, "NativeApp")
-    meta = discovery(acct)
-    oauth = client(acct, app_id)
-    url, verifier, _ = authorize_url(acct, oauth)
-    browser = Browser.open(acct)
-    back = redirected_to_client(browser.consent(browser.sign_in(browser.walk(url), upn)))
-    first = oauth.fetch_token(
-        meta["token_endpoint"],
-        authorization_response=f"{CALLBACK}?code={back['code']}&state={back['state']}",
-        code_verifier=verifier,
-    )
+    _upn, _app_id, meta, oauth, first = _signed_in_native_app(acct, "erin")
     second = oauth.refresh_token(meta["token_endpoint"], refresh_token=first["refresh_token"])
     with pytest.raises(OAuthError):  # the first refresh token again: stolen, or replayed
         oauth.refresh_token(meta["token_endpoint"], refresh_token=first["refresh_token"])
