@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 from alibabacloud_ims20190815 import models as m
+from alibabacloud_ram20150501 import models as rm
 from Tea.exceptions import TeaException
 
 from tests.signer import post_form, send, v2_params, v3_request
@@ -234,3 +235,60 @@ def test_reads_at_once_are_each_audited_and_a_copy_among_them_refused(acct: Acco
     for response in responses:
         event = recorded[response.json()["RequestId"]]
         assert event.get("errorCode") == (None if response.status_code == 200 else "SignatureNonceUsed")
+
+
+def test_writes_at_once_each_keep_their_own_transaction(acct: Account) -> None:
+    """Writes that arrive together may share a commit (docs/operations.md), but each succeeds or fails as it would
+    alone: a copy of a request is refused as a replay, the second create of one name finds the first, and every
+    answer has its event."""
+    url = acct.server.url
+
+    def create(upn: str, nonce: str | None = None) -> httpx.Request:
+        params = {"UserPrincipalName": upn, "DisplayName": "together"}
+        return v3_request(url, acct.key_id, acct.secret, "CreateUser", params, nonce=nonce)
+
+    copied, twice, others = acct.upn("copied"), acct.upn("twice"), [acct.upn(f"many{i}") for i in range(24)]
+    requests = [create(copied, nonce="written-together")] * 3 + [create(twice), create(twice)]
+    responses = _all_at_once(requests + [create(upn) for upn in others])
+    codes = [code_of(r) if r.status_code != 200 else "" for r in responses]
+    assert sorted(codes[:3]) == ["", "SignatureNonceUsed", "SignatureNonceUsed"]
+    assert sorted(codes[3:5]) == ["", "EntityAlreadyExists.User"]
+    assert codes[5:] == [""] * len(others)
+    listed = {u.user_principal_name for u in acct.ims().list_users(m.ListUsersRequest()).body.users.user}
+    assert listed >= {copied, twice, *others}
+    recorded = {e["requestId"]: e for e in acct.events(EventName="CreateUser")}
+    for response, code in zip(responses, codes, strict=True):
+        event = recorded[response.json()["RequestId"]]
+        assert event.get("errorCode") == (code or None)
+    created = [e for e in recorded.values() if "errorCode" not in e]
+    assert sorted(e["requestParameters"]["UserPrincipalName"] for e in created) == sorted([copied, twice, *others])
+
+
+def test_a_key_disabled_among_writes_at_once_signs_none_after_it(acct: Account) -> None:
+    """A write is authenticated where it runs, after the writes before it: once a key is disabled, no write
+    signed with it takes effect, even one that arrived with the disabling call."""
+    upn, key_id, secret = create_ram_user_with_key(acct, "writer")
+    acct.ram().attach_policy_to_user(
+        rm.AttachPolicyToUserRequest(policy_name="AliyunRAMFullAccess", policy_type="System", user_name="writer")
+    )
+    url = acct.server.url
+
+    def create(n: int) -> httpx.Request:
+        params = {"UserPrincipalName": acct.upn(f"bykey{n}"), "DisplayName": "by key"}
+        return v3_request(url, key_id, secret, "CreateUser", params)
+
+    disable = v3_request(
+        url, acct.key_id, acct.secret, "UpdateAccessKey",
+        {"UserAccessKeyId": key_id, "Status": "Inactive", "UserPrincipalName": upn},
+    )  # fmt: skip
+    responses = _all_at_once([create(n) for n in range(10)] + [disable] + [create(n) for n in range(10, 20)])
+    assert responses[10].status_code == 200
+    by_key = responses[:10] + responses[11:]
+    assert {code_of(r) for r in by_key if r.status_code != 200} <= {"InvalidAccessKeyId.Inactive"}
+    assert any(r.status_code != 200 for r in by_key)
+    # Newest first: every call the key signed successfully ran before the key was disabled.
+    order = [e["requestId"] for e in acct.events()]
+    disabled_at = order.index(responses[10].json()["RequestId"])
+    for response in by_key:
+        position = order.index(response.json()["RequestId"])
+        assert (position > disabled_at) == (response.status_code == 200)

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from openims import ids
 from openims.actions.table import ACTIONS
 from openims.api import protocol
-from openims.api.dispatch import Deferred, dispatch, record_unreadable
+from openims.api.dispatch import begin, dispatch, record_unreadable
 from openims.api.group_commit import GroupCommit
 from openims.console.mount import mount as mount_console
 from openims.credentials import key_usage, network_policy
@@ -42,18 +42,15 @@ def create_app(rt: Runtime, ops: Operations | None = None) -> Starlette:
     async def call(req: protocol.RpcRequest) -> dict[str, Any]:
         action = ACTIONS.lookup(req.version, req.action)
         # SQLite serializes writers anyway: running the call on the event loop saves a thread hand-off and the
-        # GIL contention that comes with it (measured: about a third more requests/s), and lets read calls share
-        # commits (api/group_commit.py). Calls with slow work (a prepare step: a network fetch, password
-        # hashing), and every call on PostgreSQL, run in the thread pool.
+        # GIL contention that comes with it (measured: about a third more requests/s), and lets the calls of one
+        # loop turn share a commit (api/group_commit.py). Calls with slow work (a prepare step: a network fetch,
+        # password hashing), and every call on PostgreSQL, run in the thread pool, a transaction each.
         if rt.db.is_sqlite and not (action and action.prepare):
-            deferred = Deferred()
-            body = dispatch(rt, req, KEY_CHECKS, deferred)
-            if deferred.write is not None and deferred.fail is not None:
-                try:
-                    await commits.commit(deferred.write)
-                except Exception as exc:  # noqa: BLE001 - answered as the call's own failure, audited by `fail`
-                    raise deferred.fail(exc) from None
-            return body
+            pending = begin(rt, req, KEY_CHECKS)
+            try:
+                return await commits.commit(pending.work)
+            except Exception as exc:  # noqa: BLE001 - answered as the call's own failure, audited by `fail`
+                raise pending.fail(exc) from None
         return await run_in_threadpool(dispatch, rt, req, KEY_CHECKS)
 
     async def rpc(request: Request) -> Response:

@@ -33,37 +33,80 @@ log = logging.getLogger("openims.dispatch")
 
 
 @dataclass
-class Deferred:
-    """Given to `dispatch` by a caller that commits read calls' events itself, several calls' in one transaction
-    (api/group_commit.py): a read action then leaves its event and nonce in `write` instead of committing them,
-    and the caller answers only once `write` committed, or answers `fail(exc)`, the call's audited failure."""
+class Pending:
+    """A call checked up to its transaction: `work` runs that transaction's part (a read's event; a write, from
+    its authentication on) and returns the answer. Whoever runs `work` commits it, alone (`finish`) or with other
+    calls' (api/group_commit.py), and answers only once it committed; when `work` or the commit fails,
+    `fail(exc)` records the call's failure and returns the error to answer."""
 
-    write: Callable[[Connection], None] | None = None
-    fail: Callable[[Exception], ApiError] | None = None
+    work: Callable[[Connection], dict[str, Any]]
+    fail: Callable[[Exception], ApiError]
 
 
-def dispatch(
-    rt: Runtime, req: RpcRequest, key_checks: Sequence[KeyCheck] = (), deferred: Deferred | None = None
-) -> dict[str, Any]:
-    """Run a signed API request; returns the response body or raises ApiError (already audited).
-    `key_checks` run in order once the signature is proven (see api/app.py)."""
+def dispatch(rt: Runtime, req: RpcRequest, key_checks: Sequence[KeyCheck] = ()) -> dict[str, Any]:
+    """Run a signed API request in a transaction of its own; returns the response body or raises ApiError
+    (already audited). `key_checks` run in order once the signature is proven (see api/app.py)."""
+    return finish(rt, begin(rt, req, key_checks))
+
+
+def finish(rt: Runtime, pending: Pending) -> dict[str, Any]:
+    try:
+        with rt.db.transaction() as conn:
+            return pending.work(conn)
+    except Exception as exc:  # noqa: BLE001 - `fail` audits it, and logs our own faults
+        raise pending.fail(exc) from None
+
+
+def begin(rt: Runtime, req: RpcRequest, key_checks: Sequence[KeyCheck] = ()) -> Pending:
+    """A signed API request up to its transaction; raises ApiError (already audited) for a call that fails
+    before it. A read is authenticated and answered on one read snapshot, leaving only its event (and nonce) to
+    write. A write without slow work is checked entirely in its transaction, so that it sees every write
+    committed or grouped before it: a key disabled, a policy detached by the call just before."""
     action = ACTIONS.lookup(req.version, req.action)
+    if action is not None and action.rw == registry.WRITE and action.prepare is None:
+        return _write_in_transaction(rt, req, key_checks, action)
     with rt.db.snapshot() as snapshot:
         try:
-            auth = authenticate(rt, req, key_checks, action.secret_params if action else (), snapshot)
+            auth = authenticate(rt, req, key_checks, action.secret_params if action else (), snapshot.conn)
         except AuthError as err:
-            if err.principal is None:
-                log.info(
-                    "rejected unsigned or unknown-key request %s from %s: %s", req.request_id, req.source_ip, err.code
-                )
-                raise
-            if action is not None:
-                # What the refused request named (as given: nothing of it is trusted), so a search by resource
-                # shows the attempts on it too.
-                err.resources = _resources(action, {p.name: req.params.get(p.name) for p in action.params}, None)
-            raise _record_failure(rt, req, err.principal, None, err, nonce=None) from None
+            raise _refused(rt, req, action, err) from None
         nonce = (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms)
-        return _execute(rt, req, auth.principal, nonce, snapshot, deferred)
+        return _begin(rt, req, auth.principal, nonce, snapshot)
+
+
+def _write_in_transaction(
+    rt: Runtime, req: RpcRequest, key_checks: Sequence[KeyCheck], action: registry.Action
+) -> Pending:
+    caller: list[tuple[Principal, tuple[str, str, int]]] = []  # once authenticated
+
+    def work(conn: Connection) -> dict[str, Any]:
+        auth = authenticate(rt, req, key_checks, action.secret_params, lambda: conn)
+        principal, nonce = auth.principal, (auth.principal.access_key_id, auth.nonce, auth.nonce_expires_ms)
+        caller.append((principal, nonce))
+        return _transactional(rt, action, parse_all(action.params, req.params), req, principal, nonce)(conn)
+
+    def fail(exc: Exception) -> ApiError:
+        if caller:
+            principal, nonce = caller[0]
+            return _audited_failure(rt, req, principal, action, exc, nonce)
+        if isinstance(exc, AuthError):
+            return _refused(rt, req, action, exc)
+        # Storage failed before the caller was known: nobody's account to record it in, the log keeps it.
+        return _audited_failure(rt, req, None, action, exc, None)
+
+    return Pending(work, fail)
+
+
+def _refused(rt: Runtime, req: RpcRequest, action: registry.Action | None, err: AuthError) -> ApiError:
+    """A request whose authentication failed: audited in the key's account when the key is known."""
+    if err.principal is None:
+        log.info("rejected unsigned or unknown-key request %s from %s: %s", req.request_id, req.source_ip, err.code)
+        return err
+    if action is not None:
+        # What the refused request named (as given: nothing of it is trusted), so a search by resource shows the
+        # attempts on it too.
+        err.resources = _resources(action, {p.name: req.params.get(p.name) for p in action.params}, None)
+    return _record_failure(rt, req, err.principal, None, err, nonce=None)
 
 
 def record_unreadable(rt: Runtime, err: Unreadable) -> None:
@@ -83,48 +126,48 @@ def record_unreadable(rt: Runtime, err: Unreadable) -> None:
 def execute(rt: Runtime, req: RpcRequest, principal: Principal) -> dict[str, Any]:
     """Run a request made as `principal` by the console or the CLI, as a signed API request runs: the answer
     holds plain values (stored JSON parsed), for the caller to read."""
-    body: dict[str, Any] = jsontext.plain(_execute(rt, req, principal))
+    body: dict[str, Any] = jsontext.plain(finish(rt, _begin(rt, req, principal)))
     return body
 
 
-def _execute(
+def _begin(
     rt: Runtime,
     req: RpcRequest,
     principal: Principal,
     nonce: tuple[str, str, int] | None = None,
     snapshot: Snapshot | None = None,
-    deferred: Deferred | None = None,
-) -> dict[str, Any]:
-    """Validate, authorize and run an authenticated request with its event; every failure is audited too.
+) -> Pending:
+    """Validate an authenticated request and run what comes before its transaction; every failure is audited.
     Signed API requests, the console and the CLI all come through here; `snapshot` is the call's reads so far
     (its AccessKey), which a read action goes on reading in."""
     action = ACTIONS.lookup(req.version, req.action)
+
+    def fail(exc: Exception) -> ApiError:
+        return _audited_failure(rt, req, principal, action, exc, nonce)
+
     try:
         if action is None:
             raise _unknown_action(req)
         params = parse_all(action.params, req.params)
-        if deferred is not None and action.rw == registry.READ:
-            deferred.fail = lambda exc: _audited_failure(rt, req, principal, action, exc, nonce)
-        else:
-            deferred = None
-        return run(rt, action, params, req, principal, nonce, snapshot, deferred)
+        return Pending(_transactional(rt, action, params, req, principal, nonce, snapshot), fail)
     except Exception as exc:  # noqa: BLE001 - every failure is audited; _audited_failure logs our own faults
-        raise _audited_failure(rt, req, principal, action, exc, nonce) from None
+        raise fail(exc) from None
 
 
 def _audited_failure(
     rt: Runtime,
     req: RpcRequest,
-    principal: Principal,
+    principal: Principal | None,
     action: registry.Action | None,
     exc: Exception,
     nonce: tuple[str, str, int] | None,
 ) -> ApiError:
-    """The error to answer for a call that failed with `exc`, its failure event recorded."""
+    """The error to answer for a call that failed with `exc`, its failure event recorded (in the caller's
+    account: a `principal` of None, a call whose storage failed before it was authenticated, is only logged)."""
     if isinstance(exc, IntegrityError):
         exc = constraints.to_api_error(exc)
     if isinstance(exc, ApiError):
-        return _record_failure(rt, req, principal, action, exc, nonce)
+        return _record_failure(rt, req, principal, action, exc, nonce) if principal else exc
     if isinstance(exc, DBAPIError) and is_storage_failure(exc):
         log.error("request %s (%s) not stored: %s", req.request_id, req.action, _first_line(exc))
         failure = storage_unavailable()
@@ -132,7 +175,7 @@ def _audited_failure(
         # A fault of ours: the caller gets InternalError, the event records it, the log has the traceback.
         log.error("internal error in %s (request %s)", req.action, req.request_id, exc_info=exc)
         failure = internal_error()
-    return _record_failure(rt, req, principal, action, failure, nonce)
+    return _record_failure(rt, req, principal, action, failure, nonce) if principal else failure
 
 
 def run(
@@ -142,71 +185,90 @@ def run(
     req: RpcRequest,
     principal: Principal,
     nonce: tuple[str, str, int] | None = None,
-    snapshot: Snapshot | None = None,
-    deferred: Deferred | None = None,
 ) -> dict[str, Any]:
-    """Authorize and execute an already-authenticated call with its event.
-    A write and its event commit in one transaction. A read changes nothing: it runs on a read-only
-    connection, outside the write lock, and only its event (with the nonce) takes a short write transaction."""
+    """Authorize and execute an already-authenticated call with its event, in a transaction of its own; raises
+    what failed, unaudited."""
+    work = _transactional(rt, action, params, req, principal, nonce)
+    with rt.db.transaction() as conn:
+        return work(conn)
 
-    def context(conn: Connection) -> CallContext:
-        return _context(rt, req, principal, conn, prepared)
 
-    def execute_in(conn: Connection, tracker: Tracker | None = None) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        ctx = context(conn)
-        resolved = params
-        try:
-            if tracker is not None:
-                # Each resource's state before the handler changes it: those the request names, now, and those
-                # the handler finds, as it names them.
-                ctx.watch = tracker.watch
-                for found in named_by_params(action, params, conn, principal.account_id):
-                    tracker.watch(*found)
-            resolved = authorize_resolved(ctx, action, params)
-            out = action.handler(ctx, resolved)
-        except ApiError as err:
-            # The failure event names what the call had found before it failed (the users of a TagResources
-            # over quota, say), so a search by resource shows the attempt.
-            err.resources = _resources(action, resolved, ctx)
-            raise
-        return out, _resources(action, resolved, ctx, out)
-
+def _transactional(
+    rt: Runtime,
+    action: registry.Action,
+    params: dict[str, Any],
+    req: RpcRequest,
+    principal: Principal,
+    nonce: tuple[str, str, int] | None = None,
+    snapshot: Snapshot | None = None,
+) -> Callable[[Connection], dict[str, Any]]:
+    """Run what of the call comes before its transaction and return the rest, which answers.
+    A write and its event run in the transaction together. A read changes nothing: it runs now, on a read-only
+    connection outside the write lock, and only its event (with the nonce) is left for the transaction."""
     reads = snapshot or rt.db.snapshot()
-    prepared = None
     try:
+        prepared = None
         if action.prepare is not None:
             # Slow work (a network fetch, password hashing) runs before the write transaction, so it never holds
             # the write lock; only for a caller who is already authorized to make the call.
-            ahead = context(reads.conn())
+            ahead = _context(rt, req, principal, reads.conn())
             prepared = action.prepare(ahead, authorize_resolved(ahead, action, params))
         if action.rw == registry.READ:
-            result, resources = execute_in(reads.conn())
-            reads.close()  # before the write: a call holds one connection at a time
+            result, resources = _handle(rt, action, params, req, principal, reads.conn())
             event = _event(rt, req, principal, action, resources, result)
+            answer = {"RequestId": req.request_id, **result}
 
-            def write(conn: Connection) -> None:
+            def record(conn: Connection) -> dict[str, Any]:
                 if nonce is not None:
                     _use_nonce(conn, nonce)
                 audit.record(conn, event)
+                return answer
 
-            if deferred is not None:
-                deferred.write = write
-            else:
-                with rt.db.transaction() as conn:
-                    write(conn)
-        else:
-            reads.close()
-            with rt.db.transaction() as conn:
-                if nonce is not None:
-                    _use_nonce(conn, nonce)
-                rt.db.serialize_account(conn, principal.account_id)
-                tracker = Tracker(conn, principal.account_id)
-                result, resources = execute_in(conn, tracker)
-                changes = tracker.changes(resources, created_by(action, result))
-                audit.record(conn, _event(rt, req, principal, action, resources, response=result, changes=changes))
+            return record
     finally:
-        reads.close()
-    return {"RequestId": req.request_id, **result}
+        reads.close()  # before the transaction: a call holds one connection at a time
+
+    def write(conn: Connection) -> dict[str, Any]:
+        if nonce is not None:
+            _use_nonce(conn, nonce)
+        rt.db.serialize_account(conn, principal.account_id)
+        tracker = Tracker(conn, principal.account_id)
+        result, resources = _handle(rt, action, params, req, principal, conn, prepared, tracker)
+        changes = tracker.changes(resources, created_by(action, result))
+        audit.record(conn, _event(rt, req, principal, action, resources, response=result, changes=changes))
+        return {"RequestId": req.request_id, **result}
+
+    return write
+
+
+def _handle(
+    rt: Runtime,
+    action: registry.Action,
+    params: dict[str, Any],
+    req: RpcRequest,
+    principal: Principal,
+    conn: Connection,
+    prepared: Any = None,
+    tracker: Tracker | None = None,
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Authorize and run the handler on `conn`: its response, and every resource the call touched."""
+    ctx = _context(rt, req, principal, conn, prepared)
+    resolved = params
+    try:
+        if tracker is not None:
+            # Each resource's state before the handler changes it: those the request names, now, and those the
+            # handler finds, as it names them.
+            ctx.watch = tracker.watch
+            for found in named_by_params(action, params, conn, principal.account_id):
+                tracker.watch(*found)
+        resolved = authorize_resolved(ctx, action, params)
+        out = action.handler(ctx, resolved)
+    except ApiError as err:
+        # The failure event names what the call had found before it failed (the users of a TagResources over
+        # quota, say), so a search by resource shows the attempt.
+        err.resources = _resources(action, resolved, ctx)
+        raise
+    return out, _resources(action, resolved, ctx, out)
 
 
 def authorize_resolved(ctx: CallContext, action: registry.Action, params: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 
 from openims import clock
 from openims.api.protocol import RpcRequest
@@ -21,7 +21,6 @@ from openims.errors import ApiError
 from openims.params import has_control
 from openims.principal import RAM_USER, ROOT, Principal
 from openims.runtime import Runtime
-from openims.store.db import Snapshot
 from openims.store.prepared import Prepared
 from openims.store.schema import access_keys, accounts, users
 
@@ -82,10 +81,11 @@ def authenticate(
     req: RpcRequest,
     checks: Sequence[KeyCheck] = (),
     secret_params: Collection[str] = (),
-    snapshot: Snapshot | None = None,
+    reader: Callable[[], Connection] | None = None,
 ) -> Authenticated:
     """Verify the request's signature, key state and timestamp, then run `checks` in order.
-    `secret_params` are masked in the string to sign that a SignatureDoesNotMatch error shows."""
+    `secret_params` are masked in the string to sign that a SignatureDoesNotMatch error shows; the key is read
+    on the connection `reader` gives (the call's own), else on a read connection of its own."""
     if "authorization" in req.headers:
         signed = _v3(req)
     elif "Signature" in req.params:
@@ -96,7 +96,7 @@ def authenticate(
             "The request is not signed: send an Authorization header (V3) or a Signature parameter (v2).",
         )
     timestamp, nonce = signed.timestamp, signed.nonce
-    key = load_key(rt, signed.key_id, snapshot)
+    key = load_key(rt, signed.key_id, reader)
     if not signed.verified_by(key.secret):
         # The string to sign goes to the caller only: events and logs record the message without it.
         raise AuthError(
@@ -169,13 +169,14 @@ _KEY_QUERY = Prepared(
 )
 
 
-def load_key(rt: Runtime, key_id: str, snapshot: Snapshot | None = None) -> KeyRecord:
-    """The key's owner and secret (read in `snapshot` when given); a key in the recycle bin, or of a deleted
-    user, does not exist, nor does an ID with a control character (which PostgreSQL could not even look up)."""
+def load_key(rt: Runtime, key_id: str, reader: Callable[[], Connection] | None = None) -> KeyRecord:
+    """The key's owner and secret (read on the connection `reader` gives, when given); a key in the recycle bin,
+    or of a deleted user, does not exist, nor does an ID with a control character (which PostgreSQL could not
+    even look up)."""
     row = None
     if not has_control(key_id):
-        if snapshot is not None:
-            row = _KEY_QUERY.first(snapshot.conn(), {"key_id": key_id})
+        if reader is not None:
+            row = _KEY_QUERY.first(reader(), {"key_id": key_id})
         else:
             with rt.db.read() as conn:
                 row = _KEY_QUERY.first(conn, {"key_id": key_id})
