@@ -266,7 +266,9 @@ def test_writes_at_once_each_keep_their_own_transaction(acct: Account) -> None:
 
 def test_a_key_disabled_among_writes_at_once_signs_none_after_it(acct: Account) -> None:
     """A write is authenticated where it runs, after the writes before it: once a key is disabled, no write
-    signed with it takes effect, even one that arrived with the disabling call."""
+    signed with it takes effect, even one that arrived with the disabling call. (On SQLite, where writes run one
+    after another and those that arrive together share a commit; PostgreSQL runs them side by side, each
+    reading the key in its own transaction.)"""
     upn, key_id, secret = create_ram_user_with_key(acct, "writer")
     acct.ram().attach_policy_to_user(
         rm.AttachPolicyToUserRequest(policy_name="AliyunRAMFullAccess", policy_type="System", user_name="writer")
@@ -285,6 +287,8 @@ def test_a_key_disabled_among_writes_at_once_signs_none_after_it(acct: Account) 
     assert responses[10].status_code == 200
     by_key = responses[:10] + responses[11:]
     assert {code_of(r) for r in by_key if r.status_code != 200} <= {"InvalidAccessKeyId.Inactive"}
+    if acct.server.backend != "sqlite":
+        return
     assert any(r.status_code != 200 for r in by_key)
     # Newest first: every call the key signed successfully ran before the key was disabled.
     order = [e["requestId"] for e in acct.events()]

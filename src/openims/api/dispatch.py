@@ -214,7 +214,7 @@ def _transactional(
             ahead = _context(rt, req, principal, reads.conn())
             prepared = action.prepare(ahead, authorize_resolved(ahead, action, params))
         if action.rw == registry.READ:
-            result, resources = _handle(rt, action, params, req, principal, reads.conn())
+            result, resources = _handle(rt, action, params, req, principal, reads.conn(), prepared)
             event = _event(rt, req, principal, action, resources, result)
             answer = {"RequestId": req.request_id, **result}
 
