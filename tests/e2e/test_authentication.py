@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import time
 
@@ -296,3 +297,35 @@ def test_a_key_disabled_among_writes_at_once_signs_none_after_it(acct: Account) 
     for response in by_key:
         position = order.index(response.json()["RequestId"])
         assert (position > disabled_at) == (response.status_code == 200)
+
+
+def test_a_network_policy_set_among_writes_at_once_holds_for_those_after_it(acct: Account) -> None:
+    """A key's network policy set by a call grouped with writes signed by that key: the writes after it are
+    refused, and so is the key's next call (the policy cached with the version that set it, not before it)."""
+    upn, key_id, secret = create_ram_user_with_key(acct, "netwriter")
+    acct.ram().attach_policy_to_user(
+        rm.AttachPolicyToUserRequest(policy_name="AliyunRAMFullAccess", policy_type="System", user_name="netwriter")
+    )
+    url = acct.server.url
+
+    def create(n: int) -> httpx.Request:
+        params = {"UserPrincipalName": acct.upn(f"fromnet{n}"), "DisplayName": "by key"}
+        return v3_request(url, key_id, secret, "CreateUser", params)
+
+    elsewhere = json.dumps({"Version": "1", "Conditions": [{"SourceIp": ["192.0.2.0/24"]}]})
+    restrict = v3_request(
+        url, acct.key_id, acct.secret, "SetAccessKeyPolicy",
+        {"UserPrincipalName": upn, "UserAccessKeyId": key_id, "AccessKeyPolicy": elsewhere},
+    )  # fmt: skip
+    responses = _all_at_once([create(n) for n in range(8)] + [restrict] + [create(n) for n in range(8, 16)])
+    assert responses[8].status_code == 200
+    by_key = responses[:8] + responses[9:]
+    assert {code_of(r) for r in by_key if r.status_code != 200} <= {"NoPermission"}
+    later = send(create(99))
+    assert later.status_code == 403 and code_of(later) == "NoPermission"
+    if acct.server.backend != "sqlite":
+        return
+    order = [e["requestId"] for e in acct.events()]
+    restricted_at = order.index(responses[8].json()["RequestId"])
+    for response in by_key:
+        assert (order.index(response.json()["RequestId"]) > restricted_at) == (response.status_code == 200)

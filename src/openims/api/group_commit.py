@@ -51,6 +51,9 @@ class GroupCommit:
                 else:
                     answers.extend(_in_savepoint(conn, work) for work, _ in group)
         except Exception as exc:  # noqa: BLE001 - handed to every waiting call, which audits and answers it
+            if len(group) > 1:
+                # A call after the first may have cached what it read under an authz_version that never committed.
+                self._db.epoch += 1
             for _, done in group:
                 if not done.done():
                     done.set_exception(exc)

@@ -51,6 +51,9 @@ class KeyRecord:
     principal: Principal
     secret: str
     status: str
+    # The connection the key was read on, when the call gave one: a key check reads what else it needs about the
+    # key there, in the same state (inside a group transaction that state includes the writes grouped before).
+    reader: Callable[[], Connection] | None = None
 
 
 # A check run once the signature is proven; it may raise AuthError (for example a key's network policy).
@@ -193,7 +196,7 @@ def load_key(rt: Runtime, key_id: str, reader: Callable[[], Connection] | None =
         principal = Principal(account_id, ROOT, account_id, "root", key_id, authz_version=authz_version)
     else:
         principal = Principal(account_id, RAM_USER, user_id, upn, key_id, user_id=user_id, authz_version=authz_version)
-    return KeyRecord(principal, secret, status)
+    return KeyRecord(principal, secret, status, reader)
 
 
 def _v3(req: RpcRequest) -> _Signed:

@@ -81,8 +81,9 @@ def _attachment_query() -> Any:
 
 
 _ATTACHMENTS = _attachment_query()
-# Per database: user ID -> (the account's authz_version it was read under, the user's policies in force).
-_IN_FORCE: PerDatabase[LruCache[tuple[int, tuple[Attached, ...]]]] = PerDatabase(LruCache)
+# Per database: user ID -> ((the account's authz_version it was read under, the database's epoch), the user's policies
+# in force).
+_IN_FORCE: PerDatabase[LruCache[tuple[tuple[int, int], tuple[Attached, ...]]]] = PerDatabase(LruCache)
 
 
 def in_force(ctx: CallContext) -> tuple[Attached, ...]:
@@ -93,11 +94,12 @@ def in_force(ctx: CallContext) -> tuple[Attached, ...]:
     if principal.authz_version is None:
         return tuple(attached_policies(ctx.conn, principal.user_id))
     cache = _IN_FORCE(ctx.runtime)
+    version = (principal.authz_version, ctx.runtime.db.epoch)
     cached = cache.get(principal.user_id)
-    if cached is not None and cached[0] == principal.authz_version:
+    if cached is not None and cached[0] == version:
         return cached[1]
     found = tuple(attached_policies(ctx.conn, principal.user_id))
-    cache.put(principal.user_id, (principal.authz_version, found))
+    cache.put(principal.user_id, (version, found))
     return found
 
 

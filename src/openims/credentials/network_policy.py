@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from openims.api import signing
 from openims.api.protocol import RpcRequest
@@ -123,28 +123,30 @@ class PolicyCache:
     authz_version they were read under."""
 
     def __init__(self) -> None:
-        self._entries: LruCache[tuple[int, Acls]] = LruCache()
+        self._entries: LruCache[tuple[tuple[int | None, int], Acls]] = LruCache()
 
-    def policies(self, rt: Runtime, principal: Principal) -> Acls:
-        key_id, version = principal.access_key_id, principal.authz_version
+    def policies(self, rt: Runtime, principal: Principal, reader: Callable[[], Connection] | None = None) -> Acls:
+        """The key's and its account's policies, read on the connection `reader` gives (the one the key, and with
+        it `authz_version`, was read on: the entry cached under that version must be what that version holds),
+        else on a read connection of its own."""
+        key_id, version = principal.access_key_id, (principal.authz_version, rt.db.epoch)
         entry = self._entries.get(key_id)
-        if entry is not None and version is not None and entry[0] == version:
+        if entry is not None and principal.authz_version is not None and entry[0] == version:
             return entry[1]
         rows = (key_id, account_row_id(principal.account_id))
-        with rt.db.read() as conn:
-            found = {
-                r.id: r.document
-                for r in conn.execute(
-                    select(access_key_policies.c.id, access_key_policies.c.document).where(
-                        access_key_policies.c.id.in_(rows)
-                    )
-                )
-            }
+        query = select(access_key_policies.c.id, access_key_policies.c.document).where(
+            access_key_policies.c.id.in_(rows)
+        )
+        if reader is not None:
+            found = {r.id: r.document for r in reader().execute(query)}
+        else:
+            with rt.db.read() as conn:
+                found = {r.id: r.document for r in conn.execute(query)}
         acls = (
             _compiled(found[key_id]) if key_id in found else None,
             _compiled(found[rows[1]]) if rows[1] in found else None,
         )
-        if version is not None:
+        if principal.authz_version is not None:
             self._entries.put(key_id, (version, acls))
         return acls
 
@@ -155,7 +157,7 @@ cache = PerDatabase(PolicyCache)
 def check_source(rt: Runtime, key: signing.KeyRecord, req: RpcRequest) -> None:
     """A key check: refuse (and audit in the key's account) a request from outside the key's policies."""
     principal = key.principal
-    key_acl, account_acl = cache(rt).policies(rt, principal)
+    key_acl, account_acl = cache(rt).policies(rt, principal, key.reader)
     for networks, whose in ((key_acl, "AccessKey's"), (account_acl, "account's AccessKey")):
         if not allows(networks, req.source_ip):
             raise signing.AuthError(

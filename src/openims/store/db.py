@@ -57,6 +57,10 @@ class Database:
             # Read-only transactions: a read action that tried to write would fail loudly, not commit silently.
             self.read_engine = self.engine.execution_options(postgresql_readonly=True)
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        # Part of the key of what is cached under an account's authz_version: bumped when a group transaction
+        # fails (api/group_commit.py), whose calls may have cached under a version that then never committed,
+        # and that a later change would number the same.
+        self.epoch = 0
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
