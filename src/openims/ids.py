@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import string
+import time
 import uuid
 
 _AK_ALPHABET = string.ascii_letters + string.digits
@@ -32,7 +33,13 @@ def request_id() -> str:
 
 
 def event_id() -> str:
-    return str(uuid.uuid4()).upper()
+    """A UUID ordered by time (version 7: the Unix time in milliseconds, then 74 random bits). Each new event's ID
+    sorts after those of earlier milliseconds, so the unique indexes on event IDs (events, the log's queue and
+    leaves) grow at one end, as the time indexes do, instead of each event writing to a random page of each."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(secrets.token_bytes(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
+    return str(uuid.UUID(int=value)).upper()
 
 
 def app_secret_id() -> str:
