@@ -30,8 +30,11 @@ def test_root_signs_in_and_sees_the_console(page, acct: Account) -> None:  # typ
     assert page.get_by_role("alert").inner_text().startswith("The login name or password is incorrect")
     # From the keyboard alone: the login field has the focus, Tab reaches the password, Enter submits.
     page.goto(console_url(acct, "/signin"))
+    # The page gives the focus once it has loaded; keys typed before that go nowhere.
+    expect(page.get_by_label("Login name")).to_be_focused()
     page.keyboard.type(acct.alias)
     page.keyboard.press("Tab")
+    expect(page.get_by_label("Password")).to_be_focused()
     page.keyboard.type(ROOT_PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(console_url(acct, "/"))

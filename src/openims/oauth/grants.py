@@ -84,9 +84,12 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
 
 
 def _check_nonce(grant: Any, redirect_uri: str) -> None:
+    _refuse_unstorable_nonce(grant.request.payload.data.get("nonce"))
+
+
+def _refuse_unstorable_nonce(nonce: str | None) -> None:
     """The nonce is kept with the code (and looked up for replays): it must fit the column and hold no control
     character, which PostgreSQL text cannot store."""
-    nonce = grant.request.payload.data.get("nonce")
     if nonce and (len(nonce) > MAX_NONCE or has_control(nonce)):
         raise InvalidRequestError(f"The nonce must be at most {MAX_NONCE} printable characters.")
 
@@ -117,6 +120,8 @@ class OpenID(OpenIDCode):  # type: ignore[misc]
         super().__call__(grant)
 
     def exists_nonce(self, nonce: str, request: Any) -> bool:
+        # Authlib may ask before the grant's own nonce check has run (its hook order differs between releases).
+        _refuse_unstorable_nonce(nonce)
         return tokens.nonce_used(_x(self).conn, request.payload.client_id, nonce)
 
     def resolve_client_private_key(self, client: Any) -> dict[str, Any]:
