@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import socket
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -265,67 +267,58 @@ def test_writes_at_once_each_keep_their_own_transaction(acct: Account) -> None:
     assert sorted(e["requestParameters"]["UserPrincipalName"] for e in created) == sorted([copied, twice, *others])
 
 
+def _key_writes_around(
+    acct: Account, name: str, change: Callable[[str, str], httpx.Request], refused: str
+) -> Callable[[], httpx.Request]:
+    """Sixteen writes signed by a new RAM user's key, sent at once with `change(upn, key_id)` (a call by root) in
+    their middle: each succeeds or is refused with `refused`, and on SQLite, where writes run one after another
+    (those that arrive together sharing a commit), exactly those that ran before the change succeed. PostgreSQL
+    runs them side by side, each reading the key in its own transaction. Returns a maker of more such writes."""
+    upn, key_id, secret = create_ram_user_with_key(acct, name)
+    acct.ram().attach_policy_to_user(
+        rm.AttachPolicyToUserRequest(policy_name="AliyunRAMFullAccess", policy_type="System", user_name=name)
+    )
+    numbers = itertools.count()
+
+    def write() -> httpx.Request:
+        params = {"UserPrincipalName": acct.upn(f"{name}{next(numbers)}"), "DisplayName": "by key"}
+        return v3_request(acct.server.url, key_id, secret, "CreateUser", params)
+
+    writes = [write() for _ in range(16)]
+    responses = _all_at_once(writes[:8] + [change(upn, key_id)] + writes[8:])
+    assert responses[8].status_code == 200
+    by_key = responses[:8] + responses[9:]
+    assert {code_of(r) for r in by_key if r.status_code != 200} <= {refused}
+    if acct.server.backend == "sqlite":
+        assert any(r.status_code != 200 for r in by_key)
+        # Newest first: every write the key signed successfully ran before the change.
+        order = [e["requestId"] for e in acct.events()]
+        changed_at = order.index(responses[8].json()["RequestId"])
+        for response in by_key:
+            assert (order.index(response.json()["RequestId"]) > changed_at) == (response.status_code == 200)
+    return write
+
+
 def test_a_key_disabled_among_writes_at_once_signs_none_after_it(acct: Account) -> None:
     """A write is authenticated where it runs, after the writes before it: once a key is disabled, no write
-    signed with it takes effect, even one that arrived with the disabling call. (On SQLite, where writes run one
-    after another and those that arrive together share a commit; PostgreSQL runs them side by side, each
-    reading the key in its own transaction.)"""
-    upn, key_id, secret = create_ram_user_with_key(acct, "writer")
-    acct.ram().attach_policy_to_user(
-        rm.AttachPolicyToUserRequest(policy_name="AliyunRAMFullAccess", policy_type="System", user_name="writer")
-    )
-    url = acct.server.url
+    signed with it takes effect, even one that arrived with the disabling call."""
 
-    def create(n: int) -> httpx.Request:
-        params = {"UserPrincipalName": acct.upn(f"bykey{n}"), "DisplayName": "by key"}
-        return v3_request(url, key_id, secret, "CreateUser", params)
+    def disable(upn: str, key_id: str) -> httpx.Request:
+        params = {"UserAccessKeyId": key_id, "Status": "Inactive", "UserPrincipalName": upn}
+        return v3_request(acct.server.url, acct.key_id, acct.secret, "UpdateAccessKey", params)
 
-    disable = v3_request(
-        url, acct.key_id, acct.secret, "UpdateAccessKey",
-        {"UserAccessKeyId": key_id, "Status": "Inactive", "UserPrincipalName": upn},
-    )  # fmt: skip
-    responses = _all_at_once([create(n) for n in range(10)] + [disable] + [create(n) for n in range(10, 20)])
-    assert responses[10].status_code == 200
-    by_key = responses[:10] + responses[11:]
-    assert {code_of(r) for r in by_key if r.status_code != 200} <= {"InvalidAccessKeyId.Inactive"}
-    if acct.server.backend != "sqlite":
-        return
-    assert any(r.status_code != 200 for r in by_key)
-    # Newest first: every call the key signed successfully ran before the key was disabled.
-    order = [e["requestId"] for e in acct.events()]
-    disabled_at = order.index(responses[10].json()["RequestId"])
-    for response in by_key:
-        position = order.index(response.json()["RequestId"])
-        assert (position > disabled_at) == (response.status_code == 200)
+    _key_writes_around(acct, "writer", disable, "InvalidAccessKeyId.Inactive")
 
 
 def test_a_network_policy_set_among_writes_at_once_holds_for_those_after_it(acct: Account) -> None:
-    """A key's network policy set by a call grouped with writes signed by that key: the writes after it are
+    """A key's network policy set by a call that arrived with writes signed by that key: the writes after it are
     refused, and so is the key's next call (the policy cached with the version that set it, not before it)."""
-    upn, key_id, secret = create_ram_user_with_key(acct, "netwriter")
-    acct.ram().attach_policy_to_user(
-        rm.AttachPolicyToUserRequest(policy_name="AliyunRAMFullAccess", policy_type="System", user_name="netwriter")
-    )
-    url = acct.server.url
 
-    def create(n: int) -> httpx.Request:
-        params = {"UserPrincipalName": acct.upn(f"fromnet{n}"), "DisplayName": "by key"}
-        return v3_request(url, key_id, secret, "CreateUser", params)
+    def restrict(upn: str, key_id: str) -> httpx.Request:
+        elsewhere = json.dumps({"Version": "1", "Conditions": [{"SourceIp": ["192.0.2.0/24"]}]})
+        params = {"UserPrincipalName": upn, "UserAccessKeyId": key_id, "AccessKeyPolicy": elsewhere}
+        return v3_request(acct.server.url, acct.key_id, acct.secret, "SetAccessKeyPolicy", params)
 
-    elsewhere = json.dumps({"Version": "1", "Conditions": [{"SourceIp": ["192.0.2.0/24"]}]})
-    restrict = v3_request(
-        url, acct.key_id, acct.secret, "SetAccessKeyPolicy",
-        {"UserPrincipalName": upn, "UserAccessKeyId": key_id, "AccessKeyPolicy": elsewhere},
-    )  # fmt: skip
-    responses = _all_at_once([create(n) for n in range(8)] + [restrict] + [create(n) for n in range(8, 16)])
-    assert responses[8].status_code == 200
-    by_key = responses[:8] + responses[9:]
-    assert {code_of(r) for r in by_key if r.status_code != 200} <= {"NoPermission"}
-    later = send(create(99))
+    write = _key_writes_around(acct, "netwriter", restrict, "NoPermission")
+    later = send(write())
     assert later.status_code == 403 and code_of(later) == "NoPermission"
-    if acct.server.backend != "sqlite":
-        return
-    order = [e["requestId"] for e in acct.events()]
-    restricted_at = order.index(responses[8].json()["RequestId"])
-    for response in by_key:
-        assert (order.index(response.json()["RequestId"]) > restricted_at) == (response.status_code == 200)

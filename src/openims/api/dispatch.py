@@ -179,16 +179,11 @@ def _audited_failure(
 
 
 def run(
-    rt: Runtime,
-    action: registry.Action,
-    params: dict[str, Any],
-    req: RpcRequest,
-    principal: Principal,
-    nonce: tuple[str, str, int] | None = None,
+    rt: Runtime, action: registry.Action, params: dict[str, Any], req: RpcRequest, principal: Principal
 ) -> dict[str, Any]:
     """Authorize and execute an already-authenticated call with its event, in a transaction of its own; raises
-    what failed, unaudited."""
-    work = _transactional(rt, action, params, req, principal, nonce)
+    what failed, unaudited (for tests that call one action directly)."""
+    work = _transactional(rt, action, params, req, principal)
     with rt.db.transaction() as conn:
         return work(conn)
 
