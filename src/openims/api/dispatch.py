@@ -167,7 +167,7 @@ def _audited_failure(
     if isinstance(exc, IntegrityError):
         exc = constraints.to_api_error(exc)
     if isinstance(exc, ApiError):
-        return _record_failure(rt, req, principal, action, exc, nonce) if principal else exc
+        return _record_failure(rt, req, principal, action, exc, nonce) if principal is not None else exc
     if isinstance(exc, DBAPIError) and is_storage_failure(exc):
         log.error("request %s (%s) not stored: %s", req.request_id, req.action, _first_line(exc))
         failure = storage_unavailable()
@@ -175,7 +175,7 @@ def _audited_failure(
         # A fault of ours: the caller gets InternalError, the event records it, the log has the traceback.
         log.error("internal error in %s (request %s)", req.action, req.request_id, exc_info=exc)
         failure = internal_error()
-    return _record_failure(rt, req, principal, action, failure, nonce) if principal else failure
+    return _record_failure(rt, req, principal, action, failure, nonce) if principal is not None else failure
 
 
 def run(

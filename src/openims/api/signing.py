@@ -178,11 +178,8 @@ def load_key(rt: Runtime, key_id: str, reader: Callable[[], Connection] | None =
     even look up)."""
     row = None
     if not has_control(key_id):
-        if reader is not None:
-            row = _KEY_QUERY.first(reader(), {"key_id": key_id})
-        else:
-            with rt.db.read() as conn:
-                row = _KEY_QUERY.first(conn, {"key_id": key_id})
+        with rt.db.read(reader) as conn:
+            row = _KEY_QUERY.first(conn, {"key_id": key_id})
     if row is None:
         raise AuthError("InvalidAccessKeyId.NotFound", "The specified AccessKey ID does not exist.")
     account_id, user_id, sealed, status, deleted_ms, upn, user_deleted, authz_version = row

@@ -134,14 +134,15 @@ class PolicyCache:
         if entry is not None and principal.authz_version is not None and entry[0] == version:
             return entry[1]
         rows = (key_id, account_row_id(principal.account_id))
-        query = select(access_key_policies.c.id, access_key_policies.c.document).where(
-            access_key_policies.c.id.in_(rows)
-        )
-        if reader is not None:
-            found = {r.id: r.document for r in reader().execute(query)}
-        else:
-            with rt.db.read() as conn:
-                found = {r.id: r.document for r in conn.execute(query)}
+        with rt.db.read(reader) as conn:
+            found = {
+                r.id: r.document
+                for r in conn.execute(
+                    select(access_key_policies.c.id, access_key_policies.c.document).where(
+                        access_key_policies.c.id.in_(rows)
+                    )
+                )
+            }
         acls = (
             _compiled(found[key_id]) if key_id in found else None,
             _compiled(found[rows[1]]) if rows[1] in found else None,

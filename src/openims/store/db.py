@@ -117,8 +117,12 @@ class Database:
         return Snapshot(self)
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read-only connection: no write lock, never waits for the writer (WAL on SQLite)."""
+    def read(self, on: Callable[[], Connection] | None = None) -> Iterator[Connection]:
+        """A read-only connection: no write lock, never waits for the writer (WAL on SQLite). With `on`, the
+        connection it gives instead (a call's own, whose state the reads must see), left open."""
+        if on is not None:
+            yield on()
+            return
         with self.read_engine.connect() as conn:
             yield conn
 
